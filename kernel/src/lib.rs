@@ -1,0 +1,1 @@
+//! The Jupyter kernel arrives with its own issue.

@@ -1,0 +1,55 @@
+//! The `spel` command: run and check scripts (the REPL and kernel arrive later).
+
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "spel",
+    version,
+    about = "A language for evaluating health-service programmes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a script: print each result; stop at the first error (exit status 1).
+    Run {
+        file: PathBuf,
+        /// `text` as the terminal shows, or `json`: one object a line per result.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Parse a script without running it; report the first syntax error.
+    Check { file: PathBuf },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    // Engine panics are caught per statement and reported as diagnostics; the default
+    // hook would print a second, rawer message.
+    std::panic::set_hook(Box::new(|_| {}));
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Run { file, format }) => run::run(&file, format),
+        Some(Command::Check { file }) => run::check(&file),
+        None => {
+            use clap::CommandFactory;
+            // The interactive REPL is not built yet; say how to use what exists.
+            let _ = Cli::command().print_help();
+            ExitCode::SUCCESS
+        }
+    }
+}

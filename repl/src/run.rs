@@ -1,0 +1,96 @@
+//! `spel run` and `spel check`: read a file, hand it to the engine, print what it gives.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use spel_stdlib::{Colour, Session};
+
+use crate::Format;
+
+fn read_script(path: &Path) -> Result<String, ExitCode> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+            eprintln!(
+                "error: {} is not UTF-8 text; save the script as UTF-8",
+                path.display()
+            );
+            ExitCode::FAILURE
+        }),
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn stderr_colour() -> Colour {
+    if std::io::stderr().is_terminal() {
+        Colour::Ansi
+    } else {
+        Colour::Never
+    }
+}
+
+/// Terminal width from `COLUMNS` when stdout is a terminal; the engine's default otherwise.
+fn output_width(default: usize) -> usize {
+    if !std::io::stdout().is_terminal() {
+        return default;
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn run(path: &Path, format: Format) -> ExitCode {
+    let code = match read_script(path) {
+        Ok(code) => code,
+        Err(status) => return status,
+    };
+    let mut session = Session::new();
+    session.width = output_width(session.width);
+    let width = session.width;
+    let mut stdout = std::io::stdout().lock();
+    let result = session.execute(&code, &path.display().to_string(), &mut |shown| {
+        let line = match format {
+            Format::Text => shown.text(width),
+            Format::Json => shown.json().to_string(),
+        };
+        let _ = writeln!(stdout, "{line}");
+    });
+    let _ = stdout.flush();
+    drop(stdout);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(diagnostic) => {
+            eprint!("{}", session.render_error(&diagnostic, stderr_colour()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn check(path: &Path) -> ExitCode {
+    let code = match read_script(path) {
+        Ok(code) => code,
+        Err(status) => return status,
+    };
+    let mut sources = spel_grammar::SourceMap::default();
+    let source = sources.add(path.display().to_string(), code.as_str());
+    match spel_grammar::parse(&code, source) {
+        Ok(program) => {
+            println!(
+                "{}: {} statements, no syntax errors",
+                path.display(),
+                program.statements.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for error in &errors {
+                eprint!("{}", spel_grammar::render(error, &sources, stderr_colour()));
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

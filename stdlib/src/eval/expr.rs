@@ -1,0 +1,283 @@
+//! Expressions inside a table's scope (`filter`, `derive`, `summarise`) to polars
+//! expressions: names resolve to columns first, then to scalar bindings.
+
+use polars::prelude::*;
+use spel_grammar::ast::{BinaryOp, Expr as Ast, ExprKind, UnaryOp};
+use spel_grammar::{Diagnostic, did_you_mean};
+
+use super::Env;
+use crate::errors::polars_error;
+use crate::functions;
+use crate::value::{Value, dtype_name};
+
+/// The columns an expression can see, and the session's bindings behind them.
+pub struct Scope<'a> {
+    pub schema: SchemaRef,
+    pub env: &'a Env<'a>,
+}
+
+impl Scope<'_> {
+    /// The polars expression for `ast`, with unknown names reported at their span.
+    pub fn expr(&self, ast: &Ast) -> Result<Expr, Diagnostic> {
+        Ok(match &ast.kind {
+            ExprKind::Number(x) => lit(*x),
+            ExprKind::Str(s) => lit(s.clone()),
+            ExprKind::Bool(b) => lit(*b),
+            ExprKind::Date(text) => lit(super::scalar::parse_date(text, ast.span)?),
+            ExprKind::Ident(name) => self.name(name, ast)?,
+            ExprKind::List(_) => {
+                return Err(Diagnostic::new(
+                    "spel::type::list",
+                    "a list can only stand after `in` here",
+                )
+                .at(ast.span)
+                .with_help("to test membership, write `x in [a, b]`"));
+            }
+            ExprKind::Call { function, args } => functions::build(function, args, ast.span, self)?,
+            ExprKind::Unary { op, operand } => {
+                let inner = self.expr(operand)?;
+                match op {
+                    UnaryOp::Neg => lit(0.0) - inner,
+                    UnaryOp::Not => inner.not(),
+                }
+            }
+            ExprKind::Binary { op, left, right } => self.binary(*op, left, right)?,
+        })
+    }
+
+    fn name(&self, name: &str, ast: &Ast) -> Result<Expr, Diagnostic> {
+        if self.schema.contains(name) {
+            return Ok(col(name));
+        }
+        match self.env.bindings.get(name) {
+            Some(value) => value.to_literal().ok_or_else(|| {
+                Diagnostic::new(
+                    "spel::type::not_scalar",
+                    format!(
+                        "`{name}` is a {}, not a column or a single value",
+                        value.type_name()
+                    ),
+                )
+                .at(ast.span)
+            }),
+            None => Err(self.unknown_column(name, ast)),
+        }
+    }
+
+    pub fn unknown_column(&self, name: &str, ast: &Ast) -> Diagnostic {
+        let columns = self.schema.iter_names().map(|n| n.as_str());
+        let scalars = self
+            .env
+            .bindings
+            .iter()
+            .filter(|(_, v)| v.to_literal().is_some())
+            .map(|(k, _)| k.as_str());
+        let suggestion = did_you_mean(name, columns.chain(scalars));
+        let mut diagnostic =
+            Diagnostic::new("spel::column::unknown", format!("unknown column `{name}`"))
+                .at(ast.span)
+                .with_label("not a column of this table");
+        diagnostic = match suggestion {
+            Some(s) => diagnostic.with_help(format!("did you mean `{s}`?")),
+            None => diagnostic.with_help(format!("the columns are {}", self.column_list())),
+        };
+        diagnostic
+    }
+
+    /// "`a`, `b`, `c` and 12 more", for help lines.
+    pub fn column_list(&self) -> String {
+        let names: Vec<String> = self
+            .schema
+            .iter_names()
+            .take(8)
+            .map(|n| format!("`{n}`"))
+            .collect();
+        let rest = self.schema.len().saturating_sub(names.len());
+        if rest > 0 {
+            format!("{} and {rest} more", names.join(", "))
+        } else {
+            names.join(", ")
+        }
+    }
+
+    fn binary(&self, op: BinaryOp, left: &Ast, right: &Ast) -> Result<Expr, Diagnostic> {
+        let (l, r) = match op {
+            BinaryOp::In => return self.membership(left, right),
+            _ => (self.expr(left)?, self.expr(right)?),
+        };
+        Ok(match op {
+            BinaryOp::Or => l.or(r),
+            BinaryOp::And => l.and(r),
+            BinaryOp::Eq => l.eq(r),
+            BinaryOp::NotEq => l.neq(r),
+            BinaryOp::Lt => l.lt(r),
+            BinaryOp::LtEq => l.lt_eq(r),
+            BinaryOp::Gt => l.gt(r),
+            BinaryOp::GtEq => l.gt_eq(r),
+            BinaryOp::Add => l + r,
+            BinaryOp::Sub => l - r,
+            BinaryOp::Mul => l * r,
+            // True division, whatever the column types: 7 / 2 is 3.5 as in R and Stata.
+            BinaryOp::Div => l.cast(DataType::Float64) / r.cast(DataType::Float64),
+            BinaryOp::Pow => l.cast(DataType::Float64).pow(r),
+            BinaryOp::In => return self.membership(left, right),
+        })
+    }
+
+    fn membership(&self, left: &Ast, right: &Ast) -> Result<Expr, Diagnostic> {
+        let l = self.expr(left)?;
+        let items: Vec<Value> = match &right.kind {
+            ExprKind::List(items) => items
+                .iter()
+                .map(|item| super::scalar::evaluate(item, self.env))
+                .collect::<Result<_, _>>()?,
+            ExprKind::Ident(name) => match self.env.bindings.get(name) {
+                Some(Value::List(items)) => items.clone(),
+                _ => return Err(not_a_list(right)),
+            },
+            _ => return Err(not_a_list(right)),
+        };
+        let series = list_series(&items).map_err(|d| d.or_at(right.span))?;
+        Ok(l.is_in(lit(series).implode(false), false))
+    }
+
+    /// The type `expr` would have, found by planning on an empty frame (no data read).
+    pub fn dtype_of(&self, expr: &Expr) -> Result<DataType, Diagnostic> {
+        let empty = DataFrame::empty_with_schema(&self.schema);
+        let schema = empty
+            .lazy()
+            .select([expr.clone().alias("value")])
+            .collect_schema()
+            .map_err(polars_error)?;
+        Ok(schema.get("value").cloned().unwrap_or(DataType::Null))
+    }
+
+    /// Translates and type-checks `ast`; a type error is pinned to the innermost
+    /// part that fails, with the types on each side named.
+    pub fn checked(&self, ast: &Ast) -> Result<(Expr, DataType), Diagnostic> {
+        let expr = self.expr(ast)?;
+        match self.dtype_of(&expr) {
+            Ok(dtype) => Ok((expr, dtype)),
+            Err(error) => Err(self.explain(ast).unwrap_or(error.at(ast.span))),
+        }
+    }
+
+    fn explain(&self, ast: &Ast) -> Option<Diagnostic> {
+        let children: Vec<&Ast> = match &ast.kind {
+            ExprKind::Binary { left, right, .. } => vec![left, right],
+            ExprKind::Unary { operand, .. } => vec![operand],
+            ExprKind::Call { args, .. } => args.iter().map(|a| &a.value).collect(),
+            _ => vec![],
+        };
+        for child in &children {
+            if let Some(d) = self.explain(child) {
+                return Some(d);
+            }
+        }
+        let expr = self.expr(ast).ok()?;
+        let error = self.dtype_of(&expr).err()?;
+        let ExprKind::Binary { op, left, right } = &ast.kind else {
+            return Some(error.at(ast.span));
+        };
+        let describe = |side: &Ast| {
+            let dtype = self
+                .expr(side)
+                .ok()
+                .and_then(|e| self.dtype_of(&e).ok())
+                .map_or("?".into(), |d| dtype_name(&d));
+            format!("`{}` ({dtype})", self.env.text(side.span))
+        };
+        Some(
+            Diagnostic::new(
+                "spel::type::mismatch",
+                format!(
+                    "`{}` cannot combine {} and {}",
+                    op.symbol(),
+                    describe(left),
+                    describe(right)
+                ),
+            )
+            .at(ast.span)
+            .with_label("these types do not go together")
+            .with_help("compare numbers with numbers and text with quoted text, e.g. `region == \"London\"`"),
+        )
+    }
+}
+
+fn not_a_list(ast: &Ast) -> Diagnostic {
+    Diagnostic::new("spel::type::not_list", "`in` needs a list after it")
+        .at(ast.span)
+        .with_help("write the values in brackets: `region in [\"London\", \"North West\"]`")
+}
+
+/// A list of scalars as one polars series (all numbers, all strings, ...).
+pub fn list_series(items: &[Value]) -> Result<Series, Diagnostic> {
+    let name = PlSmallStr::from_static("list");
+    let mismatch = || {
+        Diagnostic::new(
+            "spel::type::mixed_list",
+            "a list's items must all be of one type",
+        )
+    };
+    match items.first() {
+        None => Ok(Series::new_empty(name, &DataType::Null)),
+        Some(Value::Number(_)) => {
+            let values: Option<Vec<f64>> = items
+                .iter()
+                .map(|v| {
+                    if let Value::Number(x) = v {
+                        Some(*x)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            Ok(Series::new(name, values.ok_or_else(mismatch)?))
+        }
+        Some(Value::Str(_)) => {
+            let values: Option<Vec<String>> = items
+                .iter()
+                .map(|v| {
+                    if let Value::Str(s) = v {
+                        Some(s.clone())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            Ok(Series::new(name, values.ok_or_else(mismatch)?))
+        }
+        Some(Value::Bool(_)) => {
+            let values: Option<Vec<bool>> = items
+                .iter()
+                .map(|v| {
+                    if let Value::Bool(b) = v {
+                        Some(*b)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            Ok(Series::new(name, values.ok_or_else(mismatch)?))
+        }
+        Some(Value::Date(_)) => {
+            let values: Option<Vec<chrono::NaiveDate>> = items
+                .iter()
+                .map(|v| {
+                    if let Value::Date(d) = v {
+                        Some(*d)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            Series::new(name, values.ok_or_else(mismatch)?)
+                .cast(&DataType::Date)
+                .map_err(polars_error)
+        }
+        Some(other) => Err(Diagnostic::new(
+            "spel::type::list_item",
+            format!("a list cannot hold a {}", other.type_name()),
+        )),
+    }
+}

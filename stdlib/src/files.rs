@@ -1,0 +1,285 @@
+//! Reading and writing table files: encodings, byte-order marks, globs and atomic writes.
+
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use spel_grammar::{Diagnostic, Span, did_you_mean};
+
+use crate::errors::polars_error;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    Cp1252,
+}
+
+pub struct ReadOptions {
+    pub delimiter: u8,
+    pub encoding: Encoding,
+    pub null_values: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Parquet,
+    NdJson,
+}
+
+fn format_of(path: &str, span: Span) -> Result<Format, Diagnostic> {
+    let lower = path.to_lowercase();
+    if lower.ends_with(".csv") || lower.ends_with(".tsv") || lower.ends_with(".txt") {
+        Ok(Format::Csv)
+    } else if lower.ends_with(".parquet") || lower.ends_with(".pq") {
+        Ok(Format::Parquet)
+    } else if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
+        Ok(Format::NdJson)
+    } else {
+        Err(Diagnostic::new(
+            "spel::read::format",
+            format!("cannot tell the format of `{path}` from its name"),
+        )
+        .at(span)
+        .with_help("spel reads .csv (also .tsv, .txt), .parquet and .ndjson/.jsonl files"))
+    }
+}
+
+/// Reads one file, or every file a glob matches (stacked, columns aligned by name).
+pub fn read(path: &str, options: &ReadOptions, span: Span) -> Result<LazyFrame, Diagnostic> {
+    if !path.contains(['*', '?', '[']) {
+        return read_one(Path::new(path), options, span);
+    }
+    let matches = glob::glob(path).map_err(|e| {
+        Diagnostic::new(
+            "spel::read::glob",
+            format!("`{path}` is not a valid pattern: {e}"),
+        )
+        .at(span)
+    })?;
+    let mut files: Vec<PathBuf> = matches.filter_map(Result::ok).collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(
+            Diagnostic::new("spel::read::no_match", format!("no file matches `{path}`")).at(span),
+        );
+    }
+    let frames = files
+        .iter()
+        .map(|f| read_one(f, options, span))
+        .collect::<Result<Vec<_>, _>>()?;
+    stack(frames, span)
+}
+
+/// Stacks tables, filling columns a file lacks with missing values.
+fn stack(frames: Vec<LazyFrame>, span: Span) -> Result<LazyFrame, Diagnostic> {
+    let mut schemas = Vec::new();
+    for lf in &frames {
+        schemas.push(
+            lf.clone()
+                .collect_schema()
+                .map_err(|e| polars_error(e).at(span))?,
+        );
+    }
+    let mut all: Vec<(PlSmallStr, DataType)> = Vec::new();
+    for schema in &schemas {
+        for (name, dtype) in schema.iter() {
+            if !all.iter().any(|(n, _)| n == name) {
+                all.push((name.clone(), dtype.clone()));
+            }
+        }
+    }
+    let aligned: Vec<LazyFrame> = frames
+        .into_iter()
+        .zip(&schemas)
+        .map(|(lf, schema)| {
+            let columns: Vec<Expr> = all
+                .iter()
+                .map(|(name, dtype)| match schema.get(name) {
+                    Some(own) if own == dtype => col(name.clone()),
+                    Some(_) => col(name.clone()).cast(dtype.clone()),
+                    None => lit(NULL).cast(dtype.clone()).alias(name.clone()),
+                })
+                .collect();
+            lf.select(columns)
+        })
+        .collect();
+    concat(aligned, UnionArgs::default()).map_err(|e| polars_error(e).at(span))
+}
+
+fn read_one(path: &Path, options: &ReadOptions, span: Span) -> Result<LazyFrame, Diagnostic> {
+    let shown = path.display().to_string();
+    let format = format_of(&shown, span)?;
+    let metadata = std::fs::metadata(path).map_err(|e| open_error(path, e, span))?;
+    if metadata.is_dir() {
+        return Err(Diagnostic::new(
+            "spel::read::directory",
+            format!("`{shown}` is a folder, not a file"),
+        )
+        .at(span));
+    }
+    if metadata.len() == 0 {
+        return Err(
+            Diagnostic::new("spel::read::empty", format!("`{shown}` is empty"))
+                .at(span)
+                .with_help("the file has no header and no rows; check it was written completely"),
+        );
+    }
+    let plpath = PlRefPath::new(shown.as_str());
+    match format {
+        Format::Csv => read_csv(path, options, span),
+        Format::Parquet => LazyFrame::scan_parquet(plpath, ScanArgsParquet::default())
+            .and_then(|mut lf| lf.collect_schema().map(|_| lf))
+            .map_err(|e| unreadable(path, e, span)),
+        Format::NdJson => LazyJsonLineReader::new(plpath)
+            .finish()
+            .and_then(|mut lf| lf.collect_schema().map(|_| lf))
+            .map_err(|e| unreadable(path, e, span)),
+    }
+}
+
+/// CSV is decoded here, not by polars: spel must check the encoding and say clearly
+/// when a file is not UTF-8, and polars reads UTF-8 only.
+fn read_csv(path: &Path, options: &ReadOptions, span: Span) -> Result<LazyFrame, Diagnostic> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| open_error(path, e, span))?;
+    let text: Vec<u8> = match options.encoding {
+        Encoding::Utf8 => {
+            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+            if let Err(error) = std::str::from_utf8(body) {
+                let at = error.valid_up_to();
+                let line = body[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+                return Err(Diagnostic::new(
+                    "spel::read::encoding",
+                    format!(
+                        "`{shown}` is not valid UTF-8: byte 0x{:02X} on line {line}",
+                        body[at]
+                    ),
+                )
+                .at(span)
+                .with_help("NHS files are often Windows-1252; add `, encoding = \"cp1252\"`"));
+            }
+            body.to_vec()
+        }
+        Encoding::Cp1252 => {
+            let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(&bytes);
+            decoded.into_owned().into_bytes()
+        }
+    };
+    let null_values = (!options.null_values.is_empty()).then(|| {
+        NullValues::AllColumns(
+            options
+                .null_values
+                .iter()
+                .map(|s| s.as_str().into())
+                .collect(),
+        )
+    });
+    let delimiter = options.delimiter;
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(None)
+        .map_parse_options(|o| {
+            o.with_separator(delimiter)
+                .with_null_values(null_values.clone())
+        })
+        .into_reader_with_file_handle(Cursor::new(text))
+        .finish()
+        .map(DataFrame::lazy)
+        .map_err(|e| unreadable(path, e, span))
+}
+
+fn open_error(path: &Path, error: std::io::Error, span: Span) -> Diagnostic {
+    let shown = path.display();
+    match error.kind() {
+        std::io::ErrorKind::NotFound => {
+            let mut diagnostic =
+                Diagnostic::new("spel::read::not_found", format!("no file `{shown}`"))
+                    .at(span)
+                    .with_label("not found");
+            let folder = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let siblings: Vec<String> = std::fs::read_dir(folder)
+                .map(|entries| {
+                    entries
+                        .filter_map(Result::ok)
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if let Some(s) = did_you_mean(&name, siblings.iter().map(String::as_str)) {
+                diagnostic =
+                    diagnostic.with_help(format!("did you mean `{}`?", folder.join(s).display()));
+            } else {
+                let cwd = std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default();
+                diagnostic = diagnostic.with_note(format!("relative paths start from {cwd}"));
+            }
+            diagnostic
+        }
+        std::io::ErrorKind::PermissionDenied => Diagnostic::new(
+            "spel::read::permission",
+            format!("no permission to read `{shown}`"),
+        )
+        .at(span),
+        _ => Diagnostic::new("spel::read::io", format!("cannot read `{shown}`: {error}")).at(span),
+    }
+}
+
+fn unreadable(path: &Path, error: PolarsError, span: Span) -> Diagnostic {
+    let reason = polars_error(error).message;
+    Diagnostic::new(
+        "spel::read::unreadable",
+        format!("cannot read `{}` as a table", path.display()),
+    )
+    .at(span)
+    .with_note(reason)
+}
+
+/// Writes `df` to `path` (CSV or Parquet by extension) through a temporary file in the
+/// same folder, renamed into place only once complete: a failure leaves no half file.
+pub fn write(df: &mut DataFrame, path: &str, span: Span) -> Result<(), Diagnostic> {
+    let format = format_of(path, span)?;
+    if format == Format::NdJson {
+        return Err(
+            Diagnostic::new("spel::write::format", "spel writes .csv and .parquet files").at(span),
+        );
+    }
+    let target = Path::new(path);
+    let folder = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !folder.is_dir() {
+        return Err(Diagnostic::new(
+            "spel::write::folder",
+            format!("the folder `{}` does not exist", folder.display()),
+        )
+        .at(span)
+        .with_help("create it first, or write somewhere that exists"));
+    }
+    let io_error = |e: std::io::Error| {
+        Diagnostic::new("spel::write::io", format!("cannot write `{path}`: {e}")).at(span)
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".spel-write-")
+        .tempfile_in(folder)
+        .map_err(io_error)?;
+    let written = match format {
+        Format::Parquet => ParquetWriter::new(temp.as_file_mut())
+            .finish(df)
+            .map(|_| ()),
+        _ => CsvWriter::new(temp.as_file_mut()).finish(df),
+    };
+    written.map_err(|e| polars_error(e).at(span))?;
+    temp.as_file_mut().flush().map_err(io_error)?;
+    temp.persist(target).map_err(|e| io_error(e.error))?;
+    Ok(())
+}

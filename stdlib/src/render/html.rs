@@ -1,0 +1,71 @@
+//! Tables as a notebook's `text/html`: a plain `<table>` with classes, no scripts.
+
+use super::text::{shape_number, visible_rows};
+use super::{Cell, TableSnapshot};
+
+pub(super) fn table(t: &TableSnapshot) -> String {
+    let mut out = String::from(
+        "<div class=\"spel-table\">\n<style>\
+         .spel-table table{border-collapse:collapse;font-variant-numeric:tabular-nums}\
+         .spel-table th,.spel-table td{padding:2px 8px}\
+         .spel-table .num{text-align:right}\
+         .spel-table .dtype{font-weight:normal;color:#666;font-size:85%}\
+         .spel-table .null{color:#999;font-style:italic}\
+         .spel-table caption{caption-side:bottom;text-align:left;color:#666;font-size:85%}\
+         </style>\n<table>\n",
+    );
+    out.push_str(&format!(
+        "<caption>{} rows × {} columns</caption>\n<thead>\n<tr>",
+        shape_number(t.n_rows),
+        t.columns.len()
+    ));
+    for (name, numeric) in t.columns.iter().zip(&t.numeric) {
+        out.push_str(&format!("<th{}>{}</th>", class(*numeric), escape(name)));
+    }
+    out.push_str("</tr>\n<tr>");
+    for (dtype, numeric) in t.dtypes.iter().zip(&t.numeric) {
+        out.push_str(&format!(
+            "<th class=\"dtype{}\">{}</th>",
+            if *numeric { " num" } else { "" },
+            escape(dtype)
+        ));
+    }
+    out.push_str("</tr>\n</thead>\n<tbody>\n");
+    for row in visible_rows(t) {
+        out.push_str("<tr>");
+        match row {
+            Some(cells) => {
+                for (cell, numeric) in cells.iter().zip(&t.numeric) {
+                    if *cell == Cell::Null {
+                        out.push_str("<td class=\"null\">null</td>");
+                    } else {
+                        out.push_str(&format!(
+                            "<td{}>{}</td>",
+                            class(*numeric),
+                            escape(&cell.text())
+                        ));
+                    }
+                }
+            }
+            None => {
+                for _ in &t.columns {
+                    out.push_str("<td>…</td>");
+                }
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n</div>");
+    out
+}
+
+fn class(numeric: bool) -> &'static str {
+    if numeric { " class=\"num\"" } else { "" }
+}
+
+pub(crate) fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

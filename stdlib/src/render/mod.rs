@@ -1,0 +1,231 @@
+//! Value → what a person sees: plain text, HTML and JSON, from one collected snapshot.
+//!
+//! Front ends never format: they ask a [`Shown`] for the rendering they can display.
+
+mod html;
+mod json;
+mod text;
+
+use polars::prelude::*;
+use spel_grammar::Diagnostic;
+
+use crate::errors::polars_error;
+use crate::format;
+use crate::value::{Value, dtype_name};
+
+/// Width of a text table when the terminal's is unknown.
+pub const DEFAULT_WIDTH: usize = 100;
+/// Rows a table shows in text and HTML before eliding the middle.
+pub const SHOWN_ROWS: usize = 10;
+/// Rows `--format json` carries before saying `"truncated": true`.
+pub const JSON_ROWS: usize = 10_000;
+
+/// A statement's result, collected and ready to render.
+#[derive(Clone, Debug)]
+pub enum Shown {
+    Scalar(Scalar),
+    Table(TableSnapshot),
+    Message(String),
+}
+
+/// A non-table value, already in display form.
+#[derive(Clone, Debug)]
+pub struct Scalar {
+    pub type_name: &'static str,
+    pub text: String,
+    pub json: serde_json::Value,
+}
+
+/// The part of a table a person will see: its shape, the first rows (up to
+/// [`JSON_ROWS`]) and, when it is longer than that, its last rows.
+#[derive(Clone, Debug)]
+pub struct TableSnapshot {
+    pub columns: Vec<String>,
+    pub dtypes: Vec<String>,
+    pub numeric: Vec<bool>,
+    pub n_rows: usize,
+    pub head: Vec<Vec<Cell>>,
+    pub tail: Vec<Vec<Cell>>,
+}
+
+/// One cell of a collected table.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+}
+
+impl Cell {
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Null => "null".into(),
+            Cell::Int(i) => i.to_string(),
+            Cell::Float(x) => format::float(*x),
+            Cell::Bool(b) => b.to_string(),
+            Cell::Str(s) => s.clone(),
+        }
+    }
+}
+
+impl Shown {
+    /// What the terminal, the REPL and Jupyter's `text/plain` show.
+    pub fn text(&self, width: usize) -> String {
+        match self {
+            Shown::Scalar(s) => s.text.clone(),
+            Shown::Table(t) => text::table(t, width),
+            Shown::Message(m) => m.clone(),
+        }
+    }
+
+    /// A notebook's `text/html`, for values that have one.
+    pub fn html(&self) -> Option<String> {
+        match self {
+            Shown::Table(t) => Some(html::table(t)),
+            _ => None,
+        }
+    }
+
+    /// One line of `spel run --format json`.
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            Shown::Scalar(s) => serde_json::json!({"type": "value", "value": s.json}),
+            Shown::Table(t) => json::table(t),
+            Shown::Message(m) => serde_json::json!({"type": "message", "text": m}),
+        }
+    }
+
+    /// True for what goes to standard output as a stream rather than as a result.
+    pub fn is_message(&self) -> bool {
+        matches!(self, Shown::Message(_))
+    }
+}
+
+/// Collects what is needed to show `value`; the only place a shown table is computed.
+pub fn snapshot(value: &Value) -> Result<Shown, Diagnostic> {
+    Ok(match value {
+        Value::Table(lf) => Shown::Table(table_snapshot(lf)?),
+        Value::Message(m) => Shown::Message(m.clone()),
+        other => Shown::Scalar(scalar(other)),
+    })
+}
+
+fn scalar(value: &Value) -> Scalar {
+    let (text, json) = match value {
+        Value::Number(x) => (format::number(*x), serde_json::json!(x)),
+        Value::Str(s) => (format!("{s:?}"), serde_json::json!(s)),
+        Value::Bool(b) => (b.to_string(), serde_json::json!(b)),
+        Value::Date(d) => (d.to_string(), serde_json::json!(d.to_string())),
+        Value::List(items) => {
+            let parts: Vec<Scalar> = items.iter().map(scalar).collect();
+            let text = parts.iter().map(|p| p.text.clone()).collect::<Vec<_>>();
+            let json = parts.into_iter().map(|p| p.json).collect::<Vec<_>>();
+            (
+                format!("[{}]", text.join(", ")),
+                serde_json::Value::Array(json),
+            )
+        }
+        Value::Table(_) => ("<table>".into(), serde_json::Value::Null),
+        Value::Message(m) => (m.clone(), serde_json::json!(m)),
+        Value::Nothing => (String::new(), serde_json::Value::Null),
+    };
+    Scalar {
+        type_name: value.type_name(),
+        text,
+        json,
+    }
+}
+
+fn table_snapshot(lf: &LazyFrame) -> Result<TableSnapshot, Diagnostic> {
+    let n_rows = count_rows(lf)?;
+    let head = lf
+        .clone()
+        .limit(JSON_ROWS as IdxSize)
+        .collect()
+        .map_err(polars_error)?;
+    let tail = if n_rows > JSON_ROWS {
+        let tail = lf
+            .clone()
+            .tail((SHOWN_ROWS / 2) as IdxSize)
+            .collect()
+            .map_err(polars_error)?;
+        rows_of(&tail)?
+    } else {
+        Vec::new()
+    };
+    let schema = head.schema();
+    Ok(TableSnapshot {
+        columns: schema.iter_names().map(|n| n.to_string()).collect(),
+        dtypes: schema.iter_values().map(dtype_name).collect(),
+        numeric: schema
+            .iter_values()
+            .map(|d| d.is_primitive_numeric())
+            .collect(),
+        n_rows,
+        head: rows_of(&head)?,
+        tail,
+    })
+}
+
+/// Rows in a lazy table, counted without materialising its columns.
+pub fn count_rows(lf: &LazyFrame) -> Result<usize, Diagnostic> {
+    let counted = lf
+        .clone()
+        .select([len().alias("n")])
+        .collect()
+        .map_err(polars_error)?;
+    let n = counted
+        .column("n")
+        .ok()
+        .and_then(|c| c.get(0).ok())
+        .and_then(|v| v.extract::<u64>())
+        .unwrap_or(0);
+    Ok(n as usize)
+}
+
+/// A collected frame as rows of [`Cell`]s.
+pub fn rows_of(df: &DataFrame) -> Result<Vec<Vec<Cell>>, Diagnostic> {
+    let columns = df
+        .columns()
+        .iter()
+        .map(|c| cells_of(c.as_materialized_series()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((0..df.height())
+        .map(|row| columns.iter().map(|col| col[row].clone()).collect())
+        .collect())
+}
+
+fn cells_of(series: &Series) -> Result<Vec<Cell>, Diagnostic> {
+    let dtype = series.dtype();
+    let cells = if dtype.is_integer() {
+        let cast = series.cast(&DataType::Int64).map_err(polars_error)?;
+        let values = cast.i64().map_err(polars_error)?;
+        values
+            .iter()
+            .map(|v| v.map_or(Cell::Null, Cell::Int))
+            .collect()
+    } else if dtype.is_float() {
+        let cast = series.cast(&DataType::Float64).map_err(polars_error)?;
+        let values = cast.f64().map_err(polars_error)?;
+        values
+            .iter()
+            .map(|v| v.map_or(Cell::Null, Cell::Float))
+            .collect()
+    } else if dtype == &DataType::Boolean {
+        let values = series.bool().map_err(polars_error)?;
+        values
+            .iter()
+            .map(|v| v.map_or(Cell::Null, Cell::Bool))
+            .collect()
+    } else {
+        let cast = series.cast(&DataType::String).map_err(polars_error)?;
+        let values = cast.str().map_err(polars_error)?;
+        values
+            .iter()
+            .map(|v| v.map_or(Cell::Null, |s| Cell::Str(s.to_string())))
+            .collect()
+    };
+    Ok(cells)
+}

@@ -1,0 +1,56 @@
+//! The values a spel statement can produce.
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+/// A value bound to a name or shown as a statement's result.
+#[derive(Clone)]
+pub enum Value {
+    Number(f64),
+    Str(String),
+    Bool(bool),
+    Date(NaiveDate),
+    List(Vec<Value>),
+    /// A lazy table: nothing is read or computed until a result needs it.
+    Table(LazyFrame),
+    /// Text for the user, not data: what `print` and `write` say.
+    Message(String),
+    /// What `use` gives: nothing to show or bind.
+    Nothing,
+}
+
+impl Value {
+    /// The user's word for the kind of value, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Number(_) => "number",
+            Value::Str(_) => "string",
+            Value::Bool(_) => "bool",
+            Value::Date(_) => "date",
+            Value::List(_) => "list",
+            Value::Table(_) => "table",
+            Value::Message(_) => "message",
+            Value::Nothing => "nothing",
+        }
+    }
+
+    /// A scalar as a polars literal, so bindings can be used inside column expressions.
+    pub fn to_literal(&self) -> Option<Expr> {
+        Some(match self {
+            Value::Number(x) => lit(*x),
+            Value::Str(s) => lit(s.clone()),
+            Value::Bool(b) => lit(*b),
+            Value::Date(d) => lit(*d),
+            _ => return None,
+        })
+    }
+}
+
+/// The user's word for a column type (polars' short names: `str`, `f64`, `i64`, `date`).
+pub fn dtype_name(dtype: &DataType) -> String {
+    dtype.to_string()
+}
+
+pub fn is_numeric(dtype: &DataType) -> bool {
+    dtype.is_primitive_numeric()
+}

@@ -1,0 +1,176 @@
+//! `read` and `write`.
+
+use spel_grammar::Diagnostic;
+use spel_grammar::ast::Connective;
+
+use super::{OptionSpec, Verb, VerbCtx};
+use crate::errors::polars_error;
+use crate::eval::scalar;
+use crate::files::{self, Encoding, ReadOptions};
+use crate::format;
+use crate::value::Value;
+
+pub static VERBS: &[Verb] = &[
+    Verb {
+        name: "read",
+        signature: "read \"PATH\" [, delimiter = \",\"] [, encoding = \"utf8\"] [, null_values = [\"NA\"]]",
+        summary: "Read a CSV, Parquet or NDJSON file (by extension) as a table.",
+        description: "The format follows the extension: .csv (also .tsv, .txt), .parquet, \
+                      .ndjson or .jsonl. A path with `*` reads every matching file and \
+                      stacks them, columns aligned by name. CSV files must be UTF-8 (a \
+                      byte-order mark is skipped) unless `encoding = \"cp1252\"` is given, \
+                      as NHS England's workforce files need. Column types are inferred \
+                      from the whole file.",
+        connectives: &[],
+        options: &[
+            OptionSpec {
+                name: "delimiter",
+                values: "one character, such as \";\" or \"\\t\"",
+                choices: &[],
+                summary: "Field separator of a CSV file (default \",\").",
+            },
+            OptionSpec {
+                name: "encoding",
+                values: "\"utf8\" or \"cp1252\"",
+                choices: &[],
+                summary: "Text encoding of a CSV file (default UTF-8).",
+            },
+            OptionSpec {
+                name: "null_values",
+                values: "a string or a list of strings",
+                choices: &[],
+                summary: "Cell texts that mean missing, such as \"NA\" or \"-\".",
+            },
+        ],
+        named_arguments: false,
+        examples: &[],
+        run: read,
+    },
+    Verb {
+        name: "write",
+        signature: "write [TABLE] to \"PATH\"",
+        summary: "Write a table to a CSV or Parquet file (by extension).",
+        description: "The file is written to a temporary file in the same folder and \
+                      renamed into place when complete, so a failure never leaves a \
+                      half-written file.",
+        connectives: &[Connective::To],
+        options: &[],
+        named_arguments: false,
+        examples: &[],
+        run: write,
+    },
+];
+
+fn read(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    let [arg] = args.as_slice() else {
+        return Err(ctx.usage_error("`read` takes one file path in double quotes"));
+    };
+    let path = match arg.as_expr().map(|e| scalar::evaluate(e, ctx.env)) {
+        Some(Ok(Value::Str(path))) => path,
+        Some(Err(d)) => return Err(d),
+        _ => {
+            return Err(Diagnostic::new(
+                "spel::read::path",
+                "`read` takes a file path in double quotes",
+            )
+            .at(arg.span)
+            .with_help(format!("write `read \"{}\"`", ctx.text(arg.span))));
+        }
+    };
+    let mut options = ReadOptions {
+        delimiter: b',',
+        encoding: Encoding::Utf8,
+        null_values: Vec::new(),
+    };
+    if path.to_lowercase().ends_with(".tsv") {
+        options.delimiter = b'\t';
+    }
+    if let Some((value, span)) = ctx.option_value("delimiter")? {
+        options.delimiter = match value {
+            Value::Str(s) if s.len() == 1 => s.as_bytes()[0],
+            _ => {
+                return Err(Diagnostic::new(
+                    "spel::read::delimiter",
+                    "`delimiter` is one character in quotes",
+                )
+                .at(span)
+                .with_help("for example `delimiter = \";\"` or `delimiter = \"\\t\"`"));
+            }
+        };
+    }
+    if let Some((value, span)) = ctx.option_value("encoding")? {
+        let name = match &value {
+            Value::Str(s) => s.to_lowercase().replace(['-', '_'], ""),
+            _ => String::new(),
+        };
+        options.encoding = match name.as_str() {
+            "utf8" => Encoding::Utf8,
+            "cp1252" | "windows1252" | "latin1" => Encoding::Cp1252,
+            _ => {
+                return Err(
+                    Diagnostic::new("spel::read::encoding_name", "unknown encoding")
+                        .at(span)
+                        .with_help("use `encoding = \"utf8\"` or `encoding = \"cp1252\"`"),
+                );
+            }
+        };
+    }
+    if let Some((value, span)) = ctx.option_value("null_values")? {
+        options.null_values = match value {
+            Value::Str(s) => vec![s],
+            Value::List(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::Str(s) => Ok(s),
+                    _ => Err(Diagnostic::new(
+                        "spel::read::null_values",
+                        "`null_values` are strings",
+                    )
+                    .at(span)),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => {
+                return Err(Diagnostic::new(
+                    "spel::read::null_values",
+                    "`null_values` are strings",
+                )
+                .at(span));
+            }
+        };
+    }
+    Ok(Value::Table(files::read(&path, &options, arg.span)?))
+}
+
+fn write(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    let lf = match args.as_slice() {
+        [] => ctx.table()?,
+        [arg] => ctx.table_arg(arg)?,
+        _ => return Err(ctx.usage_error("`write` takes one table")),
+    };
+    let to = ctx.clause_args(Connective::To);
+    let [target] = to.as_slice() else {
+        return Err(ctx.usage_error("`write` needs `to \"file.csv\"`"));
+    };
+    let path = match target.as_expr().map(|e| scalar::evaluate(e, ctx.env)) {
+        Some(Ok(Value::Str(path))) => path,
+        Some(Err(d)) => return Err(d),
+        _ => {
+            return Err(Diagnostic::new(
+                "spel::write::path",
+                "`to` takes a file path in double quotes",
+            )
+            .at(target.span));
+        }
+    };
+    let mut df = lf
+        .collect()
+        .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    files::write(&mut df, &path, target.span)?;
+    Ok(Value::Message(format!(
+        "wrote {} rows × {} columns to {path}",
+        format::count(df.height()),
+        df.width()
+    )))
+}

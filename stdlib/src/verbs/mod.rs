@@ -1,0 +1,365 @@
+//! The verb registry. Each verb describes itself (name, signature, options, examples)
+//! so one record feeds `:help`, completion, inspection, the docs and the example tests.
+
+mod data;
+mod io;
+mod reshape;
+mod summary;
+
+use polars::prelude::*;
+use spel_grammar::ast::{Arg, ArgValue, Clause, Connective, Expr as Ast, VerbCall};
+use spel_grammar::{Diagnostic, Span, did_you_mean};
+
+use crate::errors::polars_error;
+use crate::eval::expr::Scope;
+use crate::eval::{Effects, Env};
+use crate::value::Value;
+
+/// An option a verb accepts after a comma: `encoding = "cp1252"`.
+pub struct OptionSpec {
+    pub name: &'static str,
+    /// What a value looks like, or the closed set of words it may be.
+    pub values: &'static str,
+    pub choices: &'static [&'static str],
+    pub summary: &'static str,
+}
+
+/// A runnable example: the code and the text it prints.
+pub struct Example {
+    pub summary: &'static str,
+    pub code: &'static str,
+    pub output: &'static str,
+}
+
+pub struct Verb {
+    pub name: &'static str,
+    pub signature: &'static str,
+    pub summary: &'static str,
+    pub description: &'static str,
+    pub connectives: &'static [Connective],
+    pub options: &'static [OptionSpec],
+    /// Whether `name = value` arguments that are not options mean something
+    /// (new columns in `derive`, named summaries in `summarise`).
+    pub named_arguments: bool,
+    pub examples: &'static [Example],
+    pub run: fn(&mut VerbCtx) -> Result<Value, Diagnostic>,
+}
+
+pub fn all() -> impl Iterator<Item = &'static Verb> {
+    data::VERBS
+        .iter()
+        .chain(io::VERBS)
+        .chain(reshape::VERBS)
+        .chain(summary::VERBS)
+}
+
+pub fn find(name: &str) -> Option<&'static Verb> {
+    all().find(|v| v.name == name)
+}
+
+pub fn names() -> impl Iterator<Item = &'static str> {
+    all().map(|v| v.name)
+}
+
+/// One verb call being run: its arguments sorted into positionals, clauses and options,
+/// and the table it works on.
+pub struct VerbCtx<'a> {
+    pub env: &'a Env<'a>,
+    pub verb: &'static Verb,
+    pub call: &'a VerbCall,
+    input: Option<Value>,
+    pub effects: &'a mut Effects,
+}
+
+impl<'a> VerbCtx<'a> {
+    pub fn new(
+        env: &'a Env<'a>,
+        verb: &'static Verb,
+        call: &'a VerbCall,
+        input: Option<Value>,
+        effects: &'a mut Effects,
+    ) -> Result<Self, Diagnostic> {
+        let ctx = VerbCtx {
+            env,
+            verb,
+            call,
+            input,
+            effects,
+        };
+        ctx.check_shape()?;
+        Ok(ctx)
+    }
+
+    /// Rejects connectives and options the verb does not take, with suggestions.
+    fn check_shape(&self) -> Result<(), Diagnostic> {
+        for clause in &self.call.clauses {
+            if clause.connective != Connective::From
+                && !self.verb.connectives.contains(&clause.connective)
+            {
+                let allowed: Vec<String> = self
+                    .verb
+                    .connectives
+                    .iter()
+                    .map(|c| format!("`{}`", c.as_str()))
+                    .collect();
+                let help = if allowed.is_empty() {
+                    format!(
+                        "`{}` takes no `{}` clause",
+                        self.verb.name,
+                        clause.connective.as_str()
+                    )
+                } else {
+                    format!("`{}` takes {}", self.verb.name, allowed.join(", "))
+                };
+                return Err(Diagnostic::new(
+                    "spel::verb::connective",
+                    format!(
+                        "`{}` does not take `{}`",
+                        self.verb.name,
+                        clause.connective.as_str()
+                    ),
+                )
+                .at(clause.connective_span)
+                .with_help(help)
+                .with_note(format!("usage: {}", self.verb.signature)));
+            }
+        }
+        for arg in self.all_args() {
+            let Some(name) = &arg.name else { continue };
+            let is_option = self.verb.options.iter().any(|o| o.name == name.name);
+            if is_option || self.verb.named_arguments {
+                continue;
+            }
+            let options = self.verb.options.iter().map(|o| o.name);
+            let mut diagnostic = Diagnostic::new(
+                "spel::verb::option",
+                format!("`{}` has no option `{}`", self.verb.name, name.name),
+            )
+            .at(name.span)
+            .with_label("unknown option");
+            diagnostic = match did_you_mean(&name.name, options) {
+                Some(s) => diagnostic.with_help(format!("did you mean `{s}`?")),
+                None if self.verb.options.is_empty() => {
+                    diagnostic.with_help(format!("`{}` takes no options", self.verb.name))
+                }
+                None => {
+                    let names: Vec<String> = self
+                        .verb
+                        .options
+                        .iter()
+                        .map(|o| format!("`{}`", o.name))
+                        .collect();
+                    diagnostic.with_help(format!("its options are {}", names.join(", ")))
+                }
+            };
+            if self.verb.name == "filter" {
+                diagnostic = Diagnostic::new(
+                    "spel::filter::assignment",
+                    "`=` names a value; to compare, write `==`",
+                )
+                .at(arg.span)
+                .with_help(format!(
+                    "write `filter {} == {}`",
+                    name.name,
+                    self.env.text(arg.as_expr().map_or(arg.span, |e| e.span))
+                ));
+            }
+            return Err(diagnostic);
+        }
+        Ok(())
+    }
+
+    fn all_args(&self) -> impl Iterator<Item = &'a Arg> {
+        self.call
+            .args
+            .iter()
+            .chain(self.call.clauses.iter().flat_map(|c| c.args.iter()))
+    }
+
+    /// Positional (and, for verbs that take them, named non-option) arguments before
+    /// any connective.
+    pub fn args(&self) -> Vec<&'a Arg> {
+        self.call
+            .args
+            .iter()
+            .filter(|a| !self.is_option(a))
+            .collect()
+    }
+
+    fn is_option(&self, arg: &Arg) -> bool {
+        arg.name
+            .as_ref()
+            .is_some_and(|n| self.verb.options.iter().any(|o| o.name == n.name))
+    }
+
+    pub fn clause(&self, connective: Connective) -> Option<&'a Clause> {
+        self.call
+            .clauses
+            .iter()
+            .find(|c| c.connective == connective)
+    }
+
+    /// A clause's arguments without the options that may trail it.
+    pub fn clause_args(&self, connective: Connective) -> Vec<&'a Arg> {
+        self.clause(connective)
+            .map(|c| c.args.iter().filter(|a| !self.is_option(a)).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn option(&self, name: &str) -> Option<&'a Arg> {
+        self.all_args()
+            .find(|a| a.name.as_ref().is_some_and(|n| n.name == name) && self.is_option(a))
+    }
+
+    /// An option's value as a constant (`delimiter = ";"`, `n = 5`).
+    pub fn option_value(&self, name: &str) -> Result<Option<(Value, Span)>, Diagnostic> {
+        let Some(arg) = self.option(name) else {
+            return Ok(None);
+        };
+        let Some(expr) = arg.as_expr() else {
+            return Err(Diagnostic::new(
+                "spel::verb::option_value",
+                format!("`{name}` cannot be a formula"),
+            )
+            .at(arg.span));
+        };
+        // A bare word in a closed set (`how = inner`) is that word, not a binding.
+        let spec = self.verb.options.iter().find(|o| o.name == name);
+        if let (Some(word), Some(spec)) = (expr.as_ident(), spec)
+            && !spec.choices.is_empty()
+        {
+            if spec.choices.contains(&word) {
+                return Ok(Some((Value::Str(word.to_string()), expr.span)));
+            }
+            return Err(Diagnostic::new(
+                "spel::verb::option_value",
+                format!("`{word}` is not a value of `{name}`"),
+            )
+            .at(expr.span)
+            .suggest(did_you_mean(word, spec.choices.iter().copied()))
+            .with_note(format!("`{name}` is one of {}", spec.choices.join(", "))));
+        }
+        Ok(Some((
+            crate::eval::scalar::evaluate(expr, self.env)?,
+            expr.span,
+        )))
+    }
+
+    /// The table this verb works on: piped in, `from x`, or the current table.
+    pub fn table(&self) -> Result<LazyFrame, Diagnostic> {
+        if let Some(Value::Table(lf)) = &self.input {
+            return Ok(lf.clone());
+        }
+        if let Some(from) = self.clause(Connective::From) {
+            let Some(arg) = from.args.first() else {
+                return Err(Diagnostic::internal("empty from clause").at(from.span));
+            };
+            return self.table_arg(arg);
+        }
+        if let Some(name) = self.env.current {
+            if let Some(Value::Table(lf)) = self.env.bindings.get(name) {
+                return Ok(lf.clone());
+            }
+        }
+        Err(Diagnostic::new(
+            "spel::table::none",
+            format!("`{}` needs a table, and none is in use", self.verb.name),
+        )
+        .at(self.call.verb.span)
+        .with_help(format!(
+            "pipe one in (`d |> {0} ...`), add `from d`, or `use d` first",
+            self.verb.name
+        )))
+    }
+
+    /// An argument that must name (or compute) a table.
+    pub fn table_arg(&self, arg: &Arg) -> Result<LazyFrame, Diagnostic> {
+        let Some(expr) = arg.as_expr() else {
+            return Err(not_a_table(arg.span, "formula"));
+        };
+        match crate::eval::scalar::evaluate(expr, self.env)? {
+            Value::Table(lf) => Ok(lf),
+            other => Err(not_a_table(expr.span, other.type_name())),
+        }
+    }
+
+    /// A scope over `lf`'s columns for translating expressions.
+    pub fn scope(&self, lf: &LazyFrame) -> Result<Scope<'a>, Diagnostic> {
+        let schema = lf
+            .clone()
+            .collect_schema()
+            .map_err(|e| polars_error(e).at(self.call.span))?;
+        Ok(Scope {
+            schema,
+            env: self.env,
+        })
+    }
+
+    pub fn text(&self, span: Span) -> &str {
+        self.env.text(span)
+    }
+
+    /// An error for a missing required argument, with the usage line.
+    pub fn usage_error(&self, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new("spel::verb::usage", message)
+            .at(self.call.span)
+            .with_note(format!("usage: {}", self.verb.signature))
+    }
+}
+
+fn not_a_table(span: Span, type_name: &str) -> Diagnostic {
+    Diagnostic::new(
+        "spel::table::expected",
+        format!("expected a table here, found a {type_name}"),
+    )
+    .at(span)
+}
+
+/// The plain column name an argument is (`select a, b`), or an error pointing at it.
+pub fn column_name<'x>(arg: &'x Arg, scope: &Scope) -> Result<&'x str, Diagnostic> {
+    let Some(expr) = arg.as_expr() else {
+        return Err(
+            Diagnostic::new("spel::column::expected", "expected a column name").at(arg.span),
+        );
+    };
+    column_name_of(expr, scope)
+}
+
+pub fn column_name_of<'x>(expr: &'x Ast, scope: &Scope) -> Result<&'x str, Diagnostic> {
+    let Some(name) = expr.as_ident() else {
+        return Err(Diagnostic::new("spel::column::expected", "expected a column name")
+            .at(expr.span)
+            .with_help("write the column's name; quote names with spaces in backticks: `Practice Code`"));
+    };
+    if !scope.schema.contains(name) {
+        return Err(scope.unknown_column(name, expr));
+    }
+    Ok(name)
+}
+
+/// Column names given as `a, b` or as one list `[a, b]`.
+pub fn column_names<'x>(
+    args: &[&'x Arg],
+    scope: &Scope,
+) -> Result<Vec<(&'x str, Span)>, Diagnostic> {
+    let mut names = Vec::new();
+    for arg in args {
+        match arg.as_expr().map(|e| &e.kind) {
+            Some(spel_grammar::ast::ExprKind::List(items)) => {
+                for item in items {
+                    names.push((column_name_of(item, scope)?, item.span));
+                }
+            }
+            _ => names.push((column_name(arg, scope)?, arg.span)),
+        }
+    }
+    Ok(names)
+}
+
+/// The formula of an argument, if it is one (for verbs that take formulas).
+pub fn formula_of(arg: &Arg) -> Option<&spel_grammar::ast::Formula> {
+    match &arg.value {
+        ArgValue::Formula(f) => Some(f),
+        ArgValue::Expr(_) => None,
+    }
+}
