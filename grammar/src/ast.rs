@@ -38,6 +38,15 @@ pub enum Stage {
     Verb(VerbCall),
 }
 
+impl Stage {
+    pub fn span(&self) -> Span {
+        match self {
+            Stage::Expr(e) => e.span,
+            Stage::Verb(v) => v.span,
+        }
+    }
+}
+
 /// `name args (connective args)*`, where options are the named arguments the verb's
 /// signature declares (`family = logit`).
 #[derive(Clone, Debug, PartialEq, Serialize)]

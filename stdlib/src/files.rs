@@ -46,10 +46,17 @@ fn format_of(path: &str, span: Span) -> Result<Format, Diagnostic> {
 }
 
 /// Reads one file, or every file a glob matches (stacked, columns aligned by name).
-pub fn read(path: &str, options: &ReadOptions, span: Span) -> Result<LazyFrame, Diagnostic> {
-    if !path.contains(['*', '?', '[']) {
-        return read_one(Path::new(path), options, span);
+pub fn read(
+    path: &Path,
+    base: Option<&Path>,
+    options: &ReadOptions,
+    span: Span,
+) -> Result<LazyFrame, Diagnostic> {
+    let path_text = path.to_string_lossy();
+    if !path_text.contains(['*', '?', '[']) {
+        return read_one(path, base, options, span);
     }
+    let path = path_text.as_ref();
     let matches = glob::glob(path).map_err(|e| {
         Diagnostic::new(
             "spel::read::glob",
@@ -60,13 +67,15 @@ pub fn read(path: &str, options: &ReadOptions, span: Span) -> Result<LazyFrame, 
     let mut files: Vec<PathBuf> = matches.filter_map(Result::ok).collect();
     files.sort();
     if files.is_empty() {
-        return Err(
-            Diagnostic::new("spel::read::no_match", format!("no file matches `{path}`")).at(span),
-        );
+        return Err(Diagnostic::new(
+            "spel::read::no_match",
+            format!("no file matches `{}`", shown(Path::new(path), base)),
+        )
+        .at(span));
     }
     let frames = files
         .iter()
-        .map(|f| read_one(f, options, span))
+        .map(|f| read_one(f, base, options, span))
         .collect::<Result<Vec<_>, _>>()?;
     stack(frames, span)
 }
@@ -107,10 +116,15 @@ fn stack(frames: Vec<LazyFrame>, span: Span) -> Result<LazyFrame, Diagnostic> {
     concat(aligned, UnionArgs::default()).map_err(|e| polars_error(e).at(span))
 }
 
-fn read_one(path: &Path, options: &ReadOptions, span: Span) -> Result<LazyFrame, Diagnostic> {
-    let shown = path.display().to_string();
+fn read_one(
+    path: &Path,
+    base: Option<&Path>,
+    options: &ReadOptions,
+    span: Span,
+) -> Result<LazyFrame, Diagnostic> {
+    let shown = shown(path, base);
     let format = format_of(&shown, span)?;
-    let metadata = std::fs::metadata(path).map_err(|e| open_error(path, e, span))?;
+    let metadata = std::fs::metadata(path).map_err(|e| open_error(path, base, e, span))?;
     if metadata.is_dir() {
         return Err(Diagnostic::new(
             "spel::read::directory",
@@ -125,24 +139,28 @@ fn read_one(path: &Path, options: &ReadOptions, span: Span) -> Result<LazyFrame,
                 .with_help("the file has no header and no rows; check it was written completely"),
         );
     }
-    let plpath = PlRefPath::new(shown.as_str());
+    let plpath = PlRefPath::new(path.to_string_lossy().as_ref());
     match format {
-        Format::Csv => read_csv(path, options, span),
+        Format::Csv => read_csv(path, &shown, options, span),
         Format::Parquet => LazyFrame::scan_parquet(plpath, ScanArgsParquet::default())
             .and_then(|mut lf| lf.collect_schema().map(|_| lf))
-            .map_err(|e| unreadable(path, e, span)),
+            .map_err(|e| unreadable(&shown, e, span)),
         Format::NdJson => LazyJsonLineReader::new(plpath)
             .finish()
             .and_then(|mut lf| lf.collect_schema().map(|_| lf))
-            .map_err(|e| unreadable(path, e, span)),
+            .map_err(|e| unreadable(&shown, e, span)),
     }
 }
 
 /// CSV is decoded here, not by polars: spel must check the encoding and say clearly
 /// when a file is not UTF-8, and polars reads UTF-8 only.
-fn read_csv(path: &Path, options: &ReadOptions, span: Span) -> Result<LazyFrame, Diagnostic> {
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| open_error(path, e, span))?;
+fn read_csv(
+    path: &Path,
+    shown: &str,
+    options: &ReadOptions,
+    span: Span,
+) -> Result<LazyFrame, Diagnostic> {
+    let bytes = std::fs::read(path).map_err(|e| open_error(path, None, e, span))?;
     let text: Vec<u8> = match options.encoding {
         Encoding::Utf8 => {
             let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
@@ -186,11 +204,19 @@ fn read_csv(path: &Path, options: &ReadOptions, span: Span) -> Result<LazyFrame,
         .into_reader_with_file_handle(Cursor::new(text))
         .finish()
         .map(DataFrame::lazy)
-        .map_err(|e| unreadable(path, e, span))
+        .map_err(|e| unreadable(shown, e, span))
 }
 
-fn open_error(path: &Path, error: std::io::Error, span: Span) -> Diagnostic {
-    let shown = path.display();
+/// A path as the user knows it: relative to the session's base directory.
+fn shown(path: &Path, base: Option<&Path>) -> String {
+    base.and_then(|b| path.strip_prefix(b).ok())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn open_error(path: &Path, base: Option<&Path>, error: std::io::Error, span: Span) -> Diagnostic {
+    let shown = shown(path, base);
     match error.kind() {
         std::io::ErrorKind::NotFound => {
             let mut diagnostic =
@@ -214,8 +240,10 @@ fn open_error(path: &Path, error: std::io::Error, span: Span) -> Diagnostic {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if let Some(s) = did_you_mean(&name, siblings.iter().map(String::as_str)) {
-                diagnostic =
-                    diagnostic.with_help(format!("did you mean `{}`?", folder.join(s).display()));
+                diagnostic = diagnostic.with_help(format!(
+                    "did you mean `{}`?",
+                    self::shown(&folder.join(s), base)
+                ));
             } else {
                 let cwd = std::env::current_dir()
                     .map(|d| d.display().to_string())
@@ -233,11 +261,11 @@ fn open_error(path: &Path, error: std::io::Error, span: Span) -> Diagnostic {
     }
 }
 
-fn unreadable(path: &Path, error: PolarsError, span: Span) -> Diagnostic {
+fn unreadable(shown: &str, error: PolarsError, span: Span) -> Diagnostic {
     let reason = polars_error(error).message;
     Diagnostic::new(
         "spel::read::unreadable",
-        format!("cannot read `{}` as a table", path.display()),
+        format!("cannot read `{shown}` as a table"),
     )
     .at(span)
     .with_note(reason)
@@ -245,14 +273,20 @@ fn unreadable(path: &Path, error: PolarsError, span: Span) -> Diagnostic {
 
 /// Writes `df` to `path` (CSV or Parquet by extension) through a temporary file in the
 /// same folder, renamed into place only once complete: a failure leaves no half file.
-pub fn write(df: &mut DataFrame, path: &str, span: Span) -> Result<(), Diagnostic> {
+pub fn write(
+    df: &mut DataFrame,
+    target: &Path,
+    base: Option<&Path>,
+    span: Span,
+) -> Result<(), Diagnostic> {
+    let path = shown(target, base);
+    let path = path.as_str();
     let format = format_of(path, span)?;
     if format == Format::NdJson {
         return Err(
             Diagnostic::new("spel::write::format", "spel writes .csv and .parquet files").at(span),
         );
     }
-    let target = Path::new(path);
     let folder = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -260,7 +294,7 @@ pub fn write(df: &mut DataFrame, path: &str, span: Span) -> Result<(), Diagnosti
     if !folder.is_dir() {
         return Err(Diagnostic::new(
             "spel::write::folder",
-            format!("the folder `{}` does not exist", folder.display()),
+            format!("the folder `{}` does not exist", shown(folder, base)),
         )
         .at(span)
         .with_help("create it first, or write somewhere that exists"));

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -24,6 +25,8 @@ pub struct Session {
     interrupt: Arc<AtomicBool>,
     /// Width text tables are fitted to (the terminal's, where known).
     pub width: usize,
+    /// Where relative file paths start; the working directory when `None`.
+    pub base_dir: Option<PathBuf>,
 }
 
 impl Default for Session {
@@ -34,6 +37,7 @@ impl Default for Session {
             sources: SourceMap::default(),
             interrupt: Arc::new(AtomicBool::new(false)),
             width: crate::render::DEFAULT_WIDTH,
+            base_dir: None,
         }
     }
 }
@@ -99,6 +103,7 @@ impl Session {
             current: self.current.as_deref(),
             sources: &self.sources,
             interrupt: &self.interrupt,
+            base_dir: self.base_dir.as_deref(),
         };
         env.check_interrupt(statement.span)?;
         let (binding, shown) = match &statement.kind {

@@ -39,10 +39,11 @@ pub fn render(diagnostic: &Diagnostic, sources: &SourceMap, colour: Colour) -> S
         .with_config(config)
         .with_code(diagnostic.code)
         .with_message(&diagnostic.message);
-    let mut primary = AriadneLabel::new((name.clone(), range)).with_order(-1);
-    if let Some(label) = &diagnostic.label {
-        primary = primary.with_message(label);
-    }
+    // ariadne draws no caret under a label without a message.
+    let label = diagnostic.label.as_deref().unwrap_or("here");
+    let mut primary = AriadneLabel::new((name.clone(), range))
+        .with_order(-1)
+        .with_message(label);
     if colour == Colour::Ansi {
         primary = primary.with_color(ariadne::Color::Red);
     }

@@ -32,6 +32,10 @@ pub(super) fn to_diagnostic(error: &Error<Rule>, src: &str, source: SourceId) ->
         }
         None => (fallback, Vec::new()),
     };
+    // The end of a statement is checked by lookahead, which pest does not report.
+    if expected.contains(&"`|>`") {
+        expected.push("end of the statement");
+    }
     expected.sort_by_key(|w| word_rank(w));
     expected.dedup();
     let position_floor = floor_boundary(src, position.min(src.len()));
@@ -62,7 +66,7 @@ pub(super) fn to_diagnostic(error: &Error<Rule>, src: &str, source: SourceId) ->
     }
     if let Found::Text(t) = &found
         && (t == ")" || t == "]")
-        && !src[..position].contains(if t == ")" { '(' } else { '[' })
+        && unmatched_closer(&src[..position], t)
     {
         return Diagnostic::new(
             "spel::parse::unmatched",
@@ -93,6 +97,38 @@ pub(super) fn to_diagnostic(error: &Error<Rule>, src: &str, source: SourceId) ->
         diagnostic = diagnostic.with_help(help);
     }
     diagnostic
+}
+
+/// Whether a closer at the end of `before` has no opener left to close (strings and
+/// comments are blanked by the layout pass first, so their brackets do not count).
+fn unmatched_closer(before: &str, closer: &str) -> bool {
+    let opener = if closer == ")" { '(' } else { '[' };
+    let closer = if closer == ")" { ')' } else { ']' };
+    let blanked = crate::layout::join_continued_lines(before);
+    let without_strings = blank_strings(&blanked);
+    let opened = without_strings.matches(opener).count();
+    let closed = without_strings.matches(closer).count();
+    closed >= opened
+}
+
+fn blank_strings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => escaped = false,
+            }
+            out.push(' ');
+        } else {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// An input that stops inside a string, backtick name or bracket: point at the opener.
@@ -224,7 +260,10 @@ fn token_words(token: &str) -> Option<&'static str> {
 
 fn rule_words(rule: Rule) -> Option<&'static str> {
     Some(match rule {
-        Rule::identifier | Rule::bare_identifier | Rule::quoted_identifier => "a name",
+        Rule::identifier
+        | Rule::bare_identifier
+        | Rule::quoted_identifier
+        | Rule::function_name => "a name",
         Rule::number => "a number",
         Rule::string | Rule::string_body => "a string",
         Rule::date => "a date",

@@ -60,6 +60,8 @@ impl Scope<'_> {
                 )
                 .at(ast.span)
             }),
+            // Outside any table (`x = nope + 1`) the name can only be a binding.
+            None if self.schema.is_empty() => Err(self.env.unknown_name(name, ast.span)),
             None => Err(self.unknown_column(name, ast)),
         }
     }
@@ -105,6 +107,7 @@ impl Scope<'_> {
             BinaryOp::In => return self.membership(left, right),
             _ => (self.expr(left)?, self.expr(right)?),
         };
+        self.check_operands(op, (left, &l), (right, &r))?;
         Ok(match op {
             BinaryOp::Or => l.or(r),
             BinaryOp::And => l.and(r),
@@ -139,6 +142,55 @@ impl Scope<'_> {
         };
         let series = list_series(&items).map_err(|d| d.or_at(right.span))?;
         Ok(l.is_in(lit(series).implode(false), false))
+    }
+
+    /// Rejects text compared with or added to numbers before polars would, so the
+    /// error points at the operator and names both types.
+    fn check_operands(
+        &self,
+        op: BinaryOp,
+        left: (&Ast, &Expr),
+        right: (&Ast, &Expr),
+    ) -> Result<(), Diagnostic> {
+        let (Ok(lt), Ok(rt)) = (self.dtype_of(left.1), self.dtype_of(right.1)) else {
+            return Ok(());
+        };
+        let text = |d: &DataType| d == &DataType::String || d.is_categorical();
+        let arithmetic = matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow
+        );
+        let logical = matches!(op, BinaryOp::And | BinaryOp::Or);
+        let clash = if arithmetic {
+            text(&lt) || text(&rt)
+        } else if logical {
+            false
+        } else {
+            text(&lt) != text(&rt) && lt != DataType::Null && rt != DataType::Null
+        };
+        if !clash {
+            return Ok(());
+        }
+        let describe = |ast: &Ast, dtype: &DataType| {
+            format!("`{}` ({})", self.env.text(ast.span), dtype_name(dtype))
+        };
+        let verb = if arithmetic { "combine" } else { "compare" };
+        Err(Diagnostic::new(
+            "spel::type::mismatch",
+            format!(
+                "`{}` cannot {verb} {} and {}",
+                op.symbol(),
+                describe(left.0, &lt),
+                describe(right.0, &rt)
+            ),
+        )
+        .at(left.0.span.to(right.0.span))
+        .with_label("these types do not go together")
+        .with_help(if text(&lt) || text(&rt) {
+            "text values are quoted: `region == \"London\"`; numbers are not: `year == 2020`"
+        } else {
+            "convert one side first"
+        }))
     }
 
     /// The type `expr` would have, found by planning on an empty frame (no data read).

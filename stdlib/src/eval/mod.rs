@@ -4,6 +4,7 @@ pub mod expr;
 pub mod scalar;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use spel_grammar::ast::{Pipeline, Stage, VerbCall};
@@ -20,6 +21,8 @@ pub struct Env<'s> {
     pub sources: &'s SourceMap,
     /// Set by Ctrl-C or a Jupyter interrupt; checked between steps.
     pub interrupt: &'s AtomicBool,
+    /// Where relative file paths start (the process's working directory if `None`).
+    pub base_dir: Option<&'s Path>,
 }
 
 /// What a statement changes besides its binding, applied only if it succeeds.
@@ -31,6 +34,14 @@ pub struct Effects {
 impl Env<'_> {
     pub fn text(&self, span: Span) -> &str {
         self.sources.slice(span)
+    }
+
+    /// A path as the user wrote it, resolved against the session's base directory.
+    pub fn resolve_path(&self, path: &str) -> PathBuf {
+        match self.base_dir {
+            Some(base) if Path::new(path).is_relative() => base.join(path),
+            _ => PathBuf::from(path),
+        }
     }
 
     pub fn check_interrupt(&self, span: Span) -> Result<(), Diagnostic> {
@@ -62,7 +73,7 @@ impl Env<'_> {
                         value.type_name()
                     ),
                 )
-                .at(pipeline.span)
+                .at(pipeline.first.span())
                 .with_label("this is not a table")
                 .with_help("start a pipeline with a table, such as a name bound by `read`"));
             }
@@ -132,7 +143,10 @@ impl Env<'_> {
                 None if self.bindings.contains_key(name) => diagnostic.with_help(format!(
                     "`{name}` is a value; to pass it to a verb, write `{name} |> verb ...`"
                 )),
-                None => diagnostic.with_help("`:help` lists the verbs"),
+                None => {
+                    let all: Vec<&str> = verbs::names().collect();
+                    diagnostic.with_note(format!("the verbs are {}", all.join(", ")))
+                }
             };
             return Err(diagnostic);
         };

@@ -3,7 +3,7 @@
 use super::{Cell, SHOWN_ROWS, TableSnapshot};
 
 /// Widest a cell may be before it is cut with `…`.
-const MAX_CELL: usize = 40;
+const MAX_CELL: usize = 32;
 
 /// Rows to show: all of a short table; the first and last five of a long one, with
 /// `None` standing for the elided middle.
@@ -76,38 +76,35 @@ pub(super) fn table(t: &TableSnapshot, width: usize) -> String {
     out
 }
 
-/// Which columns fit in `width`: all, or the first and last few around a `…` column
-/// (`None`).
+/// Which columns fit in `width`: all, or as many as fit from the left, then a `…`
+/// column (`None`), then the last column when there is room for it.
 fn columns_that_fit(widths: &[usize], width: usize) -> Vec<Option<usize>> {
-    let total: usize = widths.iter().map(|w| w + 3).sum::<usize>() + 1;
+    let cost = |c: usize| widths[c] + 3;
+    let total: usize = (0..widths.len()).map(cost).sum::<usize>() + 1;
     if total <= width || widths.len() <= 2 {
         return (0..widths.len()).map(Some).collect();
     }
-    let budget = width.saturating_sub(1 + 4);
-    let (mut left, mut right) = (Vec::new(), Vec::new());
-    let (mut used, mut lo, mut hi) = (0, 0, widths.len());
-    while lo < hi {
-        let take_left = left.len() <= right.len();
-        let c = if take_left { lo } else { hi - 1 };
-        if used + widths[c] + 3 > budget {
+    let last = widths.len() - 1;
+    let ellipsis = 4;
+    let mut budget = width.saturating_sub(1 + ellipsis);
+    let keep_last = cost(last) + cost(0) <= budget;
+    if keep_last {
+        budget -= cost(last);
+    }
+    let mut shown = Vec::new();
+    let mut used = 0;
+    for c in 0..last {
+        if used + cost(c) > budget && !shown.is_empty() {
             break;
         }
-        used += widths[c] + 3;
-        if take_left {
-            left.push(Some(c));
-            lo += 1;
-        } else {
-            right.push(Some(c));
-            hi -= 1;
-        }
+        used += cost(c);
+        shown.push(Some(c));
     }
-    if left.is_empty() {
-        left.push(Some(0));
+    shown.push(None);
+    if keep_last {
+        shown.push(Some(last));
     }
-    right.reverse();
-    left.push(None);
-    left.extend(right);
-    left
+    shown
 }
 
 fn clip(text: &str) -> String {

@@ -21,7 +21,16 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "A three-row table",
             code: "table region = [\"London\", \"North West\", \"London\"], fte = [1.5, 2, 0.5]",
-            output: "",
+            output: r#"shape: (3, 2)
+┌────────────┬─────┐
+│ region     ┆ fte │
+│ ---        ┆ --- │
+│ str        ┆ f64 │
+╞════════════╪═════╡
+│ London     ┆ 1.5 │
+│ North West ┆ 2.0 │
+│ London     ┆ 0.5 │
+└────────────┴─────┘"#,
         }],
         run: make_table,
     },
@@ -38,7 +47,16 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "Work on one table",
             code: "d = table x = [3, 1, 2]\nuse d\nsort x",
-            output: "",
+            output: r#"shape: (3, 1)
+┌─────┐
+│ x   │
+│ --- │
+│ f64 │
+╞═════╡
+│ 1.0 │
+│ 2.0 │
+│ 3.0 │
+└─────┘"#,
         }],
         run: use_table,
     },
@@ -53,7 +71,15 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "First two rows",
             code: "table x = [1, 2, 3] |> head 2",
-            output: "",
+            output: r#"shape: (2, 1)
+┌─────┐
+│ x   │
+│ --- │
+│ f64 │
+╞═════╡
+│ 1.0 │
+│ 2.0 │
+└─────┘"#,
         }],
         run: head,
     },
@@ -70,7 +96,15 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "Describe a small table",
             code: "table g = [\"a\", \"b\", \"a\"], x = [1, 2, 6] |> describe",
-            output: "",
+            output: r#"shape: (2, 9)
+┌────────┬──────┬─────┬─────────┬──────────┬──────┬─────┬─────┬────────┐
+│ column ┆ type ┆ n   ┆ missing ┆ distinct ┆ mean ┆ min ┆ max ┆ levels │
+│ ---    ┆ ---  ┆ --- ┆ ---     ┆ ---      ┆ ---  ┆ --- ┆ --- ┆ ---    │
+│ str    ┆ str  ┆ i64 ┆ i64     ┆ i64      ┆ f64  ┆ str ┆ str ┆ str    │
+╞════════╪══════╪═════╪═════════╪══════════╪══════╪═════╪═════╪════════╡
+│ g      ┆ str  ┆   3 ┆       0 ┆        2 ┆ null ┆ a   ┆ b   ┆ a, b   │
+│ x      ┆ f64  ┆   3 ┆       0 ┆        3 ┆  3.0 ┆ 1.0 ┆ 6.0 ┆ null   │
+└────────┴──────┴─────┴─────────┴──────────┴──────┴─────┴─────┴────────┘"#,
         }],
         run: describe,
     },
@@ -285,7 +319,7 @@ fn shorten_number(text: &str, dtype: &DataType) -> String {
     text.to_string()
 }
 
-/// "a, b, c, …": the first five distinct values in sorted order.
+/// "a, b, c, …": the first three distinct values in sorted order.
 fn first_levels(lf: &LazyFrame, name: &str) -> PolarsResult<String> {
     let levels = lf
         .clone()
@@ -294,17 +328,17 @@ fn first_levels(lf: &LazyFrame, name: &str) -> PolarsResult<String> {
             .drop_nulls()
             .unique()
             .sort(SortOptions::default())
-            .head(Some(6))])
+            .head(Some(4))])
         .collect()?;
     let column = levels.column(name)?;
     let values = column.str()?;
     let mut shown: Vec<String> = values
         .iter()
         .flatten()
-        .take(5)
+        .take(3)
         .map(str::to_string)
         .collect();
-    if values.len() > 5 {
+    if values.len() > 3 {
         shown.push("…".into());
     }
     Ok(shown.join(", "))

@@ -139,7 +139,13 @@ fn read(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             }
         };
     }
-    Ok(Value::Table(files::read(&path, &options, arg.span)?))
+    let resolved = ctx.env.resolve_path(&path);
+    Ok(Value::Table(files::read(
+        &resolved,
+        ctx.env.base_dir,
+        &options,
+        arg.span,
+    )?))
 }
 
 fn write(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
@@ -167,7 +173,12 @@ fn write(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let mut df = lf
         .collect()
         .map_err(|e| polars_error(e).at(ctx.call.span))?;
-    files::write(&mut df, &path, target.span)?;
+    files::write(
+        &mut df,
+        &ctx.env.resolve_path(&path),
+        ctx.env.base_dir,
+        target.span,
+    )?;
     Ok(Value::Message(format!(
         "wrote {} rows × {} columns to {path}",
         format::count(df.height()),

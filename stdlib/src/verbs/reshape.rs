@@ -23,7 +23,14 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "Keep London rows with more than one FTE",
             code: "table region = [\"London\", \"North West\", \"London\"], fte = [1.5, 2, 0.5]\n  |> filter region == \"London\" & fte > 1",
-            output: "",
+            output: r#"shape: (1, 2)
+┌────────┬─────┐
+│ region ┆ fte │
+│ ---    ┆ --- │
+│ str    ┆ f64 │
+╞════════╪═════╡
+│ London ┆ 1.5 │
+└────────┴─────┘"#,
         }],
         run: filter,
     },
@@ -39,7 +46,15 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "FTE per 10,000 patients",
             code: "table fte = [2, 3], patients = [40000, 60000]\n  |> derive fte_10k = per(fte, patients, 10000)",
-            output: "",
+            output: r#"shape: (2, 3)
+┌─────┬──────────┬─────────┐
+│ fte ┆ patients ┆ fte_10k │
+│ --- ┆ ---      ┆ ---     │
+│ f64 ┆ f64      ┆ f64     │
+╞═════╪══════════╪═════════╡
+│ 2.0 ┆  40000.0 ┆     0.5 │
+│ 3.0 ┆  60000.0 ┆     0.5 │
+└─────┴──────────┴─────────┘"#,
         }],
         run: derive,
     },
@@ -54,7 +69,14 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "Pick and rename",
             code: "table a = [1], b = [2], c = [3] |> select c, first = a",
-            output: "",
+            output: r#"shape: (1, 2)
+┌─────┬───────┐
+│ c   ┆ first │
+│ --- ┆ ---   │
+│ f64 ┆ f64   │
+╞═════╪═══════╡
+│ 3.0 ┆   1.0 │
+└─────┴───────┘"#,
         }],
         run: select,
     },
@@ -69,7 +91,14 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "Drop one column",
             code: "table a = [1], b = [2] |> drop b",
-            output: "",
+            output: r#"shape: (1, 1)
+┌─────┐
+│ a   │
+│ --- │
+│ f64 │
+╞═════╡
+│ 1.0 │
+└─────┘"#,
         }],
         run: drop,
     },
@@ -84,7 +113,14 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "Rename a column",
             code: "table FTE = [1.5] |> rename fte = FTE",
-            output: "",
+            output: r#"shape: (1, 1)
+┌─────┐
+│ fte │
+│ --- │
+│ f64 │
+╞═════╡
+│ 1.5 │
+└─────┘"#,
         }],
         run: rename,
     },
@@ -99,7 +135,16 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "Largest first",
             code: "table g = [\"a\", \"b\", \"c\"], x = [2, 3, 1] |> sort x desc",
-            output: "",
+            output: r#"shape: (3, 2)
+┌─────┬─────┐
+│ g   ┆ x   │
+│ --- ┆ --- │
+│ str ┆ f64 │
+╞═════╪═════╡
+│ b   ┆ 3.0 │
+│ a   ┆ 2.0 │
+│ c   ┆ 1.0 │
+└─────┴─────┘"#,
         }],
         run: sort,
     },
@@ -117,7 +162,16 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "Look up region populations",
             code: "pop = table region = [\"London\", \"North West\"], patients = [9000, 7000]\ntable region = [\"London\", \"London\", \"South West\"], fte = [1, 2, 3]\n  |> join pop on region",
-            output: "",
+            output: r#"shape: (3, 3)
+┌────────────┬─────┬──────────┐
+│ region     ┆ fte ┆ patients │
+│ ---        ┆ --- ┆ ---      │
+│ str        ┆ f64 ┆ f64      │
+╞════════════╪═════╪══════════╡
+│ London     ┆ 1.0 ┆   9000.0 │
+│ London     ┆ 2.0 ┆   9000.0 │
+│ South West ┆ 3.0 ┆     null │
+└────────────┴─────┴──────────┘"#,
         }],
         run: join,
     },

@@ -24,7 +24,15 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "Total FTE and rows per region",
             code: "table region = [\"London\", \"North West\", \"London\"], fte = [1.5, 2, 0.5]\n  |> summarise fte = sum(fte), n() by region",
-            output: "",
+            output: r#"shape: (2, 3)
+┌────────────┬─────┬─────┐
+│ region     ┆ fte ┆ n() │
+│ ---        ┆ --- ┆ --- │
+│ str        ┆ f64 ┆ u32 │
+╞════════════╪═════╪═════╡
+│ London     ┆ 2.0 ┆   2 │
+│ North West ┆ 2.0 ┆   1 │
+└────────────┴─────┴─────┘"#,
         }],
         run: summarise,
     },
@@ -46,7 +54,15 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "Rows per region",
             code: "table region = [\"London\", \"North West\", \"London\"] |> tabulate region",
-            output: "",
+            output: r#"shape: (2, 3)
+┌────────────┬─────┬─────────┐
+│ region     ┆ n   ┆ percent │
+│ ---        ┆ --- ┆ ---     │
+│ str        ┆ i64 ┆ f64     │
+╞════════════╪═════╪═════════╡
+│ London     ┆   2 ┆ 66.6667 │
+│ North West ┆   1 ┆ 33.3333 │
+└────────────┴─────┴─────────┘"#,
         }],
         run: tabulate,
     },
@@ -76,6 +92,7 @@ fn summarise(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         let Some(ast) = arg.as_expr() else {
             return Err(ctx.usage_error("`summarise` takes summaries"));
         };
+        let expr = scope.checked(ast)?.0;
         if !has_aggregate(ast) {
             let text = ctx.text(ast.span);
             return Err(Diagnostic::new(
@@ -87,7 +104,6 @@ fn summarise(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 "wrap it in an aggregate, as `mean({text})` or `sum({text})`"
             )));
         }
-        let expr = scope.checked(ast)?.0;
         let name = match &arg.name {
             Some(n) => n.name.clone(),
             None => ctx.text(ast.span).to_string(),

@@ -1,0 +1,68 @@
+//! The real NHS England files: encodings, byte-order marks and the published figures.
+
+use crate::{fails, ok, repo_root, run};
+
+/// Total link-worker FTE and PCNs with one, from spel's JSON output.
+fn link_workers(file: &str) -> (f64, i64) {
+    let src = format!(
+        "read \"{file}\", encoding = \"cp1252\"\n\
+           |> filter STAFF_ROLE == \"Social Prescribing Link Workers\"\n\
+           |> summarise fte = sum(FTE), pcns = n_distinct(PCN_CODE)"
+    );
+    let out = run(&src);
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let line: serde_json::Value = serde_json::from_str(out.json.trim()).unwrap();
+    let row = &line["rows"][0];
+    (row[0].as_f64().unwrap(), row[1].as_i64().unwrap())
+}
+
+#[test]
+fn march_2020_has_112_fte_in_106_pcns() {
+    let (fte, pcns) = link_workers("examples/data/pcn_workforce_2020_03.csv");
+    assert!((fte - 112.3).abs() < 0.05, "FTE {fte}");
+    assert_eq!(pcns, 106);
+}
+
+#[test]
+fn march_2021_has_1093_fte_in_631_pcns() {
+    let (fte, pcns) = link_workers("examples/data/pcn_workforce_2021_03.csv");
+    assert!((fte - 1093.3).abs() < 0.05, "FTE {fte}");
+    assert_eq!(pcns, 631);
+}
+
+#[test]
+fn every_shared_workforce_file_reads_as_cp1252_and_not_without_it() {
+    let folder = repo_root().join("../shared/data/nhs");
+    let Ok(entries) = std::fs::read_dir(&folder) else {
+        eprintln!("skipping: {} is not beside the project", folder.display());
+        return;
+    };
+    let mut checked = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("pcn_workforce_") {
+            continue;
+        }
+        let path = entry.path().display().to_string();
+        let text = ok(&format!(
+            "read \"{path}\", encoding = \"cp1252\" |> summarise n(), n_distinct(CENSUS_MONTH)"
+        ));
+        assert!(
+            text.contains("│ ") && !text.contains("null"),
+            "{name}: {text}"
+        );
+        let error = fails(&format!("read \"{path}\""));
+        assert!(error.contains("is not valid UTF-8"), "{name}: {error}");
+        assert!(error.contains("encoding = \"cp1252\""), "{name}: {error}");
+        checked += 1;
+    }
+    assert!(checked >= 9, "found only {checked} workforce files");
+}
+
+#[test]
+fn payments_file_byte_order_mark_is_skipped() {
+    let out = run("read \"examples/data/gp_payments_2020_2021.csv\"");
+    let line: serde_json::Value = serde_json::from_str(out.json.trim()).unwrap();
+    assert_eq!(line["columns"][0], "NHS England (Region) code");
+    assert!(line["n_rows"].as_u64().unwrap() > 6000);
+}
