@@ -1,7 +1,8 @@
 //! Where statements end: the continuation rules of the language, implemented once.
 //!
 //! A statement goes on to the next line while a bracket is open, while the line ends in
-//! an operator, `,` or `~`, or when the next line begins with `|>`. This pass decides
+//! an operator, `,` or `~`, or when the next line begins with `|>` or with a connective
+//! (`by`, `on`, `as`, `to`, `per`, `of`, `from`), which can never begin a statement. This pass decides
 //! which newlines end statements and blanks out the rest (and comments) with spaces, so
 //! byte offsets are unchanged and the grammar only ever sees a newline where a
 //! statement ends. [`is_complete`] answers the REPL's and the kernel's question from the
@@ -144,7 +145,7 @@ fn scan(src: &str) -> Scan {
             b'\n' => {
                 let continued = !brackets.is_empty()
                     || last_significant.is_some_and(is_continuing)
-                    || next_line_starts_with_pipe(bytes, i + 1);
+                    || next_line_continues(bytes, i + 1);
                 if continued {
                     out[i] = b' ';
                     if i > 0 && bytes[i - 1] == b'\r' {
@@ -178,8 +179,9 @@ fn scan(src: &str) -> Scan {
     }
 }
 
-/// Whether the next line that holds anything but blanks and comments begins with `|>`.
-fn next_line_starts_with_pipe(bytes: &[u8], mut i: usize) -> bool {
+/// Whether the next line that holds anything but blanks and comments begins with `|>`
+/// or a connective word.
+fn next_line_continues(bytes: &[u8], mut i: usize) -> bool {
     loop {
         while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\r' | b'\n') {
             i += 1;
@@ -190,7 +192,15 @@ fn next_line_starts_with_pipe(bytes: &[u8], mut i: usize) -> bool {
             }
             continue;
         }
-        return bytes[i..].starts_with(b"|>");
+        let rest = &bytes[i..];
+        let word_end = rest
+            .iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.'))
+            .unwrap_or(rest.len());
+        let word = &rest[..word_end];
+        let connective = [&b"by"[..], b"on", b"as", b"to", b"per", b"of", b"from"].contains(&word)
+            && rest.get(word_end) != Some(&b'(');
+        return rest.starts_with(b"|>") || connective;
     }
 }
 
@@ -223,6 +233,8 @@ mod tests {
         assert_eq!(joined.len(), src.len());
         assert_eq!(joined.matches('\n').count(), 2, "{joined:?}");
         assert!(joined.starts_with("a = 1 + ") && !joined.contains('#'));
+        let clause = join_continued_lines("summarise n()\n  by region\nbyline = 1");
+        assert_eq!(clause.matches('\n').count(), 1, "{clause:?}");
         let piped = join_continued_lines("d\n  # comment\n  |> head 2");
         assert!(
             !piped.contains('\n') && piped.ends_with("|> head 2"),

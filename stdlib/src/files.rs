@@ -262,7 +262,7 @@ fn open_error(path: &Path, base: Option<&Path>, error: std::io::Error, span: Spa
 }
 
 fn unreadable(shown: &str, error: PolarsError, span: Span) -> Diagnostic {
-    let reason = polars_error(error).message;
+    let reason = polars_error(error).message.clone();
     Diagnostic::new(
         "spel::read::unreadable",
         format!("cannot read `{shown}` as a table"),

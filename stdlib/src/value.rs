@@ -4,6 +4,9 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 /// A value bound to a name or shown as a statement's result.
+// A session holds a handful of values; boxing the lazy table would only add a pointer
+// chase to every verb.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum Value {
     Number(f64),

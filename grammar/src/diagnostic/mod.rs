@@ -16,8 +16,13 @@ pub struct Label {
     pub message: String,
 }
 
+/// A diagnostic; boxed so that `Result<T, Diagnostic>` stays one pointer wide on the
+/// happy path. Its fields read through [`Details`].
 #[derive(Clone, Debug, PartialEq)]
-pub struct Diagnostic {
+pub struct Diagnostic(Box<Details>);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Details {
     /// Stable, greppable code such as `spel::column::unknown`.
     pub code: &'static str,
     pub message: String,
@@ -32,7 +37,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Diagnostic {
+        Diagnostic(Box::new(Details {
             code,
             message: message.into(),
             span: None,
@@ -40,7 +45,7 @@ impl Diagnostic {
             labels: Vec::new(),
             help: None,
             notes: Vec::new(),
-        }
+        }))
     }
 
     pub fn at(mut self, span: Span) -> Self {
@@ -92,6 +97,20 @@ impl Diagnostic {
             format!("internal error: {}", message.into()),
         )
         .with_note("this is a bug in spel; please report it with the statement that caused it")
+    }
+}
+
+impl std::ops::Deref for Diagnostic {
+    type Target = Details;
+
+    fn deref(&self) -> &Details {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Diagnostic {
+    fn deref_mut(&mut self) -> &mut Details {
+        &mut self.0
     }
 }
 

@@ -59,6 +59,9 @@ pub(super) fn to_diagnostic(error: &Error<Rule>, src: &str, source: SourceId) ->
     }
     let position = position.min(src.len());
     let found = found_at(src, position);
+    if operator_before(src, position) == Some("|>") && expected == ["a name"] {
+        expected = vec!["a verb"];
+    }
     if matches!(found, Found::End)
         && let Some(diagnostic) = unclosed_at_end(src, source)
     {
@@ -89,6 +92,11 @@ pub(super) fn to_diagnostic(error: &Error<Rule>, src: &str, source: SourceId) ->
     }
     message.push_str(&format!(", found {}", found.describe()));
 
+    let blanks = src[floor_boundary(src, position)..].len()
+        - src[floor_boundary(src, position)..]
+            .trim_start_matches([' ', '\t'])
+            .len();
+    let position = position + blanks;
     let span = Span::new(source, position, position + found.len());
     let mut diagnostic = Diagnostic::new("spel::parse::syntax", message)
         .at(span)
@@ -177,7 +185,7 @@ impl Found {
 }
 
 fn found_at(src: &str, position: usize) -> Found {
-    let rest = &src[floor_boundary(src, position)..];
+    let rest = src[floor_boundary(src, position)..].trim_start_matches([' ', '\t']);
     let Some(first) = rest.chars().next() else {
         return Found::End;
     };

@@ -1,22 +1,48 @@
+//! Syntax errors as a user sees them: plain words, line and column, a caret.
+
 use crate::error_of;
 
 #[test]
-fn scratch_errors() {
-    for src in [
-        "model confidence ~ lw_fte_50k + + age",
-        "model confidence = lw_fte_50k + age",
-        "model y ~ fe(year | ltc, family = logit",
-        "x = (1 + 2))",
-        "filter year >=",
-        "x = 'abc'",
-        "summarise mean(x) by",
-        "x = [1, 2\ny = 3",
-        "read \"a.csv\",",
-        "a |> ",
-        "x = 1 2 3 +",
-        "print \"abc",
-        "select a, , b",
-    ] {
-        println!("{src}\n{}", error_of(src));
-    }
+fn missing_term_after_plus() {
+    insta::assert_snapshot!(error_of("model confidence ~ lw_fte_50k + + age"));
+}
+
+#[test]
+fn unclosed_call_in_formula() {
+    insta::assert_snapshot!(error_of("model y ~ fe(year | ltc, family = logit"));
+}
+
+#[test]
+fn unmatched_closing_bracket() {
+    insta::assert_snapshot!(error_of("x = (1 + 2))"));
+}
+
+#[test]
+fn single_quotes() {
+    insta::assert_snapshot!(error_of("x = 'abc'"));
+}
+
+#[test]
+fn nothing_after_connective() {
+    insta::assert_snapshot!(error_of("summarise mean(x) by"));
+}
+
+#[test]
+fn two_values_in_a_row() {
+    insta::assert_snapshot!(error_of("x = 1 2"));
+}
+
+#[test]
+fn unterminated_string_on_the_second_line() {
+    insta::assert_snapshot!(error_of("x = 1\nprint \"abc"));
+}
+
+#[test]
+fn empty_argument_between_commas() {
+    insta::assert_snapshot!(error_of("select a, , b"));
+}
+
+#[test]
+fn nothing_after_pipe() {
+    insta::assert_snapshot!(error_of("a |>"));
 }

@@ -11,7 +11,7 @@ pub fn error_of(src: &str) -> String {
     let id = sources.add("script.spel", src);
     assert_eq!(id, SourceId(0));
     match parse(src, id) {
-        Ok(_) => "(parsed)".to_string(),
+        Ok(program) => panic!("expected an error from {src:?}, parsed {program:?}"),
         Err(diagnostics) => render_plain(&diagnostics[0], &sources),
     }
 }

@@ -311,10 +311,10 @@ fn describe(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
 
 /// Floats cast to text by polars keep every digit; show them as spel shows numbers.
 fn shorten_number(text: &str, dtype: &DataType) -> String {
-    if dtype.is_float() {
-        if let Ok(x) = text.parse::<f64>() {
-            return crate::format::float(x);
-        }
+    if dtype.is_float()
+        && let Ok(x) = text.parse::<f64>()
+    {
+        return crate::format::float(x);
     }
     text.to_string()
 }

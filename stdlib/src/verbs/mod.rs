@@ -256,10 +256,10 @@ impl<'a> VerbCtx<'a> {
             };
             return self.table_arg(arg);
         }
-        if let Some(name) = self.env.current {
-            if let Some(Value::Table(lf)) = self.env.bindings.get(name) {
-                return Ok(lf.clone());
-            }
+        if let Some(name) = self.env.current
+            && let Some(Value::Table(lf)) = self.env.bindings.get(name)
+        {
+            return Ok(lf.clone());
         }
         Err(Diagnostic::new(
             "spel::table::none",

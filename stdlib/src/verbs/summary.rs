@@ -137,8 +137,7 @@ fn tabulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         .collect();
     let key_exprs: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
     let mut aggregates = vec![len().cast(DataType::Int64).alias("n")];
-    let share_of;
-    match ctx.option("weights") {
+    let share_of = match ctx.option("weights") {
         Some(arg) => {
             let ast = arg
                 .as_expr()
@@ -151,10 +150,10 @@ fn tabulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 );
             }
             aggregates.push(weight.cast(DataType::Float64).sum().alias("weighted_n"));
-            share_of = "weighted_n";
+            "weighted_n"
         }
-        None => share_of = "n",
-    }
+        None => "n",
+    };
     let table = lf
         .group_by(key_exprs.clone())
         .agg(aggregates)

@@ -82,7 +82,7 @@ fn check_markdown(path: &str) -> usize {
         match block.info.as_str() {
             // Runs, and prints what the following ```text block shows.
             "spel" => {
-                let out = run_in(&mut session(), &block.code, &place);
+                let out = run_in(&mut session(), &block.code, "example.spel");
                 if let Some(e) = &out.error {
                     panic!("{place} failed:\n{e}");
                 }
@@ -96,7 +96,7 @@ fn check_markdown(path: &str) -> usize {
             }
             // Must fail, with the error shown in the following ```text block.
             "spel-error" => {
-                let out = run_in(&mut session(), &block.code, &place);
+                let out = run_in(&mut session(), &block.code, "example.spel");
                 let Some(error) = out.error else {
                     panic!("{place} should fail");
                 };
