@@ -12,3 +12,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
 cargo test --workspace --locked
+
+echo "== the REPL in a terminal"
+cargo build --workspace --locked
+bash repl/tests/repl_tmux.sh

@@ -27,7 +27,9 @@ where
         } else {
             distance
         };
-        if distance <= allowed && best.is_none_or(|(d, _)| distance < d) {
+        // Replacing every letter of a short name is not a typo (`t` is not a slip for `x`).
+        let plausible = distance < name.chars().count().max(2);
+        if distance <= allowed && plausible && best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));
         }
     }

@@ -1,6 +1,10 @@
-//! The `spel` command: run and check scripts (the REPL and kernel arrive later).
+//! The `spel` command: the REPL (no arguments), `spel run` and `spel check`.
 
+mod helper;
+mod progress;
+mod repl;
 mod run;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +15,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "spel",
     version,
-    about = "A language for evaluating health-service programmes"
+    about = "A language for evaluating health-service programmes",
+    long_about = "A language for evaluating health-service programmes.\n\nWith no command, spel starts an interactive session (the REPL)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -45,11 +50,6 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Run { file, format }) => run::run(&file, format),
         Some(Command::Check { file }) => run::check(&file),
-        None => {
-            use clap::CommandFactory;
-            // The interactive REPL is not built yet; say how to use what exists.
-            let _ = Cli::command().print_help();
-            ExitCode::SUCCESS
-        }
+        None => repl::run(),
     }
 }

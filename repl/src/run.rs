@@ -1,12 +1,13 @@
 //! `spel run` and `spel check`: read a file, hand it to the engine, print what it gives.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use spel_stdlib::{Colour, Session};
+use spel_stdlib::Session;
 
 use crate::Format;
+use crate::terminal::{output_width, stderr_colour};
 
 fn read_script(path: &Path) -> Result<String, ExitCode> {
     match std::fs::read(path) {
@@ -22,25 +23,6 @@ fn read_script(path: &Path) -> Result<String, ExitCode> {
             Err(ExitCode::FAILURE)
         }
     }
-}
-
-fn stderr_colour() -> Colour {
-    if std::io::stderr().is_terminal() {
-        Colour::Ansi
-    } else {
-        Colour::Never
-    }
-}
-
-/// Terminal width from `COLUMNS` when stdout is a terminal; the engine's default otherwise.
-fn output_width(default: usize) -> usize {
-    if !std::io::stdout().is_terminal() {
-        return default;
-    }
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(default)
 }
 
 pub fn run(path: &Path, format: Format) -> ExitCode {

@@ -271,6 +271,21 @@ fn unreadable(shown: &str, error: PolarsError, span: Span) -> Diagnostic {
     .with_note(reason)
 }
 
+/// Writes text to `target` atomically (for `:save`).
+pub fn write_text(target: &Path, text: &str) -> std::io::Result<()> {
+    let folder = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".spel-write-")
+        .tempfile_in(folder)?;
+    temp.write_all(text.as_bytes())?;
+    temp.as_file_mut().flush()?;
+    temp.persist(target).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Writes `df` to `path` (CSV or Parquet by extension) through a temporary file in the
 /// same folder, renamed into place only once complete: a failure leaves no half file.
 pub fn write(

@@ -61,6 +61,12 @@ pub fn count(n: usize) -> String {
     out
 }
 
+/// "1 row", "4,132,676 rows".
+pub fn plural(n: usize, word: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{} {word}{s}", count(n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

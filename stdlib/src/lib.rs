@@ -1,16 +1,19 @@
 #![doc = include_str!("../../ARCHITECTURE.md")]
 
+pub mod complete;
 pub mod errors;
 pub mod eval;
 mod files;
 pub mod format;
 pub mod functions;
+pub mod meta;
 pub mod render;
 mod session;
 pub mod value;
 pub mod verbs;
+pub mod work;
 
 pub use render::Shown;
 pub use session::{Output, Session};
-pub use spel_grammar::{Colour, Completeness, Diagnostic};
+pub use spel_grammar::{Colour, Completeness, Diagnostic, is_complete};
 pub use value::Value;

@@ -10,10 +10,13 @@ use std::sync::atomic::AtomicBool;
 use spel_grammar::ast::{Statement, StatementKind};
 use spel_grammar::{Colour, Diagnostic, SourceMap, parse, render};
 
+use crate::complete::Completions;
 use crate::eval::{Effects, Env};
+use crate::meta::{self, After};
 use crate::render::{Shown, snapshot};
 use crate::value::Value;
 use crate::verbs;
+use crate::work::{Progress, Work};
 
 /// What a statement gives the front end to display.
 pub type Output = Shown;
@@ -27,6 +30,10 @@ pub struct Session {
     pub width: usize,
     /// Where relative file paths start; the working directory when `None`.
     pub base_dir: Option<PathBuf>,
+    /// Told when long work starts and ends, to show progress.
+    pub progress: Option<Arc<dyn Progress>>,
+    /// The text of every statement that succeeded, for `:save`.
+    script: Vec<String>,
 }
 
 impl Default for Session {
@@ -38,6 +45,8 @@ impl Default for Session {
             interrupt: Arc::new(AtomicBool::new(false)),
             width: crate::render::DEFAULT_WIDTH,
             base_dir: None,
+            progress: None,
+            script: Vec::new(),
         }
     }
 }
@@ -57,20 +66,25 @@ impl Session {
         on_output: &mut dyn FnMut(&Output),
     ) -> Result<(), Diagnostic> {
         let source = self.sources.add(source_name, code);
-        let program = parse(code, source).map_err(|mut errors| errors.remove(0))?;
+        // A Ctrl-C pressed while nothing ran must not stop this code.
+        self.interrupt
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let program = parse(code, source).map_err(|errors| {
+            errors
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Diagnostic::internal("a parse failed without a message"))
+        })?;
         for statement in &program.statements {
             let result = catch_unwind(AssertUnwindSafe(|| self.statement(statement)));
             let shown = match result {
                 Ok(result) => result?,
                 Err(panic) => {
-                    let message = panic
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "a panic".into());
-                    return Err(Diagnostic::internal(message).at(statement.span));
+                    return Err(Diagnostic::internal(panic_message(&panic)).at(statement.span));
                 }
             };
+            self.script
+                .push(code[statement.span.range()].trim().to_string());
             if let Some(shown) = shown {
                 on_output(&shown);
             }
@@ -96,6 +110,184 @@ impl Session {
         self.current.as_deref()
     }
 
+    /// The column names of every table the session holds (for highlighting).
+    pub fn known_columns(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for value in self.bindings.values() {
+            if let Value::Table(lf) = value
+                && let Ok(schema) = lf.clone().collect_schema()
+            {
+                names.extend(schema.iter_names().map(|n| n.to_string()));
+            }
+        }
+        names
+    }
+
+    /// Completion candidates at byte offset `cursor` of `code`.
+    pub fn complete(&self, code: &str, cursor: usize) -> Completions {
+        crate::complete::complete(code, cursor, &self.bindings, self.current.as_deref())
+    }
+
+    /// Help on the word at byte offset `cursor`: a verb's or function's help, a name's
+    /// type and size, or a column's type.
+    pub fn inspect(&self, code: &str, cursor: usize) -> Option<String> {
+        let completions = self.complete(code, cursor);
+        let word = code.get(completions.start..completions.end)?;
+        if word.is_empty() {
+            return None;
+        }
+        if let Some(verb) = verbs::find(word) {
+            return Some(meta::verb_help(verb));
+        }
+        if let Some(function) = crate::functions::find(word) {
+            return Some(meta::function_help(function));
+        }
+        if let Some(value) = self.bindings.get(word) {
+            return Some(format!("{word}: {}", self.describe_value(value)));
+        }
+        completions
+            .candidates
+            .into_iter()
+            .find(|c| c.text == word)
+            .map(|c| format!("{word}: {} ({})", c.kind.label(), c.detail))
+    }
+
+    /// "table, 7,371 rows × 16 columns" or "number 42".
+    fn describe_value(&self, value: &Value) -> String {
+        match value {
+            Value::Table(lf) => {
+                let work = Work {
+                    interrupt: &self.interrupt,
+                    progress: None,
+                };
+                let shape = lf.clone().collect_schema().ok().and_then(|schema| {
+                    let counted = work
+                        .collect(
+                            lf.clone().select([polars::prelude::len().alias("n")]),
+                            "counting rows",
+                            Default::default(),
+                        )
+                        .ok()?;
+                    let n = counted.column("n").ok()?.get(0).ok()?.extract::<u64>()?;
+                    let plural = crate::format::plural;
+                    Some(format!(
+                        "{} × {}",
+                        plural(n as usize, "row"),
+                        plural(schema.len(), "column")
+                    ))
+                });
+                format!("table, {}", shape.unwrap_or_else(|| "size unknown".into()))
+            }
+            other => match snapshot(other, self.work(), Default::default()) {
+                Ok(shown) => format!("{} {}", other.type_name(), shown.text(self.width)),
+                Err(_) => other.type_name().to_string(),
+            },
+        }
+    }
+
+    fn work(&self) -> Work<'_> {
+        Work {
+            interrupt: &self.interrupt,
+            progress: self.progress.as_deref(),
+        }
+    }
+
+    /// Runs a meta-command line such as `:help filter`; results go to `on_output`.
+    pub fn meta(
+        &mut self,
+        line: &str,
+        on_output: &mut dyn FnMut(&Output),
+    ) -> Result<After, Diagnostic> {
+        let line = line.trim();
+        let (command, argument) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let argument = argument.trim();
+        let say = |text: String, on_output: &mut dyn FnMut(&Output)| {
+            on_output(&Shown::Message(text));
+        };
+        match command {
+            ":help" | ":h" | ":?" => {
+                let text = if argument.is_empty() {
+                    meta::overview()
+                } else {
+                    meta::help_on(argument)?
+                };
+                say(text, on_output);
+            }
+            ":tables" | ":vars" => {
+                let mut lines = Vec::new();
+                for (name, value) in &self.bindings {
+                    let current = if self.current.as_deref() == Some(name) {
+                        "  (in use)"
+                    } else {
+                        ""
+                    };
+                    lines.push(format!(
+                        "{name:<16} {}{current}",
+                        self.describe_value(value)
+                    ));
+                }
+                if lines.is_empty() {
+                    lines.push("no names yet: bind one with `name = ...`".into());
+                }
+                say(lines.join("\n"), on_output);
+            }
+            ":load" => {
+                let path = self.meta_path(command, argument)?;
+                let code = std::fs::read_to_string(&path).map_err(|e| {
+                    Diagnostic::new("spel::meta::load", format!("cannot read {argument}: {e}"))
+                })?;
+                self.execute(&code, argument, on_output)?;
+            }
+            ":save" => {
+                let path = self.meta_path(command, argument)?;
+                let mut text = self.script.join("\n");
+                text.push('\n');
+                crate::files::write_text(&path, &text).map_err(|e| {
+                    Diagnostic::new("spel::meta::save", format!("cannot write {argument}: {e}"))
+                })?;
+                say(
+                    format!("saved {} statements to {argument}", self.script.len()),
+                    on_output,
+                );
+            }
+            ":clear" => {
+                let n = self.bindings.len();
+                self.bindings.clear();
+                self.current = None;
+                say(
+                    format!("removed {n} names and the current table"),
+                    on_output,
+                );
+            }
+            ":quit" | ":q" | ":exit" => return Ok(After::Quit),
+            _ => {
+                let names = meta::COMMANDS
+                    .iter()
+                    .map(|(c, _)| c.split_whitespace().next().unwrap_or(c));
+                return Err(Diagnostic::new(
+                    "spel::meta::unknown",
+                    format!("unknown command `{command}`"),
+                )
+                .suggest(spel_grammar::did_you_mean(command, names))
+                .with_note("`:help` lists the commands"));
+            }
+        }
+        Ok(After::Continue)
+    }
+
+    fn meta_path(&self, command: &str, argument: &str) -> Result<PathBuf, Diagnostic> {
+        if argument.is_empty() {
+            return Err(Diagnostic::new(
+                "spel::meta::path",
+                format!("`{command}` needs a file name, as `{command} analysis.spel`"),
+            ));
+        }
+        Ok(match &self.base_dir {
+            Some(base) => base.join(argument),
+            None => PathBuf::from(argument),
+        })
+    }
+
     fn statement(&mut self, statement: &Statement) -> Result<Option<Shown>, Diagnostic> {
         let mut effects = Effects::default();
         let env = Env {
@@ -104,6 +296,7 @@ impl Session {
             sources: &self.sources,
             interrupt: &self.interrupt,
             base_dir: self.base_dir.as_deref(),
+            progress: self.progress.as_deref(),
         };
         env.check_interrupt(statement.span)?;
         let (binding, shown) = match &statement.kind {
@@ -131,7 +324,10 @@ impl Session {
                 Value::Nothing => (None, None),
                 value => (
                     None,
-                    Some(snapshot(&value).map_err(|d| d.or_at(statement.span))?),
+                    Some(
+                        snapshot(&value, env.work(), statement.span)
+                            .map_err(|d| d.or_at(statement.span))?,
+                    ),
                 ),
             },
         };
@@ -144,4 +340,13 @@ impl Session {
         }
         Ok(shown)
     }
+}
+
+/// The text of a caught panic.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic".into())
 }

@@ -13,6 +13,7 @@ use spel_grammar::{Diagnostic, SourceMap, Span, did_you_mean};
 use crate::functions;
 use crate::value::Value;
 use crate::verbs::{self, VerbCtx};
+use crate::work::{Progress, Work};
 
 /// What a statement may read: the session's bindings, current table and sources.
 pub struct Env<'s> {
@@ -23,6 +24,7 @@ pub struct Env<'s> {
     pub interrupt: &'s AtomicBool,
     /// Where relative file paths start (the process's working directory if `None`).
     pub base_dir: Option<&'s Path>,
+    pub progress: Option<&'s dyn Progress>,
 }
 
 /// What a statement changes besides its binding, applied only if it succeeds.
@@ -41,6 +43,14 @@ impl Env<'_> {
         match self.base_dir {
             Some(base) if Path::new(path).is_relative() => base.join(path),
             _ => PathBuf::from(path),
+        }
+    }
+
+    /// How long work of this statement runs: interruptibly, with progress shown.
+    pub fn work(&self) -> Work<'_> {
+        Work {
+            interrupt: self.interrupt,
+            progress: self.progress,
         }
     }
 

@@ -7,11 +7,12 @@ mod json;
 mod text;
 
 use polars::prelude::*;
-use spel_grammar::Diagnostic;
+use spel_grammar::{Diagnostic, Span};
 
 use crate::errors::polars_error;
 use crate::format;
 use crate::value::{Value, dtype_name};
+use crate::work::Work;
 
 /// Width of a text table when the terminal's is unknown.
 pub const DEFAULT_WIDTH: usize = 100;
@@ -80,11 +81,16 @@ impl Shown {
         }
     }
 
-    /// A notebook's `text/html`, for values that have one.
+    /// A notebook's `text/html`; `None` for messages, which are printed text.
     pub fn html(&self) -> Option<String> {
         match self {
             Shown::Table(t) => Some(html::table(t)),
-            _ => None,
+            Shown::Scalar(s) => Some(format!(
+                "<code class=\"spel-value\" title=\"{}\">{}</code>",
+                s.type_name,
+                html::escape(&s.text)
+            )),
+            Shown::Message(_) => None,
         }
     }
 
@@ -104,9 +110,9 @@ impl Shown {
 }
 
 /// Collects what is needed to show `value`; the only place a shown table is computed.
-pub fn snapshot(value: &Value) -> Result<Shown, Diagnostic> {
+pub fn snapshot(value: &Value, work: Work, span: Span) -> Result<Shown, Diagnostic> {
     Ok(match value {
-        Value::Table(lf) => Shown::Table(table_snapshot(lf)?),
+        Value::Table(lf) => Shown::Table(table_snapshot(lf, work, span)?),
         Value::Message(m) => Shown::Message(m.clone()),
         other => Shown::Scalar(scalar(other)),
     })
@@ -138,19 +144,25 @@ fn scalar(value: &Value) -> Scalar {
     }
 }
 
-fn table_snapshot(lf: &LazyFrame) -> Result<TableSnapshot, Diagnostic> {
-    let n_rows = count_rows(lf)?;
-    let head = lf
-        .clone()
-        .limit(JSON_ROWS as IdxSize)
-        .collect()
-        .map_err(polars_error)?;
+fn table_snapshot(lf: &LazyFrame, work: Work, span: Span) -> Result<TableSnapshot, Diagnostic> {
+    let counted = work.collect(lf.clone().select([len().alias("n")]), "counting rows", span)?;
+    let n_rows = counted
+        .column("n")
+        .ok()
+        .and_then(|c| c.get(0).ok())
+        .and_then(|v| v.extract::<u64>())
+        .unwrap_or(0) as usize;
+    let head = work.collect(
+        lf.clone().limit(JSON_ROWS as IdxSize),
+        "computing the table",
+        span,
+    )?;
     let tail = if n_rows > JSON_ROWS {
-        let tail = lf
-            .clone()
-            .tail((SHOWN_ROWS / 2) as IdxSize)
-            .collect()
-            .map_err(polars_error)?;
+        let tail = work.collect(
+            lf.clone().tail((SHOWN_ROWS / 2) as IdxSize),
+            "computing the table",
+            span,
+        )?;
         rows_of(&tail)?
     } else {
         Vec::new()
@@ -167,22 +179,6 @@ fn table_snapshot(lf: &LazyFrame) -> Result<TableSnapshot, Diagnostic> {
         head: rows_of(&head)?,
         tail,
     })
-}
-
-/// Rows in a lazy table, counted without materialising its columns.
-pub fn count_rows(lf: &LazyFrame) -> Result<usize, Diagnostic> {
-    let counted = lf
-        .clone()
-        .select([len().alias("n")])
-        .collect()
-        .map_err(polars_error)?;
-    let n = counted
-        .column("n")
-        .ok()
-        .and_then(|c| c.get(0).ok())
-        .and_then(|v| v.extract::<u64>())
-        .unwrap_or(0);
-    Ok(n as usize)
 }
 
 /// A collected frame as rows of [`Cell`]s.

@@ -259,7 +259,11 @@ fn describe(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         aggregates.push(c().min().cast(DataType::String).alias(tag("min")));
         aggregates.push(c().max().cast(DataType::String).alias(tag("max")));
     }
-    let stats = lf.clone().select(aggregates).collect().map_err(fail)?;
+    let stats = ctx.env.work().collect(
+        lf.clone().select(aggregates),
+        "describing the table",
+        ctx.call.span,
+    )?;
     let get = |what: &str, name: &str| {
         stats
             .column(&format!("{what}\u{1f}{name}"))
@@ -356,7 +360,8 @@ fn print(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         };
         parts.push(match value {
             Value::Str(s) | Value::Message(s) => s,
-            other => crate::render::snapshot(&other)?.text(crate::render::DEFAULT_WIDTH),
+            other => crate::render::snapshot(&other, ctx.env.work(), expr.span)?
+                .text(crate::render::DEFAULT_WIDTH),
         });
     }
     Ok(Value::Message(parts.join(" ")))

@@ -4,7 +4,6 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 
 use super::{OptionSpec, Verb, VerbCtx};
-use crate::errors::polars_error;
 use crate::eval::scalar;
 use crate::files::{self, Encoding, ReadOptions};
 use crate::format;
@@ -140,12 +139,15 @@ fn read(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         };
     }
     let resolved = ctx.env.resolve_path(&path);
-    Ok(Value::Table(files::read(
-        &resolved,
-        ctx.env.base_dir,
-        &options,
-        arg.span,
-    )?))
+    let base = ctx.env.base_dir.map(|b| b.to_path_buf());
+    let span = arg.span;
+    let table = ctx
+        .env
+        .work()
+        .run(&format!("reading {path}"), span, move || {
+            files::read(&resolved, base.as_deref(), &options, span)
+        })?;
+    Ok(Value::Table(table))
 }
 
 fn write(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
@@ -170,9 +172,10 @@ fn write(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .at(target.span));
         }
     };
-    let mut df = lf
-        .collect()
-        .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    let mut df = ctx
+        .env
+        .work()
+        .collect(lf, &format!("computing {path}"), ctx.call.span)?;
     files::write(
         &mut df,
         &ctx.env.resolve_path(&path),
@@ -180,8 +183,8 @@ fn write(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         target.span,
     )?;
     Ok(Value::Message(format!(
-        "wrote {} rows × {} columns to {path}",
-        format::count(df.height()),
-        df.width()
+        "wrote {} × {} to {path}",
+        format::plural(df.height(), "row"),
+        format::plural(df.width(), "column")
     )))
 }

@@ -374,7 +374,7 @@ fn join(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         }
         _ => return Err(ctx.usage_error("`join` takes the other table, as `join wf on pcn`")),
     };
-    let right = ctx.table_arg(right_arg)?;
+    let mut right = ctx.table_arg(right_arg)?;
     let on = ctx.clause_args(Connective::On);
     if on.is_empty() {
         return Err(ctx.usage_error("`join` needs `on` and the key columns"));
@@ -416,6 +416,12 @@ fn join(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 )
                 .at(item.span)
                 .with_help("make the types match first, e.g. with `derive`"));
+            }
+            // Integer and float keys (2020 and 2020.0) match, as in R and Stata.
+            if let (Some(lt), Some(rt)) = (lt, rt)
+                && lt != rt
+            {
+                right = right.with_columns([col(name).cast(lt.clone())]);
             }
             keys.push(name.to_string());
         }

@@ -1,6 +1,7 @@
 //! Engine integration tests: golden scripts, documented examples, the real NHS files,
 //! error messages and session guarantees. One binary, to keep link time down.
 
+mod complete;
 mod docs;
 mod errors;
 mod golden;

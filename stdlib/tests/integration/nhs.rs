@@ -66,3 +66,33 @@ fn payments_file_byte_order_mark_is_skipped() {
     assert_eq!(line["columns"][0], "NHS England (Region) code");
     assert!(line["n_rows"].as_u64().unwrap() > 6000);
 }
+
+#[test]
+fn all_quarters_stack_into_one_series() {
+    let folder = repo_root().join("../shared/data/nhs");
+    if !folder.exists() {
+        eprintln!("skipping: {} is not beside the project", folder.display());
+        return;
+    }
+    // Counting rows of many stacked files once tripped a polars optimisation (a u128
+    // sum of per-file lengths).
+    let pattern = folder.join("pcn_workforce_*.csv").display().to_string();
+    let out = run(&format!(
+        "wf = read \"{pattern}\", encoding = \"cp1252\"\n\
+         wf |> summarise n(), quarters = n_distinct(CENSUS_YEAR * 100 + CENSUS_MONTH)\n\
+         wf |> filter STAFF_ROLE == \"Social Prescribing Link Workers\"\n\
+            |> summarise fte = round(sum(FTE), 1) by CENSUS_YEAR, CENSUS_MONTH"
+    ));
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let lines: Vec<serde_json::Value> = out
+        .json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["rows"][0][1], 9);
+    assert!(lines[0]["rows"][0][0].as_u64().unwrap() > 50_000);
+    let series = lines[1]["rows"].as_array().unwrap();
+    assert_eq!(series.len(), 9);
+    assert_eq!(series[0], serde_json::json!([2020, 3, 112.3]));
+    assert_eq!(series[4], serde_json::json!([2021, 3, 1093.3]));
+}

@@ -38,11 +38,49 @@ fn assignment_is_not_evaluated_twice_and_shows_nothing() {
 }
 
 #[test]
-fn interrupt_stops_the_statement_and_keeps_bindings() {
+fn interrupt_stops_long_work_within_a_second() {
+    use spel_grammar::Span;
+    use spel_stdlib::work::Work;
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let setter = std::sync::Arc::clone(&flag);
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        setter.store(true, Ordering::SeqCst);
+    });
+    let work = Work {
+        interrupt: &flag,
+        progress: None,
+    };
+    let started = std::time::Instant::now();
+    let result = work.run("sleeping", Span::default(), || {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        Ok(())
+    });
+    assert_eq!(result.unwrap_err().message, "interrupted");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}
+
+#[test]
+fn an_interrupted_statement_keeps_the_bindings() {
     let mut s = session();
     run_in(&mut s, "x = 1", "a");
-    s.interrupt_handle().store(true, Ordering::SeqCst);
-    let out = run_in(&mut s, "x = 2", "b");
+    let flag = s.interrupt_handle();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = std::sync::Arc::clone(&done);
+    // Press Ctrl-C again and again while the statement reads and stacks two files.
+    let presser = std::thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            flag.store(true, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    });
+    let out = run_in(
+        &mut s,
+        "x = read \"examples/data/pcn_workforce_*.csv\", encoding = \"cp1252\"",
+        "b",
+    );
+    done.store(true, Ordering::SeqCst);
+    presser.join().unwrap();
     assert!(out.error.unwrap().contains("interrupted"));
     assert_eq!(run_in(&mut s, "x", "c").text, "1\n");
 }

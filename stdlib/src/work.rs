@@ -1,0 +1,69 @@
+//! Long work (reading a file, computing a table) on a worker thread, so Ctrl-C or a
+//! Jupyter interrupt returns control within a fraction of a second and a front end can
+//! show progress. The abandoned work finishes in the background and is dropped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use polars::prelude::*;
+use spel_grammar::{Diagnostic, Span};
+
+use crate::errors::polars_error;
+
+/// A front end's progress display: told when long work starts and ends. Whether and
+/// when to show anything (say, after half a second) is the front end's choice.
+pub trait Progress: Send + Sync {
+    fn start(&self, what: &str);
+    fn finish(&self);
+}
+
+/// How a statement's long work is run: the interrupt flag to watch and where to report.
+#[derive(Clone, Copy)]
+pub struct Work<'a> {
+    pub interrupt: &'a AtomicBool,
+    pub progress: Option<&'a dyn Progress>,
+}
+
+impl Work<'_> {
+    /// Runs `job` on a worker thread, returning early with "interrupted" if the flag is
+    /// set while it runs.
+    pub fn run<T: Send + 'static>(
+        &self,
+        what: &str,
+        span: Span,
+        job: impl FnOnce() -> Result<T, Diagnostic> + Send + 'static,
+    ) -> Result<T, Diagnostic> {
+        if let Some(progress) = self.progress {
+            progress.start(what);
+        }
+        let result = self.wait(span, std::thread::spawn(job));
+        if let Some(progress) = self.progress {
+            progress.finish();
+        }
+        result
+    }
+
+    fn wait<T>(
+        &self,
+        span: Span,
+        handle: std::thread::JoinHandle<Result<T, Diagnostic>>,
+    ) -> Result<T, Diagnostic> {
+        while !handle.is_finished() {
+            if self.interrupt.swap(false, Ordering::SeqCst) {
+                return Err(Diagnostic::new("spel::interrupted", "interrupted").at(span));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        match handle.join() {
+            Ok(result) => result,
+            Err(panic) => Err(Diagnostic::internal(crate::session::panic_message(&panic)).at(span)),
+        }
+    }
+
+    /// Computes a lazy table.
+    pub fn collect(&self, lf: LazyFrame, what: &str, span: Span) -> Result<DataFrame, Diagnostic> {
+        self.run(what, span, move || {
+            lf.collect().map_err(|e| polars_error(e).at(span))
+        })
+    }
+}
