@@ -3,7 +3,7 @@
 # Each command starts, reaches its prompt, reads end-of-input and exits.
 # usage: bench/startup.sh [path/to/spel]   (default: the release build, else the debug build)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.. && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 spel=${1:-}
 if [ -z "$spel" ]; then
