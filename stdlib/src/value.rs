@@ -16,6 +16,8 @@ pub enum Value {
     List(Vec<Value>),
     /// A lazy table: nothing is read or computed until a result needs it.
     Table(LazyFrame),
+    /// A fitted model (shared: models are large and never change).
+    Model(std::sync::Arc<crate::model::Model>),
     /// Text for the user, not data: what `print` and `write` say.
     Message(String),
     /// What `use` gives: nothing to show or bind.
@@ -32,6 +34,7 @@ impl Value {
             Value::Date(_) => "date",
             Value::List(_) => "list",
             Value::Table(_) => "table",
+            Value::Model(_) => "model",
             Value::Message(_) => "message",
             Value::Nothing => "nothing",
         }

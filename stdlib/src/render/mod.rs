@@ -2,7 +2,7 @@
 //!
 //! Front ends never format: they ask a [`Shown`] for the rendering they can display.
 
-mod html;
+pub(crate) mod html;
 mod json;
 mod text;
 
@@ -26,6 +26,7 @@ pub const JSON_ROWS: usize = 10_000;
 pub enum Shown {
     Scalar(Scalar),
     Table(TableSnapshot),
+    Model(std::sync::Arc<crate::model::Model>),
     Message(String),
 }
 
@@ -77,6 +78,7 @@ impl Shown {
         match self {
             Shown::Scalar(s) => s.text.clone(),
             Shown::Table(t) => text::table(t, width),
+            Shown::Model(m) => crate::model::render::text(m),
             Shown::Message(m) => m.clone(),
         }
     }
@@ -85,6 +87,7 @@ impl Shown {
     pub fn html(&self) -> Option<String> {
         match self {
             Shown::Table(t) => Some(html::table(t)),
+            Shown::Model(m) => Some(crate::model::render::html(m)),
             Shown::Scalar(s) => Some(format!(
                 "<code class=\"spel-value\" title=\"{}\">{}</code>",
                 s.type_name,
@@ -99,6 +102,7 @@ impl Shown {
         match self {
             Shown::Scalar(s) => serde_json::json!({"type": "value", "value": s.json}),
             Shown::Table(t) => json::table(t),
+            Shown::Model(m) => crate::model::render::json(m),
             Shown::Message(m) => serde_json::json!({"type": "message", "text": m}),
         }
     }
@@ -114,6 +118,7 @@ pub fn snapshot(value: &Value, work: Work, span: Span) -> Result<Shown, Diagnost
     Ok(match value {
         Value::Table(lf) => Shown::Table(table_snapshot(lf, work, span)?),
         Value::Message(m) => Shown::Message(m.clone()),
+        Value::Model(m) => Shown::Model(m.clone()),
         other => Shown::Scalar(scalar(other)),
     })
 }
@@ -134,6 +139,7 @@ fn scalar(value: &Value) -> Scalar {
             )
         }
         Value::Table(_) => ("<table>".into(), serde_json::Value::Null),
+        Value::Model(m) => (crate::model::render::text(m), serde_json::Value::Null),
         Value::Message(m) => (m.clone(), serde_json::json!(m)),
         Value::Nothing => (String::new(), serde_json::Value::Null),
     };
@@ -144,14 +150,19 @@ fn scalar(value: &Value) -> Scalar {
     }
 }
 
-fn table_snapshot(lf: &LazyFrame, work: Work, span: Span) -> Result<TableSnapshot, Diagnostic> {
+/// Rows in a lazy table, counted without materialising its columns.
+pub fn count(lf: &LazyFrame, work: Work, span: Span) -> Result<usize, Diagnostic> {
     let counted = work.collect(lf.clone().select([len().alias("n")]), "counting rows", span)?;
-    let n_rows = counted
+    Ok(counted
         .column("n")
         .ok()
         .and_then(|c| c.get(0).ok())
         .and_then(|v| v.extract::<u64>())
-        .unwrap_or(0) as usize;
+        .unwrap_or(0) as usize)
+}
+
+fn table_snapshot(lf: &LazyFrame, work: Work, span: Span) -> Result<TableSnapshot, Diagnostic> {
+    let n_rows = count(lf, work, span)?;
     let head = work.collect(
         lf.clone().limit(JSON_ROWS as IdxSize),
         "computing the table",

@@ -3,6 +3,7 @@
 
 mod data;
 mod io;
+mod model;
 mod reshape;
 mod summary;
 
@@ -51,6 +52,7 @@ pub fn all() -> impl Iterator<Item = &'static Verb> {
         .chain(io::VERBS)
         .chain(reshape::VERBS)
         .chain(summary::VERBS)
+        .chain(model::VERBS)
 }
 
 pub fn find(name: &str) -> Option<&'static Verb> {

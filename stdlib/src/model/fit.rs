@@ -1,0 +1,579 @@
+//! From a design and the statement's options to a [`Model`]: checks that the data
+//! suit the family, the fit, the variance, and the notes a reader needs.
+
+use faer::Mat;
+use spel_grammar::{Diagnostic, Span};
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+
+use super::{Coefficient, Distribution, Model};
+use crate::format;
+use crate::formula::design::Design;
+use crate::stats::glm::{self, Family, Link, Problem};
+use crate::stats::linalg;
+use crate::stats::vcov::{self, Adjustment, Estimator};
+
+pub struct Options {
+    /// `None`: logit for a 0/1 outcome, OLS otherwise.
+    pub family: Option<&'static str>,
+    pub estimator: Option<Estimator>,
+    pub adjustment: Adjustment,
+    /// t with n-k degrees of freedom for clustered OLS, instead of G-1.
+    pub residual_df: bool,
+    pub level: f64,
+    pub formula: String,
+    pub condition: Option<String>,
+    /// Where to point errors about the outcome, weights, trials and clusters.
+    pub outcome_span: Span,
+    pub option_spans: Vec<(&'static str, Span)>,
+}
+
+impl Options {
+    fn span_of(&self, option: &str) -> Span {
+        self.option_spans
+            .iter()
+            .find(|(name, _)| *name == option)
+            .map_or(self.outcome_span, |(_, s)| *s)
+    }
+}
+
+pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
+    let mut notes = Vec::new();
+    let n = design.y.len();
+    let binary = design.y.iter().all(|&y| y == 0.0 || y == 1.0);
+    let family_name = match options.family {
+        Some(name) => name,
+        None if binary && design.trials.is_none() => {
+            notes.push(format!(
+                "The outcome `{}` is 0/1, so the model is a logit; say `family = ols` for a linear probability model.",
+                design.outcome
+            ));
+            "logit"
+        }
+        None if design.trials.is_some() => "logit",
+        None => "ols",
+    };
+
+    // Prior weights: probability or frequency weights times binomial trials.
+    let mut weights = vec![1.0; n];
+    if let Some(w) = &design.weights {
+        check_weights(w, "weights", options)?;
+        weights = w.clone();
+    }
+    if let Some(f) = &design.freq {
+        check_weights(f, "freq", options)?;
+        for (w, f) in weights.iter_mut().zip(f) {
+            *w *= f;
+        }
+    }
+    let mut y = design.y.clone();
+    let mut trials = vec![1.0; n];
+    let family = match family_name {
+        "ols" => Family::Gaussian,
+        "logit" | "probit" => {
+            let link = if family_name == "logit" {
+                Link::Logit
+            } else {
+                Link::Probit
+            };
+            if let Some(t) = &design.trials {
+                for i in 0..n {
+                    if t[i] <= 0.0 || y[i] < 0.0 || y[i] > t[i] {
+                        return Err(Diagnostic::new(
+                            "spel::model::trials",
+                            format!("row with {} successes out of {} trials: successes must be between 0 and the trials", format::number(y[i]), format::number(t[i])),
+                        )
+                        .at(options.span_of("trials"))
+                        .with_help("`trials` is the number of tries; the outcome counts the successes among them"));
+                    }
+                    y[i] /= t[i];
+                    trials[i] = t[i];
+                    weights[i] *= t[i];
+                }
+            } else if !binary {
+                return Err(not_binary(&design, family_name, options));
+            }
+            Family::Binomial(link)
+        }
+        "poisson" | "negbin" => {
+            if let Some(bad) = design.y.iter().find(|&&v| v < 0.0) {
+                return Err(Diagnostic::new(
+                    "spel::model::counts",
+                    format!(
+                        "a {family_name} model needs counts of 0 or more, but `{}` has {}",
+                        design.outcome,
+                        format::number(*bad)
+                    ),
+                )
+                .at(options.outcome_span));
+            }
+            if family_name == "poisson" {
+                Family::Poisson
+            } else {
+                Family::NegBin(1.0)
+            }
+        }
+        _ => Family::Gaussian,
+    };
+    for grouping in &design.clusters {
+        if grouping.levels < 2 {
+            return Err(Diagnostic::new(
+                "spel::model::one_cluster",
+                format!("`{}` has a single cluster in the rows used; clustered errors need two or more (and ideally dozens)", grouping.name),
+            )
+            .at(options.span_of("cluster"))
+            .with_help("cluster by a coarser or finer grouping, or drop `cluster =`"));
+        }
+    }
+
+    let offset = design.offset.clone().unwrap_or_else(|| vec![0.0; n]);
+    let mut problem = Problem {
+        family,
+        y: &y,
+        columns: &design.columns,
+        weights: &weights,
+        trials: &trials,
+        offset: &offset,
+        fixed_effects: &design.fixed_effects,
+    };
+    let mut theta = None;
+    let fitted = if let Family::NegBin(_) = family {
+        let (fitted, th, se) = fit_negbin(&mut problem);
+        theta = Some((th, se));
+        fitted
+    } else {
+        glm::fit(&problem)
+    };
+    if !fitted.converged {
+        notes.push(format!(
+            "The fit did not converge in {} iterations; the estimates are not reliable.",
+            fitted.iterations
+        ));
+    }
+
+    let kept = fitted.kept.clone();
+    let collinear: Vec<String> = (0..design.names.len())
+        .filter(|j| !kept.contains(j))
+        .map(|j| design.names[j].clone())
+        .collect();
+    if !collinear.is_empty() {
+        notes.push(format!(
+            "Dropped for collinearity (a combination of other terms, as R's NA and Stata's \"omitted\"): {}.",
+            collinear.join(", ")
+        ));
+    }
+    let all: Vec<usize> = (0..fitted.demeaned.len()).collect();
+    let (xtwx, _) = linalg::cross_products(
+        &fitted.demeaned,
+        &all,
+        &fitted.working_weights,
+        &fitted.working_residuals,
+    );
+    let bread = linalg::inverse(&xtwx)
+        .unwrap_or_else(|| Mat::from_fn(all.len(), all.len(), |_, _| f64::NAN));
+
+    let n_obs: f64 = design.freq.as_ref().map_or(n as f64, |f| f.iter().sum());
+    let absorbed: usize = if design.fixed_effects.is_empty() {
+        0
+    } else {
+        design.fixed_effects.iter().map(|g| g.levels).sum::<usize>()
+            - (design.fixed_effects.len() - 1)
+    };
+    let k = (kept.len() + absorbed) as f64;
+    let ols = family == Family::Gaussian;
+    let residual_ss: f64 = (0..n)
+        .map(|i| weights[i] * (y[i] - fitted.mu[i]).powi(2))
+        .sum();
+    let dispersion = if ols { residual_ss / (n_obs - k) } else { 1.0 };
+
+    let has_probability_weights = design.weights.is_some();
+    let estimator = match options.estimator {
+        Some(e) => e,
+        None if !design.clusters.is_empty() => Estimator::Cluster,
+        None if has_probability_weights => {
+            notes.push("With probability weights the standard errors are robust (model-based ones would be wrong).".into());
+            Estimator::Robust
+        }
+        None => Estimator::Classical,
+    };
+    if estimator == Estimator::Cluster && design.clusters.is_empty() {
+        return Err(Diagnostic::new(
+            "spel::model::cluster",
+            "`se = cluster` needs the clusters: add `cluster = column`",
+        )
+        .at(options.span_of("se")));
+    }
+    if estimator == Estimator::Classical && has_probability_weights {
+        notes.push("Model-based standard errors with probability weights are not valid; use `se = robust` or `cluster =`.".into());
+    }
+    let inputs = vcov::Inputs {
+        columns: &fitted.demeaned,
+        bread: &bread,
+        working_weights: &fitted.working_weights,
+        working_residuals: &fitted.working_residuals,
+        freq: design.freq.as_deref(),
+        n: n_obs,
+        k,
+        ols,
+        dispersion,
+        clusters: &design.clusters,
+    };
+    let v = vcov::estimate(&inputs, estimator, options.adjustment);
+
+    let g_min = design.clusters.iter().map(|g| g.levels).min().unwrap_or(0) as f64;
+    let distribution = if !ols {
+        Distribution::Normal
+    } else if estimator == Estimator::Cluster && !options.residual_df {
+        Distribution::StudentT(g_min - 1.0)
+    } else {
+        Distribution::StudentT(n_obs - k)
+    };
+    let alpha = 1.0 - options.level;
+    let (crit, p_of): (f64, Box<dyn Fn(f64) -> f64>) = match distribution {
+        Distribution::Normal => {
+            let normal = Normal::standard();
+            (
+                normal.inverse_cdf(1.0 - alpha / 2.0),
+                Box::new(move |s: f64| 2.0 * normal.cdf(-s.abs())),
+            )
+        }
+        Distribution::StudentT(df) => {
+            let t = StudentsT::new(0.0, 1.0, df).map_err(|_| {
+                Diagnostic::new(
+                    "spel::model::df",
+                    format!("no degrees of freedom are left ({df})"),
+                )
+                .at(options.outcome_span)
+            })?;
+            (
+                t.inverse_cdf(1.0 - alpha / 2.0),
+                Box::new(move |s: f64| 2.0 * t.cdf(-s.abs())),
+            )
+        }
+    };
+    let coefficients: Vec<Coefficient> = kept
+        .iter()
+        .enumerate()
+        .map(|(a, &j)| {
+            let estimate = fitted.beta[j].unwrap_or(f64::NAN);
+            let std_error = v[(a, a)].sqrt();
+            let statistic = estimate / std_error;
+            Coefficient {
+                term: design.names[j].clone(),
+                estimate,
+                std_error,
+                statistic,
+                p_value: p_of(statistic),
+                conf_low: estimate - crit * std_error,
+                conf_high: estimate + crit * std_error,
+            }
+        })
+        .collect();
+    let vcov_rows = (0..kept.len())
+        .map(|a| (0..kept.len()).map(|b| v[(a, b)]).collect())
+        .collect();
+
+    if let Family::Binomial(_) = family {
+        notes.extend(separation_notes(&design, &kept, &y));
+    }
+
+    let log_lik = (!has_probability_weights).then(|| glm::log_likelihood(&problem, &fitted.mu));
+    let extra = if matches!(family, Family::Gaussian | Family::NegBin(_)) {
+        1.0
+    } else {
+        0.0
+    };
+    let aic = log_lik.map(|ll| -2.0 * ll + 2.0 * (k + extra));
+    let bic = log_lik.map(|ll| -2.0 * ll + n_obs.ln() * (k + extra));
+    let y_mean = weighted_mean(&y, &weights);
+    let r_squared = ols.then(|| {
+        let total: f64 = (0..n).map(|i| weights[i] * (y[i] - y_mean).powi(2)).sum();
+        1.0 - residual_ss / total
+    });
+    let pseudo_r_squared = match (family, log_lik) {
+        (Family::Binomial(_) | Family::Poisson, Some(ll))
+            if design.offset.is_none()
+                && design.fixed_effects.is_empty()
+                && design.names.first().is_some_and(|n| n == "(Intercept)") =>
+        {
+            let null_mu = vec![y_mean; n];
+            Some(1.0 - ll / glm::log_likelihood(&problem, &null_mu))
+        }
+        _ => None,
+    };
+
+    let se_description = describe_se(
+        estimator,
+        options.adjustment,
+        ols,
+        &design,
+        distribution,
+        options.level,
+    );
+    if !design.references.is_empty() {
+        let refs: Vec<String> = design
+            .references
+            .iter()
+            .map(|(f, l)| format!("{f} = {l}"))
+            .collect();
+        notes.push(format!("Reference levels: {}.", refs.join(", ")));
+    }
+    if !design.fixed_effects.is_empty() {
+        let fe: Vec<String> = design
+            .fixed_effects
+            .iter()
+            .map(|g| format!("{} ({} levels)", g.name, format::count(g.levels)))
+            .collect();
+        notes.push(format!(
+            "Absorbed fixed effects: {}; they count {} parameters in the degrees of freedom, as Stata's areg.",
+            fe.join(", "),
+            format::count(absorbed)
+        ));
+    }
+
+    Ok(Model {
+        family: family_name,
+        formula: options.formula.clone(),
+        outcome: design.outcome.clone(),
+        n,
+        n_weighted: design.freq.as_ref().map(|_| n_obs),
+        n_total: design.n_total,
+        n_outside_condition: design.n_outside_condition,
+        condition: options.condition.clone(),
+        n_dropped_missing: design.n_dropped_missing,
+        missing: design.missing.clone(),
+        coefficients,
+        vcov: vcov_rows,
+        collinear,
+        references: design.references.clone(),
+        fixed_effects: design
+            .fixed_effects
+            .iter()
+            .map(|g| (g.name.clone(), g.levels))
+            .collect(),
+        clusters: design
+            .clusters
+            .iter()
+            .map(|g| (g.name.clone(), g.levels))
+            .collect(),
+        se_description,
+        distribution,
+        level: options.level,
+        log_lik,
+        aic,
+        bic,
+        deviance: fitted.deviance,
+        r_squared,
+        pseudo_r_squared,
+        theta,
+        iterations: fitted.iterations,
+        converged: fitted.converged,
+        notes,
+    })
+}
+
+fn weighted_mean(y: &[f64], w: &[f64]) -> f64 {
+    let total: f64 = w.iter().sum();
+    y.iter().zip(w).map(|(y, w)| y * w).sum::<f64>() / total
+}
+
+fn check_weights(w: &[f64], option: &'static str, options: &Options) -> Result<(), Diagnostic> {
+    if let Some(bad) = w.iter().find(|&&v| v < 0.0 || !v.is_finite()) {
+        return Err(Diagnostic::new(
+            "spel::model::weights",
+            format!(
+                "`{option}` must be 0 or more, but one is {}",
+                format::number(*bad)
+            ),
+        )
+        .at(options.span_of(option))
+        .with_help("check the weight column, or filter out the rows with negative weights first"));
+    }
+    Ok(())
+}
+
+fn not_binary(design: &Design, family: &str, options: &Options) -> Diagnostic {
+    let mut values: Vec<f64> = design.y.clone();
+    values.sort_by(f64::total_cmp);
+    values.dedup();
+    let shown: Vec<String> = values.iter().take(6).map(|v| format::number(*v)).collect();
+    let more = if values.len() > 6 { ", …" } else { "" };
+    Diagnostic::new(
+        "spel::model::not_binary",
+        format!(
+            "a {family} model needs an outcome of 0 and 1, but `{}` has the values {}{more}",
+            design.outcome,
+            shown.join(", ")
+        ),
+    )
+    .at(options.outcome_span)
+    .with_help(format!(
+        "make it 0/1 first, as `derive high = if_else({} >= 3, 1, 0)`, or use `family = ols` or `poisson`",
+        design.outcome
+    ))
+}
+
+/// Dummy columns that predict the outcome perfectly (all rows with the dummy share
+/// one outcome): the coefficient then runs off to infinity.
+fn separation_notes(design: &Design, kept: &[usize], y: &[f64]) -> Vec<String> {
+    let mut named = Vec::new();
+    for &j in kept {
+        let column = &design.columns[j];
+        if design.names[j] == "(Intercept)" || !column.iter().all(|&v| v == 0.0 || v == 1.0) {
+            continue;
+        }
+        let outcomes: Vec<f64> = column
+            .iter()
+            .zip(y)
+            .filter(|(x, _)| **x == 1.0)
+            .map(|(_, y)| *y)
+            .collect();
+        if outcomes.is_empty() {
+            continue;
+        }
+        if outcomes.iter().all(|&v| v == 0.0) {
+            named.push(format!(
+                "`{}` (every row with it has outcome 0)",
+                design.names[j]
+            ));
+        } else if outcomes.iter().all(|&v| v == 1.0) {
+            named.push(format!(
+                "`{}` (every row with it has outcome 1)",
+                design.names[j]
+            ));
+        }
+    }
+    if named.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "Perfect separation: {} predicts the outcome exactly; its estimate and standard error are not meaningful (drop the level or combine it with another).",
+        named.join(", ")
+    )]
+}
+
+fn describe_se(
+    estimator: Estimator,
+    adjustment: Adjustment,
+    ols: bool,
+    design: &Design,
+    distribution: Distribution,
+    level: f64,
+) -> String {
+    let factor = match (estimator, adjustment, ols) {
+        (Estimator::Classical, _, _) | (Estimator::Hc3, _, _) => "",
+        (_, Adjustment::None, _) => ", no small-sample factor",
+        (Estimator::Robust, Adjustment::Ml, _) | (Estimator::Robust, Adjustment::Stata, false) => {
+            ", factor n/(n-1) as Stata's ML commands"
+        }
+        (Estimator::Robust, _, _) => ", factor n/(n-k) (HC1) as Stata's regress",
+        (Estimator::Cluster, Adjustment::Min, _) => {
+            ", factor min(G)/(min(G)-1)·(N-1)/(N-K) as fixest"
+        }
+        (Estimator::Cluster, Adjustment::Ml, _)
+        | (Estimator::Cluster, Adjustment::Stata, false) => {
+            ", factor G/(G-1) as Stata's ML commands"
+        }
+        (Estimator::Cluster, _, _) => ", factor G/(G-1)·(N-1)/(N-K) as Stata's regress",
+    };
+    let what = match estimator {
+        Estimator::Classical => "model-based".to_string(),
+        Estimator::Robust => "robust (HC)".to_string(),
+        Estimator::Hc3 => "robust (HC3)".to_string(),
+        Estimator::Cluster => {
+            let parts: Vec<String> = design
+                .clusters
+                .iter()
+                .map(|g| format!("{} ({} clusters)", g.name, format::count(g.levels)))
+                .collect();
+            format!("clustered by {}", parts.join(" and "))
+        }
+    };
+    let dist = match distribution {
+        Distribution::Normal => "z".to_string(),
+        Distribution::StudentT(df) => format!("t({})", format::number(df)),
+    };
+    format!(
+        "{what}{factor}; {dist}-based {}% intervals",
+        format::number(level * 100.0)
+    )
+}
+
+/// NB2 by alternating: a GLM at fixed theta, then theta by Newton's method on its
+/// profile likelihood, until both settle (MASS::glm.nb's scheme). Returns the fit at
+/// the final theta, theta and its standard error.
+fn fit_negbin(problem: &mut Problem) -> (glm::Fit, f64, f64) {
+    problem.family = Family::Poisson;
+    let mut fitted = glm::fit(problem);
+    let n = problem.y.len();
+    let mut theta = {
+        let s: f64 = (0..n)
+            .map(|i| problem.weights[i] * (problem.y[i] / fitted.mu[i] - 1.0).powi(2))
+            .sum();
+        let total: f64 = problem.weights.iter().sum();
+        (total / s).max(1e-3)
+    };
+    let mut info = 1.0;
+    let mut iterations = 0;
+    for _ in 0..50 {
+        theta = theta_ml(problem, &fitted.mu, theta, &mut info);
+        problem.family = Family::NegBin(theta);
+        let previous = fitted.deviance;
+        fitted = glm::fit(problem);
+        iterations += fitted.iterations;
+        let new_theta = theta_ml(problem, &fitted.mu, theta, &mut info);
+        let settled = (new_theta - theta).abs() / theta < 1e-10
+            && (fitted.deviance - previous).abs() / (fitted.deviance.abs() + 0.1) < 1e-10;
+        theta = new_theta;
+        if settled {
+            break;
+        }
+    }
+    problem.family = Family::NegBin(theta);
+    fitted = glm::fit(problem);
+    let _ = theta_ml(problem, &fitted.mu, theta, &mut info);
+    fitted.iterations += iterations;
+    (fitted, theta, 1.0 / info.sqrt())
+}
+
+/// Newton's method for theta given the means (MASS::theta.ml); `info` receives the
+/// expected information at the answer.
+fn theta_ml(problem: &Problem, mu: &[f64], start: f64, info: &mut f64) -> f64 {
+    use statrs::function::gamma::digamma;
+    let mut theta = start;
+    for _ in 0..100 {
+        let mut score = 0.0;
+        let mut information = 0.0;
+        for i in 0..mu.len() {
+            let (y, m, w) = (problem.y[i], mu[i], problem.weights[i]);
+            score += w
+                * (digamma(theta + y) - digamma(theta) + theta.ln() + 1.0
+                    - (theta + m).ln()
+                    - (y + theta) / (m + theta));
+            information += w
+                * (-trigamma(theta + y) + trigamma(theta) - 1.0 / theta + 2.0 / (m + theta)
+                    - (y + theta) / (m + theta).powi(2));
+        }
+        *info = information;
+        let step = score / information;
+        theta = (theta + step).max(1e-8);
+        if step.abs() < 1e-12 * theta.max(1.0) {
+            break;
+        }
+    }
+    theta
+}
+
+/// The trigamma function: recurrence up to 6, then its asymptotic series.
+fn trigamma(mut x: f64) -> f64 {
+    let mut value = 0.0;
+    while x < 6.0 {
+        value += 1.0 / (x * x);
+        x += 1.0;
+    }
+    let inv = 1.0 / x;
+    let inv2 = inv * inv;
+    value
+        + inv
+        + inv2 / 2.0
+        + inv * inv2 * (1.0 / 6.0 - inv2 * (1.0 / 30.0 - inv2 * (1.0 / 42.0 - inv2 / 30.0)))
+}

@@ -1,0 +1,80 @@
+//! A fitted model: its coefficients and inference, the story of its rows and terms,
+//! and its three renderings ([`render`]).
+
+pub mod fit;
+pub mod render;
+
+/// One estimated coefficient, with the broom `tidy()` names.
+#[derive(Clone, Debug)]
+pub struct Coefficient {
+    pub term: String,
+    pub estimate: f64,
+    pub std_error: f64,
+    pub statistic: f64,
+    pub p_value: f64,
+    pub conf_low: f64,
+    pub conf_high: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Distribution {
+    Normal,
+    StudentT(f64),
+}
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// `ols`, `logit`, `probit`, `poisson`, `negbin`.
+    pub family: &'static str,
+    pub formula: String,
+    pub outcome: String,
+    pub n: usize,
+    /// Observations when frequency weights stand for repeated rows.
+    pub n_weighted: Option<f64>,
+    pub n_total: usize,
+    pub n_outside_condition: usize,
+    pub condition: Option<String>,
+    pub n_dropped_missing: usize,
+    pub missing: Vec<(String, usize)>,
+    pub coefficients: Vec<Coefficient>,
+    /// The covariance of the estimates, in the order of `coefficients`.
+    pub vcov: Vec<Vec<f64>>,
+    pub collinear: Vec<String>,
+    pub references: Vec<(String, String)>,
+    pub fixed_effects: Vec<(String, usize)>,
+    pub clusters: Vec<(String, usize)>,
+    pub se_description: String,
+    pub distribution: Distribution,
+    pub level: f64,
+    pub log_lik: Option<f64>,
+    pub aic: Option<f64>,
+    pub bic: Option<f64>,
+    pub deviance: f64,
+    pub r_squared: Option<f64>,
+    pub pseudo_r_squared: Option<f64>,
+    pub theta: Option<(f64, f64)>,
+    pub iterations: usize,
+    pub converged: bool,
+    pub notes: Vec<String>,
+}
+
+impl Model {
+    /// Whether exponentiated estimates are shown, and under what name.
+    pub fn ratio_name(&self) -> Option<(&'static str, &'static str)> {
+        match self.family {
+            "logit" => Some(("odds_ratio", "or")),
+            "poisson" | "negbin" => Some(("irr", "irr")),
+            _ => None,
+        }
+    }
+
+    pub fn family_title(&self) -> &'static str {
+        match self.family {
+            "ols" => "Linear regression (OLS)",
+            "logit" => "Logistic regression (logit)",
+            "probit" => "Probit regression",
+            "poisson" => "Poisson regression",
+            _ => "Negative binomial regression (NB2)",
+        }
+    }
+}

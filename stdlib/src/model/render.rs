@@ -1,0 +1,295 @@
+//! A model as a paper reports it: text for the terminal, a regression table in HTML,
+//! and JSON with the broom names.
+
+use super::{Distribution, Model};
+use crate::format;
+use crate::render::html::escape;
+
+/// Coefficients and their statistics to four significant digits, as a table shows them.
+fn sig(x: f64) -> String {
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "NA".into()
+        } else {
+            format::float(x)
+        };
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    if !(-4..6).contains(&magnitude) {
+        return format!("{x:.3e}");
+    }
+    let decimals = (3 - magnitude).max(0) as usize;
+    format!("{x:.decimals$}")
+}
+
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+fn statistic_name(model: &Model) -> &'static str {
+    match model.distribution {
+        Distribution::Normal => "z",
+        Distribution::StudentT(_) => "t",
+    }
+}
+
+/// "4,000 rows: 1,234 used; 2,700 not `ltc`; 66 with missing values (confidence 60, lw 6)".
+pub fn rows_line(model: &Model) -> String {
+    let mut parts = vec![format!("{} used", format::count(model.n))];
+    if model.n_outside_condition > 0 {
+        let condition = model.condition.as_deref().unwrap_or("the condition");
+        parts.push(format!(
+            "{} outside `| {condition}`",
+            format::count(model.n_outside_condition)
+        ));
+    }
+    if model.n_dropped_missing > 0 {
+        let by: Vec<String> = model
+            .missing
+            .iter()
+            .map(|(name, n)| format!("{name} {}", format::count(*n)))
+            .collect();
+        parts.push(format!(
+            "{} dropped for missing values ({})",
+            format::count(model.n_dropped_missing),
+            by.join(", ")
+        ));
+    }
+    let mut line = format!(
+        "Rows: {} of {}",
+        parts.join("; "),
+        format::count(model.n_total)
+    );
+    if let Some(weighted) = model.n_weighted {
+        line.push_str(&format!(
+            " (standing for {} with frequency weights)",
+            format::number(weighted)
+        ));
+    }
+    line
+}
+
+pub fn text(model: &Model) -> String {
+    let mut out = format!("{}: {}\n", model.family_title(), model.formula);
+    out.push_str(&rows_line(model));
+    out.push('\n');
+    out.push_str(&format!("Standard errors: {}\n\n", model.se_description));
+    let level = format::number(model.level * 100.0);
+    let mut header = vec![
+        "term".to_string(),
+        "estimate".into(),
+        "std.error".into(),
+        statistic_name(model).into(),
+        "p".into(),
+        format!("{level}% CI"),
+    ];
+    if let Some((name, _)) = model.ratio_name() {
+        header.push(if name == "odds_ratio" {
+            "odds ratio".into()
+        } else {
+            "IRR".into()
+        });
+        header.push(format!("{level}% CI"));
+    }
+    let mut rows = vec![header];
+    for c in &model.coefficients {
+        let mut row = vec![
+            c.term.clone(),
+            sig(c.estimate),
+            sig(c.std_error),
+            format!("{:.2}", c.statistic),
+            p_value(c.p_value),
+            format!("{} to {}", sig(c.conf_low), sig(c.conf_high)),
+        ];
+        if model.ratio_name().is_some() {
+            row.push(sig(c.estimate.exp()));
+            row.push(format!(
+                "{} to {}",
+                sig(c.conf_low.exp()),
+                sig(c.conf_high.exp())
+            ));
+        }
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|j| rows.iter().map(|r| r[j].chars().count()).max().unwrap_or(0))
+        .collect();
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(j, cell)| {
+                let pad = " ".repeat(widths[j] - cell.chars().count());
+                if j == 0 {
+                    format!("{cell}{pad}")
+                } else {
+                    format!("{pad}{cell}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+        if i == 0 {
+            let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+            out.push_str(&"─".repeat(total));
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    out.push_str(&fit_line(model));
+    if !model.notes.is_empty() {
+        out.push_str("\nNotes:");
+        for note in &model.notes {
+            out.push_str(&format!("\n- {note}"));
+        }
+    }
+    out
+}
+
+fn fit_line(model: &Model) -> String {
+    let mut parts = Vec::new();
+    if let Some(ll) = model.log_lik {
+        parts.push(format!("log-likelihood {}", sig(ll)));
+    }
+    if let Some(aic) = model.aic {
+        parts.push(format!("AIC {}", sig(aic)));
+    }
+    if let Some(bic) = model.bic {
+        parts.push(format!("BIC {}", sig(bic)));
+    }
+    if let Some(r2) = model.r_squared {
+        parts.push(format!("R² {r2:.4}"));
+    }
+    if let Some(r2) = model.pseudo_r_squared {
+        parts.push(format!("pseudo-R² {r2:.4}"));
+    }
+    if model.family != "ols" {
+        parts.push(format!("deviance {}", sig(model.deviance)));
+    }
+    if let Some((theta, se)) = model.theta {
+        parts.push(format!("theta {} (SE {})", sig(theta), sig(se)));
+    }
+    parts.join("   ")
+}
+
+pub fn html(model: &Model) -> String {
+    let level = format::number(model.level * 100.0);
+    let ratio = model.ratio_name().map(|(name, _)| {
+        if name == "odds_ratio" {
+            "Odds ratio"
+        } else {
+            "IRR"
+        }
+    });
+    let mut out = String::from(
+        "<div class=\"spel-model\">\n<style>\
+         .spel-model table{border-collapse:collapse;font-variant-numeric:tabular-nums}\
+         .spel-model th,.spel-model td{padding:2px 10px;text-align:right}\
+         .spel-model th:first-child,.spel-model td:first-child{text-align:left}\
+         .spel-model thead{border-top:2px solid;border-bottom:1px solid}\
+         .spel-model tbody{border-bottom:2px solid}\
+         .spel-model caption{text-align:left;font-weight:bold;padding-bottom:4px}\
+         .spel-model p{margin:2px 0;font-size:90%;color:#444}\
+         </style>\n<table>\n",
+    );
+    out.push_str(&format!(
+        "<caption>{}: {}</caption>\n<thead><tr><th>Term</th><th>Estimate</th><th>Std. error</th><th>{}</th><th>p</th><th>{level}% CI</th>",
+        escape(model.family_title()),
+        escape(&model.formula),
+        statistic_name(model)
+    ));
+    if let Some(name) = ratio {
+        out.push_str(&format!("<th>{name}</th><th>{level}% CI</th>"));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for c in &model.coefficients {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{} to {}</td>",
+            escape(&c.term),
+            sig(c.estimate),
+            sig(c.std_error),
+            c.statistic,
+            escape(&p_value(c.p_value)),
+            sig(c.conf_low),
+            sig(c.conf_high)
+        ));
+        if ratio.is_some() {
+            out.push_str(&format!(
+                "<td>{}</td><td>{} to {}</td>",
+                sig(c.estimate.exp()),
+                sig(c.conf_low.exp()),
+                sig(c.conf_high.exp())
+            ));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+    out.push_str(&format!("<p>{}</p>\n", escape(&rows_line(model))));
+    out.push_str(&format!(
+        "<p>Standard errors: {}</p>\n",
+        escape(&model.se_description)
+    ));
+    out.push_str(&format!("<p>{}</p>\n", escape(&fit_line(model))));
+    for note in &model.notes {
+        out.push_str(&format!("<p>Note: {}</p>\n", escape(note)));
+    }
+    out.push_str("</div>");
+    out
+}
+
+pub fn json(model: &Model) -> serde_json::Value {
+    let terms: Vec<serde_json::Value> = model
+        .coefficients
+        .iter()
+        .map(|c| {
+            let mut term = serde_json::json!({
+                "term": c.term,
+                "estimate": c.estimate,
+                "std_error": c.std_error,
+                "statistic": c.statistic,
+                "p_value": c.p_value,
+                "conf_low": c.conf_low,
+                "conf_high": c.conf_high,
+            });
+            if let Some((_, prefix)) = model.ratio_name()
+                && let Some(object) = term.as_object_mut()
+            {
+                let name = if prefix == "or" { "odds_ratio" } else { "irr" };
+                object.insert(name.into(), serde_json::json!(c.estimate.exp()));
+                object.insert(
+                    format!("{prefix}_conf_low"),
+                    serde_json::json!(c.conf_low.exp()),
+                );
+                object.insert(
+                    format!("{prefix}_conf_high"),
+                    serde_json::json!(c.conf_high.exp()),
+                );
+            }
+            term
+        })
+        .collect();
+    serde_json::json!({
+        "type": "model",
+        "family": model.family,
+        "formula": model.formula,
+        "n": model.n,
+        "n_dropped": model.n_outside_condition + model.n_dropped_missing,
+        "terms": terms,
+        "log_lik": model.log_lik,
+        "aic": model.aic,
+        "bic": model.bic,
+        "deviance": model.deviance,
+        "theta": model.theta.map(|t| t.0),
+        "theta_std_error": model.theta.map(|t| t.1),
+        "dropped_collinear": model.collinear,
+        "se": model.se_description,
+        "notes": model.notes,
+    })
+}

@@ -1,0 +1,206 @@
+//! `model`: fit a regression and report it as a paper would.
+
+use spel_grammar::Diagnostic;
+use spel_grammar::ast::{Expr as Ast, ExprKind};
+
+use super::{Example, OptionSpec, Verb, VerbCtx};
+use crate::formula::{design, resolve};
+use crate::model::fit::{self, Options};
+use crate::stats::vcov::{Adjustment, Estimator};
+use crate::value::Value;
+
+pub static VERBS: &[Verb] = &[Verb {
+    name: "model",
+    signature: "model OUTCOME ~ TERMS [| CONDITION] [, family = ...] [, weights = w] [, cluster = c] [, se = ...]",
+    summary: "Fit a regression: estimates, standard errors, CIs, and odds ratios or rate ratios.",
+    description: "Terms are columns (text and true/false columns become factors), \
+                  `factor(x, ref = \"level\")`, interactions `a:b` and `a*b`, expressions \
+                  such as `log(x)`, `fe(x)` for an absorbed fixed effect, `offset(log(n))`, \
+                  and `0` or `- 1` for no intercept. `| condition` fits among the rows where \
+                  it holds. Without `family`, a 0/1 outcome gives a logit and any other an OLS. \
+                  Standard errors follow Stata: model-based by default, robust with \
+                  probability weights, clustered with `cluster =`.",
+    connectives: &[],
+    options: &[
+        OptionSpec {
+            name: "family",
+            values: "ols, logit, probit, poisson or negbin",
+            choices: &["ols", "logit", "probit", "poisson", "negbin"],
+            summary: "The model's family (default: logit for a 0/1 outcome, else ols).",
+        },
+        OptionSpec {
+            name: "weights",
+            values: "a column",
+            choices: &[],
+            summary: "Probability (sampling) weights, as a survey's; standard errors become robust.",
+        },
+        OptionSpec {
+            name: "freq",
+            values: "a column",
+            choices: &[],
+            summary: "Frequency weights: each row stands for that many.",
+        },
+        OptionSpec {
+            name: "trials",
+            values: "a column",
+            choices: &[],
+            summary: "Binomial trials: the outcome counts successes out of this many.",
+        },
+        OptionSpec {
+            name: "cluster",
+            values: "a column or [col1, col2]",
+            choices: &[],
+            summary: "Cluster-robust standard errors by one or two columns.",
+        },
+        OptionSpec {
+            name: "se",
+            values: "classical, robust, hc3 or cluster",
+            choices: &["classical", "robust", "hc3", "cluster"],
+            summary: "How standard errors are estimated.",
+        },
+        OptionSpec {
+            name: "ssc",
+            values: "stata, none, ml, reg or min",
+            choices: &["stata", "none", "ml", "reg", "min"],
+            summary: "The small-sample factor of robust and clustered errors (default: Stata's).",
+        },
+        OptionSpec {
+            name: "df",
+            values: "clusters or residual",
+            choices: &["clusters", "residual"],
+            summary: "t degrees of freedom for clustered OLS: G-1 (default) or n-k.",
+        },
+        OptionSpec {
+            name: "level",
+            values: "a number such as 0.95",
+            choices: &[],
+            summary: "Confidence level of the intervals.",
+        },
+    ],
+    named_arguments: false,
+    examples: &[Example {
+        summary: "A linear model on a small table",
+        code: "table x = [1, 2, 3, 4, 5], y = [2.1, 3.9, 6.2, 7.8, 10.1] |> model y ~ x",
+        output: "",
+    }],
+    run: model,
+}];
+
+fn model(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    let [arg] = args.as_slice() else {
+        return Err(ctx.usage_error("`model` takes one formula, as `model y ~ x`"));
+    };
+    let Some(formula) = super::formula_of(arg) else {
+        let mut d = Diagnostic::new(
+            "spel::model::formula",
+            "`model` needs a formula: `outcome ~ terms`",
+        )
+        .at(arg.span);
+        if arg.name.is_some() {
+            d = d.with_help("write `~` between the outcome and the terms, not `=`");
+        }
+        return Err(d);
+    };
+    let lf = ctx.table()?;
+    let scope = ctx.scope(&lf)?;
+    let text = |s| ctx.text(s).to_string();
+    let resolved = resolve::resolve(formula, &text)?;
+
+    let column_option = |name: &str| -> Option<&Ast> { ctx.option(name).and_then(|a| a.as_expr()) };
+    let clusters: Vec<&Ast> = match column_option("cluster") {
+        Some(Ast {
+            kind: ExprKind::List(items),
+            ..
+        }) => items.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    };
+    if clusters.len() > 2 {
+        return Err(Diagnostic::new(
+            "spel::model::clusters",
+            "`cluster` takes one or two columns",
+        )
+        .at(clusters[2].span));
+    }
+    let request = design::Request {
+        outcome: &formula.lhs,
+        condition: formula.condition.as_ref(),
+        weights: column_option("weights"),
+        freq: column_option("freq"),
+        trials: column_option("trials"),
+        clusters,
+    };
+    let word = |name: &str| -> Result<Option<String>, Diagnostic> {
+        Ok(match ctx.option_value(name)? {
+            Some((Value::Str(s), _)) => Some(s),
+            _ => None,
+        })
+    };
+    let family = word("family")?.map(|f| match f.as_str() {
+        "ols" => "ols",
+        "logit" => "logit",
+        "probit" => "probit",
+        "poisson" => "poisson",
+        _ => "negbin",
+    });
+    let estimator = word("se")?.map(|s| match s.as_str() {
+        "classical" => Estimator::Classical,
+        "robust" => Estimator::Robust,
+        "hc3" => Estimator::Hc3,
+        _ => Estimator::Cluster,
+    });
+    let adjustment = match word("ssc")?.as_deref() {
+        Some("none") => Adjustment::None,
+        Some("ml") => Adjustment::Ml,
+        Some("reg") => Adjustment::Reg,
+        Some("min") => Adjustment::Min,
+        _ => Adjustment::Stata,
+    };
+    let level = match ctx.option_value("level")? {
+        Some((Value::Number(x), _)) if x > 0.0 && x < 1.0 => x,
+        Some((_, span)) => {
+            return Err(Diagnostic::new(
+                "spel::model::level",
+                "`level` is a number between 0 and 1, such as 0.95",
+            )
+            .at(span));
+        }
+        None => 0.95,
+    };
+    let option_spans = ["weights", "freq", "trials", "cluster", "se"]
+        .into_iter()
+        .filter_map(|name| ctx.option(name).map(|a| (name, a.span)))
+        .collect();
+    let options = Options {
+        family,
+        estimator,
+        adjustment,
+        residual_df: word("df")?.as_deref() == Some("residual"),
+        level,
+        formula: ctx.text(formula.span).to_string(),
+        condition: formula
+            .condition
+            .as_ref()
+            .map(|c| ctx.text(c.span).to_string()),
+        outcome_span: formula.lhs.span,
+        option_spans,
+    };
+    let built = design::build(
+        lf,
+        &scope,
+        &resolved,
+        &request,
+        ctx.env.work(),
+        ctx.call.span,
+    )?;
+    if built.columns.is_empty() && built.fixed_effects.is_empty() {
+        return Err(Diagnostic::new(
+            "spel::model::no_terms",
+            "the model has no terms and no intercept",
+        )
+        .at(formula.span));
+    }
+    let model = fit::fit(built, &options)?;
+    Ok(Value::Model(std::sync::Arc::new(model)))
+}
