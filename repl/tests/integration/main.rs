@@ -1,9 +1,11 @@
 //! The `spel` command as a user runs it: stdout, stderr and exit status.
 
+mod refcases;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()

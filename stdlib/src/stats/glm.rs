@@ -1,6 +1,8 @@
 //! Generalised linear models by iteratively reweighted least squares, with fixed
 //! effects absorbed by weighted demeaning at every step (as fixest does), step-halving,
-//! and convergence on the relative change in deviance (1e-10, at most 50 steps).
+//! and convergence on the relative change in deviance (1e-10, at most 50 steps). For
+//! links that are not canonical (probit; log with NB2) IRLS converges only linearly,
+//! so the coefficients must also have stopped moving (1e-10 relative).
 //!
 //! References: McCullagh & Nelder (1989) ch. 2; R's `glm.fit`; Bergé (2018) for the
 //! demeaning of absorbed effects.
@@ -216,11 +218,16 @@ pub fn fit(problem: &Problem) -> Fit {
             }
             new_deviance = total_deviance(problem, &new_mu);
         }
+        let settled = beta.len() == new_beta.len()
+            && beta
+                .iter()
+                .zip(&new_beta)
+                .all(|(old, new)| (new - old).abs() <= TOLERANCE * (new.abs() + 1e-6));
         beta = new_beta;
         eta = new_eta;
         mu = new_mu;
         deviance = new_deviance;
-        if (deviance - deviance_old).abs() / (deviance.abs() + 0.1) < TOLERANCE {
+        if (deviance - deviance_old).abs() / (deviance.abs() + 0.1) < TOLERANCE && settled {
             converged = true;
             break;
         }
