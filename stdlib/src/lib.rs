@@ -11,6 +11,7 @@ pub mod meta;
 pub mod model;
 pub mod render;
 mod session;
+pub mod simulate;
 pub mod stats;
 pub mod value;
 pub mod verbs;

@@ -40,9 +40,13 @@ fn statistic_name(model: &Model) -> &'static str {
     }
 }
 
-/// "4,000 rows: 1,234 used; 2,700 not `ltc`; 66 with missing values (confidence 60, lw 6)".
+/// "Rows: 1,234 used of 4,000; 2,700 outside `| ltc`; 66 dropped for missing values (…)".
 pub fn rows_line(model: &Model) -> String {
-    let mut parts = vec![format!("{} used", format::count(model.n))];
+    let mut parts = vec![format!(
+        "{} used of {}",
+        format::count(model.n),
+        format::count(model.n_total)
+    )];
     if model.n_outside_condition > 0 {
         let condition = model.condition.as_deref().unwrap_or("the condition");
         parts.push(format!(

@@ -5,6 +5,7 @@ mod data;
 mod io;
 mod model;
 mod reshape;
+mod simulate;
 mod summary;
 
 use polars::prelude::*;
@@ -53,6 +54,7 @@ pub fn all() -> impl Iterator<Item = &'static Verb> {
         .chain(reshape::VERBS)
         .chain(summary::VERBS)
         .chain(model::VERBS)
+        .chain(simulate::VERBS)
 }
 
 pub fn find(name: &str) -> Option<&'static Verb> {

@@ -1,0 +1,244 @@
+//! A synthetic GP Patient Survey shaped like Wilding et al.'s study of social
+//! prescribing link workers: waves 2018–2023, respondents in practices, PCNs, ICBs and
+//! regions, link-worker FTE per 50,000 patients by PCN and year, and five outcomes
+//! with known odds ratios per unit of `lw_fte_50k`.
+//!
+//! PCNs differ in a baseline quality that is worse where deprivation is higher and
+//! that also made them recruit link workers faster: a pooled model is confounded, and
+//! PCN fixed effects recover the truth. One PCG64 stream per seed, drawn in a fixed
+//! order, gives the same table on every platform.
+
+use polars::prelude::*;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+use rand_pcg::Pcg64;
+
+/// The respondents of the real six waves the study used.
+pub const DEFAULT_ROWS: usize = 4_132_676;
+pub const YEARS: [i32; 6] = [2018, 2019, 2020, 2021, 2022, 2023];
+pub const REGIONS: [&str; 7] = [
+    "East of England",
+    "London",
+    "Midlands",
+    "North East and Yorkshire",
+    "North West",
+    "South East",
+    "South West",
+];
+/// How fast each region took on link workers (relative).
+const REGION_SPEED: [f64; 7] = [0.9, 0.8, 1.2, 1.1, 1.3, 0.9, 1.0];
+pub const ICBS: usize = 42;
+pub const PCNS: usize = 1_250;
+pub const PRACTICES: usize = 6_500;
+const AGE_BANDS: [&str; 6] = ["16-34", "35-44", "45-54", "55-64", "65-74", "75+"];
+const AGE_SHARES: [f64; 6] = [0.21, 0.15, 0.18, 0.18, 0.15, 0.13];
+const ETHNICITIES: [&str; 5] = ["Asian", "Black", "Mixed", "Other", "White"];
+
+/// The five outcomes: name, true odds ratio per unit of `lw_fte_50k`, the rows it is
+/// asked of, its baseline log-odds and how strongly PCN quality moves it.
+pub struct Outcome {
+    pub name: &'static str,
+    pub odds_ratio: f64,
+    pub population: &'static str,
+    intercept: f64,
+    quality: f64,
+}
+
+pub const OUTCOMES: [Outcome; 5] = [
+    Outcome {
+        name: "confidence",
+        odds_ratio: 1.006,
+        population: "ltc",
+        intercept: 0.9,
+        quality: 1.0,
+    },
+    Outcome {
+        name: "support",
+        odds_ratio: 1.005,
+        population: "ltc",
+        intercept: 0.5,
+        quality: 1.0,
+    },
+    Outcome {
+        name: "good_experience",
+        odds_ratio: 1.015,
+        population: "all",
+        intercept: 1.0,
+        quality: 1.2,
+    },
+    Outcome {
+        name: "mh_understood",
+        odds_ratio: 1.012,
+        population: "mh_need",
+        intercept: 0.8,
+        quality: 1.0,
+    },
+    Outcome {
+        name: "isolated",
+        odds_ratio: 1.000,
+        population: "all",
+        intercept: -1.4,
+        quality: -0.8,
+    },
+];
+
+/// The true parameters, as a table.
+pub fn truth() -> PolarsResult<DataFrame> {
+    df!(
+        "outcome" => OUTCOMES.iter().map(|o| o.name).collect::<Vec<_>>(),
+        "true_odds_ratio" => OUTCOMES.iter().map(|o| o.odds_ratio).collect::<Vec<_>>(),
+        "true_log_odds" => OUTCOMES.iter().map(|o| o.odds_ratio.ln()).collect::<Vec<_>>(),
+        "asked_of" => OUTCOMES.iter().map(|o| match o.population {
+            "ltc" => "respondents with a long-term condition",
+            "mh_need" => "respondents with mental-health needs",
+            _ => "all respondents",
+        }).collect::<Vec<_>>(),
+    )
+}
+
+fn logistic(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn normal(rng: &mut Pcg64) -> f64 {
+    StandardNormal.sample(rng)
+}
+
+/// Draws from shares that sum to one.
+fn pick(rng: &mut Pcg64, shares: &[f64]) -> usize {
+    let u: f64 = rng.random();
+    let mut total = 0.0;
+    for (i, share) in shares.iter().enumerate() {
+        total += share;
+        if u < total {
+            return i;
+        }
+    }
+    shares.len() - 1
+}
+
+pub fn generate(rows: usize, seed: u64) -> PolarsResult<DataFrame> {
+    let mut rng = Pcg64::seed_from_u64(seed);
+
+    // PCNs: deprivation, baseline quality, and their link-worker series.
+    let mut pcn_deprivation = vec![0.0; PCNS];
+    let mut pcn_quality = vec![0.0; PCNS];
+    let mut pcn_rate = vec![0.0; PCNS];
+    for p in 0..PCNS {
+        let region = (p % ICBS) / (ICBS / REGIONS.len());
+        pcn_deprivation[p] = normal(&mut rng);
+        pcn_quality[p] = -0.25 * pcn_deprivation[p] + 0.2 * normal(&mut rng);
+        pcn_rate[p] = REGION_SPEED[region] * (2.0 * pcn_quality[p] + 0.3 * normal(&mut rng)).exp();
+    }
+    // FTE per 50,000 patients: none before the 2019 contract, then rising.
+    let mut lw = vec![[0.0; YEARS.len()]; PCNS];
+    for p in 0..PCNS {
+        for (y, &year) in YEARS.iter().enumerate() {
+            if year >= 2020 {
+                let trend = pcn_rate[p] * f64::from(year - 2019) * 0.9;
+                lw[p][y] = (trend * (1.0 + 0.15 * normal(&mut rng))).max(0.0);
+            }
+        }
+    }
+    let practice_deprivation: Vec<f64> = (0..PRACTICES)
+        .map(|j| pcn_deprivation[j % PCNS] + 0.5 * normal(&mut rng))
+        .collect();
+
+    let mut year = Vec::with_capacity(rows);
+    let mut practice = Vec::with_capacity(rows);
+    let mut pcn = Vec::with_capacity(rows);
+    let mut icb = Vec::with_capacity(rows);
+    let mut region = Vec::with_capacity(rows);
+    let mut age_band = Vec::with_capacity(rows);
+    let mut sex = Vec::with_capacity(rows);
+    let mut ethnicity = Vec::with_capacity(rows);
+    let mut imd_quintile = Vec::with_capacity(rows);
+    let mut ltc = Vec::with_capacity(rows);
+    let mut mh_need = Vec::with_capacity(rows);
+    let mut weight = Vec::with_capacity(rows);
+    let mut lw_fte_50k = Vec::with_capacity(rows);
+    let mut outcomes: Vec<Vec<Option<i32>>> = (0..OUTCOMES.len())
+        .map(|_| Vec::with_capacity(rows))
+        .collect();
+    // Quintile cut-points of the practice-plus-person deprivation score (sd ~ 1.33).
+    let cuts = [-0.8416, -0.2533, 0.2533, 0.8416].map(|z| z * 1.3285);
+    for k in 0..rows {
+        let y = k * YEARS.len() / rows.max(1);
+        let j = rng.random_range(0..PRACTICES);
+        let p = j % PCNS;
+        let i = p % ICBS;
+        let r = i / (ICBS / REGIONS.len());
+        let age = pick(&mut rng, &AGE_SHARES);
+        let male = rng.random::<f64>() < 0.45;
+        let ethnic_shares: [f64; 5] = if REGIONS[r] == "London" {
+            [0.18, 0.13, 0.05, 0.06, 0.58]
+        } else {
+            [0.07, 0.02, 0.02, 0.02, 0.87]
+        };
+        let eth = pick(&mut rng, &ethnic_shares);
+        let person_deprivation = practice_deprivation[j] + 0.6 * normal(&mut rng);
+        // IMD quintile 1 is the most deprived fifth, as in the English indices.
+        let bucket = cuts.iter().filter(|&&c| person_deprivation > c).count();
+        let quintile = 5 - bucket as i32;
+        let has_ltc =
+            rng.random::<f64>() < logistic(-1.0 + 0.45 * age as f64 + 0.2 * person_deprivation);
+        let has_mh_need =
+            rng.random::<f64>() < logistic(-1.9 + 0.3 * person_deprivation - 0.15 * age as f64);
+        let w = (0.35 * normal(&mut rng)).exp();
+        let fte = lw[p][y];
+        let common = 0.08 * age as f64 + if male { 0.05 } else { 0.0 }
+            - if ETHNICITIES[eth] == "White" {
+                0.0
+            } else {
+                0.15
+            }
+            - 0.05 * f64::from(5 - quintile)
+            - 0.03 * y as f64;
+        for (o, outcome) in OUTCOMES.iter().enumerate() {
+            let eta = outcome.intercept
+                + outcome.quality * pcn_quality[p]
+                + common
+                + outcome.odds_ratio.ln() * fte;
+            // Every row draws for every outcome, so the stream never depends on who is asked.
+            let answer = i32::from(rng.random::<f64>() < logistic(eta));
+            let asked = match outcome.population {
+                "ltc" => has_ltc,
+                "mh_need" => has_mh_need,
+                _ => true,
+            };
+            outcomes[o].push(asked.then_some(answer));
+        }
+        year.push(YEARS[y]);
+        practice.push(format!("P{:05}", j + 1));
+        pcn.push(format!("PCN{:04}", p + 1));
+        icb.push(format!("ICB{:02}", i + 1));
+        region.push(REGIONS[r]);
+        age_band.push(AGE_BANDS[age]);
+        sex.push(if male { "Male" } else { "Female" });
+        ethnicity.push(ETHNICITIES[eth]);
+        imd_quintile.push(quintile);
+        ltc.push(has_ltc);
+        mh_need.push(has_mh_need);
+        weight.push(w);
+        lw_fte_50k.push(fte);
+    }
+    let mut columns = vec![
+        Column::new("year".into(), year),
+        Column::new("practice".into(), practice),
+        Column::new("pcn".into(), pcn),
+        Column::new("icb".into(), icb),
+        Column::new("region".into(), region),
+        Column::new("age_band".into(), age_band),
+        Column::new("sex".into(), sex),
+        Column::new("ethnicity".into(), ethnicity),
+        Column::new("imd_quintile".into(), imd_quintile),
+        Column::new("ltc".into(), ltc),
+        Column::new("mh_need".into(), mh_need),
+        Column::new("weight".into(), weight),
+        Column::new("lw_fte_50k".into(), lw_fte_50k),
+    ];
+    for (outcome, values) in OUTCOMES.iter().zip(outcomes) {
+        columns.push(Column::new(outcome.name.into(), values));
+    }
+    DataFrame::new_infer_height(columns)
+}

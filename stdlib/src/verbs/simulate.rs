@@ -1,0 +1,85 @@
+//! `simulate`: built-in study data with known effects.
+
+use polars::prelude::IntoLazy;
+use spel_grammar::Diagnostic;
+
+use super::{Example, OptionSpec, Verb, VerbCtx};
+use crate::errors::polars_error;
+use crate::simulate::gpps;
+use crate::value::Value;
+
+pub static VERBS: &[Verb] = &[Verb {
+    name: "simulate",
+    signature: "simulate gpps [, n = 4132676] [, seed = 1] | simulate gpps_truth",
+    summary: "A synthetic GP Patient Survey with known link-worker effects (or its true parameters).",
+    description: "`simulate gpps` makes respondents in waves 2018–2023, nested in 6,500 \
+                  practices, 1,250 PCNs, 42 ICBs and 7 regions, with link-worker FTE per \
+                  50,000 patients by PCN and year and five 0/1 outcomes whose true odds \
+                  ratios per unit of `lw_fte_50k` are known (`simulate gpps_truth`). PCN \
+                  quality confounds a pooled model; `fe(pcn)` recovers the truth. The same \
+                  seed gives the same table on every machine.",
+    connectives: &[],
+    options: &[
+        OptionSpec {
+            name: "n",
+            values: "a number of respondents",
+            choices: &[],
+            summary: "Rows (default 4,132,676, the study's size).",
+        },
+        OptionSpec {
+            name: "seed",
+            values: "a whole number",
+            choices: &[],
+            summary: "The random seed (default 1).",
+        },
+    ],
+    named_arguments: false,
+    examples: &[Example {
+        summary: "The true odds ratios",
+        code: "simulate gpps_truth |> select outcome, true_odds_ratio",
+        output: "",
+    }],
+    run: simulate,
+}];
+
+fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    let [arg] = args.as_slice() else {
+        return Err(ctx.usage_error("`simulate` takes the name of a study: `gpps` or `gpps_truth`"));
+    };
+    let name = arg.as_expr().and_then(|e| e.as_ident()).unwrap_or("");
+    let whole = |option: &str, default: f64| -> Result<f64, Diagnostic> {
+        match ctx.option_value(option)? {
+            None => Ok(default),
+            Some((Value::Number(x), _)) if x >= 1.0 && x.fract() == 0.0 => Ok(x),
+            Some((_, span)) => Err(Diagnostic::new(
+                "spel::simulate::option",
+                format!("`{option}` is a whole number of 1 or more"),
+            )
+            .at(span)),
+        }
+    };
+    let frame = match name {
+        "gpps" => {
+            let rows = whole("n", gpps::DEFAULT_ROWS as f64)? as usize;
+            let seed = whole("seed", 1.0)? as u64;
+            let span = arg.span;
+            ctx.env.work().run("simulating the survey", span, move || {
+                gpps::generate(rows, seed).map_err(|e| polars_error(e).at(span))
+            })?
+        }
+        "gpps_truth" => gpps::truth().map_err(|e| polars_error(e).at(arg.span))?,
+        _ => {
+            return Err(Diagnostic::new(
+                "spel::simulate::study",
+                format!("there is no built-in study `{name}`"),
+            )
+            .at(arg.span)
+            .suggest(spel_grammar::did_you_mean(name, ["gpps", "gpps_truth"]))
+            .with_note(
+                "built-in studies: gpps (the GP Patient Survey), gpps_truth (its true parameters)",
+            ));
+        }
+    };
+    Ok(Value::Table(frame.lazy()))
+}
