@@ -66,11 +66,7 @@ pub fn rows_line(model: &Model) -> String {
             by.join(", ")
         ));
     }
-    let mut line = format!(
-        "Rows: {} of {}",
-        parts.join("; "),
-        format::count(model.n_total)
-    );
+    let mut line = format!("Rows: {}", parts.join("; "));
     if let Some(weighted) = model.n_weighted {
         line.push_str(&format!(
             " (standing for {} with frequency weights)",
