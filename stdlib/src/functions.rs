@@ -222,6 +222,13 @@ pub static FUNCTIONS: &[Function] = &[
         build: |a| Ok(a.expr(0)?.dt().month()),
     },
     Function {
+        name: "row_number",
+        params: &[],
+        kind: Kind::Elementwise,
+        summary: "1, 2, 3, … down the rows: an id for each row.",
+        build: row_number,
+    },
+    Function {
         name: "per",
         params: &[column("x"), column("population"), constant("k")],
         kind: Kind::Elementwise,
@@ -388,6 +395,19 @@ fn round(a: &Args) -> Result<Expr, Diagnostic> {
     Ok(a.expr(0)?
         .cast(DataType::Float64)
         .round(digits as u32, RoundMode::HalfToEven))
+}
+
+/// A running count of ones: polars' `int_range` needs a feature not built here.
+fn row_number(a: &Args) -> Result<Expr, Diagnostic> {
+    let Some(first) = a.scope.schema.iter_names().next() else {
+        return Err(Diagnostic::new(
+            "spel::function::no_table",
+            "`row_number()` numbers the rows of a table",
+        )
+        .at(a.span));
+    };
+    let ones = col(first.clone()).is_null().cast(DataType::Int64) * lit(0i64) + lit(1i64);
+    Ok(ones.cum_sum(false))
 }
 
 fn per(a: &Args) -> Result<Expr, Diagnostic> {

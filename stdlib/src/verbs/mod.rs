@@ -156,6 +156,20 @@ impl<'a> VerbCtx<'a> {
                     diagnostic.with_help(format!("its options are {}", names.join(", ")))
                 }
             };
+            let first = self.call.args.first().is_some_and(|a| std::ptr::eq(a, arg));
+            if first && self.verb.signature.contains(" ~ ") {
+                diagnostic = Diagnostic::new(
+                    "spel::model::formula",
+                    format!("`{}` needs a formula, `outcome ~ terms`", self.verb.name),
+                )
+                .at(arg.span)
+                .with_help(format!(
+                    "write `~` where the `=` is: `{} {} ~ {}`",
+                    self.verb.name,
+                    name.name,
+                    self.env.text(arg.as_expr().map_or(arg.span, |e| e.span))
+                ));
+            }
             if self.verb.name == "filter" {
                 diagnostic = Diagnostic::new(
                     "spel::filter::assignment",

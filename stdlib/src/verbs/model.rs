@@ -81,7 +81,16 @@ pub static VERBS: &[Verb] = &[Verb {
     examples: &[Example {
         summary: "A linear model on a small table",
         code: "table x = [1, 2, 3, 4, 5], y = [2.1, 3.9, 6.2, 7.8, 10.1] |> model y ~ x",
-        output: "",
+        output: r#"Linear regression (OLS): y ~ x
+Rows: 5 used of 5
+Standard errors: model-based; t(3)-based 95% intervals
+
+term         estimate  std.error      t       p             95% CI
+──────────────────────────────────────────────────────────────────
+(Intercept)   0.05000     0.1981   0.25   0.817  -0.5804 to 0.6804
+x               1.990    0.05972  33.32  <0.001     1.800 to 2.180
+
+log-likelihood 2.516   AIC 0.9676   BIC -0.2041   R² 0.9973"#,
     }],
     run: model,
 }];
@@ -178,7 +187,12 @@ fn model(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         adjustment,
         residual_df: word("df")?.as_deref() == Some("residual"),
         level,
-        formula: ctx.text(formula.span).to_string(),
+        // A formula written over several lines reads as one.
+        formula: ctx
+            .text(formula.span)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
         condition: formula
             .condition
             .as_ref()

@@ -37,7 +37,18 @@ pub static VERBS: &[Verb] = &[Verb {
     examples: &[Example {
         summary: "The true odds ratios",
         code: "simulate gpps_truth |> select outcome, true_odds_ratio",
-        output: "",
+        output: r#"shape: (5, 2)
+┌─────────────────┬─────────────────┐
+│ outcome         ┆ true_odds_ratio │
+│ ---             ┆ ---             │
+│ str             ┆ f64             │
+╞═════════════════╪═════════════════╡
+│ confidence      ┆           1.006 │
+│ support         ┆           1.005 │
+│ good_experience ┆           1.015 │
+│ mh_understood   ┆           1.012 │
+│ isolated        ┆             1.0 │
+└─────────────────┴─────────────────┘"#,
     }],
     run: simulate,
 }];

@@ -130,3 +130,8 @@ fn readme_examples_run() {
 fn language_reference_examples_run() {
     assert!(check_markdown("docs/language.md") >= 10);
 }
+
+#[test]
+fn model_guide_examples_run() {
+    assert!(check_markdown("docs/models.md") >= 4);
+}

@@ -5,6 +5,7 @@ mod complete;
 mod docs;
 mod errors;
 mod golden;
+mod models;
 mod nhs;
 mod session;
 
