@@ -3,5 +3,8 @@
 //! into a design ([`design`]): the numbers a fit needs, and notes on every row and
 //! level it left out.
 
+// Numeric code walks parallel per-row arrays (y, mu, weights, columns) by index.
+#![allow(clippy::needless_range_loop)]
+
 pub mod design;
 pub mod resolve;

@@ -1,6 +1,9 @@
 //! A fitted model: its coefficients and inference, the story of its rows and terms,
 //! and its three renderings ([`render`]).
 
+// Numeric code walks parallel per-row arrays (y, mu, weights, columns) by index.
+#![allow(clippy::needless_range_loop)]
+
 pub mod fit;
 pub mod render;
 
