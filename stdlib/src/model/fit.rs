@@ -21,6 +21,7 @@ pub struct Options {
     pub residual_df: bool,
     pub level: f64,
     pub formula: String,
+    pub variables: Vec<String>,
     pub condition: Option<String>,
     /// Where to point errors about the outcome, weights, trials and clusters.
     pub outcome_span: Span,
@@ -342,6 +343,7 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         n_dropped_missing: design.n_dropped_missing,
         missing: design.missing.clone(),
         coefficients,
+        variables: options.variables.clone(),
         vcov: vcov_rows,
         collinear,
         references: design.references.clone(),

@@ -40,6 +40,8 @@ pub struct Model {
     pub n_dropped_missing: usize,
     pub missing: Vec<(String, usize)>,
     pub coefficients: Vec<Coefficient>,
+    /// The variables the terms are made of (`age_band`, `sex`), for sentences.
+    pub variables: Vec<String>,
     /// The covariance of the estimates, in the order of `coefficients`.
     pub vcov: Vec<Vec<f64>>,
     pub collinear: Vec<String>,

@@ -6,7 +6,7 @@ use crate::format;
 use crate::render::html::escape;
 
 /// Coefficients and their statistics to four significant digits, as a table shows them.
-fn sig(x: f64) -> String {
+pub fn sig(x: f64) -> String {
     if !x.is_finite() {
         return if x.is_nan() {
             "NA".into()

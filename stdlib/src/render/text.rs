@@ -2,13 +2,17 @@
 
 use super::{Cell, SHOWN_ROWS, TableSnapshot};
 
+/// Tables this short are shown whole (a regression report, a `describe`); longer ones
+/// show their first and last five rows, as polars does.
+const ALL_ROWS_UP_TO: usize = 25;
+
 /// Widest a cell may be before it is cut with `…`.
 const MAX_CELL: usize = 32;
 
 /// Rows to show: all of a short table; the first and last five of a long one, with
 /// `None` standing for the elided middle.
 pub(super) fn visible_rows(t: &TableSnapshot) -> Vec<Option<&Vec<Cell>>> {
-    if t.n_rows <= SHOWN_ROWS || t.head.len() < SHOWN_ROWS / 2 {
+    if t.n_rows <= ALL_ROWS_UP_TO || t.head.len() < SHOWN_ROWS / 2 {
         return t.head.iter().map(Some).collect();
     }
     let half = SHOWN_ROWS / 2;

@@ -4,6 +4,7 @@
 mod data;
 mod io;
 mod model;
+mod post;
 mod reshape;
 mod simulate;
 mod summary;
@@ -54,6 +55,7 @@ pub fn all() -> impl Iterator<Item = &'static Verb> {
         .chain(reshape::VERBS)
         .chain(summary::VERBS)
         .chain(model::VERBS)
+        .chain(post::VERBS)
         .chain(simulate::VERBS)
 }
 

@@ -193,6 +193,15 @@ fn model(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" "),
+        variables: {
+            let mut names: Vec<String> = Vec::new();
+            for v in resolved.terms.iter().flat_map(|t| &t.variables) {
+                if !names.contains(&v.name) {
+                    names.push(v.name.clone());
+                }
+            }
+            names
+        },
         condition: formula
             .condition
             .as_ref()

@@ -1,0 +1,292 @@
+//! After a fit: `report` (models side by side) and `interpret` (a sentence to quote).
+
+use polars::prelude::*;
+use spel_grammar::ast::Connective;
+use spel_grammar::{Diagnostic, Span, did_you_mean};
+
+use super::{Example, Verb, VerbCtx};
+use crate::errors::polars_error;
+use crate::eval::scalar;
+use crate::model::{Coefficient, Model};
+use crate::value::Value;
+
+pub static VERBS: &[Verb] = &[
+    Verb {
+        name: "report",
+        signature: "report MODEL, MODEL, ...",
+        summary: "Models side by side: a regression table as a paper prints one.",
+        description: "One column per model, one row per term: odds ratios for logits, rate \
+                      ratios for Poisson and negative binomial models, coefficients \
+                      otherwise, each with its confidence interval, then the rows used, \
+                      absorbed fixed effects and the standard errors.",
+        connectives: &[],
+        options: &[],
+        named_arguments: false,
+        examples: &[Example {
+            summary: "Two models of one outcome",
+            code: "t = table y = [1.2, 2.3, 2.9, 4.1, 5.2, 5.8], x = [1, 2, 3, 4, 5, 6], z = [0, 1, 0, 1, 1, 0]\nm1 = t |> model y ~ x\nm2 = t |> model y ~ x + z\nreport m1, m2",
+            output: r#"shape: (7, 3)
+┌─────────────────┬────────────────────────────┬─────────────────────────────┐
+│ term            ┆ m1                         ┆ m2                          │
+│ ---             ┆ ---                        ┆ ---                         │
+│ str             ┆ str                        ┆ str                         │
+╞═════════════════╪════════════════════════════╪═════════════════════════════╡
+│ (Intercept)     ┆ 0.2933 (-0.1642 to 0.7509) ┆ 0.1910 (-0.1132 to 0.4953)  │
+│ x               ┆ 0.9400 (0.8225 to 1.057)   ┆ 0.9327 (0.8587 to 1.007)    │
+│ z               ┆                            ┆ 0.2558 (0.002896 to 0.5086) │
+│ scale           ┆ coefficient                ┆ coefficient                 │
+│ rows            ┆ 6                          ┆ 6                           │
+│ fixed effects   ┆ none                       ┆ none                        │
+│ standard errors ┆ model-based                ┆ model-based                 │
+└─────────────────┴────────────────────────────┴─────────────────────────────┘"#,
+        }],
+        run: report,
+    },
+    Verb {
+        name: "interpret",
+        signature: "interpret MODEL on TERM",
+        summary: "One term's estimate as a sentence a reader can quote.",
+        description: "Says what a one-unit change (or, for a factor level, the change from \
+                      the reference level) is associated with, on the scale a reader \
+                      expects: odds for a logit, rates for Poisson and negative binomial \
+                      models, the outcome's units for OLS; with the interval and p-value.",
+        connectives: &[Connective::On],
+        options: &[],
+        named_arguments: false,
+        examples: &[Example {
+            summary: "A slope in words",
+            code: "m = table y = [1.2, 2.3, 2.9, 4.1, 5.2, 5.8], x = [1, 2, 3, 4, 5, 6] |> model y ~ x\ninterpret m on x",
+            output: r#"Each additional unit of x is associated with a difference of 0.9400 in y (95% CI 0.8225 to 1.057; p < 0.001)."#,
+        }],
+        run: interpret,
+    },
+];
+
+/// The models named by the arguments, with the names to head their columns.
+fn models(
+    ctx: &VerbCtx,
+    args: &[&spel_grammar::ast::Arg],
+) -> Result<Vec<(String, std::sync::Arc<Model>)>, Diagnostic> {
+    let mut out = Vec::new();
+    for arg in args {
+        let Some(expr) = arg.as_expr() else {
+            return Err(ctx.usage_error("give the models by name"));
+        };
+        match scalar::evaluate(expr, ctx.env)? {
+            Value::Model(m) => out.push((ctx.text(expr.span).to_string(), m)),
+            other => {
+                return Err(Diagnostic::new(
+                    "spel::post::not_model",
+                    format!(
+                        "`{}` is a {}, not a model",
+                        ctx.text(expr.span),
+                        other.type_name()
+                    ),
+                )
+                .at(expr.span)
+                .with_help("fit one first: `m = model y ~ x`"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// "1.015 (1.006 to 1.024)" on the scale the model reports.
+fn cell(model: &Model, c: &Coefficient) -> String {
+    let f = |x: f64| crate::model::render::sig(x);
+    if model.ratio_name().is_some() {
+        format!(
+            "{} ({} to {})",
+            f(c.estimate.exp()),
+            f(c.conf_low.exp()),
+            f(c.conf_high.exp())
+        )
+    } else {
+        format!(
+            "{} ({} to {})",
+            f(c.estimate),
+            f(c.conf_low),
+            f(c.conf_high)
+        )
+    }
+}
+
+fn report(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    if args.is_empty() {
+        return Err(ctx.usage_error("`report` takes one or more models"));
+    }
+    let models = models(ctx, &args)?;
+    let mut terms: Vec<String> = Vec::new();
+    for (_, m) in &models {
+        for c in &m.coefficients {
+            if !terms.contains(&c.term) {
+                terms.push(c.term.clone());
+            }
+        }
+    }
+    let mut labels: Vec<String> = terms.clone();
+    labels.extend(["scale", "rows", "fixed effects", "standard errors"].map(String::from));
+    let mut columns = vec![Column::new("term".into(), labels)];
+    for (name, m) in &models {
+        let mut cells: Vec<String> = terms
+            .iter()
+            .map(|t| {
+                m.coefficients
+                    .iter()
+                    .find(|c| &c.term == t)
+                    .map_or(String::new(), |c| cell(m, c))
+            })
+            .collect();
+        cells.push(match m.ratio_name() {
+            Some(("odds_ratio", _)) => "odds ratio".into(),
+            Some(_) => "rate ratio".into(),
+            None => "coefficient".into(),
+        });
+        cells.push(crate::format::count(m.n));
+        let fe: Vec<&str> = m.fixed_effects.iter().map(|(n, _)| n.as_str()).collect();
+        cells.push(if fe.is_empty() {
+            "none".into()
+        } else {
+            fe.join(", ")
+        });
+        cells.push(match m.clusters.as_slice() {
+            [] => m
+                .se_description
+                .split([',', ';'])
+                .next()
+                .unwrap_or("")
+                .to_string(),
+            clusters => format!(
+                "clustered by {}",
+                clusters
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        });
+        columns.push(Column::new(name.as_str().into(), cells));
+    }
+    let df = DataFrame::new_infer_height(columns).map_err(|e| polars_error(e).at(ctx.call.span))?;
+    Ok(Value::Table(df.lazy()))
+}
+
+fn interpret(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    let models = models(ctx, &args)?;
+    let [(model_name, model)] = models.as_slice() else {
+        return Err(ctx.usage_error("`interpret` takes one model, as `interpret m on x`"));
+    };
+    let on = ctx.clause_args(Connective::On);
+    let [term_arg] = on.as_slice() else {
+        return Err(ctx.usage_error("`interpret` needs `on` and a term, as `interpret m on x`"));
+    };
+    let span: Span = term_arg.span;
+    let wanted = ctx.text(span).trim_matches('`').to_string();
+    let Some(c) = model.coefficients.iter().find(|c| c.term == wanted) else {
+        let names = model.coefficients.iter().map(|c| c.term.as_str());
+        return Err(Diagnostic::new(
+            "spel::interpret::term",
+            format!("`{model_name}` has no term `{wanted}`"),
+        )
+        .at(span)
+        .suggest(did_you_mean(&wanted, names))
+        .with_note(format!(
+            "its terms are {}",
+            model
+                .coefficients
+                .iter()
+                .map(|c| format!("`{}`", c.term))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    Ok(Value::Message(sentence(model, c)))
+}
+
+/// "Each additional unit of x is associated with …".
+pub fn sentence(model: &Model, c: &Coefficient) -> String {
+    let f = |x: f64| crate::model::render::sig(x);
+    let level = crate::format::number(model.level * 100.0);
+    let p = if c.p_value < 0.001 {
+        "p < 0.001".to_string()
+    } else {
+        format!("p = {:.3}", c.p_value)
+    };
+    let reference = model.references.iter().find_map(|(factor, reference)| {
+        c.term
+            .strip_prefix(factor.as_str())
+            .filter(|l| !l.is_empty() && !c.term.contains(':'))
+            .map(|level| (factor, reference, level))
+    });
+    let subject = match reference {
+        Some((factor, reference, level)) => {
+            format!("Compared with {factor} = {reference}, {factor} = {level} is")
+        }
+        None => format!("Each additional unit of {} is", c.term),
+    };
+    let variable = model
+        .variables
+        .iter()
+        .find(|v| c.term == **v || reference.is_some_and(|(factor, _, _)| factor == *v))
+        .cloned()
+        .unwrap_or_default();
+    let others: Vec<&str> = model
+        .variables
+        .iter()
+        .filter(|v| **v != variable)
+        .map(String::as_str)
+        .collect();
+    let fe: Vec<&str> = model
+        .fixed_effects
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let adjusted = match (others.is_empty(), fe.is_empty()) {
+        (true, true) => String::new(),
+        (false, true) => format!(", adjusting for {}", and_list(&others)),
+        (true, false) => format!(", within {}", and_list(&fe)),
+        (false, false) => format!(
+            ", adjusting for {} and within {}",
+            and_list(&others),
+            and_list(&fe)
+        ),
+    };
+    match model.ratio_name() {
+        Some((name, _)) => {
+            let ratio = c.estimate.exp();
+            let percent = (ratio - 1.0) * 100.0;
+            let direction = if percent >= 0.0 { "higher" } else { "lower" };
+            let (what, label) = if name == "odds_ratio" {
+                ("odds", "OR")
+            } else {
+                ("rate", "IRR")
+            };
+            format!(
+                "{subject} associated with {:.1}% {direction} {what} of {} ({label} {}, {level}% CI {} to {}; {p}){adjusted}.",
+                percent.abs(),
+                model.outcome,
+                f(ratio),
+                f(c.conf_low.exp()),
+                f(c.conf_high.exp())
+            )
+        }
+        None => format!(
+            "{subject} associated with a difference of {} in {} ({level}% CI {} to {}; {p}){adjusted}.",
+            f(c.estimate),
+            model.outcome,
+            f(c.conf_low),
+            f(c.conf_high)
+        ),
+    }
+}
+
+/// "a", "a and b", "a, b and c".
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
