@@ -39,6 +39,16 @@ pub struct Design {
     pub n_dropped_missing: usize,
     /// Each factor and its reference level.
     pub references: Vec<(String, String)>,
+    /// Each factor's levels and reference, to code other data the same way.
+    pub codings: Vec<FactorCoding>,
+}
+
+/// How a factor was coded: its levels in order and its reference level.
+#[derive(Clone, Debug)]
+pub struct FactorCoding {
+    pub name: String,
+    pub levels: Vec<String>,
+    pub reference: String,
 }
 
 /// What the model statement asks of the data besides the formula's terms.
@@ -49,6 +59,9 @@ pub struct Request<'a> {
     pub freq: Option<&'a Ast>,
     pub trials: Option<&'a Ast>,
     pub clusters: Vec<&'a Ast>,
+    /// Codings to reuse (for margins and predictions); empty when fitting, where the
+    /// levels come from the data.
+    pub codings: &'a [FactorCoding],
 }
 
 /// A numeric or factor variable, with its values for the rows used.
@@ -192,15 +205,32 @@ pub fn build(
 
     let mut values = Vec::new();
     for (i, v) in variables.iter().enumerate() {
-        values.push(variable_values(&df, &format!("v{i}"), v, &rows, span)?);
+        let coding = request.codings.iter().find(|c| c.name == v.name);
+        values.push(variable_values(
+            &df,
+            &format!("v{i}"),
+            v,
+            coding,
+            &rows,
+            span,
+        )?);
     }
     let mut columns = Vec::new();
     let mut names = Vec::new();
     let mut references = Vec::new();
+    let mut codings = Vec::new();
     let mut full_coded: Vec<String> = Vec::new();
     for (i, v) in variables.iter().enumerate() {
-        if let Values::Factor { reference, .. } = &values[i] {
+        if let Values::Factor {
+            reference, levels, ..
+        } = &values[i]
+        {
             references.push((v.name.clone(), reference.clone()));
+            codings.push(FactorCoding {
+                name: v.name.clone(),
+                levels: levels.clone(),
+                reference: reference.clone(),
+            });
         }
     }
     for term in &resolved.terms {
@@ -313,6 +343,7 @@ pub fn build(
         n_dropped_missing: n_condition - rows.len(),
         missing,
         references,
+        codings,
     })
 }
 
@@ -411,6 +442,7 @@ fn variable_values(
     df: &DataFrame,
     key: &str,
     v: &Variable,
+    coding: Option<&FactorCoding>,
     rows: &[usize],
     span: Span,
 ) -> Result<Values, Diagnostic> {
@@ -424,6 +456,13 @@ fn variable_values(
         return Ok(Values::Numeric(numeric_column(df, key, rows, span)?));
     }
     let labels = label_column(df, key, rows, span)?;
+    if let Some(coding) = coding {
+        return Ok(Values::Factor {
+            labels,
+            levels: coding.levels.clone(),
+            reference: coding.reference.clone(),
+        });
+    }
     let mut levels: Vec<String> = labels.clone();
     levels.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
         (Ok(x), Ok(y)) if dtype.is_primitive_numeric() => x.total_cmp(&y),

@@ -370,6 +370,19 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         iterations: fitted.iterations,
         converged: fitted.converged,
         notes,
+        family_kind: family,
+        kept: kept.clone(),
+        average_weights: {
+            let mut w = design.weights.clone().unwrap_or_else(|| vec![1.0; n]);
+            if let Some(f) = &design.freq {
+                for (w, f) in w.iter_mut().zip(f) {
+                    *w *= f;
+                }
+            }
+            w
+        },
+        eta: fitted.eta,
+        source: None,
     })
 }
 

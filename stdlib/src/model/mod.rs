@@ -5,7 +5,36 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod fit;
+pub mod margins;
 pub mod render;
+
+use polars::prelude::LazyFrame;
+use spel_grammar::ast::Expr;
+
+use crate::formula::design::FactorCoding;
+use crate::formula::resolve::Resolved;
+use crate::stats::glm::Family;
+
+/// What a model was fitted on, kept (lazily) so post-estimation can rebuild its design
+/// with other values: the table, the resolved terms and the statement's columns.
+#[derive(Clone)]
+pub struct Source {
+    pub table: LazyFrame,
+    pub resolved: Resolved,
+    pub outcome: Expr,
+    pub condition: Option<Expr>,
+    pub weights: Option<Expr>,
+    pub freq: Option<Expr>,
+    pub trials: Option<Expr>,
+    pub clusters: Vec<Expr>,
+    pub codings: Vec<FactorCoding>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Source { .. }")
+    }
+}
 
 /// One estimated coefficient, with the broom `tidy()` names.
 #[derive(Clone, Debug)]
@@ -61,6 +90,14 @@ pub struct Model {
     pub iterations: usize,
     pub converged: bool,
     pub notes: Vec<String>,
+    pub family_kind: Family,
+    /// The design's column of each coefficient.
+    pub kept: Vec<usize>,
+    /// The linear predictor of each row used (absorbed effects included).
+    pub eta: Vec<f64>,
+    /// Each row's weight in averages over the sample (probability × frequency).
+    pub average_weights: Vec<f64>,
+    pub source: Option<Source>,
 }
 
 impl Model {

@@ -72,7 +72,7 @@ impl Family {
 }
 
 impl Link {
-    fn inverse(self, eta: f64) -> f64 {
+    pub fn inverse(self, eta: f64) -> f64 {
         match self {
             Link::Identity => eta,
             Link::Logit => 1.0 / (1.0 + (-eta).exp()),
@@ -91,7 +91,7 @@ impl Link {
     }
 
     /// d mu / d eta.
-    fn derivative(self, eta: f64) -> f64 {
+    pub fn derivative(self, eta: f64) -> f64 {
         match self {
             Link::Identity => 1.0,
             Link::Logit => {

@@ -139,6 +139,7 @@ fn model(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         freq: column_option("freq"),
         trials: column_option("trials"),
         clusters,
+        codings: &[],
     };
     let word = |name: &str| -> Result<Option<String>, Diagnostic> {
         Ok(match ctx.option_value(name)? {
@@ -210,13 +211,24 @@ fn model(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         option_spans,
     };
     let built = design::build(
-        lf,
+        lf.clone(),
         &scope,
         &resolved,
         &request,
         ctx.env.work(),
         ctx.call.span,
     )?;
+    let source = crate::model::Source {
+        table: lf,
+        resolved: resolved.clone(),
+        outcome: formula.lhs.clone(),
+        condition: formula.condition.clone(),
+        weights: request.weights.cloned(),
+        freq: request.freq.cloned(),
+        trials: request.trials.cloned(),
+        clusters: request.clusters.iter().map(|c| (*c).clone()).collect(),
+        codings: built.codings.clone(),
+    };
     if built.columns.is_empty() && built.fixed_effects.is_empty() {
         return Err(Diagnostic::new(
             "spel::model::no_terms",
@@ -224,6 +236,7 @@ fn model(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         )
         .at(formula.span));
     }
-    let model = fit::fit(built, &options)?;
+    let mut model = fit::fit(built, &options)?;
+    model.source = Some(source);
     Ok(Value::Model(std::sync::Arc::new(model)))
 }

@@ -12,6 +12,32 @@ use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[
     Verb {
+        name: "margins",
+        signature: "margins MODEL",
+        summary: "Average marginal effects with delta-method standard errors.",
+        description: "For each numeric column the model uses, the average change in the \
+                      expected outcome (a probability for a logit) per unit of it, through \
+                      every term it enters; for each factor, the average change from the \
+                      reference level to each other level. As Stata's `margins, dydx(*)` and \
+                      R's `avg_slopes`; averages use the model's weights; z-based intervals.",
+        connectives: &[],
+        options: &[],
+        named_arguments: false,
+        examples: &[Example {
+            summary: "Probability changes from a logit",
+            code: "d = table y = [0, 0, 1, 0, 1, 1, 0, 1, 1, 1], x = [1, 2, 2, 3, 4, 5, 5, 6, 7, 8]\nm = d |> model y ~ x\nmargins m",
+            output: r#"shape: (1, 8)
+┌──────┬──────────┬──────────┬───────────┬───────────┬──────────────┬───────────┬───────────┐
+│ term ┆ contrast ┆ estimate ┆ std_error ┆ statistic ┆ p_value      ┆ conf_low  ┆ conf_high │
+│ ---  ┆ ---      ┆ ---      ┆ ---       ┆ ---       ┆ ---          ┆ ---       ┆ ---       │
+│ str  ┆ str      ┆ f64      ┆ f64       ┆ f64       ┆ f64          ┆ f64       ┆ f64       │
+╞══════╪══════════╪══════════╪═══════════╪═══════════╪══════════════╪═══════════╪═══════════╡
+│ x    ┆ dY/dX    ┆ 0.114546 ┆ 0.0278424 ┆   4.11409 ┆ 0.0000388705 ┆ 0.0599761 ┆  0.169116 │
+└──────┴──────────┴──────────┴───────────┴───────────┴──────────────┴───────────┴───────────┘"#,
+        }],
+        run: margins,
+    },
+    Verb {
         name: "report",
         signature: "report MODEL, MODEL, ...",
         summary: "Models side by side: a regression table as a paper prints one.",
@@ -289,4 +315,32 @@ fn and_list(items: &[&str]) -> String {
         [one] => one.to_string(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
+}
+
+fn margins(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    let models = models(ctx, &args)?;
+    let [(_, model)] = models.as_slice() else {
+        return Err(ctx.usage_error("`margins` takes one model, as `margins m`"));
+    };
+    let effects = crate::model::margins::average_marginal_effects(
+        model,
+        ctx.env,
+        ctx.env.work(),
+        ctx.call.span,
+    )?;
+    let column =
+        |f: fn(&crate::model::margins::Effect) -> f64| effects.iter().map(f).collect::<Vec<f64>>();
+    let df = df!(
+        "term" => effects.iter().map(|e| e.term.clone()).collect::<Vec<_>>(),
+        "contrast" => effects.iter().map(|e| e.contrast.clone()).collect::<Vec<_>>(),
+        "estimate" => column(|e| e.estimate),
+        "std_error" => column(|e| e.std_error),
+        "statistic" => column(|e| e.statistic),
+        "p_value" => column(|e| e.p_value),
+        "conf_low" => column(|e| e.conf_low),
+        "conf_high" => column(|e| e.conf_high),
+    )
+    .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    Ok(Value::Table(df.lazy()))
 }

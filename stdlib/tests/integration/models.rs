@@ -203,3 +203,60 @@ fn coverage_of_the_true_odds_ratio() {
     let share = f64::from(covered) / f64::from(runs);
     assert!((0.93..=0.97).contains(&share), "coverage {share}");
 }
+
+#[test]
+fn average_marginal_effects_match_statsmodels_and_stata() {
+    // statsmodels' Logit(...).get_margeff() on the Spector data (as Stata's
+    // `margins, dydx(*)`): GPA 0.3626 (0.109), TUCE 0.0122 (0.018), PSI 0.3052 (0.092).
+    let data = crate::repo_root().join("../shared/refcases/data/spector.csv");
+    if !data.exists() {
+        eprintln!("skipping: {} is not beside the project", data.display());
+        return;
+    }
+    let out = run(&format!(
+        "d = read \"{}\"\nm = d |> model GRADE ~ GPA + TUCE + PSI\nmargins m",
+        data.display()
+    ));
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let table: Value = serde_json::from_str(out.json.lines().last().unwrap()).unwrap();
+    let expected = [
+        ("GPA", 0.3626, 0.109),
+        ("TUCE", 0.0122, 0.018),
+        ("PSI", 0.3052, 0.092),
+    ];
+    for (row, (name, estimate, se)) in table["rows"].as_array().unwrap().iter().zip(expected) {
+        assert_eq!(row[0], name);
+        assert!(
+            (row[2].as_f64().unwrap() - estimate).abs() < 5e-5,
+            "{name} {row}"
+        );
+        assert!((row[3].as_f64().unwrap() - se).abs() < 5e-4, "{name} {row}");
+    }
+}
+
+#[test]
+fn margins_of_ols_are_the_slopes() {
+    let model = "t = table y = [1.2, 2.3, 2.9, 4.1, 5.2, 5.8], x = [1, 2, 3, 4, 5, 6], g = [\"a\", \"b\", \"a\", \"b\", \"b\", \"a\"]\nm = t |> model y ~ x + g\n";
+    let fitted = last_model(&format!("{model}m"));
+    let out = run(&format!("{model}margins m"));
+    let table: Value = serde_json::from_str(out.json.lines().last().unwrap()).unwrap();
+    for (row, name) in table["rows"].as_array().unwrap().iter().zip(["x", "gb"]) {
+        let coef = term(&fitted, name);
+        assert!(
+            close(
+                row[2].as_f64().unwrap(),
+                coef["estimate"].as_f64().unwrap(),
+                1e-6
+            ),
+            "{row}"
+        );
+        assert!(
+            close(
+                row[3].as_f64().unwrap(),
+                coef["std_error"].as_f64().unwrap(),
+                1e-6
+            ),
+            "{row}"
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! Average marginal effects with delta-method standard errors, as Stata's
+//! `margins, dydx(*)` and R's `marginaleffects::avg_slopes`: for a numeric column the
+//! average derivative of the mean outcome (central differences through every term the
+//! column enters), for a factor the average change from the reference level to each
+//! level. Averages use the model's weights, as Stata's margins does.
+
+use polars::prelude::*;
+use spel_grammar::ast::{Expr as Ast, ExprKind};
+use spel_grammar::{Diagnostic, Span};
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use super::Model;
+use crate::eval::Env;
+use crate::eval::expr::Scope;
+use crate::formula::design::{self, Design, Request};
+use crate::work::Work;
+
+/// One average marginal effect.
+pub struct Effect {
+    pub term: String,
+    pub contrast: String,
+    pub estimate: f64,
+    pub std_error: f64,
+    pub statistic: f64,
+    pub p_value: f64,
+    pub conf_low: f64,
+    pub conf_high: f64,
+}
+
+pub fn average_marginal_effects(
+    model: &Model,
+    env: &Env,
+    work: Work,
+    span: Span,
+) -> Result<Vec<Effect>, Diagnostic> {
+    let Some(source) = &model.source else {
+        return Err(
+            Diagnostic::new("spel::margins::source", "this model does not keep its data").at(span),
+        );
+    };
+    let rebuild = |table: LazyFrame| -> Result<Design, Diagnostic> {
+        let schema = table
+            .clone()
+            .collect_schema()
+            .map_err(|e| crate::errors::polars_error(e).at(span))?;
+        let scope = Scope { schema, env };
+        let request = Request {
+            outcome: &source.outcome,
+            condition: source.condition.as_ref(),
+            weights: source.weights.as_ref(),
+            freq: source.freq.as_ref(),
+            trials: source.trials.as_ref(),
+            clusters: source.clusters.iter().collect(),
+            codings: &source.codings,
+        };
+        design::build(table, &scope, &source.resolved, &request, work, span)
+    };
+    let base = rebuild(source.table.clone())?;
+    let beta: Vec<f64> = model.coefficients.iter().map(|c| c.estimate).collect();
+    let link = model.family_kind.link();
+    let weights = &model.average_weights;
+    let total_weight: f64 = weights.iter().sum();
+    let n = model.eta.len();
+    let p = beta.len();
+    // eta of each row with the design changed from `base` to `other`, absorbed effects held.
+    let shifted = |other: &Design| -> Result<Vec<f64>, Diagnostic> {
+        if other.y.len() != n {
+            return Err(Diagnostic::new(
+                "spel::margins::rows",
+                "changing this variable makes some rows missing, so its margin cannot be computed",
+            )
+            .at(span));
+        }
+        Ok((0..n)
+            .map(|i| {
+                let change: f64 = model
+                    .kept
+                    .iter()
+                    .zip(&beta)
+                    .map(|(&j, b)| (other.columns[j][i] - base.columns[j][i]) * b)
+                    .sum();
+                model.eta[i] + change
+            })
+            .collect())
+    };
+    // The weighted mean difference of the means between two designs, and its gradient.
+    let contrast =
+        |high: &Design, low: &Design, scale: f64| -> Result<(f64, Vec<f64>), Diagnostic> {
+            let (eta_high, eta_low) = (shifted(high)?, shifted(low)?);
+            let mut estimate = 0.0;
+            let mut gradient = vec![0.0; p];
+            for i in 0..n {
+                let w = weights[i] / total_weight;
+                estimate += w * (link.inverse(eta_high[i]) - link.inverse(eta_low[i]));
+                let (dh, dl) = (link.derivative(eta_high[i]), link.derivative(eta_low[i]));
+                for (a, &j) in model.kept.iter().enumerate() {
+                    gradient[a] += w * (dh * high.columns[j][i] - dl * low.columns[j][i]);
+                }
+            }
+            Ok((
+                estimate / scale,
+                gradient.into_iter().map(|g| g / scale).collect(),
+            ))
+        };
+
+    let schema = source
+        .table
+        .clone()
+        .collect_schema()
+        .map_err(|e| crate::errors::polars_error(e).at(span))?;
+    let mut effects = Vec::new();
+    let mut seen_columns: Vec<String> = Vec::new();
+    for variable in source.resolved.terms.iter().flat_map(|t| &t.variables) {
+        if let Some(coding) = source.codings.iter().find(|c| c.name == variable.name) {
+            if seen_columns.contains(&coding.name) {
+                continue;
+            }
+            seen_columns.push(coding.name.clone());
+            let Some(column) = columns_of(&variable.expr, &schema).into_iter().next() else {
+                continue;
+            };
+            let dtype = schema
+                .get(column.as_str())
+                .cloned()
+                .unwrap_or(DataType::String);
+            let set = |level: &str| -> Result<Design, Diagnostic> {
+                let value = level_literal(level, &dtype);
+                rebuild(
+                    source
+                        .table
+                        .clone()
+                        .with_columns([value.alias(column.as_str())]),
+                )
+            };
+            let low = set(&coding.reference)?;
+            for level in coding.levels.iter().filter(|l| **l != coding.reference) {
+                let high = set(level)?;
+                let (estimate, gradient) = contrast(&high, &low, 1.0)?;
+                effects.push(finish(
+                    model,
+                    &coding.name,
+                    &format!("{level} - {}", coding.reference),
+                    estimate,
+                    &gradient,
+                ));
+            }
+            continue;
+        }
+        for column in columns_of(&variable.expr, &schema) {
+            if seen_columns.contains(&column) {
+                continue;
+            }
+            seen_columns.push(column.clone());
+            let largest = work
+                .collect(
+                    source
+                        .table
+                        .clone()
+                        .select([col(column.as_str()).cast(DataType::Float64).abs().max()]),
+                    "computing margins",
+                    span,
+                )?
+                .columns()[0]
+                .get(0)
+                .ok()
+                .and_then(|v| v.extract::<f64>())
+                .unwrap_or(1.0);
+            let h = 1e-5 * (1.0 + largest);
+            let moved = |by: f64| {
+                rebuild(source.table.clone().with_columns([
+                    (col(column.as_str()).cast(DataType::Float64) + lit(by)).alias(column.as_str()),
+                ]))
+            };
+            let (high, low) = (moved(h / 2.0)?, moved(-h / 2.0)?);
+            let (estimate, gradient) = contrast(&high, &low, h)?;
+            effects.push(finish(model, &column, "dY/dX", estimate, &gradient));
+        }
+    }
+    Ok(effects)
+}
+
+fn finish(model: &Model, term: &str, contrast: &str, estimate: f64, gradient: &[f64]) -> Effect {
+    let mut variance = 0.0;
+    for (a, ga) in gradient.iter().enumerate() {
+        for (b, gb) in gradient.iter().enumerate() {
+            variance += ga * model.vcov[a][b] * gb;
+        }
+    }
+    let std_error = variance.sqrt();
+    let normal = Normal::standard();
+    let crit = normal.inverse_cdf(1.0 - (1.0 - model.level) / 2.0);
+    let statistic = estimate / std_error;
+    Effect {
+        term: term.to_string(),
+        contrast: contrast.to_string(),
+        estimate,
+        std_error,
+        statistic,
+        p_value: 2.0 * normal.cdf(-statistic.abs()),
+        conf_low: estimate - crit * std_error,
+        conf_high: estimate + crit * std_error,
+    }
+}
+
+/// The table's columns an expression reads.
+fn columns_of(expr: &Ast, schema: &Schema) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_columns(expr, schema, &mut out);
+    out
+}
+
+fn collect_columns(expr: &Ast, schema: &Schema, out: &mut Vec<String>) {
+    match &expr.kind {
+        ExprKind::Ident(name) if schema.contains(name) && !out.contains(name) => {
+            out.push(name.clone())
+        }
+        ExprKind::Call { args, .. } => args
+            .iter()
+            .for_each(|a| collect_columns(&a.value, schema, out)),
+        ExprKind::Unary { operand, .. } => collect_columns(operand, schema, out),
+        ExprKind::Binary { left, right, .. } => {
+            collect_columns(left, schema, out);
+            collect_columns(right, schema, out);
+        }
+        _ => {}
+    }
+}
+
+/// A factor level as a value of its column's type (`"Male"`, `3`, `true`).
+fn level_literal(level: &str, dtype: &DataType) -> Expr {
+    if dtype == &DataType::Boolean {
+        return lit(level == "TRUE");
+    }
+    if dtype.is_primitive_numeric()
+        && let Ok(x) = level.parse::<f64>()
+    {
+        return lit(x).cast(dtype.clone());
+    }
+    lit(level.to_string())
+}
