@@ -338,6 +338,9 @@ impl Session {
         if let Some(table) = effects.use_table {
             self.current = Some(table);
         }
+        if let Some((name, value)) = effects.rebind {
+            self.bindings.insert(name, value);
+        }
         Ok(shown)
     }
 }

@@ -31,6 +31,8 @@ pub struct Env<'s> {
 #[derive(Default)]
 pub struct Effects {
     pub use_table: Option<String>,
+    /// A binding to replace (`predict` adds a column to the current table, as Stata).
+    pub rebind: Option<(String, Value)>,
 }
 
 impl Env<'_> {

@@ -37,6 +37,8 @@ pub struct Design {
     /// Rows dropped for a missing value, by the variable that was missing.
     pub missing: Vec<(String, usize)>,
     pub n_dropped_missing: usize,
+    /// The rows used, as positions among the rows that meet the condition.
+    pub rows: Vec<usize>,
     /// Each factor and its reference level.
     pub references: Vec<(String, String)>,
     /// Each factor's levels and reference, to code other data the same way.
@@ -341,6 +343,7 @@ pub fn build(
         n_total,
         n_outside_condition: n_total - n_condition,
         n_dropped_missing: n_condition - rows.len(),
+        rows: rows.clone(),
         missing,
         references,
         codings,

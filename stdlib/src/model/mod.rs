@@ -6,6 +6,7 @@
 
 pub mod fit;
 pub mod margins;
+pub mod predict;
 pub mod render;
 
 use polars::prelude::LazyFrame;

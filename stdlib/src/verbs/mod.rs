@@ -292,6 +292,11 @@ impl<'a> VerbCtx<'a> {
         )))
     }
 
+    /// Whether a table was piped in.
+    pub fn has_input(&self) -> bool {
+        self.input.is_some()
+    }
+
     /// An argument that must name (or compute) a table.
     pub fn table_arg(&self, arg: &Arg) -> Result<LazyFrame, Diagnostic> {
         let Some(expr) = arg.as_expr() else {

@@ -4,13 +4,47 @@ use polars::prelude::*;
 use spel_grammar::ast::Connective;
 use spel_grammar::{Diagnostic, Span, did_you_mean};
 
-use super::{Example, Verb, VerbCtx};
+use super::{Example, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::eval::scalar;
 use crate::model::{Coefficient, Model};
 use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[
+    Verb {
+        name: "predict",
+        signature: "predict MODEL as NAME [, type = response | link]",
+        summary: "Add the model's predictions as a column (to the current table, as Stata).",
+        description: "`type = response` (the default) gives the expected outcome — a \
+                      probability for a logit or probit, a count for Poisson — and `link` the \
+                      linear predictor. Rows with a value missing get a missing prediction. \
+                      Without a pipe or `from`, the column is added to the current table \
+                      (as Stata's `predict`); with one, the new table is the result.",
+        connectives: &[Connective::As],
+        options: &[OptionSpec {
+            name: "type",
+            values: "response or link",
+            choices: &["response", "link"],
+            summary: "The scale of the predictions.",
+        }],
+        named_arguments: false,
+        examples: &[Example {
+            summary: "Fitted values of a line",
+            code: "t = table y = [1.2, 2.3, 2.9, 4.1], x = [1, 2, 3, 4]\nm = t |> model y ~ x\nt |> predict m as fitted",
+            output: r#"shape: (4, 3)
+┌─────┬─────┬────────┐
+│ y   ┆ x   ┆ fitted │
+│ --- ┆ --- ┆ ---    │
+│ f64 ┆ f64 ┆ f64    │
+╞═════╪═════╪════════╡
+│ 1.2 ┆ 1.0 ┆   1.23 │
+│ 2.3 ┆ 2.0 ┆   2.16 │
+│ 2.9 ┆ 3.0 ┆   3.09 │
+│ 4.1 ┆ 4.0 ┆   4.02 │
+└─────┴─────┴────────┘"#,
+        }],
+        run: predict,
+    },
     Verb {
         name: "margins",
         signature: "margins MODEL",
@@ -343,4 +377,39 @@ fn margins(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     )
     .map_err(|e| polars_error(e).at(ctx.call.span))?;
     Ok(Value::Table(df.lazy()))
+}
+
+fn predict(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    let models = models(ctx, &args)?;
+    let [(_, model)] = models.as_slice() else {
+        return Err(ctx.usage_error("`predict` takes one model, as `predict m as p_hat`"));
+    };
+    let name_arg = ctx.clause_args(Connective::As);
+    let Some(name) = name_arg
+        .first()
+        .and_then(|a| a.as_expr())
+        .and_then(|e| e.as_ident())
+    else {
+        return Err(ctx.usage_error("`predict` needs `as` and a new column's name"));
+    };
+    let link_scale = matches!(ctx.option_value("type")?, Some((Value::Str(s), _)) if s == "link");
+    let table = ctx.table()?;
+    let column = crate::model::predict::predictions(
+        model,
+        &table,
+        ctx.env,
+        ctx.env.work(),
+        ctx.call.span,
+        link_scale,
+    )?;
+    let augmented = table.with_columns([lit(Series::new(name.into(), column)).alias(name)]);
+    let piped = ctx.has_input() || ctx.clause(Connective::From).is_some();
+    match (piped, ctx.env.current) {
+        (false, Some(current)) => {
+            ctx.effects.rebind = Some((current.to_string(), Value::Table(augmented)));
+            Ok(Value::Nothing)
+        }
+        _ => Ok(Value::Table(augmented)),
+    }
 }

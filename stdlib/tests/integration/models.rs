@@ -260,3 +260,29 @@ fn margins_of_ols_are_the_slopes() {
         );
     }
 }
+
+#[test]
+fn predictions_of_a_logit_average_to_the_outcome_and_join_the_current_table() {
+    let src = "t = table y = [0, 0, 1, 0, 1, 1, 0, 1, 1, 1], x = [1, 2, 2, 3, 4, 5, 5, 6, 7, 8], g = [\"a\", \"b\", \"a\", \"b\", \"a\", \"b\", \"a\", \"b\", \"a\", \"b\"]\n\
+               m = t |> model y ~ x + g\n\
+               use t\n\
+               predict m as p\n\
+               t |> summarise mean(p), mean(y), n()";
+    let out = run(src);
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let table: Value = serde_json::from_str(out.json.lines().last().unwrap()).unwrap();
+    let row = &table["rows"][0];
+    assert!(
+        close(row[0].as_f64().unwrap(), row[1].as_f64().unwrap(), 1e-8),
+        "{row}"
+    );
+    assert_eq!(row[2], 10);
+    let missing = run(
+        "t = table y = [0, 1, 0, 1], x = [1, 2, 3, 4]\nm = t |> model y ~ x, family = ols\ntable x = [2.5] |> derive x = if_else(x > 2, x, x) |> predict m as fitted",
+    );
+    assert!(missing.error.is_none(), "{:?}", missing.error);
+    let fixed = run(
+        "gpps = simulate gpps, n = 2000, seed = 1\nm = gpps |> model isolated ~ lw_fte_50k + fe(pcn)\ngpps |> predict m as p",
+    );
+    assert!(fixed.error.unwrap().contains("absorbed fixed effects"));
+}
