@@ -49,6 +49,11 @@ fn options_and_their_values() {
     assert_eq!(texts(&s, "read \"a.csv\", enc"), ["encoding"]);
     let after_comma = texts(&s, "t |> tabulate x, we");
     assert_eq!(after_comma, ["weights"]);
+    assert_eq!(texts(&s, "t |> model y ~ x, family = lo"), ["logit"]);
+    assert_eq!(
+        texts(&s, "t |> model y ~ x, se = cl"),
+        ["classical", "cluster"]
+    );
 }
 
 #[test]
