@@ -16,6 +16,8 @@ pub struct Grouping {
     pub name: String,
     pub ids: Vec<u32>,
     pub levels: usize,
+    /// The value each id stands for.
+    pub labels: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -172,6 +174,21 @@ pub fn build(
                 keep[row] = false;
             }
         }
+        if count > 0 && column.name().as_str() == "w" {
+            // A missing survey weight is a data error, not a row to drop quietly.
+            let weights = request.weights.map_or(span, |w| w.span);
+            return Err(Diagnostic::new(
+                "spel::model::missing_weights",
+                format!(
+                    "the weights `{label}` are missing in {}",
+                    crate::format::plural(count, "row")
+                ),
+            )
+            .at(weights)
+            .with_help(format!(
+                "filter those rows out first: `filter !is_null({label})`"
+            )));
+        }
         if count > 0 {
             missing.push((label.clone(), count));
         }
@@ -296,21 +313,27 @@ pub fn build(
         Some(total)
     };
     let grouping = |key: &str, name: String| -> Result<Grouping, Diagnostic> {
-        let labels = label_column(&df, key, &rows, span)?;
+        let values = label_column(&df, key, &rows, span)?;
         let mut index: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-        let ids = labels
+        let mut labels = Vec::new();
+        let ids = values
             .into_iter()
             .map(|l| {
                 let next = index.len() as u32;
-                *index.entry(l).or_insert(next)
+                *index.entry(l.clone()).or_insert_with(|| {
+                    labels.push(l);
+                    next
+                })
             })
             .collect();
         Ok(Grouping {
             name,
             ids,
             levels: index.len(),
+            labels,
         })
     };
+
     let fixed_effects = resolved
         .fixed_effects
         .iter()

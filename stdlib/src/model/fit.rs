@@ -274,7 +274,19 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         .collect();
 
     if let Family::Binomial(_) = family {
-        notes.extend(separation_notes(&design, &kept, &y));
+        let mut separation = separation_notes(&design, &kept, &y);
+        let extreme = fitted
+            .mu
+            .iter()
+            .filter(|&&m| !(1e-8..=1.0 - 1e-8).contains(&m))
+            .count();
+        if separation.is_empty() && extreme > 0 {
+            separation.push(format!(
+                "Quasi-complete separation: {} rows are fitted with a probability of 0 or 1; the estimates of the terms that separate them run off towards infinity and are not meaningful.",
+                format::count(extreme)
+            ));
+        }
+        notes.extend(separation);
     }
 
     let log_lik = (!has_probability_weights).then(|| glm::log_likelihood(&problem, &fitted.mu));
@@ -347,6 +359,7 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         vcov: vcov_rows,
         collinear,
         references: design.references.clone(),
+        fixed_effect_values: absorbed_effects(&design, &kept, &fitted.beta, &fitted.eta, &offset),
         fixed_effects: design
             .fixed_effects
             .iter()
@@ -591,4 +604,60 @@ fn trigamma(mut x: f64) -> f64 {
         + inv
         + inv2 / 2.0
         + inv * inv2 * (1.0 / 6.0 - inv2 * (1.0 / 30.0 - inv2 * (1.0 / 42.0 - inv2 / 30.0)))
+}
+
+/// The absorbed effects' values by level: the part of each row's linear predictor the
+/// slopes do not explain, split among the effects by alternating means. Only sums over
+/// the effects are identified, which is all a prediction needs.
+fn absorbed_effects(
+    design: &Design,
+    kept: &[usize],
+    beta: &[Option<f64>],
+    eta: &[f64],
+    offset: &[f64],
+) -> Vec<std::collections::HashMap<String, f64>> {
+    let groups = &design.fixed_effects;
+    if groups.is_empty() {
+        return Vec::new();
+    }
+    let n = eta.len();
+    let remainder: Vec<f64> = (0..n)
+        .map(|i| {
+            let slopes: f64 = kept
+                .iter()
+                .map(|&j| design.columns[j][i] * beta[j].unwrap_or(0.0))
+                .sum();
+            eta[i] - offset[i] - slopes
+        })
+        .collect();
+    let mut values: Vec<Vec<f64>> = groups.iter().map(|g| vec![0.0; g.levels]).collect();
+    for _ in 0..1_000 {
+        let mut largest_change: f64 = 0.0;
+        for k in 0..groups.len() {
+            let mut sums = vec![0.0; groups[k].levels];
+            let mut counts = vec![0.0; groups[k].levels];
+            for i in 0..n {
+                let others: f64 = (0..groups.len())
+                    .filter(|&m| m != k)
+                    .map(|m| values[m][groups[m].ids[i] as usize])
+                    .sum();
+                let g = groups[k].ids[i] as usize;
+                sums[g] += remainder[i] - others;
+                counts[g] += 1.0;
+            }
+            for g in 0..groups[k].levels {
+                let value = sums[g] / counts[g];
+                largest_change = largest_change.max((value - values[k][g]).abs());
+                values[k][g] = value;
+            }
+        }
+        if largest_change < 1e-12 {
+            break;
+        }
+    }
+    groups
+        .iter()
+        .zip(values)
+        .map(|(g, v)| g.labels.iter().cloned().zip(v).collect())
+        .collect()
 }

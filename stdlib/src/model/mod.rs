@@ -77,6 +77,8 @@ pub struct Model {
     pub collinear: Vec<String>,
     pub references: Vec<(String, String)>,
     pub fixed_effects: Vec<(String, usize)>,
+    /// Each absorbed effect's estimated value by level, for predictions.
+    pub fixed_effect_values: Vec<std::collections::HashMap<String, f64>>,
     pub clusters: Vec<(String, usize)>,
     pub se_description: String,
     pub distribution: Distribution,

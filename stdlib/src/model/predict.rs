@@ -26,14 +26,6 @@ pub fn predictions(
         )
         .at(span));
     };
-    if !model.fixed_effects.is_empty() {
-        return Err(Diagnostic::new(
-            "spel::predict::fixed_effects",
-            "`predict` does not yet handle absorbed fixed effects",
-        )
-        .at(span)
-        .with_help("fit the effects as `factor(x)` to predict from the model"));
-    }
     let schema = table
         .clone()
         .collect_schema()
@@ -74,7 +66,18 @@ pub fn predictions(
         if let Some(offset) = &built.offset {
             eta += offset[position];
         }
-        out[row] = Some(if link_scale { eta } else { link.inverse(eta) });
+        // A level of an absorbed effect the fit never saw has no estimate.
+        let mut known = true;
+        for (grouping, values) in built.fixed_effects.iter().zip(&model.fixed_effect_values) {
+            let label = &grouping.labels[grouping.ids[position] as usize];
+            match values.get(label) {
+                Some(value) => eta += value,
+                None => known = false,
+            }
+        }
+        if known {
+            out[row] = Some(if link_scale { eta } else { link.inverse(eta) });
+        }
     }
     Ok(out)
 }

@@ -164,9 +164,11 @@ fn intersect(first: &Grouping, second: &Grouping) -> Grouping {
             *index.entry((*a, *b)).or_insert(next)
         })
         .collect();
+    let levels = index.len();
     Grouping {
         name: format!("{}:{}", first.name, second.name),
         ids,
-        levels: index.len(),
+        levels,
+        labels: Vec::new(),
     }
 }
