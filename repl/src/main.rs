@@ -28,7 +28,8 @@ enum Command {
     /// Run a script: print each result; stop at the first error (exit status 1).
     Run {
         file: PathBuf,
-        /// `text` as the terminal shows, or `json`: one object a line per result.
+        /// `text` as the terminal shows, `json` (one object a line per result), or `html`
+        /// (each result as a notebook shows it).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -40,6 +41,8 @@ enum Command {
 pub enum Format {
     Text,
     Json,
+    /// Each result's HTML (as a notebook shows it), one after another.
+    Html,
 }
 
 fn main() -> ExitCode {

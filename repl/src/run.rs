@@ -38,6 +38,9 @@ pub fn run(path: &Path, format: Format) -> ExitCode {
         let line = match format {
             Format::Text => shown.text(width),
             Format::Json => shown.json().to_string(),
+            Format::Html => shown
+                .html()
+                .unwrap_or_else(|| spel_stdlib::render::html_text(&shown.text(width))),
         };
         let _ = writeln!(stdout, "{line}");
     });

@@ -99,6 +99,26 @@ fn run_writes_no_partial_file_when_a_statement_fails() {
 }
 
 #[test]
+fn run_writes_html_as_a_notebook_shows_it() {
+    let (out, _dir) = spel(
+        &["run", "--format", "html"],
+        "t = table y = [1.2, 2.3, 2.9, 4.1], x = [1, 2, 3, 4]\nt\nt |> model y ~ x\nprint \"done\"\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = stdout(&out);
+    assert!(html.contains("<div class=\"spel-table\">"), "{html}");
+    assert!(html.contains("<div class=\"spel-model\">"), "{html}");
+    assert!(
+        html.contains("<caption>Linear regression (OLS): y ~ x</caption>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<pre class=\"spel-text\">done</pre>"),
+        "{html}"
+    );
+}
+
+#[test]
 fn check_parses_without_running() {
     let (out, _dir) = spel(&["check"], "x = read \"does-not-exist.csv\"\nx |> head 2\n");
     assert!(out.status.success(), "{}", stderr(&out));

@@ -236,7 +236,10 @@ pub fn html(model: &Model) -> String {
         "<p>Standard errors: {}</p>\n",
         escape(&model.se_description)
     ));
-    out.push_str(&format!("<p>{}</p>\n", escape(&fit_line(model))));
+    out.push_str(&format!(
+        "<p>{}</p>\n",
+        escape(&fit_line(model)).replace("   ", " · ")
+    ));
     for note in &model.notes {
         out.push_str(&format!("<p>Note: {}</p>\n", escape(note)));
     }

@@ -113,6 +113,11 @@ impl Shown {
     }
 }
 
+/// Plain text as HTML (for messages in an HTML page).
+pub fn html_text(text: &str) -> String {
+    format!("<pre class=\"spel-text\">{}</pre>", html::escape(text))
+}
+
 /// Collects what is needed to show `value`; the only place a shown table is computed.
 pub fn snapshot(value: &Value, work: Work, span: Span) -> Result<Shown, Diagnostic> {
     Ok(match value {
