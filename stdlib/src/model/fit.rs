@@ -3,7 +3,6 @@
 
 use faer::Mat;
 use spel_grammar::{Diagnostic, Span};
-use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 use super::{Coefficient, Distribution, Model};
 use crate::format;
@@ -228,45 +227,29 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
     } else {
         Distribution::StudentT(n_obs - k)
     };
-    let alpha = 1.0 - options.level;
-    let (crit, p_of): (f64, Box<dyn Fn(f64) -> f64>) = match distribution {
-        Distribution::Normal => {
-            let normal = Normal::standard();
-            (
-                normal.inverse_cdf(1.0 - alpha / 2.0),
-                Box::new(move |s: f64| 2.0 * normal.cdf(-s.abs())),
-            )
-        }
-        Distribution::StudentT(df) => {
-            let t = StudentsT::new(0.0, 1.0, df).map_err(|_| {
-                Diagnostic::new(
-                    "spel::model::df",
-                    format!("no degrees of freedom are left ({df})"),
-                )
-                .at(options.outcome_span)
-            })?;
-            (
-                t.inverse_cdf(1.0 - alpha / 2.0),
-                Box::new(move |s: f64| 2.0 * t.cdf(-s.abs())),
-            )
-        }
-    };
+    if let Distribution::StudentT(df) = distribution
+        && df < 1.0
+    {
+        return Err(Diagnostic::new(
+            "spel::model::df",
+            format!("no degrees of freedom are left ({df})"),
+        )
+        .at(options.outcome_span)
+        .with_help(
+            "the model has as many parameters as rows (or clusters); drop terms or add data",
+        ));
+    }
     let coefficients: Vec<Coefficient> = kept
         .iter()
         .enumerate()
         .map(|(a, &j)| {
-            let estimate = fitted.beta[j].unwrap_or(f64::NAN);
-            let std_error = v[(a, a)].sqrt();
-            let statistic = estimate / std_error;
-            Coefficient {
-                term: design.names[j].clone(),
-                estimate,
-                std_error,
-                statistic,
-                p_value: p_of(statistic),
-                conf_low: estimate - crit * std_error,
-                conf_high: estimate + crit * std_error,
-            }
+            Coefficient::wald(
+                &design.names[j],
+                fitted.beta[j].unwrap_or(f64::NAN),
+                v[(a, a)].sqrt(),
+                distribution,
+                options.level,
+            )
         })
         .collect();
     let vcov_rows = (0..kept.len())

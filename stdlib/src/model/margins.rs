@@ -7,24 +7,17 @@
 use polars::prelude::*;
 use spel_grammar::ast::{Expr as Ast, ExprKind};
 use spel_grammar::{Diagnostic, Span};
-use statrs::distribution::{ContinuousCDF, Normal};
 
-use super::Model;
+use super::{Coefficient, Distribution, Model};
 use crate::eval::Env;
 use crate::eval::expr::Scope;
 use crate::formula::design::{self, Design, Request};
 use crate::work::Work;
 
-/// One average marginal effect.
+/// One average marginal effect: the contrast it measures and its Wald inference.
 pub struct Effect {
-    pub term: String,
     pub contrast: String,
-    pub estimate: f64,
-    pub std_error: f64,
-    pub statistic: f64,
-    pub p_value: f64,
-    pub conf_low: f64,
-    pub conf_high: f64,
+    pub inference: Coefficient,
 }
 
 pub fn average_marginal_effects(
@@ -186,19 +179,15 @@ fn finish(model: &Model, term: &str, contrast: &str, estimate: f64, gradient: &[
             variance += ga * model.vcov[a][b] * gb;
         }
     }
-    let std_error = variance.sqrt();
-    let normal = Normal::standard();
-    let crit = normal.inverse_cdf(1.0 - (1.0 - model.level) / 2.0);
-    let statistic = estimate / std_error;
     Effect {
-        term: term.to_string(),
         contrast: contrast.to_string(),
-        estimate,
-        std_error,
-        statistic,
-        p_value: 2.0 * normal.cdf(-statistic.abs()),
-        conf_low: estimate - crit * std_error,
-        conf_high: estimate + crit * std_error,
+        inference: Coefficient::wald(
+            term,
+            estimate,
+            variance.sqrt(),
+            Distribution::Normal,
+            model.level,
+        ),
     }
 }
 

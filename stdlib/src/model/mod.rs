@@ -49,6 +49,44 @@ pub struct Coefficient {
     pub conf_high: f64,
 }
 
+impl Coefficient {
+    /// Wald inference for an estimate and its standard error: the statistic, its
+    /// two-sided p-value and the interval at `level`, from the normal or t distribution.
+    pub fn wald(
+        term: &str,
+        estimate: f64,
+        std_error: f64,
+        distribution: Distribution,
+        level: f64,
+    ) -> Self {
+        use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+        let upper = 1.0 - (1.0 - level) / 2.0;
+        let statistic = estimate / std_error;
+        let (crit, p_value) = match distribution {
+            Distribution::Normal => {
+                let normal = Normal::standard();
+                (
+                    normal.inverse_cdf(upper),
+                    2.0 * normal.cdf(-statistic.abs()),
+                )
+            }
+            Distribution::StudentT(df) => match StudentsT::new(0.0, 1.0, df) {
+                Ok(t) => (t.inverse_cdf(upper), 2.0 * t.cdf(-statistic.abs())),
+                Err(_) => (f64::NAN, f64::NAN),
+            },
+        };
+        Coefficient {
+            term: term.to_string(),
+            estimate,
+            std_error,
+            statistic,
+            p_value,
+            conf_low: estimate - crit * std_error,
+            conf_high: estimate + crit * std_error,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Distribution {
     Normal,

@@ -363,10 +363,14 @@ fn margins(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         ctx.env.work(),
         ctx.call.span,
     )?;
-    let column =
-        |f: fn(&crate::model::margins::Effect) -> f64| effects.iter().map(f).collect::<Vec<f64>>();
+    let column = |f: fn(&Coefficient) -> f64| {
+        effects
+            .iter()
+            .map(|e| f(&e.inference))
+            .collect::<Vec<f64>>()
+    };
     let df = df!(
-        "term" => effects.iter().map(|e| e.term.clone()).collect::<Vec<_>>(),
+        "term" => effects.iter().map(|e| e.inference.term.clone()).collect::<Vec<_>>(),
         "contrast" => effects.iter().map(|e| e.contrast.clone()).collect::<Vec<_>>(),
         "estimate" => column(|e| e.estimate),
         "std_error" => column(|e| e.std_error),
