@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of spel, as CI runs them, from a fresh clone on a fresh machine.
-# Needs only the Rust toolchain; later checks (Jupyter, browser) install what they need.
+# Needs the Rust toolchain and Python 3; the Jupyter and terminal checks install their
+# own packages (a virtual environment under ~/.cache/spel, tmux if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +17,6 @@ cargo test --workspace --locked
 echo "== the REPL in a terminal"
 cargo build --workspace --locked
 bash repl/tests/repl_tmux.sh
+
+echo "== the Jupyter kernel (jupyter_kernel_test)"
+bash kernel/tests/conformance.sh

@@ -35,6 +35,30 @@ enum Command {
     },
     /// Parse a script without running it; report the first syntax error.
     Check { file: PathBuf },
+    /// The Jupyter kernel: `spel kernel install`, or run with `--connection-file`.
+    Kernel {
+        #[command(subcommand)]
+        action: Option<KernelAction>,
+        /// The connection file Jupyter gives the kernel.
+        #[arg(long, short = 'f')]
+        connection_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KernelAction {
+    /// Write the kernelspec where Jupyter looks (as `python -m ipykernel install`).
+    Install {
+        /// For this user (the default).
+        #[arg(long)]
+        user: bool,
+        /// Into the active Python environment.
+        #[arg(long)]
+        sys_prefix: bool,
+        /// Into DIR/share/jupyter.
+        #[arg(long)]
+        prefix: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,6 +77,54 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Run { file, format }) => run::run(&file, format),
         Some(Command::Check { file }) => run::check(&file),
+        Some(Command::Kernel {
+            action,
+            connection_file,
+        }) => kernel(action, connection_file),
         None => repl::run(),
+    }
+}
+
+fn kernel(action: Option<KernelAction>, connection_file: Option<PathBuf>) -> ExitCode {
+    use spel_kernel::install::{Target, install};
+    match (action, connection_file) {
+        (
+            Some(KernelAction::Install {
+                user: _,
+                sys_prefix,
+                prefix,
+            }),
+            _,
+        ) => {
+            let target = match (sys_prefix, prefix) {
+                (_, Some(dir)) => Target::Prefix(dir),
+                (true, None) => Target::SysPrefix,
+                _ => Target::User,
+            };
+            let executable = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("spel"));
+            match install(&target, &executable) {
+                Ok(folder) => {
+                    println!("installed the spel kernel in {}", folder.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        (None, Some(file)) => match spel_kernel::run(&file) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        (None, None) => {
+            eprintln!(
+                "usage: spel kernel install [--user | --sys-prefix | --prefix DIR], or spel kernel --connection-file FILE"
+            );
+            ExitCode::FAILURE
+        }
     }
 }

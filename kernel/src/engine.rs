@@ -1,0 +1,131 @@
+//! The engine adapter: one thread owns the `Session`; the socket tasks talk to it by
+//! messages, so a long statement never blocks the heartbeat or the control channel.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+
+use serde_json::{Map, Value, json};
+use spel_stdlib::complete::Completions;
+use spel_stdlib::{Colour, Session, Shown};
+use tokio::sync::{mpsc as async_mpsc, oneshot};
+
+/// What an execution produces, in order.
+pub enum Event {
+    /// Text for the stdout stream (what `print` and `write` say).
+    Stream(String),
+    /// A result's MIME bundle (`text/plain`, `text/html`, `application/json`).
+    Result(Map<String, Value>),
+    /// The end: `Ok`, or the error to report.
+    Done(Result<(), ErrorReport>),
+}
+
+pub struct ErrorReport {
+    pub ename: String,
+    pub evalue: String,
+    pub traceback: Vec<String>,
+}
+
+pub enum Request {
+    Execute {
+        code: String,
+        cell: String,
+        events: async_mpsc::UnboundedSender<Event>,
+    },
+    Complete {
+        code: String,
+        cursor: usize,
+        reply: oneshot::Sender<Completions>,
+    },
+    Inspect {
+        code: String,
+        cursor: usize,
+        reply: oneshot::Sender<Option<String>>,
+    },
+}
+
+/// Starts the engine thread; returns its request channel and the interrupt flag.
+pub fn start() -> (mpsc::Sender<Request>, Arc<AtomicBool>) {
+    let (sender, receiver) = mpsc::channel::<Request>();
+    let (flag_sender, flag_receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut session = Session::new();
+        let _ = flag_sender.send(session.interrupt_handle());
+        for request in receiver {
+            match request {
+                Request::Execute { code, cell, events } => {
+                    execute(&mut session, &code, &cell, &events)
+                }
+                Request::Complete {
+                    code,
+                    cursor,
+                    reply,
+                } => {
+                    let _ = reply.send(session.complete(&code, cursor));
+                }
+                Request::Inspect {
+                    code,
+                    cursor,
+                    reply,
+                } => {
+                    let _ = reply.send(session.inspect(&code, cursor));
+                }
+            }
+        }
+    });
+    let flag = flag_receiver
+        .recv()
+        .unwrap_or_else(|_| Arc::new(AtomicBool::new(false)));
+    (sender, flag)
+}
+
+fn execute(
+    session: &mut Session,
+    code: &str,
+    cell: &str,
+    events: &async_mpsc::UnboundedSender<Event>,
+) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        session.execute(code, cell, &mut |shown| {
+            let event = match shown {
+                Shown::Message(text) if text.is_empty() => return,
+                Shown::Message(text) => Event::Stream(format!("{text}\n")),
+                other => Event::Result(bundle(other)),
+            };
+            let _ = events.send(event);
+        })
+    }));
+    let done = match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(diagnostic)) => Err(ErrorReport {
+            ename: diagnostic.code.to_string(),
+            evalue: diagnostic.message.clone(),
+            traceback: session
+                .render_error(&diagnostic, Colour::Ansi)
+                .lines()
+                .map(str::to_string)
+                .collect(),
+        }),
+        Err(_) => Err(ErrorReport {
+            ename: "spel::internal".into(),
+            evalue: "internal error: the engine failed; please report it".into(),
+            traceback: vec!["internal error: the engine failed; please report it".into()],
+        }),
+    };
+    let _ = events.send(Event::Done(done));
+}
+
+/// One rendering, three MIME types: the text the terminal shows, the notebook's HTML,
+/// and the JSON of `spel run --format json`.
+pub fn bundle(shown: &Shown) -> Map<String, Value> {
+    let mut data = Map::new();
+    data.insert(
+        "text/plain".into(),
+        json!(shown.text(spel_stdlib::render::DEFAULT_WIDTH)),
+    );
+    if let Some(html) = shown.html() {
+        data.insert("text/html".into(), json!(html));
+    }
+    data.insert("application/json".into(), shown.json());
+    data
+}
