@@ -1,0 +1,106 @@
+"""The spel kernel through a real jupyter_client: what a notebook user relies on beyond
+the protocol conformance suite. Run by kernel/tests/conformance.sh."""
+import os
+import queue
+import re
+import time
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WORKFORCE = os.path.join(ROOT, "examples", "data", "pcn_workforce_*.csv")
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    manager, client = start_new_kernel(kernel_name="spel")
+    yield client
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
+
+
+def run(client, code, timeout=60):
+    """Executes code; returns (reply content, iopub messages for it)."""
+    msg_id = client.execute(code)
+    reply = client.get_shell_msg(timeout=timeout)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = client.get_shell_msg(timeout=timeout)
+    outputs = []
+    while True:
+        try:
+            msg = client.get_iopub_msg(timeout=5)
+        except queue.Empty:
+            break
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+        outputs.append(msg)
+    return reply["content"], outputs
+
+
+def test_results_print_and_tables(kernel):
+    reply, outputs = run(kernel, 't = table region = ["London", "North West"], fte = [1.5, 2]\nprint "two regions"\nt\nt |> summarise total = sum(fte)')
+    assert reply["status"] == "ok"
+    shown = [m for m in outputs if m["msg_type"] != "status"]
+    kinds = [m["msg_type"] for m in shown]
+    assert kinds == ["execute_input", "stream", "display_data", "execute_result"], kinds
+    assert shown[1]["content"] == {"name": "stdout", "text": "two regions\n"}
+    table = [m for m in outputs if m["msg_type"] == "display_data"][0]["content"]["data"]
+    assert "<table>" in table["text/html"] and "shape: (2, 2)" in table["text/plain"]
+    result = [m for m in outputs if m["msg_type"] == "execute_result"][0]["content"]["data"]
+    assert result["application/json"]["rows"] == [[3.5]]
+
+
+def test_error_shows_the_caret_and_keeps_bindings(kernel):
+    run(kernel, "kept = 41")
+    reply, outputs = run(kernel, "kept = 1\nbroken = kept + nope")
+    assert reply["status"] == "error"
+    errors = [m for m in outputs if m["msg_type"] == "error"]
+    assert len(errors) == 1
+    # The traceback is the terminal's diagnostic, in colour.
+    traceback = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(errors[0]["content"]["traceback"]))
+    assert "unknown name `nope`" in traceback
+    assert "broken = kept + nope" in traceback
+    reply, outputs = run(kernel, "kept")
+    result = [m for m in outputs if m["msg_type"] == "execute_result"][0]
+    assert result["content"]["data"]["text/plain"] == "1"
+
+
+def test_completion_of_columns_with_types(kernel):
+    run(kernel, "wf = table FTE = [1.5], PCN_CODE = [\"U1\"]")
+    code = "wf |> filter PC"
+    msg_id = kernel.complete(code, len(code))
+    reply = kernel.get_shell_msg(timeout=10)["content"]
+    assert reply["matches"] == ["PCN_CODE"]
+    assert reply["cursor_start"] == len("wf |> filter ")
+    types = reply["metadata"]["_jupyter_types_experimental"]
+    assert types[0]["type"] == "column" and types[0]["signature"] == "str"
+
+
+def test_completion_counts_code_points(kernel):
+    code = 'x = "😀" |> filt'
+    kernel.complete(code, len(code))
+    reply = kernel.get_shell_msg(timeout=10)["content"]
+    assert reply["matches"] == ["filter"]
+    assert reply["cursor_start"] == len(code) - 4
+
+
+def test_interrupt_stops_a_long_read_and_keeps_the_session(kernel):
+    run(kernel, "before = 7")
+    big = os.path.join(ROOT, "..", "shared", "data", "nhs", "pcn_workforce_*.csv")
+    pattern = big if os.path.exists(os.path.dirname(big)) else WORKFORCE
+    msg_id = kernel.execute(f'wf = read "{pattern}", encoding = "cp1252"\nwf |> summarise n()')
+    time.sleep(0.3)
+    manager_interrupt = kernel.session.msg("interrupt_request", {})
+    kernel.control_channel.send(manager_interrupt)
+    started = time.time()
+    reply = kernel.get_shell_msg(timeout=30)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kernel.get_shell_msg(timeout=30)
+    assert time.time() - started < 1.5
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["evalue"] == "interrupted"
+    reply, outputs = run(kernel, "before")
+    assert [m for m in outputs if m["msg_type"] == "execute_result"][0]["content"]["data"]["text/plain"] == "7"
