@@ -14,8 +14,10 @@ use tokio::sync::{mpsc as async_mpsc, oneshot};
 pub enum Event {
     /// Text for the stdout stream (what `print` and `write` say).
     Stream(String),
-    /// A result's MIME bundle (`text/plain`, `text/html`, `application/json`).
+    /// A result's MIME bundle (`text/plain`, `text/html`).
     Result(Map<String, Value>),
+    /// Help text for the notebook's pager (`:help filter`).
+    Page(String),
     /// The end: `Ok`, or the error to report.
     Done(Result<(), ErrorReport>),
 }
@@ -85,6 +87,38 @@ fn execute(
     cell: &str,
     events: &async_mpsc::UnboundedSender<Event>,
 ) {
+    // Meta-commands work in cells too; `:help` opens the pager, as IRkernel's `?`.
+    if code.trim_start().starts_with(':') {
+        let help = code.trim_start().starts_with(":h");
+        let outcome = session.meta(code, &mut |shown| {
+            let text = shown.text(spel_stdlib::render::DEFAULT_WIDTH);
+            let _ = events.send(if help {
+                Event::Page(text)
+            } else {
+                Event::Stream(format!("{text}\n"))
+            });
+        });
+        let done = match outcome {
+            Ok(spel_stdlib::meta::After::Quit) => {
+                let _ = events.send(Event::Stream(
+                    "to stop the kernel, use the notebook's Shut Down\n".into(),
+                ));
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(diagnostic) => Err(ErrorReport {
+                ename: diagnostic.code.to_string(),
+                evalue: diagnostic.message.clone(),
+                traceback: session
+                    .render_error(&diagnostic, Colour::Ansi)
+                    .lines()
+                    .map(str::to_string)
+                    .collect(),
+            }),
+        };
+        let _ = events.send(Event::Done(done));
+        return;
+    }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         session.execute(code, cell, &mut |shown| {
             let event = match shown {
@@ -115,8 +149,8 @@ fn execute(
     let _ = events.send(Event::Done(done));
 }
 
-/// One rendering, three MIME types: the text the terminal shows, the notebook's HTML,
-/// and the JSON of `spel run --format json`.
+/// One rendering: the text the terminal shows and the notebook's HTML. (Not
+/// `application/json`: JupyterLab ranks its tree viewer above HTML and would show that.)
 pub fn bundle(shown: &Shown) -> Map<String, Value> {
     let mut data = Map::new();
     data.insert(
@@ -126,6 +160,5 @@ pub fn bundle(shown: &Shown) -> Map<String, Value> {
     if let Some(html) = shown.html() {
         data.insert("text/html".into(), json!(html));
     }
-    data.insert("application/json".into(), shown.json());
     data
 }

@@ -387,6 +387,7 @@ async fn execute(
     });
     // Every result but the last is display_data; the last is the execute_result.
     let mut held: Option<serde_json::Map<String, Value>> = None;
+    let mut pages: Vec<Value> = Vec::new();
     let mut last_text = String::new();
     let outcome = loop {
         match received.recv().await {
@@ -398,6 +399,9 @@ async fn execute(
                 );
             }
             Some(Event::Stream(_)) => {}
+            Some(Event::Page(text)) => {
+                pages.push(json!({ "source": "page", "data": { "text/plain": text }, "start": 0 }));
+            }
             Some(Event::Result(bundle)) => {
                 if let Some(previous) = held.replace(bundle)
                     && !silent
@@ -438,7 +442,7 @@ async fn execute(
             if store_history {
                 state.history.push((count, code, last_text));
             }
-            json!({ "status": "ok", "execution_count": count, "user_expressions": {}, "payload": [] })
+            json!({ "status": "ok", "execution_count": count, "user_expressions": {}, "payload": pages })
         }
         Err(error) => {
             if let Some(bundle) = held
