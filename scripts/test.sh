@@ -20,3 +20,6 @@ bash repl/tests/repl_tmux.sh
 
 echo "== the Jupyter kernel (jupyter_kernel_test)"
 bash kernel/tests/conformance.sh
+
+echo "== JupyterLab in a browser"
+bash kernel/tests/jupyterlab.sh

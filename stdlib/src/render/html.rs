@@ -1,6 +1,6 @@
 //! Tables as a notebook's `text/html`: a plain `<table>` with classes, no scripts.
 
-use super::text::{shape_number, visible_rows};
+use super::text::visible_rows;
 use super::{Cell, TableSnapshot};
 
 pub(super) fn table(t: &TableSnapshot) -> String {
@@ -11,13 +11,14 @@ pub(super) fn table(t: &TableSnapshot) -> String {
          .spel-table .num{text-align:right}\
          .spel-table .dtype{font-weight:normal;color:#666;font-size:85%}\
          .spel-table .null{color:#999;font-style:italic}\
-         .spel-table caption{caption-side:bottom;text-align:left;color:#666;font-size:85%}\
+         .spel-table caption{caption-side:bottom;text-align:left;color:#666;font-size:85%;white-space:nowrap}\
          </style>\n<table>\n",
     );
+    let plural = crate::format::plural;
     out.push_str(&format!(
-        "<caption>{} rows × {} columns</caption>\n<thead>\n<tr>",
-        shape_number(t.n_rows),
-        t.columns.len()
+        "<caption>{} × {}</caption>\n<thead>\n<tr>",
+        plural(t.n_rows, "row"),
+        plural(t.columns.len(), "column")
     ));
     for (name, numeric) in t.columns.iter().zip(&t.numeric) {
         out.push_str(&format!("<th{}>{}</th>", class(*numeric), escape(name)));
