@@ -21,5 +21,8 @@ bash repl/tests/repl_tmux.sh
 echo "== the Jupyter kernel (jupyter_kernel_test)"
 bash kernel/tests/conformance.sh
 
+echo "== the notebooks"
+bash kernel/tests/notebooks.sh
+
 echo "== JupyterLab in a browser"
 bash kernel/tests/jupyterlab.sh
