@@ -14,8 +14,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
 cargo test --workspace --locked
 
+# `cargo test` has built target/debug/spel for the CLI tests; the checks below use it.
 echo "== the REPL in a terminal"
-cargo build --workspace --locked
 bash repl/tests/repl_tmux.sh
 
 echo "== the Jupyter kernel (jupyter_kernel_test)"
@@ -26,3 +26,4 @@ bash kernel/tests/notebooks.sh
 
 echo "== JupyterLab in a browser"
 bash kernel/tests/jupyterlab.sh
+echo "all checks passed"

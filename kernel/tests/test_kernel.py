@@ -104,3 +104,23 @@ def test_interrupt_stops_a_long_read_and_keeps_the_session(kernel):
     assert reply["content"]["evalue"] == "interrupted"
     reply, outputs = run(kernel, "before")
     assert [m for m in outputs if m["msg_type"] == "execute_result"][0]["content"]["data"]["text/plain"] == "7"
+
+
+def test_messages_with_a_wrong_signature_are_dropped(kernel):
+    key = kernel.session.key
+    kernel.session.key = b"not-the-kernel-key"
+    try:
+        kernel.execute("forged = 1")
+        with pytest.raises(queue.Empty):
+            kernel.get_shell_msg(timeout=2)
+    finally:
+        kernel.session.key = key
+    reply, _ = run(kernel, "forged")
+    assert reply["status"] == "error" and "unknown name `forged`" in reply["evalue"]
+
+
+def test_help_opens_the_pager(kernel):
+    reply, _ = run(kernel, ":help filter")
+    assert reply["status"] == "ok"
+    page = reply["payload"][0]
+    assert page["source"] == "page" and "filter CONDITION" in page["data"]["text/plain"]
