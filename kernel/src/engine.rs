@@ -18,6 +18,9 @@ pub enum Event {
     Result(Map<String, Value>),
     /// Help text for the notebook's pager (`:help filter`).
     Page(String),
+    /// Long work began (a read, a fit); the server shows it if it lasts.
+    WorkStarted(String),
+    WorkFinished,
     /// The end: `Ok`, or the error to report.
     Done(Result<(), ErrorReport>),
 }
@@ -52,11 +55,14 @@ pub fn start() -> (mpsc::Sender<Request>, Arc<AtomicBool>) {
     let (flag_sender, flag_receiver) = mpsc::channel();
     std::thread::spawn(move || {
         let mut session = Session::new();
+        let progress = Arc::new(CellProgress::default());
+        session.progress = Some(progress.clone());
         let _ = flag_sender.send(session.interrupt_handle());
         for request in receiver {
             match request {
                 Request::Execute { code, cell, events } => {
-                    execute(&mut session, &code, &cell, &events)
+                    progress.attach(&events);
+                    execute(&mut session, &code, &cell, &events);
                 }
                 Request::Complete {
                     code,
@@ -161,4 +167,36 @@ pub fn bundle(shown: &Shown) -> Map<String, Value> {
         data.insert("text/html".into(), json!(html));
     }
     data
+}
+
+/// The engine's progress hooks, forwarded to the cell that is running.
+#[derive(Default)]
+struct CellProgress {
+    events: std::sync::Mutex<Option<async_mpsc::UnboundedSender<Event>>>,
+}
+
+impl CellProgress {
+    fn attach(&self, events: &async_mpsc::UnboundedSender<Event>) {
+        if let Ok(mut slot) = self.events.lock() {
+            *slot = Some(events.clone());
+        }
+    }
+
+    fn send(&self, event: Event) {
+        if let Ok(slot) = self.events.lock()
+            && let Some(events) = slot.as_ref()
+        {
+            let _ = events.send(event);
+        }
+    }
+}
+
+impl spel_stdlib::work::Progress for CellProgress {
+    fn start(&self, what: &str) {
+        self.send(Event::WorkStarted(what.to_string()));
+    }
+
+    fn finish(&self) {
+        self.send(Event::WorkFinished);
+    }
 }

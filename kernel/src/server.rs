@@ -389,8 +389,41 @@ async fn execute(
     let mut held: Option<serde_json::Map<String, Value>> = None;
     let mut pages: Vec<Value> = Vec::new();
     let mut last_text = String::new();
+    // Long work shows a line after half a second, updated each second, then replaced
+    // by how long it took (one display id per cell).
+    let display_id = format!("spel-progress-{}", uuid::Uuid::new_v4());
+    let mut work: Option<(String, std::time::Instant)> = None;
+    let mut progress_shown = false;
+    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(250));
     let outcome = loop {
-        match received.recv().await {
+        let event = tokio::select! {
+            event = received.recv() => event,
+            _ = ticker.tick() => {
+                if let Some((what, began)) = &work
+                    && !silent
+                {
+                    let elapsed = began.elapsed().as_secs_f64();
+                    if elapsed >= 0.5 {
+                        let text = format!("{what} … {elapsed:.0} s");
+                        let kind = if progress_shown { "update_display_data" } else { "display_data" };
+                        iopub.publish(kind, Some(request), json!({ "data": { "text/plain": text }, "metadata": {}, "transient": { "display_id": display_id } }));
+                        progress_shown = true;
+                    }
+                }
+                continue;
+            }
+        };
+        match event {
+            Some(Event::WorkStarted(what)) => work = Some((what, std::time::Instant::now())),
+            Some(Event::WorkFinished) => {
+                if let Some((what, began)) = work.take()
+                    && progress_shown
+                {
+                    let text = format!("{what}: {:.1} s", began.elapsed().as_secs_f64());
+                    iopub.publish("update_display_data", Some(request), json!({ "data": { "text/plain": text }, "metadata": {}, "transient": { "display_id": display_id } }));
+                    progress_shown = false;
+                }
+            }
             Some(Event::Stream(text)) if !silent => {
                 iopub.publish(
                     "stream",

@@ -124,3 +124,18 @@ def test_help_opens_the_pager(kernel):
     assert reply["status"] == "ok"
     page = reply["payload"][0]
     assert page["source"] == "page" and "filter CONDITION" in page["data"]["text/plain"]
+
+
+def test_long_work_shows_progress(kernel):
+    big = os.path.join(ROOT, "..", "shared", "data", "nhs", "pcn_workforce_*.csv")
+    if not os.path.exists(os.path.dirname(big)):
+        pytest.skip("the shared NHS files are not beside the project")
+    reply, outputs = run(kernel, f'all_quarters = read "{big}", encoding = "cp1252"')
+    assert reply["status"] == "ok"
+    progress = [m for m in outputs if m["msg_type"] in ("display_data", "update_display_data")]
+    assert progress, "a read of nine files should show progress"
+    assert progress[0]["msg_type"] == "display_data"
+    assert "reading" in progress[0]["content"]["data"]["text/plain"]
+    assert progress[-1]["msg_type"] == "update_display_data"
+    ids = {m["content"]["transient"]["display_id"] for m in progress}
+    assert len(ids) == 1
