@@ -143,7 +143,19 @@ impl Session {
             return Some(meta::function_help(function));
         }
         if let Some(value) = self.bindings.get(word) {
-            return Some(format!("{word}: {}", self.describe_value(value)));
+            let mut text = format!("{word}: {}", self.describe_value(value));
+            // A table's first rows, as IRkernel shows an object's printed form.
+            if let Value::Table(lf) = value
+                && let Ok(preview) = snapshot(
+                    &Value::Table(lf.clone().limit(5)),
+                    self.work(),
+                    Default::default(),
+                )
+            {
+                text.push_str("\n\n");
+                text.push_str(&preview.text(self.width));
+            }
+            return Some(text);
         }
         completions
             .candidates
