@@ -61,6 +61,15 @@ pub fn count(n: usize) -> String {
     out
 }
 
+/// A large statistic with thousands separators and one decimal (-1,253,402.3).
+pub fn thousands(x: f64) -> String {
+    let sign = if x < 0.0 { "-" } else { "" };
+    let rounded = format!("{:.1}", x.abs());
+    let (whole, fraction) = rounded.split_once('.').unwrap_or((&rounded, "0"));
+    let whole: usize = whole.parse().unwrap_or(0);
+    format!("{sign}{}.{fraction}", count(whole))
+}
+
 /// "1 row", "4,132,676 rows".
 pub fn plural(n: usize, word: &str) -> String {
     let s = if n == 1 { "" } else { "s" };
@@ -84,5 +93,7 @@ mod tests {
         assert_eq!(number(0.5), "0.5");
         assert_eq!(count(4132676), "4,132,676");
         assert_eq!(count(12), "12");
+        assert_eq!(thousands(-1253402.34), "-1,253,402.3");
+        assert_eq!(thousands(120952.0), "120,952.0");
     }
 }

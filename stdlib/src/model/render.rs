@@ -25,6 +25,15 @@ pub fn sig(x: f64) -> String {
     format!("{x:.decimals$}")
 }
 
+/// Fit statistics: four significant digits, or thousands separators when large.
+fn stat(x: f64) -> String {
+    if x.is_finite() && x.abs() >= 1e5 {
+        format::thousands(x)
+    } else {
+        sig(x)
+    }
+}
+
 fn p_value(p: f64) -> String {
     if p < 0.001 {
         "<0.001".into()
@@ -156,13 +165,13 @@ pub fn text(model: &Model) -> String {
 fn fit_line(model: &Model) -> String {
     let mut parts = Vec::new();
     if let Some(ll) = model.log_lik {
-        parts.push(format!("log-likelihood {}", sig(ll)));
+        parts.push(format!("log-likelihood {}", stat(ll)));
     }
     if let Some(aic) = model.aic {
-        parts.push(format!("AIC {}", sig(aic)));
+        parts.push(format!("AIC {}", stat(aic)));
     }
     if let Some(bic) = model.bic {
-        parts.push(format!("BIC {}", sig(bic)));
+        parts.push(format!("BIC {}", stat(bic)));
     }
     if let Some(r2) = model.r_squared {
         parts.push(format!("R² {r2:.4}"));
@@ -171,7 +180,7 @@ fn fit_line(model: &Model) -> String {
         parts.push(format!("pseudo-R² {r2:.4}"));
     }
     if model.family != "ols" {
-        parts.push(format!("deviance {}", sig(model.deviance)));
+        parts.push(format!("deviance {}", stat(model.deviance)));
     }
     if let Some((theta, se)) = model.theta {
         parts.push(format!("theta {} (SE {})", sig(theta), sig(se)));
