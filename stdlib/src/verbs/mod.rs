@@ -2,6 +2,7 @@
 //! so one record feeds `:help`, completion, inspection, the docs and the example tests.
 
 mod data;
+mod designs;
 mod io;
 mod model;
 mod post;
@@ -57,6 +58,7 @@ pub fn all() -> impl Iterator<Item = &'static Verb> {
         .chain(model::VERBS)
         .chain(post::VERBS)
         .chain(simulate::VERBS)
+        .chain(designs::VERBS)
 }
 
 pub fn find(name: &str) -> Option<&'static Verb> {

@@ -132,6 +132,11 @@ fn language_reference_examples_run() {
 }
 
 #[test]
+fn design_guide_examples_run() {
+    assert!(check_markdown("docs/designs.md") >= 1);
+}
+
+#[test]
 fn model_guide_examples_run() {
     assert!(check_markdown("docs/models.md") >= 4);
 }

@@ -295,3 +295,33 @@ fn predictions_of_a_logit_average_to_the_outcome_and_join_the_current_table() {
         );
     }
 }
+
+#[test]
+fn rates_have_exact_poisson_intervals_and_ratios() {
+    // Garwood: qchisq(0.025, 2x)/2 and qchisq(0.975, 2(x+1))/2; for 10 events
+    // 4.795389 and 18.390356, for 20 12.216520 and 30.888378, for 0 events 0 and 3.688879.
+    let out = run(
+        "table imd = [\"least\", \"most\"], referrals = [10, 20], patients = [1000, 1000]\n  |> rate referrals per 1000 of patients by imd\ntable referrals = [0], patients = [500] |> rate referrals per 1000 of patients",
+    );
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let lines: Vec<Value> = out
+        .json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rows = lines[0]["rows"].as_array().unwrap();
+    let f = |row: &Value, i: usize| row[i].as_f64().unwrap();
+    assert!(close(f(&rows[0], 4), 4.795389, 1e-6) && close(f(&rows[0], 5), 18.390356, 1e-6));
+    assert!(close(f(&rows[1], 4), 12.216520, 1e-6) && close(f(&rows[1], 5), 30.888378, 1e-6));
+    // Rate ratio 2 with a log-scale Wald interval exp(log 2 ± 1.96·sqrt(1/10 + 1/20)).
+    assert!(close(f(&rows[1], 6), 2.0, 1e-12));
+    assert!(close(f(&rows[1], 7), 0.936184, 1e-5) && close(f(&rows[1], 8), 4.272666, 1e-5));
+    assert!(rows[0][7].is_null());
+    let none = &lines[1]["rows"][0];
+    assert_eq!(none[3].as_f64().unwrap(), 0.0);
+    assert!(close(
+        none[4].as_f64().unwrap(),
+        3.688879 / 500.0 * 1000.0,
+        1e-6
+    ));
+}
