@@ -325,3 +325,49 @@ fn rates_have_exact_poisson_intervals_and_ratios() {
         1e-6
     ));
 }
+
+#[test]
+fn paired_comparisons_match_scipy() {
+    // scipy 1.17: ttest_rel(after, before) and wilcoxon(after, before) with defaults.
+    let cases = [
+        // no ties or zeros: the exact distribution
+        (
+            "[10, 12, 9, 14, 11, 13, 8, 15, 16, 7]",
+            "[12.5, 11.2, 12.1, 13.05, 14.7, 12.35, 10.9, 17.8, 15.45, 9.6]",
+            2.406089000733851,
+            0.03950153652360807,
+            10.0,
+            0.083984375,
+        ),
+        // ties, 20 pairs: the normal approximation with a tie correction
+        (
+            "[3, 5, 2, 8, 6, 4, 7, 3, 5, 9, 2, 4, 6, 7, 1, 5, 6, 7, 3, 4]",
+            "[1, 4, 2, 5, 7, 3, 2, 1, 5, 6, 1, 3, 2, 4, 3, 4, 4, 4, 3, 2]",
+            -4.076051364062403,
+            0.0006440202531301748,
+            12.5,
+            0.002231156805633763,
+        ),
+        // ties and zeros, 12 pairs: a permutation over signs
+        (
+            "[3, 5, 2, 8, 6, 4, 7, 3, 5, 9, 2, 4]",
+            "[2, 4, 2, 5, 6, 3, 4, 1, 5, 6, 1, 3]",
+            -4.0,
+            0.0020861935669749536,
+            0.0,
+            0.00390625,
+        ),
+    ];
+    for (before, after, t, t_p, w, w_p) in cases {
+        let out = run(&format!(
+            "table before = {before}, after = {after} |> compare before, after, paired = true"
+        ));
+        assert!(out.error.is_none(), "{:?}", out.error);
+        let table: Value = serde_json::from_str(out.json.trim()).unwrap();
+        let rows = table["rows"].as_array().unwrap();
+        assert!(close(rows[0][2].as_f64().unwrap(), t, 1e-9), "{rows:?}");
+        assert!(close(rows[0][4].as_f64().unwrap(), t_p, 1e-6), "{rows:?}");
+        assert_eq!(rows[1][2].as_f64().unwrap(), w, "{rows:?}");
+        assert!(close(rows[1][4].as_f64().unwrap(), w_p, 1e-9), "{rows:?}");
+    }
+}
