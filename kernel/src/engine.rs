@@ -112,15 +112,7 @@ fn execute(
                 Ok(())
             }
             Ok(_) => Ok(()),
-            Err(diagnostic) => Err(ErrorReport {
-                ename: diagnostic.code.to_string(),
-                evalue: diagnostic.message.clone(),
-                traceback: session
-                    .render_error(&diagnostic, Colour::Ansi)
-                    .lines()
-                    .map(str::to_string)
-                    .collect(),
-            }),
+            Err(diagnostic) => Err(report(session, &diagnostic)),
         };
         let _ = events.send(Event::Done(done));
         return;
@@ -137,15 +129,7 @@ fn execute(
     }));
     let done = match result {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(diagnostic)) => Err(ErrorReport {
-            ename: diagnostic.code.to_string(),
-            evalue: diagnostic.message.clone(),
-            traceback: session
-                .render_error(&diagnostic, Colour::Ansi)
-                .lines()
-                .map(str::to_string)
-                .collect(),
-        }),
+        Ok(Err(diagnostic)) => Err(report(session, &diagnostic)),
         Err(_) => Err(ErrorReport {
             ename: "spel::internal".into(),
             evalue: "internal error: the engine failed; please report it".into(),
@@ -153,6 +137,20 @@ fn execute(
         }),
     };
     let _ = events.send(Event::Done(done));
+}
+
+/// A diagnostic as Jupyter's error: the code, the message, and the terminal's rendering
+/// (in colour) as the traceback.
+fn report(session: &Session, diagnostic: &spel_stdlib::Diagnostic) -> ErrorReport {
+    ErrorReport {
+        ename: diagnostic.code.to_string(),
+        evalue: diagnostic.message.clone(),
+        traceback: session
+            .render_error(diagnostic, Colour::Ansi)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+    }
 }
 
 /// One rendering: the text the terminal shows and the notebook's HTML. (Not
