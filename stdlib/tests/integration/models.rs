@@ -371,3 +371,27 @@ fn paired_comparisons_match_scipy() {
         assert!(close(rows[1][4].as_f64().unwrap(), w_p, 1e-9), "{rows:?}");
     }
 }
+
+#[test]
+fn interrupted_time_series_matches_statsmodels_hac() {
+    // statsmodels 0.15: OLS(y, [1, t, after, since]).fit(cov_type="HAC", cov_kwds={"maxlags": 2}).
+    let out = run(
+        "table month = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24], y = [10.2, 10.8, 11.1, 11.9, 12.3, 12.2, 13.0, 13.4, 13.1, 14.0, 14.2, 14.9, 12.1, 12.6, 12.4, 12.9, 13.3, 13.1, 13.8, 13.6, 14.1, 14.4, 14.2, 14.9]\n  |> its y ~ month, break = 13, lags = 2",
+    );
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let table: Value = serde_json::from_str(out.json.trim()).unwrap();
+    let expected = [
+        ("(Intercept)", 10.03030303030304, 0.11687768152889888),
+        ("month", 0.3940559440559436, 0.014851007984863955),
+        ("level_change", -2.987645687645687, 0.10517741822261635),
+        ("slope_change", -0.16048951048951, 0.01655188198884889),
+    ];
+    for (row, (name, estimate, se)) in table["rows"].as_array().unwrap().iter().zip(expected) {
+        assert_eq!(row[0], name);
+        assert!(close(row[1].as_f64().unwrap(), estimate, 1e-9), "{row}");
+        assert!(close(row[2].as_f64().unwrap(), se, 1e-9), "{row}");
+    }
+    let outside =
+        run("table month = [1, 2, 3, 4, 5, 6], y = [1, 2, 3, 4, 5, 6] |> its y ~ month, break = 9");
+    assert!(outside.error.unwrap().contains("the data run from 1 to 6"));
+}
