@@ -395,3 +395,38 @@ fn interrupted_time_series_matches_statsmodels_hac() {
         run("table month = [1, 2, 3, 4, 5, 6], y = [1, 2, 3, 4, 5, 6] |> its y ~ month, break = 9");
     assert!(outside.error.unwrap().contains("the data run from 1 to 6"));
 }
+
+#[test]
+fn concentration_indices_follow_their_formulas() {
+    // Computed by hand (Python, the formulas in docs/designs.md) for this case: C = 1/70,
+    // SE(C) = 0.1226885411687287 (Kakwani et al. 1997), Erreygers 0.04, Wagstaff 1/21.
+    let base = "t = table good = [1, 0, 1, 1, 0, 1, 1, 1, 0, 1], affluence = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n";
+    for (kind, estimate, se) in [
+        ("standard", 1.0 / 70.0, 0.1226885411687287),
+        ("erreygers", 0.04, 0.1226885411687287 * 4.0 * 0.7),
+        (
+            "wagstaff",
+            1.0 / 21.0,
+            0.1226885411687287 * 0.7 / (0.3 * 0.7),
+        ),
+    ] {
+        let out = run(&format!(
+            "{base}t |> concentration good by affluence, type = {kind}"
+        ));
+        assert!(out.error.is_none(), "{:?}", out.error);
+        let table: Value = serde_json::from_str(out.json.trim()).unwrap();
+        let row = &table["rows"][0];
+        assert!(
+            close(row[2].as_f64().unwrap(), estimate, 1e-9),
+            "{kind} {row}"
+        );
+        assert!(close(row[3].as_f64().unwrap(), se, 1e-9), "{kind} {row}");
+    }
+    let negative = run("table y = [1, -2, 3], r = [1, 2, 3] |> concentration y by r");
+    assert!(
+        negative
+            .error
+            .unwrap()
+            .contains("needs an outcome of 0 or more")
+    );
+}
