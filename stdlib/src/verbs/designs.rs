@@ -352,29 +352,8 @@ fn compare(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     };
     let (a, _) = scope.checked(first_ast)?;
     let (b, _) = scope.checked(second_ast)?;
-    let df = ctx.env.work().collect(
-        lf.select([
-            a.cast(DataType::Float64).alias("a"),
-            b.cast(DataType::Float64).alias("b"),
-        ]),
-        "comparing",
-        ctx.call.span,
-    )?;
-    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-    let column = |name: &str| -> Result<Vec<Option<f64>>, Diagnostic> {
-        Ok(df
-            .column(name)
-            .map_err(fail)?
-            .f64()
-            .map_err(fail)?
-            .iter()
-            .collect())
-    };
-    let d: Vec<f64> = column("a")?
-        .into_iter()
-        .zip(column("b")?)
-        .filter_map(|(a, b)| Some(b? - a?))
-        .collect();
+    let (firsts, seconds) = complete_pairs(ctx, lf, a, b, false, "comparing")?;
+    let d: Vec<f64> = firsts.iter().zip(&seconds).map(|(a, b)| b - a).collect();
     if d.len() < 2 {
         return Err(Diagnostic::new(
             "spel::compare::pairs",
@@ -402,7 +381,7 @@ fn compare(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         "conf_low" => [Some(mean - crit * se), None],
         "conf_high" => [Some(mean + crit * se), None],
     )
-    .map_err(fail)?;
+    .map_err(|e| polars_error(e).at(ctx.call.span))?;
     Ok(Value::Table(df.lazy()))
 }
 
@@ -529,28 +508,7 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     } else {
         time
     };
-    let df = ctx.env.work().collect(
-        lf.select([
-            y.cast(DataType::Float64).alias("y"),
-            time.cast(DataType::Float64).alias("t"),
-        ])
-        .drop_nulls(None)
-        .sort(["t"], SortMultipleOptions::default()),
-        "fitting the time series",
-        ctx.call.span,
-    )?;
-    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-    let values = |name: &str| -> Result<Vec<f64>, Diagnostic> {
-        Ok(df
-            .column(name)
-            .map_err(fail)?
-            .f64()
-            .map_err(fail)?
-            .iter()
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect())
-    };
-    let (ys, ts) = (values("y")?, values("t")?);
+    let (ys, ts) = complete_pairs(ctx, lf, y, time, true, "fitting the time series")?;
     let n = ys.len();
     let (first, last) = (
         ts.first().copied().unwrap_or(0.0),
@@ -664,7 +622,7 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         "conf_low" => column(|c| c.conf_low),
         "conf_high" => column(|c| c.conf_high),
     )
-    .map_err(fail)?;
+    .map_err(|e| polars_error(e).at(ctx.call.span))?;
     Ok(Value::Table(table.lazy()))
 }
 
@@ -689,28 +647,7 @@ fn concentration(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     };
     let (y, _) = scope.checked(outcome_ast)?;
     let (rank, _) = scope.checked(rank_ast)?;
-    let df = ctx.env.work().collect(
-        lf.select([
-            y.cast(DataType::Float64).alias("y"),
-            rank.cast(DataType::Float64).alias("r"),
-        ])
-        .drop_nulls(None)
-        .sort(["r"], SortMultipleOptions::default()),
-        "ranking",
-        ctx.call.span,
-    )?;
-    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-    let values = |name: &str| -> Result<Vec<f64>, Diagnostic> {
-        Ok(df
-            .column(name)
-            .map_err(fail)?
-            .f64()
-            .map_err(fail)?
-            .iter()
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect())
-    };
-    let (ys, ranks) = (values("y")?, values("r")?);
+    let (ys, ranks) = complete_pairs(ctx, lf, y, rank, true, "ranking")?;
     let n = ys.len();
     let nf = n as f64;
     let mean = ys.iter().sum::<f64>() / nf;
@@ -782,6 +719,40 @@ fn concentration(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         "conf_low" => [result.conf_low],
         "conf_high" => [result.conf_high],
     )
-    .map_err(fail)?;
+    .map_err(|e| polars_error(e).at(ctx.call.span))?;
     Ok(Value::Table(table.lazy()))
+}
+
+/// Two columns as numbers over the rows where both are present (sorted by the second
+/// when asked): the data every design here starts from.
+fn complete_pairs(
+    ctx: &VerbCtx,
+    lf: LazyFrame,
+    first: Expr,
+    second: Expr,
+    sort_by_second: bool,
+    what: &str,
+) -> Result<(Vec<f64>, Vec<f64>), Diagnostic> {
+    let mut pairs = lf
+        .select([
+            first.cast(DataType::Float64).alias("first"),
+            second.cast(DataType::Float64).alias("second"),
+        ])
+        .drop_nulls(None);
+    if sort_by_second {
+        pairs = pairs.sort(["second"], SortMultipleOptions::default());
+    }
+    let df = ctx.env.work().collect(pairs, what, ctx.call.span)?;
+    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+    let values = |name: &str| -> Result<Vec<f64>, Diagnostic> {
+        Ok(df
+            .column(name)
+            .map_err(fail)?
+            .f64()
+            .map_err(fail)?
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect())
+    };
+    Ok((values("first")?, values("second")?))
 }
