@@ -1,0 +1,224 @@
+//! `rate`: event rates with exact Poisson (Garwood) CIs and rate ratios against a reference group.
+
+use polars::prelude::*;
+use spel_grammar::Diagnostic;
+use spel_grammar::ast::Connective;
+use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
+
+use super::super::{Example, OptionSpec, Verb, VerbCtx};
+use crate::errors::polars_error;
+use crate::value::Value;
+
+pub const VERB: Verb = Verb {
+    name: "rate",
+    signature: "rate EVENTS per K of POPULATION [by GROUP, ...] [, ref = \"level\"] [, level = 0.95]",
+    summary: "Event rates per K of a population, with exact Poisson CIs and rate ratios.",
+    description: "Sums the events and the population (in each group), and gives the rate per K \
+              with its exact Poisson (Garwood) interval. With `by`, each group's rate ratio \
+              against the reference group (the first in sorted order, or `ref`) with a \
+              Wald interval on the log scale.",
+    connectives: &[Connective::Per, Connective::Of, Connective::By],
+    options: &[
+        OptionSpec {
+            name: "ref",
+            values: "a level of the group",
+            choices: &[],
+            summary: "The reference group for rate ratios.",
+        },
+        OptionSpec {
+            name: "level",
+            values: "a number such as 0.95",
+            choices: &[],
+            summary: "Confidence level.",
+        },
+    ],
+    named_arguments: false,
+    examples: &[Example {
+        summary: "Referrals per 1,000 patients by deprivation",
+        code: "table imd = [\"least\", \"most\"], referrals = [10, 20], patients = [1000, 1000]\n  |> rate referrals per 1000 of patients by imd",
+        output: r#"shape: (2, 9)
+┌───────┬────────┬────────────┬──────┬──────────┬───────────┬────────────┬───┬──────────────┐
+│ imd   ┆ events ┆ population ┆ rate ┆ conf_low ┆ conf_high ┆ rate_ratio ┆ … ┆ rr_conf_high │
+│ ---   ┆ ---    ┆ ---        ┆ ---  ┆ ---      ┆ ---       ┆ ---        ┆ … ┆ ---          │
+│ str   ┆ f64    ┆ f64        ┆ f64  ┆ f64      ┆ f64       ┆ f64        ┆ … ┆ f64          │
+╞═══════╪════════╪════════════╪══════╪══════════╪═══════════╪════════════╪═══╪══════════════╡
+│ least ┆   10.0 ┆     1000.0 ┆ 10.0 ┆  4.79539 ┆   18.3904 ┆        1.0 ┆ … ┆         null │
+│ most  ┆   20.0 ┆     1000.0 ┆ 20.0 ┆  12.2165 ┆   30.8884 ┆        2.0 ┆ … ┆      4.27267 │
+└───────┴────────┴────────────┴──────┴──────────┴───────────┴────────────┴───┴──────────────┘"#,
+    }],
+    run: rate,
+};
+
+/// The exact (Garwood) Poisson interval for a count.
+pub fn poisson_interval(count: f64, level: f64) -> (f64, f64) {
+    let alpha = 1.0 - level;
+    let lower = if count <= 0.0 {
+        0.0
+    } else {
+        ChiSquared::new(2.0 * count).map_or(f64::NAN, |d| d.inverse_cdf(alpha / 2.0) / 2.0)
+    };
+    let upper = ChiSquared::new(2.0 * (count + 1.0))
+        .map_or(f64::NAN, |d| d.inverse_cdf(1.0 - alpha / 2.0) / 2.0);
+    (lower, upper)
+}
+
+fn rate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let lf = ctx.table()?;
+    let scope = ctx.scope(&lf)?;
+    let args = ctx.args();
+    let [events_arg] = args.as_slice() else {
+        return Err(
+            ctx.usage_error("`rate` takes the events, as `rate referrals per 1000 of patients`")
+        );
+    };
+    let events_ast = events_arg
+        .as_expr()
+        .ok_or_else(|| ctx.usage_error("the events are a column"))?;
+    let per = ctx.clause_args(Connective::Per);
+    let k = match per
+        .first()
+        .and_then(|a| a.as_expr())
+        .map(|e| crate::eval::scalar::evaluate(e, ctx.env))
+    {
+        Some(Ok(Value::Number(k))) if k > 0.0 => k,
+        Some(Err(d)) => return Err(d),
+        _ => return Err(ctx.usage_error("`rate` needs `per` and a positive number, as `per 1000`")),
+    };
+    let of = ctx.clause_args(Connective::Of);
+    let Some(population_ast) = of.first().and_then(|a| a.as_expr()) else {
+        return Err(
+            ctx.usage_error("`rate` needs `of` and the population column, as `of patients`")
+        );
+    };
+    let keys: Vec<String> = super::super::column_names(&ctx.clause_args(Connective::By), &scope)?
+        .into_iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let level = match ctx.option_value("level")? {
+        Some((Value::Number(x), _)) if x > 0.0 && x < 1.0 => x,
+        Some((_, span)) => {
+            return Err(
+                Diagnostic::new("spel::rate::level", "`level` is between 0 and 1").at(span),
+            );
+        }
+        None => 0.95,
+    };
+    let (events, _) = scope.checked(events_ast)?;
+    let (population, _) = scope.checked(population_ast)?;
+    let aggregates = [
+        events.cast(DataType::Float64).sum().alias("events"),
+        population.cast(DataType::Float64).sum().alias("population"),
+    ];
+    let key_exprs: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    let summed = if keys.is_empty() {
+        lf.select(aggregates)
+    } else {
+        lf.group_by(key_exprs.clone())
+            .agg(aggregates)
+            .sort_by_exprs(
+                key_exprs,
+                SortMultipleOptions::default().with_nulls_last(true),
+            )
+    };
+    let mut df = ctx
+        .env
+        .work()
+        .collect(summed, "computing rates", ctx.call.span)?;
+    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+    let numbers = |df: &DataFrame, name: &str| -> Result<Vec<f64>, Diagnostic> {
+        Ok(df
+            .column(name)
+            .map_err(fail)?
+            .f64()
+            .map_err(fail)?
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect())
+    };
+    let counts = numbers(&df, "events")?;
+    let people = numbers(&df, "population")?;
+    if let Some(bad) = counts.iter().find(|c| **c < 0.0 || c.fract() != 0.0) {
+        return Err(Diagnostic::new(
+            "spel::rate::events",
+            format!("events are counts of 0 or more, not {bad}"),
+        )
+        .at(events_ast.span));
+    }
+    if people.iter().any(|p| *p <= 0.0) {
+        return Err(Diagnostic::new(
+            "spel::rate::population",
+            "a group's population is 0 or less",
+        )
+        .at(population_ast.span));
+    }
+    let mut rates = Vec::new();
+    let mut lows = Vec::new();
+    let mut highs = Vec::new();
+    for (count, population) in counts.iter().zip(&people) {
+        let (low, high) = poisson_interval(*count, level);
+        rates.push(count / population * k);
+        lows.push(low / population * k);
+        highs.push(high / population * k);
+    }
+    let mut columns = vec![
+        Column::new("rate".into(), rates.clone()),
+        Column::new("conf_low".into(), lows),
+        Column::new("conf_high".into(), highs),
+    ];
+    if let Some(first_key) = keys.first() {
+        let labels: Vec<String> = df
+            .column(first_key)
+            .map_err(fail)?
+            .cast(&DataType::String)
+            .map_err(fail)?
+            .str()
+            .map_err(fail)?
+            .iter()
+            .map(|v| v.unwrap_or("").to_string())
+            .collect();
+        let reference = match ctx.option_value("ref")? {
+            Some((value, span)) => {
+                let wanted = match value {
+                    Value::Str(s) => s,
+                    Value::Number(x) => crate::format::number(x),
+                    _ => String::new(),
+                };
+                labels.iter().position(|l| *l == wanted).ok_or_else(|| {
+                    Diagnostic::new(
+                        "spel::rate::ref",
+                        format!("`{first_key}` has no group \"{wanted}\""),
+                    )
+                    .at(span)
+                    .with_note(format!("its groups are {}", labels.join(", ")))
+                })?
+            }
+            None => 0,
+        };
+        let z = Normal::standard().inverse_cdf(1.0 - (1.0 - level) / 2.0);
+        let (ref_count, ref_rate) = (counts[reference], rates[reference]);
+        let mut ratio = Vec::new();
+        let mut ratio_low = Vec::new();
+        let mut ratio_high = Vec::new();
+        for (row, (count, r)) in counts.iter().zip(&rates).enumerate() {
+            // The reference group's ratio is 1 by definition: no interval.
+            if row == reference {
+                ratio.push(Some(1.0));
+                ratio_low.push(None);
+                ratio_high.push(None);
+                continue;
+            }
+            let rr = r / ref_rate;
+            let se = (1.0 / count + 1.0 / ref_count).sqrt();
+            ratio.push(Some(rr));
+            ratio_low.push(Some(rr * (-z * se).exp()));
+            ratio_high.push(Some(rr * (z * se).exp()));
+        }
+        columns.push(Column::new("rate_ratio".into(), ratio));
+        columns.push(Column::new("rr_conf_low".into(), ratio_low));
+        columns.push(Column::new("rr_conf_high".into(), ratio_high));
+    }
+    for column in columns {
+        df.with_column(column).map_err(fail)?;
+    }
+    Ok(Value::Table(df.lazy()))
+}
