@@ -18,6 +18,9 @@ pub enum Value {
     Table(LazyFrame),
     /// A fitted model (shared: models are large and never change).
     Model(std::sync::Arc<crate::model::Model>),
+    /// A design's result: a table of estimates with a title and notes on how it was
+    /// computed. Verbs that take a table read its table.
+    Report(std::sync::Arc<Report>),
     /// Text for the user, not data: what `print` and `write` say.
     Message(String),
     /// What `use` gives: nothing to show or bind.
@@ -35,6 +38,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Table(_) => "table",
             Value::Model(_) => "model",
+            Value::Report(_) => "table",
             Value::Message(_) => "message",
             Value::Nothing => "nothing",
         }
@@ -49,6 +53,25 @@ impl Value {
             Value::Date(d) => lit(*d),
             _ => return None,
         })
+    }
+}
+
+/// Estimates with what a reader needs to trust them: what was estimated and how.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub title: String,
+    pub table: DataFrame,
+    pub notes: Vec<String>,
+}
+
+impl Value {
+    /// The table a value holds, if it holds one (a table, or a report's estimates).
+    pub fn as_table(&self) -> Option<LazyFrame> {
+        match self {
+            Value::Table(lf) => Some(lf.clone()),
+            Value::Report(r) => Some(r.table.clone().lazy()),
+            _ => None,
+        }
     }
 }
 

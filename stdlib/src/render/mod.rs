@@ -27,7 +27,16 @@ pub enum Shown {
     Scalar(Scalar),
     Table(TableSnapshot),
     Model(std::sync::Arc<crate::model::Model>),
+    Report(ReportSnapshot),
     Message(String),
+}
+
+/// A report ready to show: its title, its table and its notes.
+#[derive(Clone, Debug)]
+pub struct ReportSnapshot {
+    pub title: String,
+    pub table: TableSnapshot,
+    pub notes: Vec<String>,
 }
 
 /// A non-table value, already in display form.
@@ -79,6 +88,14 @@ impl Shown {
             Shown::Scalar(s) => s.text.clone(),
             Shown::Table(t) => text::table(t, width),
             Shown::Model(m) => crate::model::render::text(m),
+            Shown::Report(r) => {
+                let mut out = format!("{}\n{}", r.title, text::table(&r.table, width));
+                for note in &r.notes {
+                    out.push_str("\nNote: ");
+                    out.push_str(note);
+                }
+                out
+            }
             Shown::Message(m) => m.clone(),
         }
     }
@@ -88,6 +105,18 @@ impl Shown {
         match self {
             Shown::Table(t) => Some(html::table(t)),
             Shown::Model(m) => Some(crate::model::render::html(m)),
+            Shown::Report(r) => {
+                let notes: String = r
+                    .notes
+                    .iter()
+                    .map(|n| format!("<li>{}</li>", html::escape(n)))
+                    .collect();
+                Some(format!(
+                    "<div class=\"spel-report\"><p><strong>{}</strong></p>{}<ul class=\"spel-notes\">{notes}</ul></div>",
+                    html::escape(&r.title),
+                    html::table(&r.table)
+                ))
+            }
             Shown::Scalar(s) => Some(format!(
                 "<code class=\"spel-value\" title=\"{}\">{}</code>",
                 s.type_name,
@@ -103,6 +132,13 @@ impl Shown {
             Shown::Scalar(s) => serde_json::json!({"type": "value", "value": s.json}),
             Shown::Table(t) => json::table(t),
             Shown::Model(m) => crate::model::render::json(m),
+            Shown::Report(r) => {
+                let mut out = json::table(&r.table);
+                out["type"] = "report".into();
+                out["title"] = r.title.clone().into();
+                out["notes"] = r.notes.clone().into();
+                out
+            }
             Shown::Message(m) => serde_json::json!({"type": "message", "text": m}),
         }
     }
@@ -124,6 +160,11 @@ pub fn snapshot(value: &Value, work: Work, span: Span) -> Result<Shown, Diagnost
         Value::Table(lf) => Shown::Table(table_snapshot(lf, work, span)?),
         Value::Message(m) => Shown::Message(m.clone()),
         Value::Model(m) => Shown::Model(m.clone()),
+        Value::Report(r) => Shown::Report(ReportSnapshot {
+            title: r.title.clone(),
+            table: table_snapshot(&r.table.clone().lazy(), work, span)?,
+            notes: r.notes.clone(),
+        }),
         other => Shown::Scalar(scalar(other)),
     })
 }
@@ -145,6 +186,7 @@ fn scalar(value: &Value) -> Scalar {
         }
         Value::Table(_) => ("<table>".into(), serde_json::Value::Null),
         Value::Model(m) => (crate::model::render::text(m), serde_json::Value::Null),
+        Value::Report(r) => (r.title.clone(), serde_json::Value::Null),
         Value::Message(m) => (m.clone(), serde_json::json!(m)),
         Value::Nothing => (String::new(), serde_json::Value::Null),
     };

@@ -269,8 +269,8 @@ impl<'a> VerbCtx<'a> {
 
     /// The table this verb works on: piped in, `from x`, or the current table.
     pub fn table(&self) -> Result<LazyFrame, Diagnostic> {
-        if let Some(Value::Table(lf)) = &self.input {
-            return Ok(lf.clone());
+        if let Some(lf) = self.input.as_ref().and_then(Value::as_table) {
+            return Ok(lf);
         }
         if let Some(from) = self.clause(Connective::From) {
             let Some(arg) = from.args.first() else {
@@ -279,9 +279,9 @@ impl<'a> VerbCtx<'a> {
             return self.table_arg(arg);
         }
         if let Some(name) = self.env.current
-            && let Some(Value::Table(lf)) = self.env.bindings.get(name)
+            && let Some(lf) = self.env.bindings.get(name).and_then(Value::as_table)
         {
-            return Ok(lf.clone());
+            return Ok(lf);
         }
         Err(Diagnostic::new(
             "spel::table::none",
@@ -304,10 +304,10 @@ impl<'a> VerbCtx<'a> {
         let Some(expr) = arg.as_expr() else {
             return Err(not_a_table(arg.span, "formula"));
         };
-        match crate::eval::scalar::evaluate(expr, self.env)? {
-            Value::Table(lf) => Ok(lf),
-            other => Err(not_a_table(expr.span, other.type_name())),
-        }
+        let value = crate::eval::scalar::evaluate(expr, self.env)?;
+        value
+            .as_table()
+            .ok_or_else(|| not_a_table(expr.span, value.type_name()))
     }
 
     /// A scope over `lf`'s columns for translating expressions.

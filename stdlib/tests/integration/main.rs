@@ -2,6 +2,7 @@
 //! error messages and session guarantees. One binary, to keep link time down.
 
 mod complete;
+mod designs;
 mod docs;
 mod errors;
 mod golden;

@@ -3,6 +3,7 @@
 
 mod compare;
 mod concentration;
+mod did;
 mod its;
 mod rate;
 
@@ -12,7 +13,13 @@ use spel_grammar::Diagnostic;
 use super::{Verb, VerbCtx};
 use crate::errors::polars_error;
 
-pub static VERBS: &[Verb] = &[concentration::VERB, its::VERB, compare::VERB, rate::VERB];
+pub static VERBS: &[Verb] = &[
+    concentration::VERB,
+    did::VERB,
+    its::VERB,
+    compare::VERB,
+    rate::VERB,
+];
 
 /// Two columns as numbers over the rows where both are present (sorted by the second
 /// when asked): the data every design here starts from.

@@ -1,0 +1,729 @@
+//! `did`: difference in differences for staggered adoption. Two-way fixed effects beside
+//! Callaway & Sant'Anna's group-time ATTs (no covariates, varying base period, analytic
+//! influence-function SEs), aggregated as the R package `did` and PyPI's `csdid` do.
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64;
+use spel_grammar::ast::Expr as Ast;
+use spel_grammar::{Diagnostic, Span};
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use super::super::{Example, OptionSpec, Verb, VerbCtx};
+use crate::errors::polars_error;
+use crate::format::plural;
+use crate::formula::design::Grouping;
+use crate::value::{Report, Value};
+
+pub const VERB: Verb = Verb {
+    name: "did",
+    signature: "did OUTCOME ~ TREATED, unit = U, time = T, first = FIRST [, controls = never | notyet] [, weights = W] [, show = group_time]",
+    summary: "Difference in differences with staggered adoption: TWFE beside Callaway–Sant'Anna.",
+    description: "TREATED is 1 in the periods a unit is treated; FIRST is the first treated \
+                  period of each unit, 0 for units never treated. Gives the two-way fixed-effects \
+                  estimate (unit and time effects, SEs clustered by unit) beside Callaway and \
+                  Sant'Anna's group-time ATTs, compared with never-treated units (default) or \
+                  not-yet-treated ones, aggregated to an overall ATT (the simple aggregation) \
+                  and an event study with 95% pointwise and simultaneous intervals. Standard \
+                  errors are analytic, from the influence function, as R's `did` and PyPI's \
+                  `csdid` with `bstrap = False`.",
+    connectives: &[],
+    options: &[
+        OptionSpec {
+            name: "unit",
+            values: "a column",
+            choices: &[],
+            summary: "The panel's units (PCNs, practices).",
+        },
+        OptionSpec {
+            name: "time",
+            values: "a numeric column",
+            choices: &[],
+            summary: "The period (quarter, year).",
+        },
+        OptionSpec {
+            name: "first",
+            values: "a numeric column",
+            choices: &[],
+            summary: "The first treated period of the unit; 0 for never treated.",
+        },
+        OptionSpec {
+            name: "controls",
+            values: "never or notyet",
+            choices: &["never", "notyet"],
+            summary: "Which units are the comparison: never treated, or not yet treated.",
+        },
+        OptionSpec {
+            name: "weights",
+            values: "a numeric column, constant within a unit",
+            choices: &[],
+            summary: "Sampling weights.",
+        },
+        OptionSpec {
+            name: "show",
+            values: "summary or group_time",
+            choices: &["summary", "group_time"],
+            summary: "The aggregated estimates (default) or every group-time ATT.",
+        },
+        OptionSpec {
+            name: "seed",
+            values: "a whole number",
+            choices: &[],
+            summary: "Seed of the multiplier bootstrap for the simultaneous band.",
+        },
+    ],
+    named_arguments: false,
+    examples: &[Example {
+        summary: "Two cohorts adopting in periods 3 and 4, three units never treated",
+        code: "table unit = [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5],\n    \
+               period = [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4],\n    \
+               first = [3, 3, 3, 3, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],\n    \
+               y = [1.0, 1.2, 2.9, 3.4, 0.8, 1.1, 1.3, 3.0, 1.1, 1.0, 1.4, 1.5, 0.9, 1.3, 1.2, 1.6, 1.0, 1.1, 1.3, 1.4]\n  \
+               |> derive treated = first > 0 and period >= first\n  \
+               |> did y ~ treated, unit = unit, time = period, first = first",
+        output: "",
+    }],
+    run: did,
+};
+
+/// A balanced panel, unit by period.
+struct Panel {
+    units: Vec<String>,
+    periods: Vec<f64>,
+    /// Index into `periods` of each unit's first treated period; `None` for never treated.
+    cohort: Vec<Option<usize>>,
+    weight: Vec<f64>,
+    /// `y[unit][period]`.
+    y: Vec<Vec<f64>>,
+}
+
+/// One group-time ATT with its influence function over the panel's units.
+struct Cell {
+    group: usize,
+    time: usize,
+    att: f64,
+    influence: Vec<f64>,
+}
+
+impl Cell {
+    fn event(&self) -> i64 {
+        self.time as i64 - self.group as i64
+    }
+}
+
+/// An aggregated effect: estimate and influence function.
+struct Effect {
+    att: f64,
+    influence: Vec<f64>,
+}
+
+fn standard_error(influence: &[f64]) -> f64 {
+    let n = influence.len() as f64;
+    influence.iter().map(|v| v * v).sum::<f64>().sqrt() / n
+}
+
+fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let lf = ctx.table()?;
+    let scope = ctx.scope(&lf)?;
+    let args = ctx.args();
+    let formula = args
+        .iter()
+        .find_map(|a| super::super::formula_of(a))
+        .ok_or_else(|| {
+            ctx.usage_error(
+                "`did` takes a formula, as `did y ~ treated, unit = pcn, time = quarter, first = first`",
+            )
+        })?;
+    let [term] = formula.rhs.as_slice() else {
+        return Err(ctx.usage_error("`did` takes one treatment column on the right of `~`"));
+    };
+    let Some(treated_ast) = term.crossed.first().and_then(|g| g.first()) else {
+        return Err(ctx.usage_error("`did` takes one treatment column on the right of `~`"));
+    };
+    let required = |name: &str, what: &str| -> Result<&Ast, Diagnostic> {
+        ctx.option(name)
+            .and_then(|a| a.as_expr())
+            .ok_or_else(|| ctx.usage_error(format!("`did` needs `{name} = ...`, {what}")))
+    };
+    let unit_ast = required("unit", "the column naming each unit")?;
+    let time_ast = required("time", "the period column")?;
+    let first_ast = required("first", "each unit's first treated period (0 if never)")?;
+    let weight_ast = ctx.option("weights").and_then(|a| a.as_expr());
+    let not_yet =
+        matches!(ctx.option_value("controls")?, Some((Value::Str(s), _)) if s == "notyet");
+    let group_time =
+        matches!(ctx.option_value("show")?, Some((Value::Str(s), _)) if s == "group_time");
+    let seed = match ctx.option_value("seed")? {
+        Some((Value::Number(x), _)) if x >= 0.0 && x.fract() == 0.0 => x as u64,
+        Some((_, span)) => {
+            return Err(Diagnostic::new("spel::did::seed", "`seed` is a whole number").at(span));
+        }
+        None => 1,
+    };
+
+    let (y, _) = scope.checked(&formula.lhs)?;
+    let (treated, _) = scope.checked(treated_ast)?;
+    let (unit, _) = scope.checked(unit_ast)?;
+    let (time, _) = scope.checked(time_ast)?;
+    let (first, _) = scope.checked(first_ast)?;
+    let weight = match weight_ast {
+        Some(ast) => scope.checked(ast)?.0,
+        None => lit(1.0),
+    };
+    let rows = lf.select([
+        unit.cast(DataType::String).alias("unit"),
+        time.cast(DataType::Float64).alias("time"),
+        first.cast(DataType::Float64).alias("first"),
+        treated.cast(DataType::Float64).alias("treated"),
+        y.cast(DataType::Float64).alias("y"),
+        weight.cast(DataType::Float64).alias("weight"),
+    ]);
+    let df = ctx
+        .env
+        .work()
+        .collect(rows.drop_nulls(None), "reading the panel", ctx.call.span)?;
+    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+    let numbers = |name: &str| -> Result<Vec<f64>, Diagnostic> {
+        Ok(df
+            .column(name)
+            .map_err(fail)?
+            .f64()
+            .map_err(fail)?
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect())
+    };
+    let units: Vec<String> = df
+        .column("unit")
+        .map_err(fail)?
+        .str()
+        .map_err(fail)?
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect();
+    let (times, firsts, treat, ys, weights) = (
+        numbers("time")?,
+        numbers("first")?,
+        numbers("treated")?,
+        numbers("y")?,
+        numbers("weight")?,
+    );
+    if let Some(w) = weights.iter().find(|w| !(**w > 0.0)) {
+        return Err(Diagnostic::new(
+            "spel::did::weights",
+            format!(
+                "weights are positive, and one is {}",
+                crate::format::number(*w)
+            ),
+        )
+        .at(weight_ast.map_or(ctx.call.span, |a| a.span)));
+    }
+
+    let mut notes = Vec::new();
+    let (panel, dropped) = balanced_panel(
+        &units,
+        &times,
+        &firsts,
+        &ys,
+        &weights,
+        ctx,
+        first_ast.span,
+        weight_ast.map(|a| a.span),
+    )?;
+    if dropped.unbalanced > 0 {
+        notes.push(format!(
+            "{} dropped: not observed in every period (Callaway–Sant'Anna needs a balanced panel)",
+            plural(dropped.unbalanced, "unit")
+        ));
+    }
+    if dropped.treated_from_start > 0 {
+        notes.push(format!(
+            "{} treated from the first period dropped: nothing before treatment to compare",
+            plural(dropped.treated_from_start, "unit")
+        ));
+    }
+    if dropped.after_end > 0 {
+        notes.push(format!(
+            "{} first treated after the last period counted as never treated",
+            plural(dropped.after_end, "unit")
+        ));
+    }
+    let n_treated = panel.cohort.iter().filter(|c| c.is_some()).count();
+    let n_never = panel.cohort.len() - n_treated;
+    if n_treated == 0 {
+        return Err(Diagnostic::new(
+            "spel::did::no_change",
+            "no unit changes treatment within the data, so there is no difference in differences",
+        )
+        .at(first_ast.span)
+        .with_note(format!(
+            "`{}` is 0 (never treated) or the first period for every unit",
+            ctx.text(first_ast.span)
+        ))
+        .with_help("check the first treated period; units must be untreated in at least one period and then treated"));
+    }
+    if n_never == 0 && !not_yet {
+        return Err(Diagnostic::new(
+            "spel::did::no_controls",
+            "no unit is never treated, so there are no never-treated controls",
+        )
+        .at(first_ast.span)
+        .with_help("compare with units not yet treated: add `controls = notyet`"));
+    }
+
+    let cells = group_time_cells(&panel, not_yet);
+    if cells.is_empty() {
+        return Err(Diagnostic::new(
+            "spel::did::no_cells",
+            "no group-time effect can be estimated: no cohort has comparison units",
+        )
+        .at(ctx.call.span));
+    }
+    let twfe = two_way_fixed_effects(&units, &times, &treat, &ys, &weights);
+    let z = Normal::standard().inverse_cdf(0.975);
+
+    let title = format!(
+        "Difference in differences: {} units ({} treated in {}, {} never treated), {}; controls: {}",
+        panel.units.len(),
+        n_treated,
+        plural(
+            {
+                let mut groups: Vec<usize> = panel.cohort.iter().flatten().copied().collect();
+                groups.sort_unstable();
+                groups.dedup();
+                groups.len()
+            },
+            "cohort"
+        ),
+        n_never,
+        plural(panel.periods.len(), "period"),
+        if not_yet {
+            "not yet treated"
+        } else {
+            "never treated"
+        }
+    );
+    notes.push(
+        "TWFE: OLS with unit and time effects, SEs clustered by unit (Stata's areg factor, absorbed levels counted); \
+         with staggered adoption and effects that change over time it mixes comparisons of later- with earlier-treated units"
+            .to_string(),
+    );
+    notes.push(
+        "CS: Callaway–Sant'Anna group-time ATTs, varying base period, analytic influence-function SEs; \
+         overall ATT is the simple aggregation; the event-study band is simultaneous over event times (multiplier bootstrap, 999 draws)"
+            .to_string(),
+    );
+
+    let table = if group_time {
+        let se: Vec<f64> = cells.iter().map(|c| standard_error(&c.influence)).collect();
+        df!(
+            "group" => cells.iter().map(|c| panel.periods[c.group]).collect::<Vec<_>>(),
+            "time" => cells.iter().map(|c| panel.periods[c.time]).collect::<Vec<_>>(),
+            "event_time" => cells.iter().map(Cell::event).collect::<Vec<_>>(),
+            "estimate" => cells.iter().map(|c| c.att).collect::<Vec<_>>(),
+            "std_error" => se.clone(),
+            "conf_low" => cells.iter().zip(&se).map(|(c, s)| c.att - z * s).collect::<Vec<_>>(),
+            "conf_high" => cells.iter().zip(&se).map(|(c, s)| c.att + z * s).collect::<Vec<_>>(),
+        )
+        .map_err(fail)?
+    } else {
+        let simple = aggregate(&panel, &cells, |c| c.time >= c.group);
+        let mut events: Vec<i64> = cells.iter().map(Cell::event).collect();
+        events.sort_unstable();
+        events.dedup();
+        let dynamic: Vec<Effect> = events
+            .iter()
+            .map(|e| aggregate(&panel, &cells, |c| c.event() == *e))
+            .collect();
+        let band = simultaneous_critical_value(&dynamic, seed, 0.95);
+        let mut estimator = vec!["TWFE".to_string(), "CS simple".to_string()];
+        let mut term = vec![ctx.text(treated_ast.span).to_string(), "ATT".to_string()];
+        let mut event = vec![None, None];
+        let mut estimate = vec![twfe.0, simple.att];
+        let mut se = vec![twfe.1, standard_error(&simple.influence)];
+        let mut band_low = vec![None, None];
+        let mut band_high = vec![None, None];
+        // The event study's summary: the plain mean of the effects from e = 0 on.
+        let post: Vec<&Effect> = events
+            .iter()
+            .zip(&dynamic)
+            .filter(|(e, _)| **e >= 0)
+            .map(|(_, effect)| effect)
+            .collect();
+        let k = post.len() as f64;
+        let average = Effect {
+            att: post.iter().map(|e| e.att).sum::<f64>() / k,
+            influence: (0..panel.units.len())
+                .map(|u| post.iter().map(|e| e.influence[u]).sum::<f64>() / k)
+                .collect(),
+        };
+        estimator.push("CS event".into());
+        term.push("average e >= 0".into());
+        event.push(None);
+        estimate.push(average.att);
+        se.push(standard_error(&average.influence));
+        band_low.push(None);
+        band_high.push(None);
+        for (e, effect) in events.iter().zip(&dynamic) {
+            let s = standard_error(&effect.influence);
+            estimator.push("CS event".into());
+            term.push(format!("e = {e}"));
+            event.push(Some(*e));
+            estimate.push(effect.att);
+            se.push(s);
+            band_low.push(Some(effect.att - band * s));
+            band_high.push(Some(effect.att + band * s));
+        }
+        df!(
+            "estimator" => estimator,
+            "term" => term,
+            "event_time" => event,
+            "estimate" => estimate.clone(),
+            "std_error" => se.clone(),
+            "conf_low" => estimate.iter().zip(&se).map(|(b, s)| b - z * s).collect::<Vec<_>>(),
+            "conf_high" => estimate.iter().zip(&se).map(|(b, s)| b + z * s).collect::<Vec<_>>(),
+            "band_low" => band_low,
+            "band_high" => band_high,
+        )
+        .map_err(fail)?
+    };
+    Ok(Value::Report(std::sync::Arc::new(Report {
+        title,
+        table,
+        notes,
+    })))
+}
+
+#[derive(Default)]
+struct Dropped {
+    unbalanced: usize,
+    treated_from_start: usize,
+    after_end: usize,
+}
+
+/// The rows as a balanced panel: units missing a period are dropped, as `csdid` does.
+#[allow(clippy::too_many_arguments)]
+fn balanced_panel(
+    units: &[String],
+    times: &[f64],
+    firsts: &[f64],
+    ys: &[f64],
+    weights: &[f64],
+    ctx: &VerbCtx,
+    first_span: Span,
+    weight_span: Option<Span>,
+) -> Result<(Panel, Dropped), Diagnostic> {
+    let mut periods: Vec<f64> = times.to_vec();
+    periods.sort_by(f64::total_cmp);
+    periods.dedup();
+    let period_index = |t: f64| periods.binary_search_by(|p| p.total_cmp(&t)).ok();
+    let mut order: Vec<String> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut first_of: Vec<f64> = Vec::new();
+    let mut weight_of: Vec<f64> = Vec::new();
+    let mut y: Vec<Vec<f64>> = Vec::new();
+    let mut duplicate = false;
+    for i in 0..units.len() {
+        let u = *index.entry(units[i].as_str()).or_insert_with(|| {
+            order.push(units[i].clone());
+            first_of.push(firsts[i]);
+            weight_of.push(weights[i]);
+            y.push(vec![f64::NAN; periods.len()]);
+            order.len() - 1
+        });
+        if firsts[i] != first_of[u] {
+            return Err(Diagnostic::new(
+                "spel::did::first_varies",
+                format!(
+                    "the first treated period changes within unit {}: {} and {}",
+                    units[i],
+                    crate::format::number(first_of[u]),
+                    crate::format::number(firsts[i])
+                ),
+            )
+            .at(first_span)
+            .with_help("the first treated period is one value per unit (0 if never treated)"));
+        }
+        if weights[i] != weight_of[u] {
+            return Err(Diagnostic::new(
+                "spel::did::weight_varies",
+                format!("the weight changes within unit {}", units[i]),
+            )
+            .at(weight_span.unwrap_or(ctx.call.span))
+            .with_help("give each unit one weight, as its first period's"));
+        }
+        let t = period_index(times[i]).unwrap_or(0);
+        duplicate |= !y[u][t].is_nan();
+        y[u][t] = ys[i];
+    }
+    if duplicate {
+        return Err(Diagnostic::new(
+            "spel::did::duplicate",
+            "a unit appears more than once in a period",
+        )
+        .at(ctx.call.span)
+        .with_help("summarise to one row per unit and period first"));
+    }
+    let mut dropped = Dropped::default();
+    let mut panel = Panel {
+        units: Vec::new(),
+        periods: periods.clone(),
+        cohort: Vec::new(),
+        weight: Vec::new(),
+        y: Vec::new(),
+    };
+    for u in 0..order.len() {
+        if y[u].iter().any(|v| v.is_nan()) {
+            dropped.unbalanced += 1;
+            continue;
+        }
+        let first = first_of[u];
+        let cohort = if first == 0.0 {
+            None
+        } else if first > *periods.last().unwrap_or(&0.0) {
+            dropped.after_end += 1;
+            None
+        } else if first <= periods[0] {
+            dropped.treated_from_start += 1;
+            continue;
+        } else {
+            match period_index(first) {
+                Some(g) => Some(g),
+                None => {
+                    return Err(Diagnostic::new(
+                        "spel::did::first_not_period",
+                        format!(
+                            "unit {}'s first treated period {} is not a period of the data",
+                            order[u],
+                            crate::format::number(first)
+                        ),
+                    )
+                    .at(first_span));
+                }
+            }
+        };
+        panel.units.push(order[u].clone());
+        panel.cohort.push(cohort);
+        panel.weight.push(weight_of[u]);
+        panel.y.push(y[u].clone());
+    }
+    Ok((panel, dropped))
+}
+
+/// Every ATT(g, t) for t after the first period: the weighted difference between the
+/// cohort's and the controls' mean change since the base period (g − 1 after treatment
+/// starts, t − 1 before).
+fn group_time_cells(panel: &Panel, not_yet: bool) -> Vec<Cell> {
+    let n = panel.units.len();
+    let mut groups: Vec<usize> = panel.cohort.iter().flatten().copied().collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let mut cells = Vec::new();
+    for &g in &groups {
+        for t in 1..panel.periods.len() {
+            let base = if t >= g { g - 1 } else { t - 1 };
+            let latest = t.max(base);
+            let is_control = |c: Option<usize>| match c {
+                None => true,
+                Some(h) => not_yet && h > latest && h != g,
+            };
+            let (mut sum_treated, mut weight_treated) = (0.0, 0.0);
+            let (mut sum_control, mut weight_control) = (0.0, 0.0);
+            for u in 0..n {
+                let change = panel.y[u][t] - panel.y[u][base];
+                let w = panel.weight[u];
+                if panel.cohort[u] == Some(g) {
+                    sum_treated += w * change;
+                    weight_treated += w;
+                } else if is_control(panel.cohort[u]) {
+                    sum_control += w * change;
+                    weight_control += w;
+                }
+            }
+            if weight_control == 0.0 || weight_treated == 0.0 {
+                continue;
+            }
+            let (m1, m0) = (sum_treated / weight_treated, sum_control / weight_control);
+            let nf = n as f64;
+            let influence = (0..n)
+                .map(|u| {
+                    let change = panel.y[u][t] - panel.y[u][base];
+                    let w = panel.weight[u];
+                    if panel.cohort[u] == Some(g) {
+                        nf * w * (change - m1) / weight_treated
+                    } else if is_control(panel.cohort[u]) {
+                        -nf * w * (change - m0) / weight_control
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            cells.push(Cell {
+                group: g,
+                time: t,
+                att: m1 - m0,
+                influence,
+            });
+        }
+    }
+    cells
+}
+
+/// The cells that `keep` selects, averaged with weights proportional to their cohort's
+/// share of units; the influence function includes the estimated weights' own term.
+fn aggregate(panel: &Panel, cells: &[Cell], keep: impl Fn(&Cell) -> bool) -> Effect {
+    let n = panel.units.len();
+    let nf = n as f64;
+    let kept: Vec<&Cell> = cells.iter().filter(|c| keep(c)).collect();
+    let in_group = |u: usize, g: usize| {
+        if panel.cohort[u] == Some(g) {
+            panel.weight[u]
+        } else {
+            0.0
+        }
+    };
+    let share: Vec<f64> = kept
+        .iter()
+        .map(|c| (0..n).map(|u| in_group(u, c.group)).sum::<f64>() / nf)
+        .collect();
+    let total: f64 = share.iter().sum();
+    let att = kept
+        .iter()
+        .zip(&share)
+        .map(|(c, p)| p / total * c.att)
+        .sum();
+    let influence = (0..n)
+        .map(|u| {
+            let deviation: Vec<f64> = kept
+                .iter()
+                .zip(&share)
+                .map(|(c, p)| in_group(u, c.group) - p)
+                .collect();
+            let deviation_sum: f64 = deviation.iter().sum();
+            kept.iter()
+                .zip(&share)
+                .zip(&deviation)
+                .map(|((c, p), d)| {
+                    let weight_term = d / total - p / (total * total) * deviation_sum;
+                    p / total * c.influence[u] + weight_term * c.att
+                })
+                .sum()
+        })
+        .collect();
+    Effect { att, influence }
+}
+
+/// The sup-t critical value over the event times: the 95th percentile of the largest
+/// |t| across them in a multiplier bootstrap with Mammen weights (as R's `did`), each
+/// event time scaled by its bootstrap standard deviation from the interquartile range.
+fn simultaneous_critical_value(effects: &[Effect], seed: u64, level: f64) -> f64 {
+    const DRAWS: usize = 999;
+    let normal = Normal::standard();
+    let usable: Vec<&Effect> = effects
+        .iter()
+        .filter(|e| standard_error(&e.influence) > 0.0)
+        .collect();
+    if usable.is_empty() {
+        return f64::NAN;
+    }
+    let n = usable[0].influence.len();
+    let root5 = 5f64.sqrt();
+    let (low, high) = ((1.0 - root5) / 2.0, (1.0 + root5) / 2.0);
+    let p_low = (root5 + 1.0) / (2.0 * root5);
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let mut draws = vec![vec![0.0; DRAWS]; usable.len()];
+    for b in 0..DRAWS {
+        let v: Vec<f64> = (0..n)
+            .map(|_| {
+                if rng.random::<f64>() < p_low {
+                    low
+                } else {
+                    high
+                }
+            })
+            .collect();
+        for (k, effect) in usable.iter().enumerate() {
+            draws[k][b] = effect
+                .influence
+                .iter()
+                .zip(&v)
+                .map(|(f, m)| f * m)
+                .sum::<f64>()
+                / (n as f64).sqrt();
+        }
+    }
+    let iqr_scale = normal.inverse_cdf(0.75) - normal.inverse_cdf(0.25);
+    let sigma: Vec<f64> = draws
+        .iter()
+        .map(|d| (quantile(d, 0.75) - quantile(d, 0.25)) / iqr_scale)
+        .collect();
+    let largest: Vec<f64> = (0..DRAWS)
+        .map(|b| {
+            (0..usable.len())
+                .map(|k| (draws[k][b] / sigma[k]).abs())
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    quantile(&largest, level)
+}
+
+/// R's default (type 7) sample quantile.
+fn quantile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let h = (sorted.len() - 1) as f64 * p;
+    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// TWFE: y on the treatment dummy with unit and time effects absorbed, SE clustered by
+/// unit with the factor G/(G − 1)·(N − 1)/(N − K), K counting every absorbed level.
+fn two_way_fixed_effects(
+    units: &[String],
+    times: &[f64],
+    treated: &[f64],
+    ys: &[f64],
+    weights: &[f64],
+) -> (f64, f64) {
+    let grouping = |name: &str, keys: Vec<String>| {
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let ids: Vec<u32> = keys
+            .iter()
+            .map(|k| {
+                let next = index.len() as u32;
+                *index.entry(k.clone()).or_insert(next)
+            })
+            .collect();
+        Grouping {
+            name: name.to_string(),
+            levels: index.len(),
+            labels: Vec::new(),
+            ids,
+        }
+    };
+    let unit = grouping("unit", units.to_vec());
+    let time = grouping("time", times.iter().map(|t| t.to_string()).collect());
+    let (n_units, n_times) = (unit.levels, time.levels);
+    let groups = [unit, time];
+    let d = crate::stats::glm::demean(treated, weights, &groups);
+    let y = crate::stats::glm::demean(ys, weights, &groups);
+    let sxx: f64 = d.iter().zip(weights).map(|(d, w)| w * d * d).sum();
+    let sxy: f64 = d
+        .iter()
+        .zip(&y)
+        .zip(weights)
+        .map(|((d, y), w)| w * d * y)
+        .sum();
+    let beta = sxy / sxx;
+    let mut score = vec![0.0; n_units];
+    for i in 0..d.len() {
+        score[groups[0].ids[i] as usize] += weights[i] * d[i] * (y[i] - beta * d[i]);
+    }
+    let meat: f64 = score.iter().map(|s| s * s).sum();
+    let (n, g) = (d.len() as f64, n_units as f64);
+    let k = (n_units + n_times) as f64;
+    let factor = g / (g - 1.0) * (n - 1.0) / (n - k);
+    (beta, (factor * meat).sqrt() / sxx)
+}
