@@ -100,6 +100,22 @@ impl<'a> VerbCtx<'a> {
 
     /// Rejects connectives and options the verb does not take, with suggestions.
     fn check_shape(&self) -> Result<(), Diagnostic> {
+        // `a > 0 and b > 0` reads as three arguments; say what the user meant.
+        for arg in self.all_args() {
+            let word = arg.as_expr().and_then(|e| e.as_ident());
+            if let Some((word, symbol)) = match word {
+                Some("and") => Some(("and", "&")),
+                Some("or") => Some(("or", "|")),
+                _ => None,
+            } {
+                return Err(Diagnostic::new(
+                    "spel::expr::word_operator",
+                    format!("spel writes `{word}` as `{symbol}`"),
+                )
+                .at(arg.span)
+                .with_help(format!("write `first > 0 {symbol} period >= first`")));
+            }
+        }
         for clause in &self.call.clauses {
             if clause.connective != Connective::From
                 && !self.verb.connectives.contains(&clause.connective)

@@ -81,9 +81,25 @@ pub const VERB: Verb = Verb {
                period = [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4],\n    \
                first = [3, 3, 3, 3, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],\n    \
                y = [1.0, 1.2, 2.9, 3.4, 0.8, 1.1, 1.3, 3.0, 1.1, 1.0, 1.4, 1.5, 0.9, 1.3, 1.2, 1.6, 1.0, 1.1, 1.3, 1.4]\n  \
-               |> derive treated = first > 0 and period >= first\n  \
+               |> derive treated = first > 0 & period >= first\n  \
                |> did y ~ treated, unit = unit, time = period, first = first",
-        output: "",
+        output: r#"Difference in differences: 5 units (2 treated in 2 cohorts, 3 never treated), 4 periods; controls: never treated
+shape: (7, 9)
+┌───────────┬────────────────┬────────────┬──────────┬───────────┬────────────┬───┬───────────┐
+│ estimator ┆ term           ┆ event_time ┆ estimate ┆ std_error ┆ conf_low   ┆ … ┆ band_high │
+│ ---       ┆ ---            ┆ ---        ┆ ---      ┆ ---       ┆ ---        ┆ … ┆ ---       │
+│ str       ┆ str            ┆ i64        ┆ f64      ┆ f64       ┆ f64        ┆ … ┆ f64       │
+╞═══════════╪════════════════╪════════════╪══════════╪═══════════╪════════════╪═══╪═══════════╡
+│ TWFE      ┆ treated        ┆       null ┆  1.62083 ┆ 0.0845353 ┆    1.45515 ┆ … ┆      null │
+│ CS simple ┆ ATT            ┆       null ┆  1.62222 ┆ 0.0680918 ┆    1.48876 ┆ … ┆      null │
+│ CS event  ┆ average e >= 0 ┆       null ┆    1.675 ┆ 0.0412479 ┆    1.59416 ┆ … ┆      null │
+│ CS event  ┆ e = -2         ┆         -2 ┆ 0.166667 ┆  0.118634 ┆ -0.0658521 ┆ … ┆  0.383262 │
+│ CS event  ┆ e = -1         ┆         -1 ┆     0.05 ┆ 0.0117851 ┆  0.0269016 ┆ … ┆ 0.0715166 │
+│ CS event  ┆ e = 0          ┆          0 ┆  1.51667 ┆ 0.0296586 ┆    1.45854 ┆ … ┆   1.57082 │
+│ CS event  ┆ e = 1          ┆          1 ┆  1.83333 ┆ 0.0544331 ┆    1.72665 ┆ … ┆   1.93271 │
+└───────────┴────────────────┴────────────┴──────────┴───────────┴────────────┴───┴───────────┘
+Note: TWFE: OLS with unit and time effects, SEs clustered by unit (Stata's areg factor, absorbed levels counted); with staggered adoption and effects that change over time it mixes comparisons of later- with earlier-treated units
+Note: CS: Callaway–Sant'Anna group-time ATTs, varying base period, analytic influence-function SEs; overall ATT is the simple aggregation; the event-study band is simultaneous over event times (multiplier bootstrap, 999 draws)"#,
     }],
     run: did,
 };
@@ -616,11 +632,9 @@ fn aggregate(panel: &Panel, cells: &[Cell], keep: impl Fn(&Cell) -> bool) -> Eff
 }
 
 /// The sup-t critical value over the event times: the 95th percentile of the largest
-/// |t| across them in a multiplier bootstrap with Mammen weights (as R's `did`), each
-/// event time scaled by its bootstrap standard deviation from the interquartile range.
+/// |t| across them in a multiplier bootstrap with Mammen weights (as R's `did`).
 fn simultaneous_critical_value(effects: &[Effect], seed: u64, level: f64) -> f64 {
     const DRAWS: usize = 999;
-    let normal = Normal::standard();
     let usable: Vec<&Effect> = effects
         .iter()
         .filter(|e| standard_error(&e.influence) > 0.0)
@@ -654,10 +668,11 @@ fn simultaneous_critical_value(effects: &[Effect], seed: u64, level: f64) -> f64
                 / (n as f64).sqrt();
         }
     }
-    let iqr_scale = normal.inverse_cdf(0.75) - normal.inverse_cdf(0.25);
-    let sigma: Vec<f64> = draws
+    // Each event time in units of its analytic standard error (R's `did` uses the
+    // draws' interquartile range, which collapses when a cohort has a handful of units).
+    let sigma: Vec<f64> = usable
         .iter()
-        .map(|d| (quantile(d, 0.75) - quantile(d, 0.25)) / iqr_scale)
+        .map(|e| standard_error(&e.influence) * (n as f64).sqrt())
         .collect();
     let largest: Vec<f64> = (0..DRAWS)
         .map(|b| {
