@@ -140,3 +140,141 @@ fn did_refuses_units_that_never_change_treatment() {
     let error = out.error.expect("an error");
     assert!(error.contains("controls = notyet"), "{error}");
 }
+
+#[test]
+fn unpaired_comparisons_match_scipy() {
+    // scipy 1.17: ttest_ind(second, first, equal_var=False) and mannwhitneyu(second, first).
+    let exact = rows(
+        "table g = [\"a\", \"a\", \"a\", \"a\", \"a\", \"a\", \"a\", \"a\", \"a\", \"a\", \"b\", \"b\", \"b\", \"b\", \"b\", \"b\", \"b\", \"b\"], v = [3.1, 4.2, 2.8, 5.0, 4.4, 3.9, 4.1, 3.3, 2.9, 4.8, 4.0, 5.1, 4.7, 5.9, 3.8, 5.5, 6.2, 4.9]\n  |> compare v by g",
+    );
+    assert!(close(
+        exact[0][2].as_f64().unwrap(),
+        2.9796742835657386,
+        1e-9
+    ));
+    assert!(close(
+        exact[0][3].as_f64().unwrap(),
+        14.580135103612909,
+        1e-9
+    ));
+    assert!(close(
+        exact[0][4].as_f64().unwrap(),
+        0.009588635798768237,
+        1e-7
+    ));
+    assert!(close(
+        exact[0][6].as_f64().unwrap(),
+        0.32883865035458093,
+        1e-9
+    ));
+    assert_eq!(exact[1][2].as_f64().unwrap(), 66.0);
+    assert!(close(
+        exact[1][4].as_f64().unwrap(),
+        0.020521961698432286,
+        1e-9
+    ));
+    // Ties: the normal approximation with tie and continuity corrections.
+    let ties = rows(
+        "table x = [3, 5, 2, 8, 6, 4, 7, 3, 5, 9, 2, 4], y = [4, 6, 6, 9, 7, 5, 8, 3, 6, 9, 5, 7] |> compare x, y",
+    );
+    assert!(close(
+        ties[0][2].as_f64().unwrap(),
+        1.6619103868129292,
+        1e-9
+    ));
+    assert!(close(
+        ties[0][4].as_f64().unwrap(),
+        0.11129357381876494,
+        1e-7
+    ));
+    assert_eq!(ties[1][2].as_f64().unwrap(), 100.0);
+    assert!(close(
+        ties[1][4].as_f64().unwrap(),
+        0.10937826452134577,
+        1e-9
+    ));
+    let three = run(
+        "table v = [1, 2, 3, 4, 5, 6], g = [\"a\", \"a\", \"b\", \"b\", \"c\", \"c\"] |> compare v by g",
+    );
+    assert!(
+        three
+            .error
+            .unwrap()
+            .contains("two levels, and this one has 3")
+    );
+}
+
+#[test]
+fn paired_counts_give_the_conditional_poisson_rate_ratio() {
+    // statsmodels GLM Poisson with a dummy per person, cov_type="cluster" by person,
+    // times G/(G - 1): RR 1.2931034482758705, SE(log RR) 0.0794163119260392.
+    let out = rows(
+        "table x = [3, 5, 2, 8, 6, 4, 7, 3, 5, 9, 2, 4], y = [4, 6, 6, 9, 7, 5, 8, 3, 6, 9, 5, 7] |> compare x, y, paired = true",
+    );
+    let ratio = &out[2];
+    assert_eq!(ratio[0], "rate ratio");
+    assert!(close(ratio[5].as_f64().unwrap(), 1.2931034482758705, 1e-12));
+    let se = ratio[5].as_f64().unwrap().ln() / ratio[2].as_f64().unwrap();
+    assert!(close(se, 0.0794163119260392, 1e-9));
+    // Not counts: no rate ratio.
+    let measured =
+        rows("table x = [1.5, 2.5, 3.0], y = [2.0, 2.5, 4.5] |> compare x, y, paired = true");
+    assert_eq!(measured.len(), 2);
+}
+
+#[test]
+fn slope_index_matches_weighted_least_squares_on_ridits() {
+    // statsmodels WLS(y, [1, ridit], weights).fit(cov_type="HC1").
+    let unweighted = rows(
+        "table good = [1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1], q = [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5] |> sii good by q",
+    );
+    assert!(close(unweighted[0][2].as_f64().unwrap(), 0.25, 1e-12));
+    assert!(close(unweighted[0][3].as_f64().unwrap(), 0.3101299, 1e-6));
+    let weighted = rows(
+        "table good = [1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1], q = [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5], w = [1, 2, 1, 1, 0.5, 1, 1, 2, 1, 1, 1, 3, 1, 1, 2, 1, 1, 1, 0.5, 1] |> sii good by q, weights = w",
+    );
+    assert!(close(
+        weighted[0][2].as_f64().unwrap(),
+        0.280399274047187,
+        1e-9
+    ));
+    assert!(close(
+        weighted[0][3].as_f64().unwrap(),
+        0.357399356439984,
+        1e-9
+    ));
+}
+
+#[test]
+fn concentration_curve_accumulates_from_the_lowest_rank() {
+    let points = rows(
+        "table good = [1, 0, 1, 1, 0, 1, 1, 1, 0, 1], affluence = [1, 2, 3, 4, 5, 5, 7, 8, 9, 10] |> concentration good by affluence, curve = true",
+    );
+    // Ten people, nine distinct ranks, seven with the outcome: (0, 0) then one point a rank.
+    assert_eq!(points.len(), 10);
+    assert_eq!(points[0], serde_json::json!([0.0, 0.0]));
+    assert!(close(points[5][0].as_f64().unwrap(), 0.6, 1e-12));
+    assert!(close(points[5][1].as_f64().unwrap(), 4.0 / 7.0, 1e-12));
+    assert_eq!(points[9], serde_json::json!([1.0, 1.0]));
+}
+
+#[test]
+fn seasonal_interrupted_time_series_matches_statsmodels_hac() {
+    // statsmodels 0.15: OLS(y, [1, t, after, since, month dummies 2..12]).fit(cov_type="HAC", cov_kwds={"maxlags": 3}).
+    let out = rows(
+        "table month = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36],\n      y = [51.9, 53.7, 53.93, 53.31, 53.05, 51.41, 51.36, 51.94, 50.11, 50.78, 53.39, 55.16, 56.81, 57.27, 58.97, 59.69, 56.96, 56.74, 49.2, 48.91, 48.16, 50.37, 50.63, 53.87, 55.46, 56.41, 54.68, 56.46, 56.05, 54.91, 51.97, 52.12, 51.42, 52.19, 55.36, 55.19],\n      calendar = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]\n  |> its y ~ month, break = 19, seasonal = calendar, lags = 3",
+    );
+    let expected = [
+        ("(Intercept)", 51.88031898019189, 0.2590515968255973),
+        ("month", 0.3928344552769974, 0.018164563926627953),
+        ("level_change", -5.93165389972142, 0.33130716317712383),
+        ("slope_change", -0.143307799442884, 0.02743775857756323),
+    ];
+    for (row, (name, estimate, se)) in out.iter().zip(expected) {
+        assert_eq!(row[0], name);
+        assert!(close(row[1].as_f64().unwrap(), estimate, 1e-9), "{row}");
+        assert!(close(row[2].as_f64().unwrap(), se, 1e-9), "{row}");
+    }
+    assert_eq!(out.len(), 15);
+    assert_eq!(out[4][0], "factor(calendar)2");
+}

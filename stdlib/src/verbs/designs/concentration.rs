@@ -20,12 +20,20 @@ pub const VERB: Verb = Verb {
                   bounded outcome, with bounds a and b the outcome's observed minimum and \
                   maximum (0 and 1 for a 0/1 outcome); their SEs scale C's.",
     connectives: &[Connective::By],
-    options: &[OptionSpec {
-        name: "type",
-        values: "standard, erreygers or wagstaff",
-        choices: &["standard", "erreygers", "wagstaff"],
-        summary: "Which index.",
-    }],
+    options: &[
+        OptionSpec {
+            name: "type",
+            values: "standard, erreygers or wagstaff",
+            choices: &["standard", "erreygers", "wagstaff"],
+            summary: "Which index.",
+        },
+        OptionSpec {
+            name: "curve",
+            values: "true",
+            choices: &[],
+            summary: "Give the concentration curve's points instead of the index.",
+        },
+    ],
     named_arguments: false,
     examples: &[Example {
         summary: "Good experience across deprivation",
@@ -94,6 +102,9 @@ fn concentration(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         }
         i = j + 1;
     }
+    if matches!(ctx.option_value("curve")?, Some((Value::Bool(true), _))) {
+        return curve(ctx, &ys, &ranks);
+    }
     let c = 2.0 / (nf * mean) * ys.iter().zip(&fractional).map(|(y, r)| y * r).sum::<f64>() - 1.0;
     // Kakwani, Wagstaff & van Doorslaer (1997), eq. 14.
     let mut cumulative = 0.0;
@@ -134,6 +145,28 @@ fn concentration(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         "p_value" => [result.p_value],
         "conf_low" => [result.conf_low],
         "conf_high" => [result.conf_high],
+    )
+    .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    Ok(Value::Table(table.lazy()))
+}
+
+/// The concentration curve: cumulative share of the outcome against cumulative share
+/// of the population ranked from the lowest RANK, one point after each distinct rank.
+fn curve(ctx: &VerbCtx, ys: &[f64], ranks: &[f64]) -> Result<Value, Diagnostic> {
+    let n = ys.len();
+    let total: f64 = ys.iter().sum();
+    let (mut population, mut outcome) = (vec![0.0], vec![0.0]);
+    let mut running = 0.0;
+    for i in 0..n {
+        running += ys[i];
+        if i + 1 == n || ranks[i + 1] != ranks[i] {
+            population.push((i + 1) as f64 / n as f64);
+            outcome.push(running / total);
+        }
+    }
+    let table = df!(
+        "population_share" => population,
+        "outcome_share" => outcome,
     )
     .map_err(|e| polars_error(e).at(ctx.call.span))?;
     Ok(Value::Table(table.lazy()))

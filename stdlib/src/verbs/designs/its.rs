@@ -10,7 +10,7 @@ use crate::value::Value;
 
 pub const VERB: Verb = Verb {
     name: "its",
-    signature: "its OUTCOME ~ TIME, break = VALUE [, lags = K]",
+    signature: "its OUTCOME ~ TIME, break = VALUE [, seasonal = SEASON] [, lags = K]",
     summary: "Interrupted time series: level and slope change at a break, Newey–West SEs.",
     description: "Segmented regression OUTCOME = b0 + b1·TIME + b2·after + b3·(TIME − break)·after, \
                   with `after` true from the break period on (time since the break is 0 in the \
@@ -24,6 +24,12 @@ pub const VERB: Verb = Verb {
             values: "a value of TIME (a number or a date)",
             choices: &[],
             summary: "The first period after the change.",
+        },
+        OptionSpec {
+            name: "seasonal",
+            values: "a column",
+            choices: &[],
+            summary: "Season (month, quarter) as dummies against its first level.",
         },
         OptionSpec {
             name: "lags",
@@ -91,7 +97,48 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     } else {
         time
     };
-    let (ys, ts) = complete_pairs(ctx, lf, y, time, true, "fitting the time series")?;
+    let season_ast = ctx.option("seasonal").and_then(|a| a.as_expr());
+    let (ys, ts, seasons) = match season_ast {
+        None => {
+            let (ys, ts) = complete_pairs(ctx, lf, y, time, true, "fitting the time series")?;
+            let none = vec![String::new(); ys.len()];
+            (ys, ts, none)
+        }
+        Some(ast) => {
+            let (season, _) = scope.checked(ast)?;
+            let df = ctx.env.work().collect(
+                lf.select([
+                    y.cast(DataType::Float64).alias("y"),
+                    time.cast(DataType::Float64).alias("t"),
+                    season.cast(DataType::String).alias("s"),
+                ])
+                .drop_nulls(None)
+                .sort(["t"], SortMultipleOptions::default()),
+                "fitting the time series",
+                ctx.call.span,
+            )?;
+            let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+            let numbers = |name: &str| -> Result<Vec<f64>, Diagnostic> {
+                Ok(df
+                    .column(name)
+                    .map_err(fail)?
+                    .f64()
+                    .map_err(fail)?
+                    .iter()
+                    .flatten()
+                    .collect())
+            };
+            let seasons: Vec<String> = df
+                .column("s")
+                .map_err(fail)?
+                .str()
+                .map_err(fail)?
+                .iter()
+                .map(|v| v.unwrap_or("").to_string())
+                .collect();
+            (numbers("y")?, numbers("t")?, seasons)
+        }
+    };
     let n = ys.len();
     let (first, last) = (
         ts.first().copied().unwrap_or(0.0),
@@ -109,7 +156,7 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             crate::format::number(last)
         )));
     }
-    let columns: Vec<Vec<f64>> = vec![
+    let mut columns: Vec<Vec<f64>> = vec![
         vec![1.0; n],
         ts.clone(),
         ts.iter()
@@ -119,7 +166,36 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .map(|t| if *t >= brk { t - brk } else { 0.0 })
             .collect(),
     ];
-    let keep: Vec<usize> = (0..4).collect();
+    let mut names: Vec<String> = vec![
+        "(Intercept)".into(),
+        time_name.clone(),
+        "level_change".into(),
+        "slope_change".into(),
+    ];
+    // Seasons as dummies against the first (sorted as numbers when they are numbers).
+    let mut levels: Vec<String> = seasons.clone();
+    levels.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        _ => a.cmp(b),
+    });
+    levels.dedup();
+    if let Some(ast) = season_ast {
+        let season_name = ctx.text(ast.span).to_string();
+        for level in levels.iter().skip(1) {
+            columns.push(
+                seasons
+                    .iter()
+                    .map(|s| f64::from(u8::from(s == level)))
+                    .collect(),
+            );
+            let label = level
+                .parse::<f64>()
+                .map_or_else(|_| level.clone(), crate::format::number);
+            names.push(format!("factor({season_name}){label}"));
+        }
+    }
+    let p = columns.len();
+    let keep: Vec<usize> = (0..p).collect();
     let ones = vec![1.0; n];
     let (xtx, xty) = crate::stats::linalg::cross_products(&columns, &keep, &ones, &ys);
     let (Some(beta), Some(bread)) = (
@@ -133,7 +209,7 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         .at(ctx.call.span));
     };
     let residuals: Vec<f64> = (0..n)
-        .map(|i| ys[i] - (0..4).map(|j| columns[j][i] * beta[j]).sum::<f64>())
+        .map(|i| ys[i] - (0..p).map(|j| columns[j][i] * beta[j]).sum::<f64>())
         .collect();
     let lags = match ctx.option_value("lags")? {
         Some((Value::Number(k), _)) if k >= 0.0 && k.fract() == 0.0 => k as usize,
@@ -144,7 +220,7 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     };
     // Newey–West: Bartlett-weighted autocovariances of the scores x_t e_t.
     let score = |t: usize, j: usize| columns[j][t] * residuals[t];
-    let mut meat = [[0.0_f64; 4]; 4];
+    let mut meat = vec![vec![0.0_f64; p]; p];
     for lag in 0..=lags.min(n - 1) {
         let weight = if lag == 0 {
             1.0
@@ -152,8 +228,8 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             1.0 - lag as f64 / (lags as f64 + 1.0)
         };
         for t in lag..n {
-            for a in 0..4 {
-                for b in 0..4 {
+            for a in 0..p {
+                for b in 0..p {
                     let term = score(t, a) * score(t - lag, b);
                     meat[a][b] += weight
                         * if lag == 0 {
@@ -165,28 +241,22 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             }
         }
     }
-    let mut variance = [[0.0_f64; 4]; 4];
-    for a in 0..4 {
-        for b in 0..4 {
+    let mut variance = vec![vec![0.0_f64; p]; p];
+    for a in 0..p {
+        for b in 0..p {
             let mut total = 0.0;
-            for c in 0..4 {
-                for d in 0..4 {
+            for c in 0..p {
+                for d in 0..p {
                     total += bread[(a, c)] * meat[c][d] * bread[(d, b)];
                 }
             }
             variance[a][b] = total;
         }
     }
-    let names = [
-        "(Intercept)",
-        time_name.as_str(),
-        "level_change",
-        "slope_change",
-    ];
-    let rows: Vec<crate::model::Coefficient> = (0..4)
+    let rows: Vec<crate::model::Coefficient> = (0..p)
         .map(|j| {
             crate::model::Coefficient::wald(
-                names[j],
+                &names[j],
                 beta[j],
                 variance[j][j].sqrt(),
                 crate::model::Distribution::Normal,

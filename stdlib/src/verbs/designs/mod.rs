@@ -6,6 +6,7 @@ mod concentration;
 mod did;
 mod its;
 mod rate;
+mod sii;
 
 use polars::prelude::*;
 use spel_grammar::Diagnostic;
@@ -19,6 +20,7 @@ pub static VERBS: &[Verb] = &[
     its::VERB,
     compare::VERB,
     rate::VERB,
+    sii::VERB,
 ];
 
 /// Two columns as numbers over the rows where both are present (sorted by the second

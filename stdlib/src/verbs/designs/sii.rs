@@ -1,0 +1,157 @@
+//! `sii`: the slope index of inequality, the regression of an outcome on the ridit
+//! (cumulative population share at the midpoint of each rank) of a ranking.
+
+use polars::prelude::*;
+use spel_grammar::Diagnostic;
+use spel_grammar::ast::Connective;
+
+use super::super::{Example, OptionSpec, Verb, VerbCtx};
+use crate::errors::polars_error;
+use crate::value::Value;
+
+pub const VERB: Verb = Verb {
+    name: "sii",
+    signature: "sii OUTCOME by RANK [, weights = W]",
+    summary: "Slope index of inequality: the outcome's change from the bottom to the top of a ranking.",
+    description: "Gives each row the ridit of its RANK value: the share of the population \
+                  ranked below it plus half the share at its value (ties share one ridit), so \
+                  the ranking runs from 0 (lowest RANK) to 1 (highest). The SII is the slope of \
+                  the (weighted) least-squares line of OUTCOME on the ridit: the difference in \
+                  the outcome between the two ends of the ranking. Its standard error is \
+                  heteroskedasticity-robust (HC1, as Stata's `regress, robust`), with a t \
+                  interval on n − 2 degrees of freedom.",
+    connectives: &[Connective::By],
+    options: &[OptionSpec {
+        name: "weights",
+        values: "a numeric column",
+        choices: &[],
+        summary: "Population or survey weights.",
+    }],
+    named_arguments: false,
+    examples: &[Example {
+        summary: "Good experience across deprivation quintiles (1 = most deprived)",
+        code: "table good = [1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1],\n      imd_quintile = [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5]\n  |> sii good by imd_quintile",
+        output: r#"shape: (1, 7)
+┌───────┬─────┬──────────┬───────────┬──────────┬───────────┬───────────┐
+│ index ┆ n   ┆ estimate ┆ std_error ┆ p_value  ┆ conf_low  ┆ conf_high │
+│ ---   ┆ --- ┆ ---      ┆ ---       ┆ ---      ┆ ---       ┆ ---       │
+│ str   ┆ i64 ┆ f64      ┆ f64       ┆ f64      ┆ f64       ┆ f64       │
+╞═══════╪═════╪══════════╪═══════════╪══════════╪═══════════╪═══════════╡
+│ SII   ┆  20 ┆     0.25 ┆   0.31013 ┆ 0.430699 ┆ -0.401559 ┆  0.901559 │
+└───────┴─────┴──────────┴───────────┴──────────┴───────────┴───────────┘"#,
+    }],
+    run: sii,
+};
+
+fn sii(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let lf = ctx.table()?;
+    let scope = ctx.scope(&lf)?;
+    let args = ctx.args();
+    let by = ctx.clause_args(Connective::By);
+    let (Some(outcome_ast), Some(rank_ast)) = (
+        args.first().and_then(|a| a.as_expr()),
+        by.first().and_then(|a| a.as_expr()),
+    ) else {
+        return Err(ctx.usage_error(
+            "`sii` takes an outcome and `by` a ranking, as `sii good by imd_quintile`",
+        ));
+    };
+    let (y, _) = scope.checked(outcome_ast)?;
+    let (rank, _) = scope.checked(rank_ast)?;
+    let weight = match ctx.option("weights").and_then(|a| a.as_expr()) {
+        Some(ast) => scope.checked(ast)?.0,
+        None => lit(1.0),
+    };
+    let df = ctx.env.work().collect(
+        lf.select([
+            y.cast(DataType::Float64).alias("y"),
+            rank.cast(DataType::Float64).alias("rank"),
+            weight.cast(DataType::Float64).alias("w"),
+        ])
+        .drop_nulls(None)
+        .sort(["rank"], SortMultipleOptions::default()),
+        "ranking",
+        ctx.call.span,
+    )?;
+    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+    let values = |name: &str| -> Result<Vec<f64>, Diagnostic> {
+        Ok(df
+            .column(name)
+            .map_err(fail)?
+            .f64()
+            .map_err(fail)?
+            .iter()
+            .flatten()
+            .collect())
+    };
+    let (ys, ranks, ws) = (values("y")?, values("rank")?, values("w")?);
+    let n = ys.len();
+    let total: f64 = ws.iter().sum();
+    let mut ridit = vec![0.0; n];
+    let (mut i, mut below) = (0, 0.0);
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && ranks[j + 1] == ranks[i] {
+            j += 1;
+        }
+        let here: f64 = ws[i..=j].iter().sum();
+        ridit[i..=j].fill((below + here / 2.0) / total);
+        below += here;
+        i = j + 1;
+    }
+    if n < 3 || ridit.first() == ridit.last() {
+        return Err(Diagnostic::new(
+            "spel::sii::ranks",
+            "the slope index needs a ranking with at least two values",
+        )
+        .at(rank_ast.span));
+    }
+    let mean = |v: &[f64]| v.iter().zip(&ws).map(|(x, w)| w * x).sum::<f64>() / total;
+    let (mean_r, mean_y) = (mean(&ridit), mean(&ys));
+    let sxx: f64 = ridit
+        .iter()
+        .zip(&ws)
+        .map(|(r, w)| w * (r - mean_r).powi(2))
+        .sum();
+    let sxy: f64 = (0..n)
+        .map(|i| ws[i] * (ridit[i] - mean_r) * (ys[i] - mean_y))
+        .sum();
+    let slope = sxy / sxx;
+    let intercept = mean_y - slope * mean_r;
+    // HC1: the sandwich of the two-parameter fit, slope element, times n/(n − 2).
+    let (mut a, mut b, mut c) = (0.0, 0.0, 0.0);
+    let (mut s0, mut s1, mut s2) = (0.0, 0.0, 0.0);
+    for i in 0..n {
+        let e = ys[i] - intercept - slope * ridit[i];
+        let u = ws[i] * e;
+        a += u * u;
+        b += u * u * ridit[i];
+        c += u * u * ridit[i] * ridit[i];
+        s0 += ws[i];
+        s1 += ws[i] * ridit[i];
+        s2 += ws[i] * ridit[i] * ridit[i];
+    }
+    let det = s0 * s2 - s1 * s1;
+    // The slope's row of (X'WX)^-1 is (−s1, s0)/det.
+    let variance = (s1 * s1 * a - 2.0 * s1 * s0 * b + s0 * s0 * c) / (det * det);
+    let nf = n as f64;
+    let se = (variance * nf / (nf - 2.0)).sqrt();
+    let result = crate::model::Coefficient::wald(
+        "SII",
+        slope,
+        se,
+        crate::model::Distribution::StudentT(nf - 2.0),
+        0.95,
+    );
+    let table = df!(
+        "index" => [result.term.clone()],
+        "n" => [n as i64],
+        "estimate" => [result.estimate],
+        "std_error" => [result.std_error],
+        "p_value" => [result.p_value],
+        "conf_low" => [result.conf_low],
+        "conf_high" => [result.conf_high],
+    )
+    .map_err(fail)?;
+    Ok(Value::Table(table.lazy()))
+}
