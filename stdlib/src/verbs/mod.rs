@@ -4,7 +4,7 @@
 mod data;
 mod designs;
 mod io;
-mod model;
+pub(crate) mod model;
 mod post;
 mod reshape;
 mod simulate;

@@ -112,6 +112,17 @@ fn model(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         return Err(d);
     };
     let lf = ctx.table()?;
+    let model = fit_formula(ctx, formula, lf)?;
+    Ok(Value::Model(std::sync::Arc::new(model)))
+}
+
+/// Fits `formula` on `lf` with the call's model options (`family`, `weights`,
+/// `cluster`, `se`, ...): `model` itself, and `power simulate` on each simulated table.
+pub(crate) fn fit_formula(
+    ctx: &VerbCtx,
+    formula: &spel_grammar::ast::Formula,
+    lf: polars::prelude::LazyFrame,
+) -> Result<crate::model::Model, Diagnostic> {
     let scope = ctx.scope(&lf)?;
     let text = |s| ctx.text(s).to_string();
     let resolved = resolve::resolve(formula, &text)?;
@@ -238,5 +249,5 @@ fn model(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     }
     let mut model = fit::fit(built, &options)?;
     model.source = Some(source);
-    Ok(Value::Model(std::sync::Arc::new(model)))
+    Ok(model)
 }

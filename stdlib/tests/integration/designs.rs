@@ -278,3 +278,63 @@ fn seasonal_interrupted_time_series_matches_statsmodels_hac() {
     assert_eq!(out.len(), 15);
     assert_eq!(out[4][0], "factor(calendar)2");
 }
+
+#[test]
+fn analytic_power_follows_hsieh_and_solves_both_ways() {
+    // n = ((z(0.975) + z(0.8)) / log 1.006)^2 / (0.7 · 0.3 · 1.5²), by hand 464,197.6.
+    let z_alpha = 1.959963984540054_f64;
+    let z_power = 0.8416212335729143_f64;
+    let by_hand = ((z_alpha + z_power) / 1.006_f64.ln()).powi(2) / (0.7 * 0.3 * 2.25);
+    let solved = rows("power logit, or = 1.006, p0 = 0.7, sd = 1.5, power = 0.8");
+    assert_eq!(solved[0][0].as_f64().unwrap(), by_hand.ceil());
+    // Back again: that n gives (just over) 80% power, and the OR solved at it is 1.006.
+    let back = rows(&format!(
+        "power logit, or = 1.006, p0 = 0.7, sd = 1.5, n = {}",
+        by_hand.ceil()
+    ));
+    let achieved = back[0][6].as_f64().unwrap();
+    assert!((0.8..0.80001).contains(&achieved), "{achieved}");
+    let or = rows(&format!(
+        "power logit, n = {by_hand}, p0 = 0.7, sd = 1.5, power = 0.8"
+    ));
+    assert!(close(or[0][1].as_f64().unwrap(), 1.006, 1e-12));
+    // A design effect of 2 doubles the respondents needed.
+    let clustered = rows("power logit, or = 1.006, p0 = 0.7, sd = 1.5, power = 0.8, deff = 2");
+    assert_eq!(clustered[0][0].as_f64().unwrap(), (2.0 * by_hand).ceil());
+}
+
+#[test]
+fn power_refuses_impossible_targets() {
+    let none = run("power logit, or = 1, p0 = 0.7, power = 0.8")
+        .error
+        .unwrap();
+    assert!(none.contains("no sample size detects it"), "{none}");
+    let chance = run("power logit, or = 1.01, p0 = 0.7, power = 0.01")
+        .error
+        .unwrap();
+    assert!(chance.contains("below what chance alone gives"), "{chance}");
+    let certain = run("power logit, or = 1.01, p0 = 0.7, power = 1")
+        .error
+        .unwrap();
+    assert!(
+        certain.contains("`power` is a probability between 0 and 1"),
+        "{certain}"
+    );
+}
+
+#[test]
+fn simulated_power_rejects_at_the_level_under_no_effect_and_covers_the_truth() {
+    // `isolated` is the negative control: its true odds ratio is 1, so the share of
+    // rejections is the test's size and coverage its complement.
+    let null = rows(
+        "power simulate isolated ~ lw_fte_50k + factor(year) + fe(pcn), n = 20000, reps = 40, weights = weight, cluster = pcn",
+    );
+    let (power, coverage) = (null[0][5].as_f64().unwrap(), null[0][6].as_f64().unwrap());
+    assert!(power <= 0.15, "size {power}");
+    assert!(close(power + coverage, 1.0, 1e-12));
+    // At 400,000 respondents the effect on good experience (OR 1.015) is found nearly always.
+    let large = rows(
+        "power simulate good_experience ~ lw_fte_50k + factor(year) + fe(pcn), n = 400000, reps = 3, weights = weight, cluster = pcn",
+    );
+    assert_eq!(large[0][5].as_f64().unwrap(), 1.0);
+}

@@ -5,6 +5,7 @@ mod compare;
 mod concentration;
 mod did;
 mod its;
+mod power;
 mod rate;
 mod sii;
 
@@ -18,6 +19,7 @@ pub static VERBS: &[Verb] = &[
     concentration::VERB,
     did::VERB,
     its::VERB,
+    power::VERB,
     compare::VERB,
     rate::VERB,
     sii::VERB,

@@ -1,0 +1,408 @@
+//! `power`: analytic power and sample size for a logit slope (Hsieh, Bloch & Larsen
+//! 1998, with a design effect), and empirical power and CI coverage by re-fitting a
+//! model on simulated surveys.
+
+use polars::prelude::*;
+use spel_grammar::Diagnostic;
+use spel_grammar::ast::Formula;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use super::super::{Example, OptionSpec, Verb, VerbCtx};
+use crate::errors::polars_error;
+use crate::format::number;
+use crate::simulate::gpps;
+use crate::value::{Report, Value};
+
+const fn option(name: &'static str, values: &'static str, summary: &'static str) -> OptionSpec {
+    OptionSpec {
+        name,
+        values,
+        choices: &[],
+        summary,
+    }
+}
+
+pub const VERB: Verb = Verb {
+    name: "power",
+    signature: "power logit, or = OR, p0 = P [, sd = S] (, n = N | , power = 0.8) [, solve = n | or | power] [, alpha = 0.05] [, deff = D] | power simulate FORMULA, n = N, reps = R [, model options]",
+    summary: "Power or sample size for a logit slope, analytic or by simulating the survey.",
+    description: "`power logit`: the Wald test of a logit slope per unit of a covariate with \
+                  standard deviation `sd` (default 1), outcome probability `p0` at the \
+                  covariate's mean, two-sided level `alpha`: power = Φ(|log OR|·sd·√(n·p0(1 − p0)/deff) \
+                  − z(1 − α/2)) (Hsieh, Bloch & Larsen 1998), and n or the smallest detectable OR \
+                  solved from it. `deff` inflates n for clustering and weights. `power simulate`: \
+                  fits the model on `reps` surveys from `simulate gpps` with `n` rows (seeds \
+                  `seed`, `seed` + 1, ...) and reports the share of fits whose test of the first \
+                  term rejects at `alpha` (empirical power) and whose interval covers the true \
+                  odds ratio (coverage).",
+    connectives: &[],
+    options: &[
+        option("or", "an odds ratio per unit", "The effect to detect."),
+        option(
+            "p0",
+            "a probability",
+            "The outcome's probability at the covariate's mean.",
+        ),
+        option(
+            "sd",
+            "a positive number",
+            "The covariate's standard deviation (default 1).",
+        ),
+        option("n", "a whole number", "Respondents."),
+        option(
+            "power",
+            "a probability",
+            "The power wanted (to solve for n or the OR).",
+        ),
+        OptionSpec {
+            name: "solve",
+            values: "n, or or power",
+            choices: &["n", "or", "power"],
+            summary: "What to solve for (default: what is missing).",
+        },
+        option(
+            "alpha",
+            "a probability",
+            "Two-sided significance level (default 0.05).",
+        ),
+        option(
+            "deff",
+            "a number of 1 or more",
+            "Design effect (default 1).",
+        ),
+        option(
+            "reps",
+            "a whole number",
+            "Simulated surveys (`power simulate`).",
+        ),
+        option(
+            "seed",
+            "a whole number",
+            "First seed (`power simulate`, default 1).",
+        ),
+        OptionSpec {
+            name: "family",
+            values: "ols, logit, probit, poisson or negbin",
+            choices: &["ols", "logit", "probit", "poisson", "negbin"],
+            summary: "Model family (`power simulate`).",
+        },
+        option("weights", "a column", "Survey weights (`power simulate`)."),
+        option(
+            "cluster",
+            "a column",
+            "Cluster-robust SEs (`power simulate`).",
+        ),
+    ],
+    named_arguments: false,
+    examples: &[
+        Example {
+            summary: "Power to detect the published odds ratio with four million respondents",
+            code: "power logit, or = 1.006, p0 = 0.7, sd = 1.5, n = 4132676, deff = 4",
+            output: r#"Power of a logit slope (Wald test): power: 0.986779
+shape: (1, 7)
+┌───────────┬────────────┬─────┬─────┬───────┬──────┬──────────┐
+│ n         ┆ odds_ratio ┆ p0  ┆ sd  ┆ alpha ┆ deff ┆ power    │
+│ ---       ┆ ---        ┆ --- ┆ --- ┆ ---   ┆ ---  ┆ ---      │
+│ f64       ┆ f64        ┆ f64 ┆ f64 ┆ f64   ┆ f64  ┆ f64      │
+╞═══════════╪════════════╪═════╪═════╪═══════╪══════╪══════════╡
+│ 4132676.0 ┆      1.006 ┆ 0.7 ┆ 1.5 ┆  0.05 ┆  4.0 ┆ 0.986779 │
+└───────────┴────────────┴─────┴─────┴───────┴──────┴──────────┘
+Note: Hsieh, Bloch & Larsen (1998): power = Φ(|log OR|·sd·√(n·p0(1 − p0)/deff) − z(1 − α/2)), for a covariate with standard deviation sd and p0 the outcome's probability at its mean"#,
+        },
+        Example {
+            summary: "Respondents needed for 80% power",
+            code: "power logit, or = 1.006, p0 = 0.7, sd = 1.5, power = 0.8",
+            output: r#"Power of a logit slope (Wald test): respondents needed: 464198
+shape: (1, 7)
+┌──────────┬────────────┬─────┬─────┬───────┬──────┬───────┐
+│ n        ┆ odds_ratio ┆ p0  ┆ sd  ┆ alpha ┆ deff ┆ power │
+│ ---      ┆ ---        ┆ --- ┆ --- ┆ ---   ┆ ---  ┆ ---   │
+│ f64      ┆ f64        ┆ f64 ┆ f64 ┆ f64   ┆ f64  ┆ f64   │
+╞══════════╪════════════╪═════╪═════╪═══════╪══════╪═══════╡
+│ 464198.0 ┆      1.006 ┆ 0.7 ┆ 1.5 ┆  0.05 ┆  1.0 ┆   0.8 │
+└──────────┴────────────┴─────┴─────┴───────┴──────┴───────┘
+Note: Hsieh, Bloch & Larsen (1998): power = Φ(|log OR|·sd·√(n·p0(1 − p0)/deff) − z(1 − α/2)), for a covariate with standard deviation sd and p0 the outcome's probability at its mean"#,
+        },
+    ],
+    run: power,
+};
+
+fn power(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    let kind = args
+        .first()
+        .and_then(|a| a.as_expr())
+        .and_then(|e| e.as_ident());
+    match kind {
+        Some("logit") => analytic(ctx),
+        Some("simulate") => {
+            let formula = args
+                .iter()
+                .find_map(|a| super::super::formula_of(a))
+                .ok_or_else(|| {
+                    ctx.usage_error(
+                        "`power simulate` takes a model formula, as `power simulate good_experience ~ lw_fte_50k + fe(pcn), n = 20000, reps = 100`",
+                    )
+                })?;
+            simulated(ctx, formula)
+        }
+        _ => Err(ctx
+            .usage_error("`power` takes `logit` (analytic) or `simulate` (by simulation)")
+            .suggest(spel_grammar::did_you_mean(
+                kind.unwrap_or(""),
+                ["logit", "simulate"],
+            ))),
+    }
+}
+
+/// A numeric option inside (low, high), or an error naming the range.
+fn number_option(
+    ctx: &VerbCtx,
+    name: &str,
+    low: f64,
+    high: f64,
+    what: &str,
+) -> Result<Option<f64>, Diagnostic> {
+    match ctx.option_value(name)? {
+        None => Ok(None),
+        Some((Value::Number(x), _)) if x > low && x < high => Ok(Some(x)),
+        Some((_, span)) => {
+            Err(Diagnostic::new("spel::power::option", format!("`{name}` is {what}")).at(span))
+        }
+    }
+}
+
+fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
+    let normal = Normal::standard();
+    let p0 =
+        number_option(ctx, "p0", 0.0, 1.0, "a probability between 0 and 1")?.ok_or_else(|| {
+            ctx.usage_error("`power logit` needs `p0 = ...`, the outcome's probability")
+        })?;
+    let sd = number_option(ctx, "sd", 0.0, f64::INFINITY, "a positive number")?.unwrap_or(1.0);
+    let alpha =
+        number_option(ctx, "alpha", 0.0, 1.0, "a probability between 0 and 1")?.unwrap_or(0.05);
+    let deff = match ctx.option_value("deff")? {
+        None => 1.0,
+        Some((Value::Number(x), _)) if x >= 1.0 => x,
+        Some((_, span)) => {
+            return Err(
+                Diagnostic::new("spel::power::option", "`deff` is a number of 1 or more").at(span),
+            );
+        }
+    };
+    let or = number_option(ctx, "or", 0.0, f64::INFINITY, "a positive odds ratio")?;
+    let n = number_option(
+        ctx,
+        "n",
+        1.0,
+        f64::INFINITY,
+        "a number of respondents above 1",
+    )?;
+    let wanted = number_option(ctx, "power", 0.0, 1.0, "a probability between 0 and 1")?;
+    let solve = match ctx.option_value("solve")? {
+        Some((Value::Str(s), _)) => s,
+        _ => match (or, n, wanted) {
+            (Some(_), Some(_), _) => "power".into(),
+            (Some(_), None, Some(_)) => "n".into(),
+            (None, Some(_), Some(_)) => "or".into(),
+            _ => {
+                return Err(ctx.usage_error(
+                    "give two of `or`, `n` and `power`, and `power logit` solves for the third",
+                ));
+            }
+        },
+    };
+    let z_alpha = normal.inverse_cdf(1.0 - alpha / 2.0);
+    let information = p0 * (1.0 - p0) * sd * sd / deff;
+    let missing = |name: &str| ctx.usage_error(format!("solving for {solve} needs `{name} = ...`"));
+    let impossible = |message: String, name: &str| {
+        let span = ctx.option(name).map_or(ctx.call.span, |a| a.span);
+        Diagnostic::new("spel::power::impossible", message).at(span)
+    };
+    let (or, n, achieved) = match solve.as_str() {
+        "power" => {
+            let (or, n) = (
+                or.ok_or_else(|| missing("or"))?,
+                n.ok_or_else(|| missing("n"))?,
+            );
+            let shift = or.ln().abs() * (n * information).sqrt();
+            (or, n, normal.cdf(shift - z_alpha))
+        }
+        "n" => {
+            let (or, wanted) = (
+                or.ok_or_else(|| missing("or"))?,
+                wanted.ok_or_else(|| missing("power"))?,
+            );
+            if or == 1.0 {
+                return Err(impossible(
+                    "an odds ratio of 1 is no effect: no sample size detects it".into(),
+                    "or",
+                )
+                .with_help("give the smallest effect worth detecting, such as `or = 1.01`"));
+            }
+            if wanted <= alpha / 2.0 {
+                return Err(impossible(
+                    format!(
+                        "power {} is below what chance alone gives ({})",
+                        number(wanted),
+                        number(alpha / 2.0)
+                    ),
+                    "power",
+                ));
+            }
+            let z_power = normal.inverse_cdf(wanted);
+            let n = ((z_alpha + z_power) / or.ln()).powi(2) / information;
+            (or, n.ceil(), wanted)
+        }
+        _ => {
+            let (n, wanted) = (
+                n.ok_or_else(|| missing("n"))?,
+                wanted.ok_or_else(|| missing("power"))?,
+            );
+            if wanted <= alpha / 2.0 {
+                return Err(impossible(
+                    format!(
+                        "power {} is below what chance alone gives ({})",
+                        number(wanted),
+                        number(alpha / 2.0)
+                    ),
+                    "power",
+                ));
+            }
+            let z_power = normal.inverse_cdf(wanted);
+            let log_or = (z_alpha + z_power) / (n * information).sqrt();
+            (log_or.exp(), n, wanted)
+        }
+    };
+    let table = df!(
+        "n" => [n],
+        "odds_ratio" => [or],
+        "p0" => [p0],
+        "sd" => [sd],
+        "alpha" => [alpha],
+        "deff" => [deff],
+        "power" => [achieved],
+    )
+    .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    let solved = match solve.as_str() {
+        "n" => format!("respondents needed: {}", number(n)),
+        "or" => format!("smallest detectable odds ratio: {}", number(or)),
+        _ => format!("power: {}", number(achieved)),
+    };
+    Ok(Value::Report(std::sync::Arc::new(Report {
+        title: format!("Power of a logit slope (Wald test): {solved}"),
+        table,
+        notes: vec![
+            "Hsieh, Bloch & Larsen (1998): power = Φ(|log OR|·sd·√(n·p0(1 − p0)/deff) − z(1 − α/2)), \
+             for a covariate with standard deviation sd and p0 the outcome's probability at its mean"
+                .into(),
+        ],
+    })))
+}
+
+fn simulated(ctx: &VerbCtx, formula: &Formula) -> Result<Value, Diagnostic> {
+    let whole = |name: &str, default: Option<f64>| -> Result<f64, Diagnostic> {
+        match (ctx.option_value(name)?, default) {
+            (Some((Value::Number(x), _)), _) if x >= 1.0 && x.fract() == 0.0 => Ok(x),
+            (Some((_, span)), _) => Err(Diagnostic::new(
+                "spel::power::option",
+                format!("`{name}` is a whole number of 1 or more"),
+            )
+            .at(span)),
+            (None, Some(d)) => Ok(d),
+            (None, None) => Err(ctx.usage_error(format!("`power simulate` needs `{name} = ...`"))),
+        }
+    };
+    let n = whole("n", None)? as usize;
+    let reps = whole("reps", None)? as usize;
+    let seed = whole("seed", Some(1.0))? as u64;
+    let alpha =
+        number_option(ctx, "alpha", 0.0, 1.0, "a probability between 0 and 1")?.unwrap_or(0.05);
+    let outcome = ctx.text(formula.lhs.span).to_string();
+    let Some(truth) = gpps::OUTCOMES.iter().find(|o| o.name == outcome) else {
+        return Err(Diagnostic::new(
+            "spel::power::outcome",
+            format!("`{outcome}` is not an outcome of the simulated survey"),
+        )
+        .at(formula.lhs.span)
+        .suggest(spel_grammar::did_you_mean(
+            &outcome,
+            gpps::OUTCOMES.iter().map(|o| o.name),
+        ))
+        .with_note(format!(
+            "its outcomes are {}",
+            gpps::OUTCOMES
+                .iter()
+                .map(|o| o.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let true_log_odds = truth.odds_ratio.ln();
+    let work = ctx.env.work();
+    let mut estimates = Vec::with_capacity(reps);
+    let mut term = String::new();
+    for rep in 0..reps {
+        let span = ctx.call.span;
+        let this_seed = seed + rep as u64;
+        let frame = work.run(
+            &format!("simulating survey {} of {reps}", rep + 1),
+            span,
+            move || gpps::generate(n, this_seed).map_err(|e| polars_error(e).at(span)),
+        )?;
+        let model = super::super::model::fit_formula(ctx, formula, frame.lazy())?;
+        let Some(first) = model.coefficients.iter().find(|c| c.term != "(Intercept)") else {
+            return Err(
+                Diagnostic::new("spel::power::term", "the model has no term to test")
+                    .at(formula.span),
+            );
+        };
+        term = first.term.clone();
+        estimates.push(first.clone());
+    }
+    let k = reps as f64;
+    let rejected = estimates.iter().filter(|c| c.p_value < alpha).count() as f64;
+    let covered = estimates
+        .iter()
+        .filter(|c| c.conf_low <= true_log_odds && true_log_odds <= c.conf_high)
+        .count() as f64;
+    let mean = estimates.iter().map(|c| c.estimate).sum::<f64>() / k;
+    let spread = (estimates
+        .iter()
+        .map(|c| (c.estimate - mean).powi(2))
+        .sum::<f64>()
+        / (k - 1.0).max(1.0))
+    .sqrt();
+    let mean_se = estimates.iter().map(|c| c.std_error).sum::<f64>() / k;
+    let table = df!(
+        "term" => [term.clone()],
+        "n" => [n as i64],
+        "reps" => [reps as i64],
+        "true_odds_ratio" => [truth.odds_ratio],
+        "mean_odds_ratio" => [mean.exp()],
+        "power" => [rejected / k],
+        "coverage" => [covered / k],
+        "mean_std_error" => [mean_se],
+        "sd_estimate" => [spread],
+    )
+    .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    Ok(Value::Report(std::sync::Arc::new(Report {
+        title: format!(
+            "Simulated power: {} fitted on {reps} surveys of {} respondents",
+            ctx.text(formula.span)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+            number(n as f64)
+        ),
+        table,
+        notes: vec![
+            format!(
+                "power is the share of fits with p < {} for `{term}`; coverage the share of 95% intervals containing the true log odds ratio {}",
+                number(alpha),
+                number(true_log_odds)
+            ),
+            "mean_std_error near sd_estimate means the standard errors are honest".into(),
+        ],
+    })))
+}
