@@ -161,6 +161,15 @@ pub fn bundle(shown: &Shown) -> Map<String, Value> {
         "text/plain".into(),
         json!(shown.text(spel_stdlib::render::DEFAULT_WIDTH)),
     );
+    // A plot: SVG for any front end, Vega-Lite for those that render it (JupyterLab
+    // prefers it); its HTML would only repeat the SVG.
+    if let Some(svg) = shown.svg() {
+        data.insert("image/svg+xml".into(), json!(svg));
+        if let Some(spec) = shown.vegalite() {
+            data.insert("application/vnd.vegalite.v5+json".into(), spec);
+        }
+        return data;
+    }
     if let Some(html) = shown.html() {
         data.insert("text/html".into(), json!(html));
     }

@@ -139,3 +139,19 @@ def test_long_work_shows_progress(kernel):
     assert progress[-1]["msg_type"] == "update_display_data"
     ids = {m["content"]["transient"]["display_id"] for m in progress}
     assert len(ids) == 1
+
+
+def test_plots_are_svg_and_vegalite(kernel):
+    reply, outputs = run(
+        kernel,
+        'table quarter = [1, 2, 3], fte = [112.3, 1093.3, 2047.0]\n  |> plot line fte by quarter, title = "Link workers"',
+    )
+    assert reply["status"] == "ok"
+    data = [m for m in outputs if m["msg_type"] == "execute_result"][0]["content"]["data"]
+    assert data["text/plain"] == "Link workers: line plot of fte by quarter (3 points)"
+    svg = data["image/svg+xml"]
+    assert svg.startswith("<svg") and "2,000" in svg and "Link workers" in svg
+    spec = data["application/vnd.vegalite.v5+json"]
+    assert spec["$schema"].endswith("vega-lite/v5.json")
+    assert [row["y"] for row in spec["data"]["values"]] == [112.3, 1093.3, 2047.0]
+    assert "text/html" not in data

@@ -9,6 +9,7 @@ pub mod formula;
 pub mod functions;
 pub mod meta;
 pub mod model;
+pub mod plot;
 pub mod render;
 mod session;
 pub mod simulate;

@@ -21,6 +21,8 @@ pub enum Value {
     /// A design's result: a table of estimates with a title and notes on how it was
     /// computed. Verbs that take a table read its table.
     Report(std::sync::Arc<Report>),
+    /// A plot, rendered to SVG and Vega-Lite when shown.
+    Plot(std::sync::Arc<crate::plot::Plot>),
     /// Text for the user, not data: what `print` and `write` say.
     Message(String),
     /// What `use` gives: nothing to show or bind.
@@ -39,6 +41,7 @@ impl Value {
             Value::Table(_) => "table",
             Value::Model(_) => "model",
             Value::Report(_) => "table",
+            Value::Plot(_) => "plot",
             Value::Message(_) => "message",
             Value::Nothing => "nothing",
         }

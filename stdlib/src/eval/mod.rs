@@ -77,7 +77,7 @@ impl Env<'_> {
         };
         for call in &pipeline.rest {
             self.check_interrupt(call.span)?;
-            if !matches!(value, Value::Table(_)) {
+            if value.as_table().is_none() {
                 return Err(Diagnostic::new(
                     "spel::pipe::not_table",
                     format!(

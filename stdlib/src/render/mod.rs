@@ -28,6 +28,7 @@ pub enum Shown {
     Table(TableSnapshot),
     Model(std::sync::Arc<crate::model::Model>),
     Report(ReportSnapshot),
+    Plot(std::sync::Arc<crate::plot::Plot>),
     Message(String),
 }
 
@@ -96,7 +97,24 @@ impl Shown {
                 }
                 out
             }
+            Shown::Plot(p) => p.describe(),
             Shown::Message(m) => m.clone(),
+        }
+    }
+
+    /// A plot's SVG (Jupyter's `image/svg+xml`).
+    pub fn svg(&self) -> Option<String> {
+        match self {
+            Shown::Plot(p) => Some(crate::plot::svg::render(p)),
+            _ => None,
+        }
+    }
+
+    /// A plot's Vega-Lite v5 spec (Jupyter's `application/vnd.vegalite.v5+json`).
+    pub fn vegalite(&self) -> Option<serde_json::Value> {
+        match self {
+            Shown::Plot(p) => Some(crate::plot::vegalite::spec(p)),
+            _ => None,
         }
     }
 
@@ -117,6 +135,10 @@ impl Shown {
                     html::table(&r.table)
                 ))
             }
+            Shown::Plot(p) => Some(format!(
+                "<div class=\"spel-plot\">{}</div>",
+                crate::plot::svg::render(p)
+            )),
             Shown::Scalar(s) => Some(format!(
                 "<code class=\"spel-value\" title=\"{}\">{}</code>",
                 s.type_name,
@@ -139,6 +161,12 @@ impl Shown {
                 out["notes"] = r.notes.clone().into();
                 out
             }
+            Shown::Plot(p) => serde_json::json!({
+                "type": "plot",
+                "description": p.describe(),
+                "svg": crate::plot::svg::render(p),
+                "vegalite": crate::plot::vegalite::spec(p),
+            }),
             Shown::Message(m) => serde_json::json!({"type": "message", "text": m}),
         }
     }
@@ -159,6 +187,7 @@ pub fn snapshot(value: &Value, work: Work, span: Span) -> Result<Shown, Diagnost
     Ok(match value {
         Value::Table(lf) => Shown::Table(table_snapshot(lf, work, span)?),
         Value::Message(m) => Shown::Message(m.clone()),
+        Value::Plot(p) => Shown::Plot(p.clone()),
         Value::Model(m) => Shown::Model(m.clone()),
         Value::Report(r) => Shown::Report(ReportSnapshot {
             title: r.title.clone(),
@@ -187,6 +216,7 @@ fn scalar(value: &Value) -> Scalar {
         Value::Table(_) => ("<table>".into(), serde_json::Value::Null),
         Value::Model(m) => (crate::model::render::text(m), serde_json::Value::Null),
         Value::Report(r) => (r.title.clone(), serde_json::Value::Null),
+        Value::Plot(p) => (p.describe(), serde_json::Value::Null),
         Value::Message(m) => (m.clone(), serde_json::json!(m)),
         Value::Nothing => (String::new(), serde_json::Value::Null),
     };

@@ -152,6 +152,13 @@ fn read(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
 
 fn write(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let args = ctx.args();
+    // A plot is written as its SVG or its Vega-Lite spec.
+    if let [arg] = args.as_slice()
+        && let Some(expr) = arg.as_expr()
+        && let Value::Plot(plot) = scalar::evaluate(expr, ctx.env)?
+    {
+        return write_plot(ctx, &plot);
+    }
     let lf = match args.as_slice() {
         [] => ctx.table()?,
         [arg] => ctx.table_arg(arg)?,
@@ -187,4 +194,38 @@ fn write(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         format::plural(df.height(), "row"),
         format::plural(df.width(), "column")
     )))
+}
+
+fn write_plot(ctx: &VerbCtx, plot: &crate::plot::Plot) -> Result<Value, Diagnostic> {
+    let to = ctx.clause_args(Connective::To);
+    let target = match to.as_slice() {
+        [target] => target,
+        _ => return Err(ctx.usage_error("`write` needs `to \"figure.svg\"`")),
+    };
+    let path = match target.as_expr().map(|e| scalar::evaluate(e, ctx.env)) {
+        Some(Ok(Value::Str(path))) => path,
+        Some(Err(d)) => return Err(d),
+        _ => {
+            return Err(Diagnostic::new(
+                "spel::write::path",
+                "`to` takes a file path in double quotes",
+            )
+            .at(target.span));
+        }
+    };
+    let text = if path.ends_with(".svg") {
+        crate::plot::svg::render(plot)
+    } else if path.ends_with(".json") {
+        serde_json::to_string_pretty(&crate::plot::vegalite::spec(plot)).unwrap_or_default()
+    } else {
+        return Err(Diagnostic::new(
+            "spel::write::format",
+            "a plot is written as .svg, or as .json (its Vega-Lite spec)",
+        )
+        .at(target.span));
+    };
+    files::write_text(&ctx.env.resolve_path(&path), &text).map_err(|e| {
+        Diagnostic::new("spel::write::io", format!("cannot write `{path}`: {e}")).at(target.span)
+    })?;
+    Ok(Value::Message(format!("wrote the plot to {path}")))
 }

@@ -5,6 +5,7 @@ mod data;
 mod designs;
 mod io;
 pub(crate) mod model;
+mod plot;
 mod post;
 mod reshape;
 mod simulate;
@@ -59,6 +60,7 @@ pub fn all() -> impl Iterator<Item = &'static Verb> {
         .chain(post::VERBS)
         .chain(simulate::VERBS)
         .chain(designs::VERBS)
+        .chain(plot::VERBS)
 }
 
 pub fn find(name: &str) -> Option<&'static Verb> {

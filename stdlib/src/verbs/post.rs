@@ -123,7 +123,7 @@ pub static VERBS: &[Verb] = &[
 ];
 
 /// The models named by the arguments, with the names to head their columns.
-fn models(
+pub(super) fn models(
     ctx: &VerbCtx,
     args: &[&spel_grammar::ast::Arg],
 ) -> Result<Vec<(String, std::sync::Arc<Model>)>, Diagnostic> {

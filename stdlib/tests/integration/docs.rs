@@ -137,6 +137,11 @@ fn design_guide_examples_run() {
 }
 
 #[test]
+fn plot_guide_examples_run() {
+    assert!(check_markdown("docs/plots.md") >= 4);
+}
+
+#[test]
 fn model_guide_examples_run() {
     assert!(check_markdown("docs/models.md") >= 4);
 }

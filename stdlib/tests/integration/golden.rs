@@ -17,5 +17,22 @@ fn golden_scripts() {
         if !src.starts_with("# skip: json") {
             insta::assert_snapshot!("json", run.json);
         }
+        // Plots: their SVG a tag a line and their Vega-Lite spec, readable in review.
+        let plots: Vec<String> = run
+            .json
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|v| v["type"] == "plot")
+            .map(|v| {
+                format!(
+                    "{}\n\n{}",
+                    v["svg"].as_str().unwrap_or("").replace("><", ">\n<"),
+                    serde_json::to_string_pretty(&v["vegalite"]).unwrap_or_default()
+                )
+            })
+            .collect();
+        if !plots.is_empty() {
+            insta::assert_snapshot!("plots", plots.join("\n\n"));
+        }
     });
 }

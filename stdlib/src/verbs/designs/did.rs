@@ -226,7 +226,7 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         numbers("y")?,
         numbers("weight")?,
     );
-    if let Some(w) = weights.iter().find(|w| !(**w > 0.0)) {
+    if let Some(w) = weights.iter().find(|w| w.is_nan() || **w <= 0.0) {
         return Err(Diagnostic::new(
             "spel::did::weights",
             format!(
@@ -633,6 +633,8 @@ fn aggregate(panel: &Panel, cells: &[Cell], keep: impl Fn(&Cell) -> bool) -> Eff
 
 /// The sup-t critical value over the event times: the 95th percentile of the largest
 /// |t| across them in a multiplier bootstrap with Mammen weights (as R's `did`).
+// The draws are indexed by event time and draw together.
+#[allow(clippy::needless_range_loop)]
 fn simultaneous_critical_value(effects: &[Effect], seed: u64, level: f64) -> f64 {
     const DRAWS: usize = 999;
     let usable: Vec<&Effect> = effects

@@ -1,0 +1,499 @@
+//! A plot as standalone SVG, readable at notebook width: axis titles, thousands
+//! separators, the Okabe–Ito palette, category labels turned or thinned so they never
+//! overlap. No ids or `<style>`, so many plots can share one page.
+
+use std::fmt::Write;
+
+use super::{Datum, Mark, PALETTE, Plot, Scale, date_label, tick_label, ticks};
+
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 380.0;
+const FONT: &str = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif";
+/// Average glyph width at 12 px, for laying out labels without a font engine.
+const CHAR: f64 = 6.6;
+const GRID: &str = "#e6e6e6";
+const INK: &str = "#333333";
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn text_width(text: &str) -> f64 {
+    text.chars().count() as f64 * CHAR
+}
+
+/// Where a datum starts and ends across the plot, in pixels.
+type Across = dyn Fn(&Datum) -> (f64, f64);
+
+/// A linear map from data to pixels.
+#[derive(Clone, Copy)]
+struct Linear {
+    domain: (f64, f64),
+    range: (f64, f64),
+}
+
+impl Linear {
+    fn at(&self, v: f64) -> f64 {
+        let (d0, d1) = self.domain;
+        let (r0, r1) = self.range;
+        if d1 == d0 {
+            return (r0 + r1) / 2.0;
+        }
+        r0 + (v - d0) / (d1 - d0) * (r1 - r0)
+    }
+}
+
+/// The data's extent over `values`, with room added and zero included when asked.
+fn extent(values: impl Iterator<Item = f64>, include_zero: bool) -> (f64, f64) {
+    let (mut low, mut high) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+    if !low.is_finite() {
+        return (0.0, 1.0);
+    }
+    if include_zero {
+        low = low.min(0.0);
+        high = high.max(0.0);
+    }
+    if low == high {
+        let pad = if low == 0.0 { 1.0 } else { low.abs() * 0.1 };
+        return (low - pad, high + pad);
+    }
+    (low, high)
+}
+
+fn y_values(data: &[Datum]) -> impl Iterator<Item = f64> + '_ {
+    data.iter()
+        .flat_map(|d| [Some(d.y), d.low, d.high])
+        .flatten()
+}
+
+pub fn render(plot: &Plot) -> String {
+    if plot.mark == Mark::Forest {
+        return forest(plot);
+    }
+    let mut out = String::new();
+    let legend = plot.series.len() > 1;
+    let legend_width = if legend {
+        plot.series
+            .iter()
+            .chain(plot.series_title.iter())
+            .map(|s| text_width(s))
+            .fold(0.0, f64::max)
+            + 40.0
+    } else {
+        0.0
+    };
+
+    // The value axis.
+    let include_zero = matches!(plot.mark, Mark::Bar | Mark::Histogram);
+    let mut values: Vec<f64> = y_values(&plot.data).collect();
+    values.extend(plot.reference);
+    let (y_low, y_high) = extent(values.into_iter(), include_zero);
+    let (y_ticks, y_step) = ticks(y_low, y_high, 5);
+    let y_labels: Vec<String> = y_ticks.iter().map(|v| tick_label(*v, y_step)).collect();
+    let left = 28.0 + y_labels.iter().map(|l| text_width(l)).fold(0.0, f64::max) + 10.0;
+
+    // The x axis: categories in bands, or a continuous scale.
+    let top = if plot.title.is_some() { 44.0 } else { 20.0 };
+    let right = WIDTH - 16.0 - legend_width;
+    let plot_width = right - left;
+    let mut bottom_room = 52.0;
+    let mut rotate = false;
+    let mut label_every = 1;
+    if plot.x_scale == Scale::Category {
+        let band = plot_width / plot.categories.len().max(1) as f64;
+        let widest = plot
+            .categories
+            .iter()
+            .map(|c| text_width(c))
+            .fold(0.0, f64::max);
+        if widest > band - 4.0 {
+            rotate = true;
+            // Turned 40°, a label needs about 0.65 of its width below the axis.
+            bottom_room += (widest.min(160.0) * 0.65 - 10.0).max(0.0);
+            label_every = ((14.0 / band).ceil() as usize).max(1);
+        }
+    }
+    let bottom = HEIGHT - bottom_room;
+    let y = Linear {
+        domain: (y_ticks[0], *y_ticks.last().unwrap_or(&1.0)),
+        range: (bottom, top),
+    };
+
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="{FONT}" font-size="12" role="img"><title>{}</title><rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#,
+        escape(&plot.describe())
+    );
+    if let Some(title) = &plot.title {
+        let _ = write!(
+            out,
+            r#"<text x="{left}" y="24" font-size="15" font-weight="600" fill="{INK}">{}</text>"#,
+            escape(title)
+        );
+    }
+    // Grid and value labels.
+    for (v, label) in y_ticks.iter().zip(&y_labels) {
+        let py = y.at(*v);
+        let _ = write!(
+            out,
+            r#"<line x1="{left:.1}" x2="{right:.1}" y1="{py:.1}" y2="{py:.1}" stroke="{GRID}"/><text x="{:.1}" y="{:.1}" text-anchor="end" fill="{INK}">{}</text>"#,
+            left - 6.0,
+            py + 4.0,
+            escape(label)
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<text transform="translate(14,{:.1}) rotate(-90)" text-anchor="middle" fill="{INK}">{}</text>"#,
+        (top + bottom) / 2.0,
+        escape(&plot.y_title)
+    );
+
+    // Where each datum goes across.
+    let x_position: Box<Across> = if plot.x_scale == Scale::Category {
+        let n = plot.categories.len().max(1) as f64;
+        let band = plot_width / n;
+        let series = plot.series.len().max(1) as f64;
+        for (i, category) in plot.categories.iter().enumerate() {
+            if i % label_every != 0 {
+                continue;
+            }
+            let cx = left + band * (i as f64 + 0.5);
+            if rotate {
+                let _ = write!(
+                    out,
+                    r#"<text transform="translate({cx:.1},{:.1}) rotate(-40)" text-anchor="end" fill="{INK}">{}</text>"#,
+                    bottom + 14.0,
+                    escape(category)
+                );
+            } else {
+                let _ = write!(
+                    out,
+                    r#"<text x="{cx:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text>"#,
+                    bottom + 18.0,
+                    escape(category)
+                );
+            }
+        }
+        let dodge = plot.mark == Mark::Bar;
+        Box::new(move |d: &Datum| {
+            let start = left + band * d.x;
+            if dodge {
+                let inner = band * 0.8 / series;
+                let x0 = start + band * 0.1 + inner * d.series as f64;
+                (x0, x0 + inner)
+            } else {
+                (start + band * 0.5, start + band * 0.5)
+            }
+        })
+    } else {
+        let (x_low, x_high) = extent(
+            plot.data
+                .iter()
+                .flat_map(|d| [Some(d.x), d.x_end])
+                .flatten(),
+            false,
+        );
+        let span = x_high - x_low;
+        let (x_ticks, x_step) = if plot.x_scale == Scale::Date {
+            date_ticks(x_low, x_high)
+        } else {
+            ticks(x_low, x_high, 6)
+        };
+        let (d0, d1) = if plot.mark == Mark::Histogram {
+            (x_low, x_high)
+        } else {
+            (x_low - span * 0.03, x_high + span * 0.03)
+        };
+        let x = Linear {
+            domain: (d0, d1),
+            range: (left, right),
+        };
+        for v in x_ticks
+            .iter()
+            .filter(|v| **v >= d0 - 1e-9 && **v <= d1 + 1e-9)
+        {
+            let px = x.at(*v);
+            let label = if plot.x_scale == Scale::Date {
+                date_label(*v, span)
+            } else {
+                tick_label(*v, x_step)
+            };
+            let _ = write!(
+                out,
+                r#"<line x1="{px:.1}" x2="{px:.1}" y1="{bottom:.1}" y2="{:.1}" stroke="{INK}"/><text x="{px:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text>"#,
+                bottom + 5.0,
+                bottom + 18.0,
+                escape(&label)
+            );
+        }
+        Box::new(move |d: &Datum| (x.at(d.x), d.x_end.map_or(x.at(d.x), |e| x.at(e))))
+    };
+    let _ = write!(
+        out,
+        r#"<line x1="{left:.1}" x2="{right:.1}" y1="{bottom:.1}" y2="{bottom:.1}" stroke="{INK}"/><text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text>"#,
+        (left + right) / 2.0,
+        HEIGHT - 10.0,
+        escape(&plot.x_title)
+    );
+    if let Some(r) = plot.reference {
+        let py = y.at(r);
+        let _ = write!(
+            out,
+            r#"<line x1="{left:.1}" x2="{right:.1}" y1="{py:.1}" y2="{py:.1}" stroke="{INK}" stroke-dasharray="4 3"/>"#
+        );
+    }
+
+    // The marks, series by series.
+    for s in 0..plot.series.len().max(1) {
+        let colour = PALETTE[s % PALETTE.len()];
+        let mut points: Vec<&Datum> = plot.data.iter().filter(|d| d.series == s).collect();
+        match plot.mark {
+            Mark::Line => {
+                points.sort_by(|a, b| a.x.total_cmp(&b.x));
+                let path: Vec<String> = points
+                    .iter()
+                    .filter(|d| d.y.is_finite())
+                    .map(|d| format!("{:.1},{:.1}", x_position(d).0, y.at(d.y)))
+                    .collect();
+                let _ = write!(
+                    out,
+                    r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+                    path.join(" ")
+                );
+                if points.len() <= 60 {
+                    for d in points.iter().filter(|d| d.y.is_finite()) {
+                        let _ = write!(
+                            out,
+                            r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{colour}"/>"#,
+                            x_position(d).0,
+                            y.at(d.y)
+                        );
+                    }
+                }
+            }
+            Mark::Bar | Mark::Histogram => {
+                for d in &points {
+                    let (x0, x1) = x_position(d);
+                    let (top_px, base) = (y.at(d.y.max(0.0)), y.at(d.y.min(0.0)));
+                    let gap = if plot.mark == Mark::Histogram {
+                        0.5
+                    } else {
+                        0.0
+                    };
+                    let _ = write!(
+                        out,
+                        r#"<rect x="{:.1}" y="{top_px:.1}" width="{:.1}" height="{:.1}" fill="{colour}"/>"#,
+                        x0 + gap,
+                        (x1 - x0 - 2.0 * gap).max(0.5),
+                        (base - top_px).max(0.0)
+                    );
+                }
+            }
+            Mark::Scatter => {
+                for d in points.iter().filter(|d| d.y.is_finite()) {
+                    let _ = write!(
+                        out,
+                        r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}" fill-opacity="0.7"/>"#,
+                        x_position(d).0,
+                        y.at(d.y)
+                    );
+                }
+            }
+            Mark::Interval => {
+                // Several series side by side around each x, so intervals do not overlap.
+                let offset = (s as f64 - (plot.series.len().max(1) as f64 - 1.0) / 2.0) * 6.0;
+                for d in points.iter().filter(|d| d.y.is_finite()) {
+                    let px = x_position(d).0 + offset;
+                    if let (Some(lo), Some(hi)) = (d.low, d.high) {
+                        let _ = write!(
+                            out,
+                            r#"<line x1="{px:.1}" x2="{px:.1}" y1="{:.1}" y2="{:.1}" stroke="{colour}" stroke-width="1.5"/>"#,
+                            y.at(lo),
+                            y.at(hi)
+                        );
+                    }
+                    let _ = write!(
+                        out,
+                        r#"<circle cx="{px:.1}" cy="{:.1}" r="3.5" fill="{colour}"/>"#,
+                        y.at(d.y)
+                    );
+                }
+            }
+            Mark::Forest => {}
+        }
+    }
+    if legend {
+        let lx = right + 16.0;
+        let mut ly = top + 4.0;
+        if let Some(title) = &plot.series_title {
+            let _ = write!(
+                out,
+                r#"<text x="{lx:.1}" y="{ly:.1}" font-weight="600" fill="{INK}">{}</text>"#,
+                escape(title)
+            );
+            ly += 18.0;
+        }
+        for (s, name) in plot.series.iter().enumerate() {
+            let colour = PALETTE[s % PALETTE.len()];
+            let _ = write!(
+                out,
+                r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="{ly:.1}" fill="{INK}">{}</text>"#,
+                ly - 10.0,
+                lx + 18.0,
+                escape(name)
+            );
+            ly += 18.0;
+        }
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// Date ticks at the start of months, every 1, 3, 6, 12 or 24 months.
+fn date_ticks(low: f64, high: f64) -> (Vec<f64>, f64) {
+    use chrono::{Datelike, NaiveDate};
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let to_date = |days: f64| {
+        epoch
+            .checked_add_signed(chrono::Duration::days(days.floor() as i64))
+            .unwrap_or(epoch)
+    };
+    let (start, end) = (to_date(low), to_date(high));
+    let months = (end.year() - start.year()) * 12 + end.month() as i32 - start.month() as i32;
+    let step = [1, 3, 6, 12, 24, 60]
+        .into_iter()
+        .find(|s| months / s <= 7)
+        .unwrap_or(120);
+    let mut out = Vec::new();
+    let (mut year, mut month) = (start.year(), start.month() as i32);
+    // Start on a month that is a multiple of the step (January, April, ... for 3).
+    while (month - 1) % step.min(12) != 0 {
+        month += 1;
+        if month > 12 {
+            month = 1;
+            year += 1;
+        }
+    }
+    while let Some(date) = NaiveDate::from_ymd_opt(year, month as u32, 1) {
+        if date > end {
+            break;
+        }
+        if date >= start {
+            out.push((date - epoch).num_days() as f64);
+        }
+        month += step;
+        while month > 12 {
+            month -= 12;
+            year += 1;
+        }
+    }
+    (out, f64::from(step) * 30.0)
+}
+
+/// A forest plot: one row per estimate, intervals across, a line at the null.
+fn forest(plot: &Plot) -> String {
+    let mut out = String::new();
+    let rows = plot.categories.len().max(1) as f64;
+    let height = (if plot.title.is_some() { 44.0 } else { 20.0 }) + rows * 30.0 + 56.0;
+    let top = if plot.title.is_some() { 44.0 } else { 20.0 };
+    let bottom = height - 56.0;
+    let left = 20.0
+        + plot
+            .categories
+            .iter()
+            .map(|c| text_width(c))
+            .fold(0.0, f64::max)
+            .min(260.0);
+    // Room on the right for "1.015 (1.009 to 1.021)".
+    let right = WIDTH - 170.0;
+    let mut values: Vec<f64> = y_values(&plot.data).collect();
+    values.extend(plot.reference);
+    let (low, high) = extent(values.into_iter(), false);
+    let (x_ticks, step) = ticks(low, high, 5);
+    let x = Linear {
+        domain: (x_ticks[0], *x_ticks.last().unwrap_or(&1.0)),
+        range: (left, right),
+    };
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="{FONT}" font-size="12" role="img"><title>{}</title><rect width="{WIDTH}" height="{height}" fill="white"/>"#,
+        escape(&plot.describe())
+    );
+    if let Some(title) = &plot.title {
+        let _ = write!(
+            out,
+            r#"<text x="20" y="24" font-size="15" font-weight="600" fill="{INK}">{}</text>"#,
+            escape(title)
+        );
+    }
+    for v in &x_ticks {
+        let px = x.at(*v);
+        let _ = write!(
+            out,
+            r#"<line x1="{px:.1}" x2="{px:.1}" y1="{top:.1}" y2="{bottom:.1}" stroke="{GRID}"/><text x="{px:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text>"#,
+            bottom + 18.0,
+            tick_label(*v, step)
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<line x1="{left:.1}" x2="{right:.1}" y1="{bottom:.1}" y2="{bottom:.1}" stroke="{INK}"/><text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text>"#,
+        (left + right) / 2.0,
+        height - 12.0,
+        escape(&plot.x_title)
+    );
+    if let Some(r) = plot.reference {
+        let px = x.at(r);
+        let _ = write!(
+            out,
+            r#"<line x1="{px:.1}" x2="{px:.1}" y1="{top:.1}" y2="{bottom:.1}" stroke="{INK}" stroke-dasharray="4 3"/>"#
+        );
+    }
+    let digits = (-step.log10().floor()).max(0.0) as usize + 1;
+    for (i, label) in plot.categories.iter().enumerate() {
+        let cy = top + 30.0 * (i as f64 + 0.5);
+        let _ = write!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="{INK}">{}</text>"#,
+            left - 10.0,
+            cy + 4.0,
+            escape(label)
+        );
+        for d in plot.data.iter().filter(|d| d.x as usize == i) {
+            let colour = PALETTE[d.series % PALETTE.len()];
+            if let (Some(lo), Some(hi)) = (d.low, d.high) {
+                let _ = write!(
+                    out,
+                    r#"<line x1="{:.1}" x2="{:.1}" y1="{cy:.1}" y2="{cy:.1}" stroke="{colour}" stroke-width="2"/>"#,
+                    x.at(lo),
+                    x.at(hi)
+                );
+                let _ = write!(
+                    out,
+                    r#"<text x="{:.1}" y="{:.1}" fill="{INK}">{:.digits$} ({:.digits$} to {:.digits$})</text>"#,
+                    right + 12.0,
+                    cy + 4.0,
+                    d.y,
+                    lo,
+                    hi
+                );
+            }
+            let _ = write!(
+                out,
+                r#"<rect x="{:.1}" y="{:.1}" width="8" height="8" fill="{colour}"/>"#,
+                x.at(d.y) - 4.0,
+                cy - 4.0
+            );
+        }
+    }
+    out.push_str("</svg>");
+    out
+}

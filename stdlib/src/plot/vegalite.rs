@@ -1,0 +1,127 @@
+//! A plot as a Vega-Lite v5 spec with its data inline, for notebooks and tools that
+//! render Vega-Lite (JupyterLab does, interactively).
+
+use serde_json::{Value, json};
+
+use super::{Mark, PALETTE, Plot, Scale, date_label};
+
+pub fn spec(plot: &Plot) -> Value {
+    let named = plot.series.len() > 1;
+    let rows: Vec<Value> = plot
+        .data
+        .iter()
+        .map(|d| {
+            let mut row = serde_json::Map::new();
+            let x = match plot.x_scale {
+                Scale::Category => json!(
+                    plot.categories
+                        .get(d.x as usize)
+                        .cloned()
+                        .unwrap_or_default()
+                ),
+                Scale::Date => json!(date_label(d.x, 0.0)),
+                Scale::Number => json!(d.x),
+            };
+            if plot.mark == Mark::Forest {
+                row.insert("label".into(), x);
+            } else {
+                row.insert("x".into(), x);
+            }
+            if let Some(end) = d.x_end {
+                row.insert("x_end".into(), json!(end));
+            }
+            row.insert("y".into(), json!(d.y));
+            if let Some(low) = d.low {
+                row.insert("low".into(), json!(low));
+            }
+            if let Some(high) = d.high {
+                row.insert("high".into(), json!(high));
+            }
+            if named {
+                row.insert(
+                    "series".into(),
+                    json!(plot.series.get(d.series).cloned().unwrap_or_default()),
+                );
+            }
+            Value::Object(row)
+        })
+        .collect();
+    let x_type = match plot.x_scale {
+        Scale::Category => "nominal",
+        Scale::Date => "temporal",
+        Scale::Number => "quantitative",
+    };
+    let x = json!({"field": "x", "type": x_type, "title": plot.x_title, "sort": null});
+    let y = json!({"field": "y", "type": "quantitative", "title": plot.y_title});
+    let mut encoding = json!({"x": x, "y": y});
+    if named {
+        encoding["color"] = json!({
+            "field": "series",
+            "type": "nominal",
+            "title": plot.series_title,
+            "sort": plot.series,
+            "scale": {"range": PALETTE},
+        });
+    } else {
+        encoding["color"] = json!({"value": PALETTE[0]});
+    }
+    let layers: Vec<Value> = match plot.mark {
+        Mark::Line => vec![
+            json!({"mark": {"type": "line", "point": plot.data.len() <= 60}, "encoding": encoding}),
+        ],
+        Mark::Scatter => vec![
+            json!({"mark": {"type": "point", "filled": true, "opacity": 0.7}, "encoding": encoding}),
+        ],
+        Mark::Bar => {
+            let mut bars = encoding.clone();
+            if named {
+                bars["xOffset"] = json!({"field": "series", "sort": plot.series});
+            }
+            vec![json!({"mark": "bar", "encoding": bars})]
+        }
+        Mark::Histogram => {
+            let mut bars = encoding.clone();
+            bars["x"] = json!({"field": "x", "type": "quantitative", "title": plot.x_title, "bin": "binned"});
+            bars["x2"] = json!({"field": "x_end"});
+            vec![json!({"mark": "bar", "encoding": bars})]
+        }
+        Mark::Interval => {
+            let mut rule = encoding.clone();
+            rule["y"] = json!({"field": "low", "type": "quantitative", "title": plot.y_title});
+            rule["y2"] = json!({"field": "high"});
+            vec![
+                json!({"mark": "rule", "encoding": rule}),
+                json!({"mark": {"type": "point", "filled": true, "size": 50}, "encoding": encoding}),
+            ]
+        }
+        Mark::Forest => {
+            let label = json!({"field": "label", "type": "nominal", "title": null, "sort": plot.categories});
+            let value = json!({"field": "low", "type": "quantitative", "title": plot.x_title, "scale": {"zero": false}});
+            vec![
+                json!({"mark": "rule", "encoding": {"y": label, "x": value, "x2": {"field": "high"}, "color": encoding["color"]}}),
+                json!({"mark": {"type": "square", "filled": true, "size": 60}, "encoding": {"y": label, "x": {"field": "y", "type": "quantitative"}, "color": encoding["color"]}}),
+            ]
+        }
+    };
+    let mut layers = layers;
+    if let Some(r) = plot.reference {
+        let axis = if plot.mark == Mark::Forest { "x" } else { "y" };
+        layers.push(json!({
+            "data": {"values": [{"reference": r}]},
+            "mark": {"type": "rule", "strokeDash": [4, 3], "color": "#333333"},
+            "encoding": {axis: {"field": "reference", "type": "quantitative"}},
+        }));
+    }
+    let mut spec = json!({
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "width": 520,
+        "height": if plot.mark == Mark::Forest { 30 * plot.categories.len().max(1) } else { 300 },
+        "data": {"values": rows},
+        "layer": layers,
+        "config": {"font": "system-ui, sans-serif"},
+    });
+    if let Some(title) = &plot.title {
+        spec["title"] = json!(title);
+    }
+    spec
+}

@@ -1,0 +1,502 @@
+//! `plot` and `forest`: a table's columns, or one term across models, as a plot.
+
+use polars::prelude::*;
+use spel_grammar::ast::{Connective, Expr as Ast, ExprKind};
+use spel_grammar::{Diagnostic, Span};
+
+use super::{Example, OptionSpec, Verb, VerbCtx};
+use crate::errors::polars_error;
+use crate::plot::{Datum, Mark, Plot, Scale};
+use crate::value::Value;
+
+const fn option(name: &'static str, values: &'static str, summary: &'static str) -> OptionSpec {
+    OptionSpec {
+        name,
+        values,
+        choices: &[],
+        summary,
+    }
+}
+
+pub static VERBS: &[Verb] = &[
+    Verb {
+        name: "plot",
+        signature: "plot line | bar | hist | scatter | interval Y [by X] [, colour = C] [, low = L, high = H] [, ref = V] [, title = \"...\"] [, bins = K]",
+        summary: "Plot columns of a table: lines, bars, a histogram, points, or estimates with intervals.",
+        description: "`line`, `scatter` and `interval` put Y against X (numbers, dates or \
+                      categories); `bar` draws one bar per value of X in the table's order (sort the table \
+                      to order them; numbers by value), grouped by `colour`; \
+                      `hist` counts Y in `bins` equal bins (default: Sturges' rule). Y may be a \
+                      list of columns, `[observed, fitted]`, one series each; `colour` splits by a \
+                      column instead. `interval` draws each estimate with the interval from `low` \
+                      to `high` (event studies, a coefficient's path). `ref` adds a dashed \
+                      line at that value of Y. Notebooks show the plot as SVG and Vega-Lite; \
+                      the terminal shows one line describing it; `write` saves it (.svg, or \
+                      .json for the Vega-Lite spec).",
+        connectives: &[Connective::By],
+        options: &[
+            option(
+                "colour",
+                "a column",
+                "One series (colour) per value of this column.",
+            ),
+            option(
+                "low",
+                "a column",
+                "Lower end of each interval (`interval`).",
+            ),
+            option(
+                "high",
+                "a column",
+                "Upper end of each interval (`interval`).",
+            ),
+            option(
+                "ref",
+                "a number",
+                "A dashed reference line at this value of Y.",
+            ),
+            option("title", "a string", "The plot's title."),
+            option(
+                "xlabel",
+                "a string",
+                "The x axis title (default: the column).",
+            ),
+            option(
+                "ylabel",
+                "a string",
+                "The y axis title (default: the column).",
+            ),
+            option("bins", "a whole number", "Bins of a histogram."),
+        ],
+        named_arguments: false,
+        examples: &[Example {
+            summary: "Link-worker FTE by quarter, one line per region",
+            code: "table quarter = [1, 2, 3, 1, 2, 3], region = [\"North\", \"North\", \"North\", \"South\", \"South\", \"South\"],\n      fte = [10.5, 14.0, 21.5, 8.0, 12.5, 15.0]\n  |> plot line fte by quarter, colour = region",
+            output: "line plot of fte by quarter (6 points), 2 series by region",
+        }],
+        run: plot,
+    },
+    Verb {
+        name: "forest",
+        signature: "forest MODEL, MODEL, ... on TERM [, title = \"...\"]",
+        summary: "Forest plot of one term across models: estimates (odds ratios) with CIs.",
+        description: "One row per model, labelled by its outcome, with the estimate and its \
+                      interval on the scale the model reports (odds or rate ratios for \
+                      logit, Poisson and negative binomial models) and a dashed line at no \
+                      effect (1 for ratios, 0 otherwise).",
+        connectives: &[Connective::On],
+        options: &[option("title", "a string", "The plot's title.")],
+        named_arguments: false,
+        examples: &[],
+        run: forest,
+    },
+];
+
+/// A string option, or `None`.
+fn text_option(ctx: &VerbCtx, name: &str) -> Result<Option<String>, Diagnostic> {
+    match ctx.option_value(name)? {
+        None => Ok(None),
+        Some((Value::Str(s), _)) => Ok(Some(s)),
+        Some((_, span)) => Err(Diagnostic::new(
+            "spel::plot::option",
+            format!("`{name}` is a string in quotes"),
+        )
+        .at(span)),
+    }
+}
+
+fn plot(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    let kinds = ["line", "bar", "hist", "scatter", "interval"];
+    let kind_arg = args.first().and_then(|a| a.as_expr());
+    let kind = kind_arg.and_then(|e| e.as_ident()).unwrap_or("");
+    let mark = match kind {
+        "line" => Mark::Line,
+        "bar" => Mark::Bar,
+        "hist" => Mark::Histogram,
+        "scatter" => Mark::Scatter,
+        "interval" => Mark::Interval,
+        _ => {
+            return Err(Diagnostic::new(
+                "spel::plot::kind",
+                format!("`plot` draws {}, not `{kind}`", kinds.join(", ")),
+            )
+            .at(kind_arg.map_or(ctx.call.verb.span, |e| e.span))
+            .suggest(spel_grammar::did_you_mean(kind, kinds))
+            .with_help("write the kind first: `plot line fte by quarter`"));
+        }
+    };
+    let Some(y_ast) = args.get(1).and_then(|a| a.as_expr()) else {
+        return Err(ctx.usage_error(format!("say what to plot: `plot {kind} COLUMN by COLUMN`")));
+    };
+    let lf = ctx.table()?;
+    let scope = ctx.scope(&lf)?;
+    let y_asts: Vec<&Ast> = match &y_ast.kind {
+        ExprKind::List(items) => items.iter().collect(),
+        _ => vec![y_ast],
+    };
+    let by = ctx.clause_args(Connective::By);
+    let x_ast = by.first().and_then(|a| a.as_expr());
+    if x_ast.is_none() && mark != Mark::Histogram {
+        return Err(ctx.usage_error(format!(
+            "`plot {kind}` needs `by` and the x column: `plot {kind} {} by quarter`",
+            ctx.text(y_ast.span)
+        )));
+    }
+    let column_option = |name: &str| ctx.option(name).and_then(|a| a.as_expr());
+    let colour_ast = column_option("colour");
+    if colour_ast.is_some() && y_asts.len() > 1 {
+        return Err(Diagnostic::new(
+            "spel::plot::series",
+            "give several Y columns or `colour`, not both",
+        )
+        .at(y_ast.span));
+    }
+    let (low_ast, high_ast) = (column_option("low"), column_option("high"));
+    if mark == Mark::Interval && (low_ast.is_none() || high_ast.is_none()) {
+        return Err(ctx.usage_error(
+            "`plot interval` needs `low = ...` and `high = ...`, the interval's ends",
+        ));
+    }
+
+    let mut selected = Vec::new();
+    for (i, ast) in y_asts.iter().enumerate() {
+        let (e, dtype) = scope.checked(ast)?;
+        if !dtype.is_primitive_numeric() && dtype != DataType::Boolean {
+            return Err(Diagnostic::new(
+                "spel::plot::not_numeric",
+                format!(
+                    "`{}` is {dtype}, and a plot's values are numbers",
+                    ctx.text(ast.span)
+                ),
+            )
+            .at(ast.span)
+            .with_help(
+                "plot a count instead: `summarise n = n() by ...` then `plot bar n by ...`",
+            ));
+        }
+        selected.push(e.cast(DataType::Float64).alias(format!("y{i}")));
+    }
+    let mut x_scale = Scale::Number;
+    if let Some(ast) = x_ast {
+        let (e, dtype) = scope.checked(ast)?;
+        x_scale = if mark == Mark::Bar || !(dtype.is_primitive_numeric() || dtype.is_temporal()) {
+            Scale::Category
+        } else if dtype.is_temporal() {
+            Scale::Date
+        } else {
+            Scale::Number
+        };
+        selected.push(match x_scale {
+            Scale::Category => e.cast(DataType::String).alias("x"),
+            Scale::Date => e
+                .cast(DataType::Date)
+                .cast(DataType::Int32)
+                .cast(DataType::Float64)
+                .alias("x"),
+            Scale::Number => e.cast(DataType::Float64).alias("x"),
+        });
+    }
+    if let Some(ast) = colour_ast {
+        selected.push(scope.checked(ast)?.0.cast(DataType::String).alias("colour"));
+    }
+    for (name, ast) in [("low", low_ast), ("high", high_ast)] {
+        if let Some(ast) = ast {
+            selected.push(scope.checked(ast)?.0.cast(DataType::Float64).alias(name));
+        }
+    }
+    let df = ctx
+        .env
+        .work()
+        .collect(lf.select(selected), "preparing the plot", ctx.call.span)?;
+    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+    let numbers = |name: &str| -> Result<Option<Vec<Option<f64>>>, Diagnostic> {
+        match df.column(name) {
+            Ok(c) if c.dtype() == &DataType::Float64 => {
+                Ok(Some(c.f64().map_err(fail)?.iter().collect()))
+            }
+            _ => Ok(None),
+        }
+    };
+    let strings = |name: &str| -> Result<Option<Vec<Option<String>>>, Diagnostic> {
+        match df.column(name) {
+            Ok(c) if c.dtype() == &DataType::String => Ok(Some(
+                c.str()
+                    .map_err(fail)?
+                    .iter()
+                    .map(|v| v.map(str::to_string))
+                    .collect(),
+            )),
+            _ => Ok(None),
+        }
+    };
+    let y_columns: Vec<Vec<Option<f64>>> = (0..y_asts.len())
+        .map(|i| numbers(&format!("y{i}")).map(Option::unwrap_or_default))
+        .collect::<Result<_, _>>()?;
+    let y_title = match text_option(ctx, "ylabel")? {
+        Some(t) => t,
+        None if mark == Mark::Histogram => "count".into(),
+        None => y_asts
+            .iter()
+            .map(|a| ctx.text(a.span))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let x_title = match text_option(ctx, "xlabel")? {
+        Some(t) => t,
+        None => ctx.text(x_ast.unwrap_or(y_ast).span).to_string(),
+    };
+    let mut plot = Plot {
+        mark,
+        title: text_option(ctx, "title")?,
+        x_title,
+        y_title,
+        x_scale,
+        categories: Vec::new(),
+        series: Vec::new(),
+        series_title: None,
+        data: Vec::new(),
+        reference: match ctx.option_value("ref")? {
+            None => None,
+            Some((Value::Number(x), _)) => Some(x),
+            Some((_, span)) => {
+                return Err(Diagnostic::new("spel::plot::ref", "`ref` is a number").at(span));
+            }
+        },
+    };
+
+    if mark == Mark::Histogram {
+        let values: Vec<f64> = y_columns[0]
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        let bins = match ctx.option_value("bins")? {
+            None => ((values.len().max(1) as f64).log2().ceil() as usize + 1).max(1),
+            Some((Value::Number(k), _)) if k >= 1.0 && k.fract() == 0.0 => k as usize,
+            Some((_, span)) => {
+                return Err(Diagnostic::new(
+                    "spel::plot::bins",
+                    "`bins` is a whole number of 1 or more",
+                )
+                .at(span));
+            }
+        };
+        histogram(&mut plot, &values, bins, y_ast.span)?;
+        return Ok(Value::Plot(std::sync::Arc::new(plot)));
+    }
+
+    let n = df.height();
+    let x_numbers = numbers("x")?;
+    let x_strings = strings("x")?;
+    let colours = strings("colour")?;
+    let (lows, highs) = (numbers("low")?, numbers("high")?);
+    if x_scale == Scale::Category {
+        // In the table's order (sort the table to order the bars), numbers by value.
+        let mut levels: Vec<String> = Vec::new();
+        for level in x_strings.iter().flatten().flatten() {
+            if !levels.contains(level) {
+                levels.push(level.clone());
+            }
+        }
+        if levels.iter().all(|l| l.parse::<f64>().is_ok()) {
+            sort_levels(&mut levels);
+        }
+        plot.categories = levels;
+    }
+    if let Some(colours) = &colours {
+        let mut levels: Vec<String> = colours.iter().flatten().cloned().collect();
+        sort_levels(&mut levels);
+        plot.series = levels;
+        plot.series_title = colour_ast.map(|a| ctx.text(a.span).to_string());
+    } else if y_asts.len() > 1 {
+        plot.series = y_asts
+            .iter()
+            .map(|a| ctx.text(a.span).to_string())
+            .collect();
+    }
+    for (s, ys) in y_columns.iter().enumerate() {
+        for row in 0..n {
+            let x = match (&x_numbers, &x_strings) {
+                (Some(xs), _) => xs[row],
+                (_, Some(xs)) => xs[row]
+                    .as_ref()
+                    .and_then(|v| plot.categories.iter().position(|c| c == v))
+                    .map(|i| i as f64),
+                _ => None,
+            };
+            let (Some(x), Some(y)) = (x, ys[row]) else {
+                continue;
+            };
+            let series = match &colours {
+                Some(cs) => match &cs[row] {
+                    Some(c) => plot.series.iter().position(|v| v == c).unwrap_or(0),
+                    None => continue,
+                },
+                None => s,
+            };
+            plot.data.push(Datum {
+                x,
+                x_end: None,
+                label: String::new(),
+                y,
+                low: lows.as_ref().and_then(|l| l[row]),
+                high: highs.as_ref().and_then(|h| h[row]),
+                series,
+            });
+        }
+    }
+    if plot.data.is_empty() {
+        return Err(Diagnostic::new(
+            "spel::plot::empty",
+            "nothing to plot: every row has a missing value",
+        )
+        .at(y_ast.span));
+    }
+    Ok(Value::Plot(std::sync::Arc::new(plot)))
+}
+
+/// Levels in a readable order: as numbers when they all are, else alphabetically.
+fn sort_levels(levels: &mut Vec<String>) {
+    levels.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        _ => a.cmp(b),
+    });
+    levels.dedup();
+}
+
+fn histogram(plot: &mut Plot, values: &[f64], bins: usize, span: Span) -> Result<(), Diagnostic> {
+    if values.is_empty() {
+        return Err(Diagnostic::new(
+            "spel::plot::empty",
+            "nothing to plot: every value is missing",
+        )
+        .at(span));
+    }
+    let (low, high) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(*v), h.max(*v))
+        });
+    let width = if high > low {
+        (high - low) / bins as f64
+    } else {
+        1.0
+    };
+    let mut counts = vec![0usize; bins];
+    for v in values {
+        let i = (((v - low) / width) as usize).min(bins - 1);
+        counts[i] += 1;
+    }
+    plot.x_scale = Scale::Number;
+    plot.data = counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Datum {
+            x: low + width * i as f64,
+            x_end: Some(low + width * (i + 1) as f64),
+            label: String::new(),
+            y: *c as f64,
+            low: None,
+            high: None,
+            series: 0,
+        })
+        .collect();
+    Ok(())
+}
+
+fn forest(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    if args.is_empty() {
+        return Err(
+            ctx.usage_error("`forest` takes models and `on` a term: `forest m1, m2 on lw_fte_50k`")
+        );
+    }
+    let models = super::post::models(ctx, &args)?;
+    let on = ctx.clause_args(Connective::On);
+    let Some(term_ast) = on.first().and_then(|a| a.as_expr()) else {
+        return Err(
+            ctx.usage_error("`forest` needs `on` and the term: `forest m1, m2 on lw_fte_50k`")
+        );
+    };
+    let term = ctx.text(term_ast.span).to_string();
+    let ratio = models[0].1.ratio_name();
+    let mut data = Vec::new();
+    let mut categories = Vec::new();
+    for (i, (name, model)) in models.iter().enumerate() {
+        if model.ratio_name().map(|r| r.0) != ratio.map(|r| r.0) {
+            return Err(Diagnostic::new(
+                "spel::forest::scales",
+                format!("`{name}` reports on another scale than `{}`", models[0].0),
+            )
+            .at(args[i].span)
+            .with_help("put models of one family (all logits, say) in one forest plot"));
+        }
+        let Some(c) = model.coefficients.iter().find(|c| c.term == term) else {
+            return Err(Diagnostic::new(
+                "spel::forest::term",
+                format!("`{name}` has no term `{term}`"),
+            )
+            .at(term_ast.span)
+            .suggest(spel_grammar::did_you_mean(
+                &term,
+                model.coefficients.iter().map(|c| c.term.as_str()),
+            ))
+            .with_note(format!(
+                "its terms are {}",
+                model
+                    .coefficients
+                    .iter()
+                    .map(|c| c.term.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        let scale = |x: f64| if ratio.is_some() { x.exp() } else { x };
+        let label = if models
+            .iter()
+            .filter(|(_, m)| m.outcome == model.outcome)
+            .count()
+            > 1
+        {
+            format!("{} ({name})", model.outcome)
+        } else {
+            model.outcome.clone()
+        };
+        categories.push(label.clone());
+        data.push(Datum {
+            x: i as f64,
+            x_end: None,
+            label,
+            y: scale(c.estimate),
+            low: Some(scale(c.conf_low)),
+            high: Some(scale(c.conf_high)),
+            series: 0,
+        });
+    }
+    let level = (models[0].1.level * 100.0).round();
+    let plot = Plot {
+        mark: Mark::Forest,
+        title: text_option(ctx, "title")?,
+        x_title: match ratio {
+            Some((name, _)) => format!(
+                "{} for {term} ({level}% CI)",
+                if name == "odds_ratio" {
+                    "Odds ratio"
+                } else {
+                    "Rate ratio"
+                }
+            ),
+            None => format!("estimate for {term} ({level}% CI)"),
+        },
+        y_title: String::new(),
+        x_scale: Scale::Category,
+        categories,
+        series: Vec::new(),
+        series_title: None,
+        data,
+        reference: Some(if ratio.is_some() { 1.0 } else { 0.0 }),
+    };
+    Ok(Value::Plot(std::sync::Arc::new(plot)))
+}
