@@ -5,26 +5,31 @@ use spel_grammar::Diagnostic;
 
 use super::{Example, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
-use crate::simulate::gpps;
+use crate::simulate::{gpps, teaching};
 use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[Verb {
     name: "simulate",
-    signature: "simulate gpps [, n = 4132676] [, seed = 1] | simulate gpps_truth",
-    summary: "A synthetic GP Patient Survey with known link-worker effects (or its true parameters).",
+    signature: "simulate gpps [, n = 4132676] [, seed = 1] | gpps_truth | rollout [, n = 300] | referrals_monthly | gp_visits [, n = 2000]",
+    summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits.",
     description: "`simulate gpps` makes respondents in waves 2018–2023, nested in 6,500 \
                   practices, 1,250 PCNs, 42 ICBs and 7 regions, with link-worker FTE per \
                   50,000 patients by PCN and year and five 0/1 outcomes whose true odds \
                   ratios per unit of `lw_fte_50k` are known (`simulate gpps_truth`). PCN \
-                  quality confounds a pooled model; `fe(pcn)` recovers the truth. The same \
-                  seed gives the same table on every machine.",
+                  quality confounds a pooled model; `fe(pcn)` recovers the truth. For \
+                  teaching the designs: `rollout` (PCNs adopting link workers in different \
+                  quarters, effects growing with time since adoption), `referrals_monthly` \
+                  (a monthly series with winter peaks and a change in July 2019) and \
+                  `gp_visits` (visits before and after referral, with a matched comparison \
+                  group and regression to the mean); docs/simulate.md gives their true \
+                  effects. The same seed gives the same table on every machine.",
     connectives: &[],
     options: &[
         OptionSpec {
             name: "n",
             values: "a number of respondents",
             choices: &[],
-            summary: "Rows (default 4,132,676, the study's size).",
+            summary: "Respondents (gpps, default 4,132,676, the study's size), PCNs (rollout, default 300) or people (gp_visits, default 2,000).",
         },
         OptionSpec {
             name: "seed",
@@ -56,7 +61,9 @@ pub static VERBS: &[Verb] = &[Verb {
 fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let args = ctx.args();
     let [arg] = args.as_slice() else {
-        return Err(ctx.usage_error("`simulate` takes the name of a study: `gpps` or `gpps_truth`"));
+        return Err(ctx.usage_error(
+            "`simulate` takes the name of a study: gpps, gpps_truth, rollout, referrals_monthly or gp_visits",
+        ));
     };
     let name = arg.as_expr().and_then(|e| e.as_ident()).unwrap_or("");
     let whole = |option: &str, default: f64| -> Result<f64, Diagnostic> {
@@ -70,27 +77,44 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .at(span)),
         }
     };
-    let frame = match name {
-        "gpps" => {
-            let rows = whole("n", gpps::DEFAULT_ROWS as f64)? as usize;
-            let seed = whole("seed", 1.0)? as u64;
-            let span = arg.span;
-            ctx.env.work().run("simulating the survey", span, move || {
-                gpps::generate(rows, seed).map_err(|e| polars_error(e).at(span))
-            })?
-        }
-        "gpps_truth" => gpps::truth().map_err(|e| polars_error(e).at(arg.span))?,
-        _ => {
-            return Err(Diagnostic::new(
+    let frame =
+        match name {
+            "gpps" => {
+                let rows = whole("n", gpps::DEFAULT_ROWS as f64)? as usize;
+                let seed = whole("seed", 1.0)? as u64;
+                let span = arg.span;
+                ctx.env.work().run("simulating the survey", span, move || {
+                    gpps::generate(rows, seed).map_err(|e| polars_error(e).at(span))
+                })?
+            }
+            "gpps_truth" => gpps::truth().map_err(|e| polars_error(e).at(arg.span))?,
+            "rollout" => {
+                let pcns = whole("n", 300.0)? as usize;
+                teaching::rollout(pcns, whole("seed", 1.0)? as u64)
+                    .map_err(|e| polars_error(e).at(arg.span))?
+            }
+            "referrals_monthly" => teaching::referrals_monthly(whole("seed", 1.0)? as u64)
+                .map_err(|e| polars_error(e).at(arg.span))?,
+            "gp_visits" => {
+                let people = whole("n", 2000.0)? as usize;
+                teaching::gp_visits(people, whole("seed", 1.0)? as u64)
+                    .map_err(|e| polars_error(e).at(arg.span))?
+            }
+            _ => {
+                return Err(Diagnostic::new(
                 "spel::simulate::study",
                 format!("there is no built-in study `{name}`"),
             )
             .at(arg.span)
-            .suggest(spel_grammar::did_you_mean(name, ["gpps", "gpps_truth"]))
+            .suggest(spel_grammar::did_you_mean(
+                name,
+                ["gpps", "gpps_truth", "rollout", "referrals_monthly", "gp_visits"],
+            ))
             .with_note(
-                "built-in studies: gpps (the GP Patient Survey), gpps_truth (its true parameters)",
+                "built-in studies: gpps (the GP Patient Survey), gpps_truth (its true parameters), \
+                 rollout, referrals_monthly, gp_visits",
             ));
-        }
-    };
+            }
+        };
     Ok(Value::Table(frame.lazy()))
 }

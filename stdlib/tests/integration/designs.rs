@@ -338,3 +338,64 @@ fn simulated_power_rejects_at_the_level_under_no_effect_and_covers_the_truth() {
     );
     assert_eq!(large[0][5].as_f64().unwrap(), 1.0);
 }
+
+/// A number from the only row of a script's last result, by column name.
+fn value(src: &str, column: &str) -> f64 {
+    let out = run(src);
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let last: Value = serde_json::from_str(out.json.lines().last().unwrap()).unwrap();
+    let at = last["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c == column)
+        .unwrap();
+    last["rows"][0][at].as_f64().unwrap()
+}
+
+#[test]
+fn the_rollout_simulator_biases_twfe_and_callaway_santanna_recovers_its_truth() {
+    let truth = value(
+        "simulate rollout |> filter treated == 1 |> summarise t = mean(true_effect)",
+        "t",
+    );
+    let summary = rows(
+        "simulate rollout |> did experience ~ treated, unit = pcn, time = quarter, first = first",
+    );
+    let (twfe, twfe_se) = (
+        summary[0][3].as_f64().unwrap(),
+        summary[0][4].as_f64().unwrap(),
+    );
+    let (cs, cs_se) = (
+        summary[1][3].as_f64().unwrap(),
+        summary[1][4].as_f64().unwrap(),
+    );
+    assert!(
+        (cs - truth).abs() < 3.0 * cs_se,
+        "CS {cs} ± {cs_se}, truth {truth}"
+    );
+    assert!(
+        (twfe - truth).abs() > 5.0 * twfe_se,
+        "TWFE {twfe} ± {twfe_se}, truth {truth}"
+    );
+}
+
+#[test]
+fn the_monthly_series_and_gp_visits_carry_their_stated_effects() {
+    // Over several seeds the interrupted time series brackets the true slope change of 1.5.
+    let mut slopes = Vec::new();
+    for seed in 1..=6 {
+        slopes.push(value(
+            &format!("simulate referrals_monthly, seed = {seed} |> its referrals_per_100k ~ t, break = 31, seasonal = calendar_month |> filter term == \"slope_change\""),
+            "estimate",
+        ));
+    }
+    let mean = slopes.iter().sum::<f64>() / slopes.len() as f64;
+    assert!((mean - 1.5).abs() < 0.1, "{slopes:?}");
+    // With many people the ratio of the groups' rate ratios is the true 0.9.
+    let ratio = value(
+        "simulate gp_visits, n = 40000 |> summarise rb = sum(if_else(group == \"referred\", visits_before, 0)), ra = sum(if_else(group == \"referred\", visits_after, 0)), cb = sum(if_else(group == \"comparison\", visits_before, 0)), ca = sum(if_else(group == \"comparison\", visits_after, 0)) |> derive r = (ra / rb) / (ca / cb)",
+        "r",
+    );
+    assert!((ratio - 0.9).abs() < 0.02, "{ratio}");
+}

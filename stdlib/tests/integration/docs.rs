@@ -142,6 +142,11 @@ fn plot_guide_examples_run() {
 }
 
 #[test]
+fn simulator_guide_examples_run() {
+    assert!(check_markdown("docs/simulate.md") >= 1);
+}
+
+#[test]
 fn model_guide_examples_run() {
     assert!(check_markdown("docs/models.md") >= 4);
 }

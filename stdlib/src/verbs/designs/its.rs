@@ -32,6 +32,12 @@ pub const VERB: Verb = Verb {
             summary: "Season (month, quarter) as dummies against its first level.",
         },
         OptionSpec {
+            name: "show",
+            values: "estimates or fitted",
+            choices: &["estimates", "fitted"],
+            summary: "The estimates (default), or each period's fitted and counterfactual values.",
+        },
+        OptionSpec {
             name: "lags",
             values: "a whole number",
             choices: &[],
@@ -208,6 +214,39 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         )
         .at(ctx.call.span));
     };
+    if matches!(ctx.option_value("show")?, Some((Value::Str(s), _)) if s == "fitted") {
+        // The counterfactual continues the pre-break line: level and slope changes off.
+        let predict = |i: usize, with_change: bool| -> f64 {
+            (0..p)
+                .filter(|j| with_change || !(2..4).contains(j))
+                .map(|j| columns[j][i] * beta[j])
+                .sum()
+        };
+        let outcome_name = ctx.text(formula.lhs.span).to_string();
+        let table = DataFrame::new_infer_height(vec![
+            Column::new(time_name.as_str().into(), ts.clone()),
+            Column::new(outcome_name.as_str().into(), ys.clone()),
+            Column::new(
+                "fitted".into(),
+                (0..n).map(|i| predict(i, true)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "counterfactual".into(),
+                (0..n).map(|i| predict(i, false)).collect::<Vec<_>>(),
+            ),
+        ])
+        .map_err(|e| polars_error(e).at(ctx.call.span))?;
+        let table = if time_type == DataType::Date {
+            table.lazy().with_column(
+                col(time_name.as_str())
+                    .cast(DataType::Int32)
+                    .cast(DataType::Date),
+            )
+        } else {
+            table.lazy()
+        };
+        return Ok(Value::Table(table));
+    }
     let residuals: Vec<f64> = (0..n)
         .map(|i| ys[i] - (0..p).map(|j| columns[j][i] * beta[j]).sum::<f64>())
         .collect();
