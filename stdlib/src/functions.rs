@@ -201,6 +201,20 @@ pub static FUNCTIONS: &[Function] = &[
         build: |a| Ok(when(a.expr(0)?).then(a.expr(1)?).otherwise(a.expr(2)?)),
     },
     Function {
+        name: "coalesce",
+        params: &[column("x"), column("default")],
+        kind: Kind::Elementwise,
+        summary: "x, or `default` where x is missing (zero-filling: `coalesce(fte, 0)`).",
+        build: |a| Ok(a.expr(0)?.fill_null(a.expr(1)?)),
+    },
+    Function {
+        name: "date",
+        params: &[column("year"), column("month"), column("day")],
+        kind: Kind::Elementwise,
+        summary: "The date of a year, month and day (`date(CENSUS_YEAR, CENSUS_MONTH, 1)`).",
+        build: make_date,
+    },
+    Function {
         name: "year",
         params: &[column("date")],
         kind: Kind::Elementwise,
@@ -427,4 +441,25 @@ pub fn has_aggregate(ast: &Ast) -> bool {
         ExprKind::Binary { left, right, .. } => has_aggregate(left) || has_aggregate(right),
         _ => false,
     }
+}
+
+/// A date from year, month and day columns: days since 1970-01-01 by the civil-calendar
+/// arithmetic of Howard Hinnant's `days_from_civil` (exact for the proleptic Gregorian
+/// calendar), so no string parsing is involved.
+fn make_date(a: &Args) -> Result<Expr, Diagnostic> {
+    let int = |e: Expr| e.cast(DataType::Int64);
+    let (y, m, d) = (int(a.expr(0)?), int(a.expr(1)?), int(a.expr(2)?));
+    // Years start in March, so the leap day ends the year.
+    let y = y - when(m.clone().lt_eq(lit(2))).then(lit(1)).otherwise(lit(0));
+    let era = y.clone().floor_div(lit(400));
+    let year_of_era = y - era.clone() * lit(400);
+    let month_index = when(m.clone().gt(lit(2)))
+        .then(m.clone() - lit(3))
+        .otherwise(m + lit(9));
+    let day_of_year = (lit(153) * month_index + lit(2)).floor_div(lit(5)) + d - lit(1);
+    let day_of_era = year_of_era.clone() * lit(365) + year_of_era.clone().floor_div(lit(4))
+        - year_of_era.floor_div(lit(100))
+        + day_of_year;
+    let days = era * lit(146_097) + day_of_era - lit(719_468);
+    Ok(days.cast(DataType::Int32).cast(DataType::Date))
 }

@@ -138,8 +138,8 @@ pub fn gp_visits(people: usize, seed: u64) -> PolarsResult<DataFrame> {
         );
         id.push((i + 1) as i32);
         group.push(if referred { "referred" } else { "comparison" });
-        age.push(18 + rng.random_range(0..70) as i32);
-        imd.push(1 + rng.random_range(0..5) as i32);
+        age.push(18 + rng.random_range(0..70));
+        imd.push(1 + rng.random_range(0..5));
         before.push(b as i32);
         after.push(a as i32);
     }
