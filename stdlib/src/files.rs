@@ -18,6 +18,8 @@ pub struct ReadOptions {
     pub delimiter: u8,
     pub encoding: Encoding,
     pub null_values: Vec<String>,
+    /// Add a `source_file` column naming each row's file.
+    pub source_file: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,16 +47,18 @@ fn format_of(path: &str, span: Span) -> Result<Format, Diagnostic> {
     }
 }
 
-/// Reads one file, or every file a glob matches (stacked, columns aligned by name).
+/// Reads one file, or every file a glob matches (stacked, columns aligned by name),
+/// with notes for the user on files whose columns differ.
 pub fn read(
     path: &Path,
     base: Option<&Path>,
     options: &ReadOptions,
     span: Span,
-) -> Result<LazyFrame, Diagnostic> {
+) -> Result<(LazyFrame, Vec<String>), Diagnostic> {
     let path_text = path.to_string_lossy();
     if !path_text.contains(['*', '?', '[']) {
-        return read_one(path, base, options, span);
+        let lf = read_one(path, base, options, span)?;
+        return Ok((with_source(lf, path, options), Vec::new()));
     }
     let path = path_text.as_ref();
     let matches = glob::glob(path).map_err(|e| {
@@ -75,13 +79,42 @@ pub fn read(
     }
     let frames = files
         .iter()
-        .map(|f| read_one(f, base, options, span))
+        .map(|f| read_one(f, base, options, span).map(|lf| with_source(lf, f, options)))
         .collect::<Result<Vec<_>, _>>()?;
-    stack(frames, span)
+    let names: Vec<String> = files.iter().map(|f| file_name(f)).collect();
+    stack(frames, &names, span)
 }
 
-/// Stacks tables, filling columns a file lacks with missing values.
-fn stack(frames: Vec<LazyFrame>, span: Span) -> Result<LazyFrame, Diagnostic> {
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The table with a `source_file` column first, when asked for.
+fn with_source(lf: LazyFrame, path: &Path, options: &ReadOptions) -> LazyFrame {
+    if !options.source_file {
+        return lf;
+    }
+    lf.select([lit(file_name(path)).alias("source_file"), all().as_expr()])
+}
+
+/// "a.csv, b.csv and 3 more".
+fn some_files(names: &[&str]) -> String {
+    match names {
+        [one] => one.to_string(),
+        [a, b] => format!("{a} and {b}"),
+        [a, b, rest @ ..] => format!("{a}, {b} and {} more", rest.len()),
+        [] => String::new(),
+    }
+}
+
+/// Stacks tables, filling columns a file lacks with missing values, and says so.
+fn stack(
+    frames: Vec<LazyFrame>,
+    names: &[String],
+    span: Span,
+) -> Result<(LazyFrame, Vec<String>), Diagnostic> {
     let mut schemas = Vec::new();
     for lf in &frames {
         schemas.push(
@@ -98,6 +131,66 @@ fn stack(frames: Vec<LazyFrame>, span: Span) -> Result<LazyFrame, Diagnostic> {
             }
         }
     }
+    // One note for columns some files lack and one for columns whose type differs,
+    // each naming the first few: enough to act on without a wall of text.
+    let mut missing = Vec::new();
+    let mut retyped = Vec::new();
+    for (name, dtype) in &all {
+        let lacking: Vec<&str> = schemas
+            .iter()
+            .zip(names)
+            .filter(|(s, _)| s.get(name).is_none())
+            .map(|(_, n)| n.as_str())
+            .collect();
+        if !lacking.is_empty() {
+            let twin = all
+                .iter()
+                .find(|(other, _)| other != name && other.to_lowercase() == name.to_lowercase())
+                .map(|(other, _)| format!(", `{other}` elsewhere"))
+                .unwrap_or_default();
+            missing.push(format!(
+                "`{name}` (not in {}{twin})",
+                some_files(&lacking)
+            ));
+        }
+        let other: Vec<&str> = schemas
+            .iter()
+            .zip(names)
+            .filter(|(s, _)| s.get(name).is_some_and(|d| d != dtype))
+            .map(|(_, n)| n.as_str())
+            .collect();
+        if !other.is_empty() {
+            retyped.push(format!("`{name}` (read as {dtype}; another type in {})", some_files(&other)));
+        }
+    }
+    let listed = |items: &[String]| {
+        let shown: Vec<&str> = items.iter().take(4).map(String::as_str).collect();
+        let more = items.len().saturating_sub(4);
+        if more > 0 {
+            format!("{} and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        }
+    };
+    let mut notes = Vec::new();
+    if !missing.is_empty() {
+        notes.push(format!(
+            "the {} files' columns differ: {} {} missing where a file lacks {}: {}",
+            names.len(),
+            missing.len(),
+            if missing.len() == 1 { "column is" } else { "columns are" },
+            if missing.len() == 1 { "it" } else { "them" },
+            listed(&missing)
+        ));
+    }
+    if !retyped.is_empty() {
+        notes.push(format!(
+            "{} {} a different type in some files: {}",
+            retyped.len(),
+            if retyped.len() == 1 { "column has" } else { "columns have" },
+            listed(&retyped)
+        ));
+    }
     let aligned: Vec<LazyFrame> = frames
         .into_iter()
         .zip(&schemas)
@@ -113,7 +206,8 @@ fn stack(frames: Vec<LazyFrame>, span: Span) -> Result<LazyFrame, Diagnostic> {
             lf.select(columns)
         })
         .collect();
-    concat(aligned, UnionArgs::default()).map_err(|e| polars_error(e).at(span))
+    let stacked = concat(aligned, UnionArgs::default()).map_err(|e| polars_error(e).at(span))?;
+    Ok((stacked, notes))
 }
 
 fn read_one(

@@ -85,8 +85,8 @@ impl Session {
             };
             self.script
                 .push(code[statement.span.range()].trim().to_string());
-            if let Some(shown) = shown {
-                on_output(&shown);
+            for shown in &shown {
+                on_output(shown);
             }
         }
         Ok(())
@@ -300,7 +300,8 @@ impl Session {
         })
     }
 
-    fn statement(&mut self, statement: &Statement) -> Result<Option<Shown>, Diagnostic> {
+    /// Runs one statement; returns what to show: its notes, then its result.
+    fn statement(&mut self, statement: &Statement) -> Result<Vec<Shown>, Diagnostic> {
         let mut effects = Effects::default();
         let env = Env {
             bindings: &self.bindings,
@@ -353,7 +354,13 @@ impl Session {
         if let Some((name, value)) = effects.rebind {
             self.bindings.insert(name, value);
         }
-        Ok(shown)
+        let mut out: Vec<Shown> = effects
+            .notes
+            .into_iter()
+            .map(|note| Shown::Message(format!("Note: {note}")))
+            .collect();
+        out.extend(shown);
+        Ok(out)
     }
 }
 

@@ -33,6 +33,9 @@ pub struct Effects {
     pub use_table: Option<String>,
     /// A binding to replace (`predict` adds a column to the current table, as Stata).
     pub rebind: Option<(String, Value)>,
+    /// What the user should know about how the result was made (files whose columns
+    /// differ), shown before the result.
+    pub notes: Vec<String>,
 }
 
 impl Env<'_> {

@@ -12,11 +12,13 @@ use crate::value::Value;
 pub static VERBS: &[Verb] = &[
     Verb {
         name: "read",
-        signature: "read \"PATH\" [, delimiter = \",\"] [, encoding = \"utf8\"] [, null_values = [\"NA\"]]",
+        signature: "read \"PATH\" [, delimiter = \",\"] [, encoding = \"utf8\"] [, null_values = [\"NA\"]] [, source_file = true]",
         summary: "Read a CSV, Parquet or NDJSON file (by extension) as a table.",
         description: "The format follows the extension: .csv (also .tsv, .txt), .parquet, \
                       .ndjson or .jsonl. A path with `*` reads every matching file and \
-                      stacks them, columns aligned by name. CSV files must be UTF-8 (a \
+                      stacks them, columns aligned by name (a note says which columns some \
+                      files lack; those cells are missing), with the file each row came \
+                      from in a `source_file` column if asked. CSV files must be UTF-8 (a \
                       byte-order mark is skipped) unless `encoding = \"cp1252\"` is given, \
                       as NHS England's workforce files need. Column types are inferred \
                       from the whole file.",
@@ -39,6 +41,12 @@ pub static VERBS: &[Verb] = &[
                 values: "a string or a list of strings",
                 choices: &[],
                 summary: "Cell texts that mean missing, such as \"NA\" or \"-\".",
+            },
+            OptionSpec {
+                name: "source_file",
+                values: "true or false",
+                choices: &[],
+                summary: "Add a `source_file` column: the name of the file each row came from.",
             },
         ],
         named_arguments: false,
@@ -81,7 +89,18 @@ fn read(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         delimiter: b',',
         encoding: Encoding::Utf8,
         null_values: Vec::new(),
+        source_file: false,
     };
+    match ctx.option_value("source_file")? {
+        None => {}
+        Some((Value::Bool(b), _)) => options.source_file = b,
+        Some((_, span)) => {
+            return Err(
+                Diagnostic::new("spel::read::source_file", "`source_file` is true or false")
+                    .at(span),
+            );
+        }
+    }
     if path.to_lowercase().ends_with(".tsv") {
         options.delimiter = b'\t';
     }
@@ -141,12 +160,13 @@ fn read(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let resolved = ctx.env.resolve_path(&path);
     let base = ctx.env.base_dir.map(|b| b.to_path_buf());
     let span = arg.span;
-    let table = ctx
+    let (table, notes) = ctx
         .env
         .work()
         .run(&format!("reading {path}"), span, move || {
             files::read(&resolved, base.as_deref(), &options, span)
         })?;
+    ctx.effects.notes.extend(notes);
     Ok(Value::Table(table))
 }
 
