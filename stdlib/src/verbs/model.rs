@@ -1,7 +1,7 @@
 //! `model`: fit a regression and report it as a paper would.
 
 use spel_grammar::Diagnostic;
-use spel_grammar::ast::{Expr as Ast, ExprKind};
+use spel_grammar::ast::{Connective, Expr as Ast, ExprKind};
 
 use super::{Example, OptionSpec, Verb, VerbCtx};
 use crate::formula::{design, resolve};
@@ -11,7 +11,7 @@ use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[Verb {
     name: "model",
-    signature: "model OUTCOME ~ TERMS [| CONDITION] [, family = ...] [, weights = w] [, cluster = c] [, se = ...]",
+    signature: "model OUTCOME ~ TERMS [| CONDITION] [by GROUP, ...] [, family = ...] [, weights = w] [, cluster = c] [, se = ...]",
     summary: "Fit a regression: estimates, standard errors, CIs, and odds ratios or rate ratios.",
     description: "Terms are columns (text and true/false columns become factors), \
                   `factor(x, ref = \"level\")`, interactions `a:b` and `a*b`, expressions \
@@ -19,8 +19,10 @@ pub static VERBS: &[Verb] = &[Verb {
                   and `0` or `- 1` for no intercept. `| condition` fits among the rows where \
                   it holds. Without `family`, a 0/1 outcome gives a logit and any other an OLS. \
                   Standard errors follow Stata: model-based by default, robust with \
-                  probability weights, clustered with `cluster =`.",
-    connectives: &[],
+                  probability weights, clustered with `cluster =`. With `by`, one model per \
+                  group (as Stata's `statsby`): a table of every group's coefficients with \
+                  their SEs and intervals, ready to plot.",
+    connectives: &[Connective::By],
     options: &[
         OptionSpec {
             name: "family",
@@ -112,8 +114,160 @@ fn model(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         return Err(d);
     };
     let lf = ctx.table()?;
+    if ctx.clause(Connective::By).is_some() {
+        return model_by_group(ctx, formula, lf);
+    }
     let model = fit_formula(ctx, formula, lf)?;
     Ok(Value::Model(std::sync::Arc::new(model)))
+}
+
+/// One model per group: every group's coefficients in one table. A group whose model
+/// cannot be fitted is left out with a note saying why.
+fn model_by_group(
+    ctx: &VerbCtx,
+    formula: &spel_grammar::ast::Formula,
+    lf: polars::prelude::LazyFrame,
+) -> Result<Value, Diagnostic> {
+    use polars::prelude::*;
+    let scope = ctx.scope(&lf)?;
+    let keys: Vec<(String, DataType)> =
+        super::column_names(&ctx.clause_args(Connective::By), &scope)?
+            .into_iter()
+            .map(|(name, _)| {
+                let dtype = scope.schema.get(name).cloned().unwrap_or(DataType::String);
+                (name.to_string(), dtype)
+            })
+            .collect();
+    let key_exprs: Vec<Expr> = keys
+        .iter()
+        .map(|(k, _)| col(k.as_str()).cast(DataType::String))
+        .collect();
+    let groups = ctx.env.work().collect(
+        lf.clone()
+            .select(key_exprs)
+            .unique_stable(None, UniqueKeepStrategy::First)
+            .sort(
+                keys.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+                SortMultipleOptions::default().with_nulls_last(true),
+            ),
+        "finding the groups",
+        ctx.call.span,
+    )?;
+    let fail = |e: PolarsError| crate::errors::polars_error(e).at(ctx.call.span);
+    let key_values: Vec<Vec<Option<String>>> = keys
+        .iter()
+        .map(|(k, _)| -> Result<Vec<Option<String>>, Diagnostic> {
+            Ok(groups
+                .column(k)
+                .map_err(fail)?
+                .str()
+                .map_err(fail)?
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect())
+        })
+        .collect::<Result<_, _>>()?;
+    let mut group_cells: Vec<Vec<Option<String>>> = vec![Vec::new(); keys.len()];
+    let (mut terms, mut n) = (Vec::new(), Vec::new());
+    let mut numbers: [Vec<f64>; 6] = Default::default();
+    let mut notes = Vec::new();
+    let mut described = None;
+    for g in 0..groups.height() {
+        let condition = keys
+            .iter()
+            .zip(&key_values)
+            .map(|((k, _), values)| match &values[g] {
+                Some(v) => col(k.as_str()).cast(DataType::String).eq(lit(v.clone())),
+                None => col(k.as_str()).is_null(),
+            })
+            .reduce(|a, b| a.and(b))
+            .unwrap_or(lit(true));
+        let label = key_values
+            .iter()
+            .map(|v| v[g].clone().unwrap_or_else(|| "missing".into()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let model = match fit_formula(ctx, formula, lf.clone().filter(condition)) {
+            Ok(model) => model,
+            Err(d) if d.code == "spel::interrupted" => return Err(d),
+            Err(d) => {
+                notes.push(format!("{label}: not fitted, {}", d.message));
+                continue;
+            }
+        };
+        described.get_or_insert_with(|| model.se_description.clone());
+        if !model.collinear.is_empty() {
+            notes.push(format!(
+                "{label}: {} dropped (collinear in this group)",
+                model
+                    .collinear
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        for c in &model.coefficients {
+            for (cells, values) in group_cells.iter_mut().zip(&key_values) {
+                cells.push(values[g].clone());
+            }
+            terms.push(c.term.clone());
+            n.push(model.n as i64);
+            for (column, value) in numbers.iter_mut().zip([
+                c.estimate,
+                c.std_error,
+                c.statistic,
+                c.p_value,
+                c.conf_low,
+                c.conf_high,
+            ]) {
+                column.push(value);
+            }
+        }
+    }
+    if terms.is_empty() {
+        return Err(Diagnostic::new(
+            "spel::model::no_group",
+            "no group's model could be fitted",
+        )
+        .at(ctx.call.span)
+        .with_note(notes.first().cloned().unwrap_or_default()));
+    }
+    let mut columns: Vec<Column> = Vec::new();
+    for ((k, dtype), cells) in keys.iter().zip(group_cells) {
+        let column = Column::new(k.as_str().into(), cells);
+        // The groups keep their type (a date stays a date) where it converts back.
+        columns.push(column.cast(dtype).unwrap_or(column));
+    }
+    columns.push(Column::new("term".into(), terms));
+    for (name, values) in [
+        "estimate",
+        "std_error",
+        "statistic",
+        "p_value",
+        "conf_low",
+        "conf_high",
+    ]
+    .into_iter()
+    .zip(numbers)
+    {
+        columns.push(Column::new(name.into(), values));
+    }
+    columns.push(Column::new("n".into(), n));
+    let table = DataFrame::new_infer_height(columns).map_err(fail)?;
+    if let Some(se) = described {
+        notes.insert(0, format!("standard errors (as in the first group): {se}"));
+    }
+    Ok(Value::Report(std::sync::Arc::new(crate::value::Report {
+        title: format!(
+            "{} fitted in each of {} groups by {}",
+            ctx.text(formula.span).split_whitespace().collect::<Vec<_>>().join(" "),
+            groups.height(),
+            keys.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        table,
+        notes,
+    })))
 }
 
 /// Fits `formula` on `lf` with the call's model options (`family`, `weights`,
