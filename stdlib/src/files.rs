@@ -148,10 +148,7 @@ fn stack(
                 .find(|(other, _)| other != name && other.to_lowercase() == name.to_lowercase())
                 .map(|(other, _)| format!(", `{other}` elsewhere"))
                 .unwrap_or_default();
-            missing.push(format!(
-                "`{name}` (not in {}{twin})",
-                some_files(&lacking)
-            ));
+            missing.push(format!("`{name}` (not in {}{twin})", some_files(&lacking)));
         }
         let other: Vec<&str> = schemas
             .iter()
@@ -160,7 +157,10 @@ fn stack(
             .map(|(_, n)| n.as_str())
             .collect();
         if !other.is_empty() {
-            retyped.push(format!("`{name}` (read as {dtype}; another type in {})", some_files(&other)));
+            retyped.push(format!(
+                "`{name}` (read as {dtype}; another type in {})",
+                some_files(&other)
+            ));
         }
     }
     let listed = |items: &[String]| {
@@ -178,7 +178,11 @@ fn stack(
             "the {} files' columns differ: {} {} missing where a file lacks {}: {}",
             names.len(),
             missing.len(),
-            if missing.len() == 1 { "column is" } else { "columns are" },
+            if missing.len() == 1 {
+                "column is"
+            } else {
+                "columns are"
+            },
             if missing.len() == 1 { "it" } else { "them" },
             listed(&missing)
         ));
@@ -187,7 +191,11 @@ fn stack(
         notes.push(format!(
             "{} {} a different type in some files: {}",
             retyped.len(),
-            if retyped.len() == 1 { "column has" } else { "columns have" },
+            if retyped.len() == 1 {
+                "column has"
+            } else {
+                "columns have"
+            },
             listed(&retyped)
         ));
     }

@@ -152,3 +152,122 @@ pub fn gp_visits(people: usize, seed: u64) -> PolarsResult<DataFrame> {
         "visits_after" => after,
     )
 }
+
+/// Referral reasons and their shares (Bu et al. report mental health first).
+pub const REASONS: [(&str, f64); 7] = [
+    ("Mental health", 0.31),
+    ("Loneliness or isolation", 0.17),
+    ("Money, debt and benefits", 0.14),
+    ("Housing", 0.09),
+    ("Physical activity and lifestyle", 0.11),
+    ("Long-term condition support", 0.10),
+    ("Other", 0.08),
+];
+/// Referrals in Bu et al.'s national sample.
+pub const REFERRALS: usize = 160_128;
+/// True odds ratios for receiving an intervention (among referrals with a link-worker
+/// contact): non-medical route, age 65 and over, and IMD quintiles 2–5 against 1.
+pub const INTERVENTION_OR_NON_MEDICAL: f64 = 1.3;
+pub const INTERVENTION_OR_AGE_65: f64 = 1.2;
+pub const INTERVENTION_OR_IMD: [f64; 4] = [1.05, 1.1, 1.15, 1.2];
+/// True rate ratios for the number of link-worker contacts (negative binomial, θ = 3).
+pub const CONTACTS_IRR_NON_MEDICAL: f64 = 1.15;
+pub const CONTACTS_IRR_AGE_65: f64 = 1.1;
+pub const CONTACTS_IRR_MOST_DEPRIVED: f64 = 1.2;
+pub const CONTACTS_THETA: f64 = 3.0;
+
+fn pick_share(rng: &mut Pcg64, shares: &[f64]) -> usize {
+    let u: f64 = rng.random();
+    let mut total = 0.0;
+    for (i, share) in shares.iter().enumerate() {
+        total += share;
+        if u < total {
+            return i;
+        }
+    }
+    shares.len() - 1
+}
+
+pub fn referrals(n: usize, seed: u64) -> PolarsResult<DataFrame> {
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let age_bands = ["18-34", "35-49", "50-64", "65-79", "80+"];
+    let age_shares = [0.22, 0.24, 0.24, 0.2, 0.1];
+    let ethnicities = ["Asian", "Black", "Mixed", "Other", "White"];
+    let ethnic_shares = [0.08, 0.04, 0.02, 0.02, 0.84];
+    // More referrals come from more deprived areas.
+    let imd_shares = [0.26, 0.23, 0.2, 0.17, 0.14];
+    let reason_shares: Vec<f64> = REASONS.iter().map(|r| r.1).collect();
+    let columns = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut route, mut reason, mut age, mut sex, mut ethnicity, mut imd) = columns;
+    let (mut contacts, mut intervention) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let non_medical = rng.random::<f64>() < 0.35;
+        let a = pick_share(&mut rng, &age_shares);
+        let old = a >= 3;
+        let q = pick_share(&mut rng, &imd_shares);
+        let female = rng.random::<f64>() < 0.62;
+        let e = pick_share(&mut rng, &ethnic_shares);
+        let r = pick_share(&mut rng, &reason_shares);
+        // Contacts: negative binomial as a Poisson–gamma mixture with mean mu.
+        let mu =
+            3.2 * if non_medical {
+                CONTACTS_IRR_NON_MEDICAL
+            } else {
+                1.0
+            } * if old { CONTACTS_IRR_AGE_65 } else { 1.0 }
+                * if q == 0 {
+                    CONTACTS_IRR_MOST_DEPRIVED
+                } else {
+                    1.0
+                };
+        let frailty =
+            Gamma::new(CONTACTS_THETA, 1.0 / CONTACTS_THETA).map_or(1.0, |g| g.sample(&mut rng));
+        let count = Poisson::new((mu * frailty).max(1e-9)).map_or(0.0, |p| p.sample(&mut rng));
+        let log_odds = -0.55
+            + if non_medical {
+                INTERVENTION_OR_NON_MEDICAL.ln()
+            } else {
+                0.0
+            }
+            + if old {
+                INTERVENTION_OR_AGE_65.ln()
+            } else {
+                0.0
+            }
+            + if q > 0 {
+                INTERVENTION_OR_IMD[q - 1].ln()
+            } else {
+                0.0
+            };
+        let helped = count > 0.0 && rng.random::<f64>() < 1.0 / (1.0 + (-log_odds).exp());
+        route.push(if non_medical {
+            "non-medical"
+        } else {
+            "medical"
+        });
+        reason.push(REASONS[r].0);
+        age.push(age_bands[a]);
+        sex.push(if female { "female" } else { "male" });
+        ethnicity.push(ethnicities[e]);
+        imd.push(q as i32 + 1);
+        contacts.push(count as i32);
+        intervention.push(i32::from(helped));
+    }
+    df!(
+        "route" => route,
+        "reason" => reason,
+        "age_band" => age,
+        "sex" => sex,
+        "ethnicity" => ethnicity,
+        "imd_quintile" => imd,
+        "lw_contacts" => contacts,
+        "intervention" => intervention,
+    )
+}

@@ -95,10 +95,11 @@ fn read(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         None => {}
         Some((Value::Bool(b), _)) => options.source_file = b,
         Some((_, span)) => {
-            return Err(
-                Diagnostic::new("spel::read::source_file", "`source_file` is true or false")
-                    .at(span),
-            );
+            return Err(Diagnostic::new(
+                "spel::read::source_file",
+                "`source_file` is true or false",
+            )
+            .at(span));
         }
     }
     if path.to_lowercase().ends_with(".tsv") {

@@ -226,12 +226,11 @@ fn model_by_group(
         }
     }
     if terms.is_empty() {
-        return Err(Diagnostic::new(
-            "spel::model::no_group",
-            "no group's model could be fitted",
-        )
-        .at(ctx.call.span)
-        .with_note(notes.first().cloned().unwrap_or_default()));
+        return Err(
+            Diagnostic::new("spel::model::no_group", "no group's model could be fitted")
+                .at(ctx.call.span)
+                .with_note(notes.first().cloned().unwrap_or_default()),
+        );
     }
     let mut columns: Vec<Column> = Vec::new();
     for ((k, dtype), cells) in keys.iter().zip(group_cells) {
@@ -261,9 +260,15 @@ fn model_by_group(
     Ok(Value::Report(std::sync::Arc::new(crate::value::Report {
         title: format!(
             "{} fitted in each of {} groups by {}",
-            ctx.text(formula.span).split_whitespace().collect::<Vec<_>>().join(" "),
+            ctx.text(formula.span)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
             groups.height(),
-            keys.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
+            keys.iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         table,
         notes,

@@ -10,7 +10,7 @@ use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[Verb {
     name: "simulate",
-    signature: "simulate gpps [, n = 4132676] [, seed = 1] | gpps_truth | rollout [, n = 300] | referrals_monthly | gp_visits [, n = 2000]",
+    signature: "simulate gpps [, n = 4132676] [, seed = 1] | gpps_truth | rollout [, n = 300] | referrals_monthly | gp_visits [, n = 2000] | referrals [, n = 160128]",
     summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits.",
     description: "`simulate gpps` makes respondents in waves 2018–2023, nested in 6,500 \
                   practices, 1,250 PCNs, 42 ICBs and 7 regions, with link-worker FTE per \
@@ -21,7 +21,9 @@ pub static VERBS: &[Verb] = &[Verb {
                   quarters, effects growing with time since adoption), `referrals_monthly` \
                   (a monthly series with winter peaks and a change in July 2019) and \
                   `gp_visits` (visits before and after referral, with a matched comparison \
-                  group and regression to the mean); docs/simulate.md gives their true \
+                  group and regression to the mean) and `referrals` (Bu et al.'s national \
+                  referral records: route, reason, link-worker contacts, interventions); \
+                  docs/simulate.md gives their true \
                   effects. The same seed gives the same table on every machine.",
     connectives: &[],
     options: &[
@@ -62,7 +64,7 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let args = ctx.args();
     let [arg] = args.as_slice() else {
         return Err(ctx.usage_error(
-            "`simulate` takes the name of a study: gpps, gpps_truth, rollout, referrals_monthly or gp_visits",
+            "`simulate` takes the name of a study: gpps, gpps_truth, rollout, referrals_monthly, gp_visits or referrals",
         ));
     };
     let name = arg.as_expr().and_then(|e| e.as_ident()).unwrap_or("");
@@ -95,6 +97,11 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             }
             "referrals_monthly" => teaching::referrals_monthly(whole("seed", 1.0)? as u64)
                 .map_err(|e| polars_error(e).at(arg.span))?,
+            "referrals" => {
+                let n = whole("n", teaching::REFERRALS as f64)? as usize;
+                teaching::referrals(n, whole("seed", 1.0)? as u64)
+                    .map_err(|e| polars_error(e).at(arg.span))?
+            }
             "gp_visits" => {
                 let people = whole("n", 2000.0)? as usize;
                 teaching::gp_visits(people, whole("seed", 1.0)? as u64)
@@ -108,11 +115,11 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .at(arg.span)
             .suggest(spel_grammar::did_you_mean(
                 name,
-                ["gpps", "gpps_truth", "rollout", "referrals_monthly", "gp_visits"],
+                ["gpps", "gpps_truth", "rollout", "referrals_monthly", "gp_visits", "referrals"],
             ))
             .with_note(
                 "built-in studies: gpps (the GP Patient Survey), gpps_truth (its true parameters), \
-                 rollout, referrals_monthly, gp_visits",
+                 rollout, referrals_monthly, gp_visits, referrals",
             ));
             }
         };

@@ -399,3 +399,38 @@ fn the_monthly_series_and_gp_visits_carry_their_stated_effects() {
     );
     assert!((ratio - 0.9).abs() < 0.02, "{ratio}");
 }
+
+#[test]
+fn the_referrals_simulator_carries_its_stated_odds_and_rate_ratios() {
+    let model = |src: &str| -> Value {
+        let out = run(&format!("r = simulate referrals, n = 60000\n{src}"));
+        assert!(out.error.is_none(), "{:?}", out.error);
+        serde_json::from_str(out.json.lines().last().unwrap()).unwrap()
+    };
+    let covers = |m: &Value, term: &str, truth: f64| {
+        let row = m["terms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["term"] == term)
+            .unwrap_or_else(|| panic!("no {term} in {m}"));
+        let (low, high) = (
+            row["conf_low"].as_f64().unwrap(),
+            row["conf_high"].as_f64().unwrap(),
+        );
+        assert!(
+            low <= truth.ln() && truth.ln() <= high,
+            "{term}: {low}..{high} vs {}",
+            truth.ln()
+        );
+    };
+    let logit = model(
+        "r |> model intervention ~ route + factor(imd_quintile) + age_band + sex | lw_contacts > 0",
+    );
+    covers(&logit, "routenon-medical", 1.3);
+    covers(&logit, "imd_quintile5", 1.2);
+    let negbin =
+        model("r |> model lw_contacts ~ route + factor(imd_quintile) + age_band, family = negbin");
+    covers(&negbin, "routenon-medical", 1.15);
+    covers(&negbin, "imd_quintile3", 1.0 / 1.2);
+}
