@@ -390,7 +390,8 @@ async fn execute(
     let mut pages: Vec<Value> = Vec::new();
     let mut last_text = String::new();
     // Long work shows a line after half a second, updated each second, then replaced
-    // by how long it took (one display id per cell).
+    // by how long it took (one display id per cell). Marked in its metadata so tools that
+    // compare stored notebooks can leave out what depends on the machine's speed.
     let display_id = format!("spel-progress-{}", uuid::Uuid::new_v4());
     let mut work: Option<(String, std::time::Instant)> = None;
     let mut progress_shown = false;
@@ -406,7 +407,7 @@ async fn execute(
                     if elapsed >= 0.5 {
                         let text = format!("{what} … {elapsed:.0} s");
                         let kind = if progress_shown { "update_display_data" } else { "display_data" };
-                        iopub.publish(kind, Some(request), json!({ "data": { "text/plain": text }, "metadata": {}, "transient": { "display_id": display_id } }));
+                        iopub.publish(kind, Some(request), json!({ "data": { "text/plain": text }, "metadata": { "spel_progress": true }, "transient": { "display_id": display_id } }));
                         progress_shown = true;
                     }
                 }
@@ -420,7 +421,7 @@ async fn execute(
                     && progress_shown
                 {
                     let text = format!("{what}: {:.1} s", began.elapsed().as_secs_f64());
-                    iopub.publish("update_display_data", Some(request), json!({ "data": { "text/plain": text }, "metadata": {}, "transient": { "display_id": display_id } }));
+                    iopub.publish("update_display_data", Some(request), json!({ "data": { "text/plain": text }, "metadata": { "spel_progress": true }, "transient": { "display_id": display_id } }));
                     progress_shown = false;
                 }
             }
