@@ -489,7 +489,13 @@ fn variable_values(
             reference: coding.reference.clone(),
         });
     }
-    let mut levels: Vec<String> = labels.clone();
+    // The distinct labels first: sorting every row's label would sort millions.
+    let mut seen = std::collections::HashSet::new();
+    let mut levels: Vec<String> = labels
+        .iter()
+        .filter(|l| seen.insert(l.as_str()))
+        .cloned()
+        .collect();
     levels.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
         (Ok(x), Ok(y)) if dtype.is_primitive_numeric() => x.total_cmp(&y),
         _ => a.cmp(b),

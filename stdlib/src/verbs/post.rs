@@ -12,6 +12,39 @@ use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[
     Verb {
+        name: "tidy",
+        signature: "tidy MODEL, MODEL, ... [on TERM] [, exponentiate = true]",
+        summary: "Models' coefficients as a table (broom's tidy), one row per model and term.",
+        description: "Columns `model` (the name it is bound to), `outcome`, `term`, \
+                      `estimate`, `std_error`, `statistic`, `p_value`, `conf_low`, \
+                      `conf_high` and `n`, so estimates join other tables (published \
+                      figures, true values) and plot. `on TERM` keeps that term; \
+                      `exponentiate = true` gives odds or rate ratios and their intervals \
+                      for logit, Poisson and negative binomial models, as broom's option.",
+        connectives: &[Connective::On],
+        options: &[OptionSpec {
+            name: "exponentiate",
+            values: "true or false",
+            choices: &[],
+            summary: "Ratios (exp of estimate and interval) for log-link models.",
+        }],
+        named_arguments: false,
+        examples: &[Example {
+            summary: "One term of two models",
+            code: "d = table y = [0, 0, 1, 0, 1, 1, 0, 1, 1, 1], z = [1, 0, 0, 1, 1, 0, 1, 1, 0, 1], x = [1, 2, 2, 3, 4, 5, 5, 6, 7, 8]\nm1 = d |> model y ~ x\nm2 = d |> model z ~ x\ntidy m1, m2 on x, exponentiate = true",
+            output: r#"shape: (2, 10)
+┌───────┬─────────┬──────┬──────────┬───────────┬───────────┬──────────┬──────────┬───┬─────┐
+│ model ┆ outcome ┆ term ┆ estimate ┆ std_error ┆ statistic ┆ p_value  ┆ conf_low ┆ … ┆ n   │
+│ ---   ┆ ---     ┆ ---  ┆ ---      ┆ ---       ┆ ---       ┆ ---      ┆ ---      ┆ … ┆ --- │
+│ str   ┆ str     ┆ str  ┆ f64      ┆ f64       ┆ f64       ┆ f64      ┆ f64      ┆ … ┆ i64 │
+╞═══════╪═════════╪══════╪══════════╪═══════════╪═══════════╪══════════╪══════════╪═══╪═════╡
+│ m1    ┆ y       ┆ x    ┆  2.07468 ┆  0.461994 ┆   1.57969 ┆ 0.114178 ┆ 0.838884 ┆ … ┆  10 │
+│ m2    ┆ z       ┆ x    ┆  1.11083 ┆  0.298821 ┆  0.351746 ┆ 0.725029 ┆ 0.618431 ┆ … ┆  10 │
+└───────┴─────────┴──────┴──────────┴───────────┴───────────┴──────────┴──────────┴───┴─────┘"#,
+        }],
+        run: tidy,
+    },
+    Verb {
         name: "predict",
         signature: "predict MODEL as NAME [, type = response | link]",
         summary: "Add the model's predictions as a column (to the current table, as Stata).",
@@ -121,6 +154,92 @@ pub static VERBS: &[Verb] = &[
         run: interpret,
     },
 ];
+
+fn tidy(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    if args.is_empty() {
+        return Err(ctx.usage_error("`tidy` takes models: `tidy m1, m2 on lw_fte_50k`"));
+    }
+    let models = models(ctx, &args)?;
+    let on = ctx.clause_args(Connective::On);
+    let wanted = on
+        .first()
+        .and_then(|a| a.as_expr())
+        .map(|e| (ctx.text(e.span).to_string(), e.span));
+    let exponentiate = match ctx.option_value("exponentiate")? {
+        None => false,
+        Some((Value::Bool(b), _)) => b,
+        Some((_, span)) => {
+            return Err(Diagnostic::new(
+                "spel::tidy::exponentiate",
+                "`exponentiate` is true or false",
+            )
+            .at(span));
+        }
+    };
+    let (mut model_names, mut outcomes, mut terms, mut n) = (vec![], vec![], vec![], vec![]);
+    let mut numbers: [Vec<f64>; 6] = Default::default();
+    for (name, model) in &models {
+        let ratio = exponentiate && model.ratio_name().is_some();
+        let mut found = false;
+        for c in &model.coefficients {
+            if wanted.as_ref().is_some_and(|(term, _)| *term != c.term) {
+                continue;
+            }
+            found = true;
+            let scale = |x: f64| if ratio { x.exp() } else { x };
+            model_names.push(name.clone());
+            outcomes.push(model.outcome.clone());
+            terms.push(c.term.clone());
+            n.push(model.n as i64);
+            for (column, value) in numbers.iter_mut().zip([
+                scale(c.estimate),
+                c.std_error,
+                c.statistic,
+                c.p_value,
+                scale(c.conf_low),
+                scale(c.conf_high),
+            ]) {
+                column.push(value);
+            }
+        }
+        if let (false, Some((term, span))) = (found, &wanted) {
+            return Err(Diagnostic::new(
+                "spel::tidy::term",
+                format!("`{name}` has no term `{term}`"),
+            )
+            .at(*span)
+            .suggest(did_you_mean(
+                term,
+                model.coefficients.iter().map(|c| c.term.as_str()),
+            ))
+            .with_note(format!(
+                "its terms are {}",
+                model
+                    .coefficients
+                    .iter()
+                    .map(|c| c.term.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let [estimate, std_error, statistic, p_value, conf_low, conf_high] = numbers;
+    let table = df!(
+        "model" => model_names,
+        "outcome" => outcomes,
+        "term" => terms,
+        "estimate" => estimate,
+        "std_error" => std_error,
+        "statistic" => statistic,
+        "p_value" => p_value,
+        "conf_low" => conf_low,
+        "conf_high" => conf_high,
+        "n" => n,
+    )
+    .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    Ok(Value::Table(table.lazy()))
+}
 
 /// The models named by the arguments, with the names to head their columns.
 pub(super) fn models(
