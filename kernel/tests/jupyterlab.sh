@@ -11,3 +11,8 @@ cd "$root/examples"
 PATH="$venv/bin:$PATH" bash "$tool" spel \
   $'t = table region = ["London", "North West"], fte = [1.5, 2]\nt |> summarise total = sum(fte)' \
   '3.5' "$target/jupyterlab-smoke.png"
+
+# The population-outcomes notebook as a reader sees it: its line plot and forest plot
+# drawn, the odds-ratio table beside the published figures (screenshot beside the build).
+bash "$root/kernel/tests/notebook_in_lab.sh" "$root/notebooks/02-population-outcomes.ipynb" 2 \
+  "$target/notebook-02.png" "Odds ratios beside"

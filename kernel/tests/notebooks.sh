@@ -7,4 +7,4 @@ tool="$root/../shared/tools/run_notebooks.py"
 skip_unless_present "$tool" "the notebooks"
 need_python "import nbclient, nbformat" nbclient nbformat
 install_kernelspec
-timeout 900 "$venv/bin/python" "$root/kernel/tests/run_notebooks.py" "$(dirname "$tool")" "$root/notebooks" --kernel spel --compare
+timeout 900 "$venv/bin/python" "$root/kernel/tests/run_notebooks.py" "$(dirname "$tool")" "$root/notebooks" --kernel spel --compare --timeout 300

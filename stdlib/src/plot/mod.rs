@@ -77,6 +77,17 @@ pub struct Plot {
 }
 
 impl Plot {
+    /// Whether the x values are calendar years (whole numbers from 1800 to 2200), which
+    /// are written without a thousands separator: 2023, not 2,023.
+    pub fn x_is_years(&self) -> bool {
+        self.x_scale == Scale::Number
+            && !self.data.is_empty()
+            && self
+                .data
+                .iter()
+                .all(|d| d.x.fract() == 0.0 && (1800.0..=2200.0).contains(&d.x))
+    }
+
     /// The one line a terminal shows for a plot.
     pub fn describe(&self) -> String {
         let mut text = match self.mark {

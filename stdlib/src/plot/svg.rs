@@ -202,10 +202,17 @@ pub fn render(plot: &Plot) -> String {
             false,
         );
         let span = x_high - x_low;
+        let years = plot.x_is_years();
         let (x_ticks, x_step) = if plot.x_scale == Scale::Date {
             date_ticks(x_low, x_high)
         } else {
-            ticks(x_low, x_high, 6)
+            let (t, step) = ticks(x_low, x_high, 6);
+            if years && step < 1.0 {
+                // No half years.
+                ((x_low as i64..=x_high as i64).map(|y| y as f64).collect(), 1.0)
+            } else {
+                (t, step)
+            }
         };
         let (d0, d1) = if plot.mark == Mark::Histogram {
             (x_low, x_high)
@@ -223,6 +230,8 @@ pub fn render(plot: &Plot) -> String {
             let px = x.at(*v);
             let label = if plot.x_scale == Scale::Date {
                 date_label(*v, span)
+            } else if years {
+                format!("{v:.0}")
             } else {
                 tick_label(*v, x_step)
             };

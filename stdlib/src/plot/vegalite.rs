@@ -51,7 +51,14 @@ pub fn spec(plot: &Plot) -> Value {
         Scale::Date => "temporal",
         Scale::Number => "quantitative",
     };
-    let x = json!({"field": "x", "type": x_type, "title": plot.x_title, "sort": null});
+    let mut x = json!({"field": "x", "type": x_type, "title": plot.x_title, "sort": null});
+    if plot.x_scale == Scale::Number && plot.mark != Mark::Histogram {
+        // As the SVG: the axis spans the data, not zero.
+        x["scale"] = json!({"zero": false});
+    }
+    if plot.x_is_years() {
+        x["axis"] = json!({"format": "d", "tickMinStep": 1});
+    }
     let y = json!({"field": "y", "type": "quantitative", "title": plot.y_title});
     let mut encoding = json!({"x": x, "y": y});
     if named {
@@ -115,7 +122,7 @@ pub fn spec(plot: &Plot) -> Value {
     let mut spec = json!({
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "width": 520,
-        "height": if plot.mark == Mark::Forest { 30 * plot.categories.len().max(1) } else { 300 },
+        "height": if plot.mark == Mark::Forest { 40 * plot.categories.len().max(1) } else { 300 },
         "data": {"values": rows},
         "layer": layers,
         "config": {"font": "system-ui, sans-serif"},
