@@ -138,9 +138,17 @@ fn model_by_group(
                 (name.to_string(), dtype)
             })
             .collect();
+    // Each group's values as they are (for the result) and as text (to select its rows).
     let key_exprs: Vec<Expr> = keys
         .iter()
-        .map(|(k, _)| col(k.as_str()).cast(DataType::String))
+        .flat_map(|(k, _)| {
+            [
+                col(k.as_str()),
+                col(k.as_str())
+                    .cast(DataType::String)
+                    .alias(format!("{k} as text")),
+            ]
+        })
         .collect();
     let groups = ctx.env.work().collect(
         lf.clone()
@@ -158,7 +166,7 @@ fn model_by_group(
         .iter()
         .map(|(k, _)| -> Result<Vec<Option<String>>, Diagnostic> {
             Ok(groups
-                .column(k)
+                .column(&format!("{k} as text"))
                 .map_err(fail)?
                 .str()
                 .map_err(fail)?
@@ -167,7 +175,8 @@ fn model_by_group(
                 .collect())
         })
         .collect::<Result<_, _>>()?;
-    let mut group_cells: Vec<Vec<Option<String>>> = vec![Vec::new(); keys.len()];
+    // The group each row of the result belongs to.
+    let mut group_of_row: Vec<IdxSize> = Vec::new();
     let (mut terms, mut n) = (Vec::new(), Vec::new());
     let mut numbers: [Vec<f64>; 6] = Default::default();
     let mut notes = Vec::new();
@@ -208,9 +217,7 @@ fn model_by_group(
             ));
         }
         for c in &model.coefficients {
-            for (cells, values) in group_cells.iter_mut().zip(&key_values) {
-                cells.push(values[g].clone());
-            }
+            group_of_row.push(g as IdxSize);
             terms.push(c.term.clone());
             n.push(model.n as i64);
             for (column, value) in numbers.iter_mut().zip([
@@ -233,10 +240,10 @@ fn model_by_group(
         );
     }
     let mut columns: Vec<Column> = Vec::new();
-    for ((k, dtype), cells) in keys.iter().zip(group_cells) {
-        let column = Column::new(k.as_str().into(), cells);
-        // The groups keep their type (a date stays a date) where it converts back.
-        columns.push(column.cast(dtype).unwrap_or(column));
+    let rows = IdxCa::from_vec("rows".into(), group_of_row);
+    for (k, _) in &keys {
+        // The groups keep their type: a date stays a date.
+        columns.push(groups.column(k).map_err(fail)?.take(&rows).map_err(fail)?);
     }
     columns.push(Column::new("term".into(), terms));
     for (name, values) in [
