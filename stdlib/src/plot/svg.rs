@@ -209,7 +209,10 @@ pub fn render(plot: &Plot) -> String {
             let (t, step) = ticks(x_low, x_high, 6);
             if years && step < 1.0 {
                 // No half years.
-                ((x_low as i64..=x_high as i64).map(|y| y as f64).collect(), 1.0)
+                (
+                    (x_low as i64..=x_high as i64).map(|y| y as f64).collect(),
+                    1.0,
+                )
             } else {
                 (t, step)
             }

@@ -34,14 +34,20 @@ pub fn cross_products(
         }
         for (c, &j) in keep.iter().enumerate() {
             let column = &columns[j][start..start + len];
-            let out = block.col_mut(c).try_as_col_major_mut().expect("a column is contiguous");
+            let out = block
+                .col_mut(c)
+                .try_as_col_major_mut()
+                .expect("a column is contiguous");
             let out = out.as_slice_mut();
             for i in 0..len {
                 out[i] = column[i] * root_w[i];
             }
         }
         {
-            let out = target.col_mut(0).try_as_col_major_mut().expect("a column is contiguous");
+            let out = target
+                .col_mut(0)
+                .try_as_col_major_mut()
+                .expect("a column is contiguous");
             let out = out.as_slice_mut();
             for i in 0..len {
                 out[i] = z[start + i] * root_w[i];

@@ -489,7 +489,10 @@ fn margins(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 format!("the model has no variable `{name}`"),
             )
             .at(expr.span)
-            .suggest(did_you_mean(&name, model.variables.iter().map(String::as_str)))
+            .suggest(did_you_mean(
+                &name,
+                model.variables.iter().map(String::as_str),
+            ))
             .with_note(format!("its variables are {}", model.variables.join(", "))));
         }
         only.push(name);
