@@ -1,0 +1,49 @@
+"""The national-scale study fitted by the tools spel's users would otherwise use, on the
+same Parquet file: glum (A and B), pyfixest's feglm (B, which it fits without weights)
+and statsmodels (A; with 1,250 PCN dummies it cannot run).
+Prints one JSON line per fit: tool, model, seconds, coefficient and SE of lw_fte_50k.
+Run by bench/models.sh, which times whole processes and their peak memory."""
+import json
+import sys
+import time
+
+tool, model, path = sys.argv[1], sys.argv[2], sys.argv[3]
+TERMS = "lw_fte_50k + C(age_band) + C(sex) + C(ethnicity) + C(imd_quintile) + C(year)"
+
+t0 = time.perf_counter()
+if tool == "glum":
+    import numpy as np
+    import pandas as pd
+    import tabmat
+    from glum import GeneralizedLinearRegressor
+
+    df = pd.read_parquet(path)
+    formula = f"good_experience ~ {TERMS}" + (" + C(pcn)" if model == "B" else "")
+    fit = GeneralizedLinearRegressor(
+        family="binomial", formula=formula, alpha=0, fit_intercept=True, drop_first=True, gradient_tol=1e-10
+    ).fit(df, sample_weight=df["weight"].to_numpy(), clusters=df["pcn"].astype("category").cat.codes.to_numpy())
+    names = list(fit.feature_names_)
+    i = names.index("lw_fte_50k")
+    cov = fit.covariance_matrix(df, sample_weight=df["weight"].to_numpy(), clusters=df["pcn"].astype("category").cat.codes.to_numpy())
+    coef, se = fit.coef_[i], float(np.sqrt(np.asarray(cov)[i + 1, i + 1]))
+elif tool == "pyfixest":
+    import pandas as pd
+    import pyfixest as pf
+
+    df = pd.read_parquet(path)
+    fit = pf.feglm(f"good_experience ~ {TERMS} | pcn", data=df, family="logit", vcov={"CRV1": "pcn"})
+    coef, se = float(fit.coef()["lw_fte_50k"]), float(fit.se()["lw_fte_50k"])
+elif tool == "statsmodels":
+    import pandas as pd
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    df = pd.read_parquet(path)
+    fit = smf.glm(f"good_experience ~ {TERMS}", data=df, family=sm.families.Binomial(),
+                  freq_weights=None, var_weights=df["weight"]).fit(
+        cov_type="cluster", cov_kwds={"groups": df["pcn"].astype("category").cat.codes})
+    coef, se = float(fit.params["lw_fte_50k"]), float(fit.bse["lw_fte_50k"])
+else:
+    raise SystemExit(f"unknown tool {tool}")
+print(json.dumps({"tool": tool, "model": model, "seconds_in_python": round(time.perf_counter() - t0, 2),
+                  "coef": coef, "se": se}))
