@@ -8,6 +8,7 @@ mod errors;
 mod golden;
 mod models;
 mod nhs;
+mod plots;
 mod session;
 
 use std::path::{Path, PathBuf};
