@@ -29,8 +29,25 @@ fn a_plot_is_written_as_svg_or_as_its_vega_lite_spec() {
 #[test]
 fn a_plot_of_nothing_or_of_an_unknown_kind_is_an_error() {
     let mut s = session();
-    let kind = run_in(&mut s, "table x = [1, 2], y = [1, 2] |> plot pie y by x", "p.spel");
-    assert!(kind.error.unwrap().contains("`plot` draws line, bar, hist, scatter, interval"));
-    let interval = run_in(&mut s, "table x = [1, 2], y = [1, 2] |> plot interval y by x", "p.spel");
-    assert!(interval.error.unwrap().contains("needs `low = ...` and `high = ...`"));
+    let kind = run_in(
+        &mut s,
+        "table x = [1, 2], y = [1, 2] |> plot pie y by x",
+        "p.spel",
+    );
+    assert!(
+        kind.error
+            .unwrap()
+            .contains("`plot` draws line, bar, hist, scatter, interval")
+    );
+    let interval = run_in(
+        &mut s,
+        "table x = [1, 2], y = [1, 2] |> plot interval y by x",
+        "p.spel",
+    );
+    assert!(
+        interval
+            .error
+            .unwrap()
+            .contains("needs `low = ...` and `high = ...`")
+    );
 }
