@@ -126,18 +126,7 @@ pub fn render(plot: &Plot) -> String {
         range: (bottom, top),
     };
 
-    let _ = write!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="{FONT}" font-size="12" role="img"><title>{}</title><rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#,
-        escape(&plot.describe())
-    );
-    if let Some(title) = &plot.title {
-        let _ = write!(
-            out,
-            r#"<text x="{left}" y="24" font-size="15" font-weight="600" fill="{INK}">{}</text>"#,
-            escape(title)
-        );
-    }
+    open(&mut out, plot, HEIGHT, left);
     // Grid and value labels.
     for (v, label) in y_ticks.iter().zip(&y_labels) {
         let py = y.at(*v);
@@ -369,6 +358,23 @@ pub fn render(plot: &Plot) -> String {
     out
 }
 
+/// The `<svg>` element with its accessible title, a white background and the plot's
+/// title at `title_x`.
+fn open(out: &mut String, plot: &Plot, height: f64, title_x: f64) {
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="{FONT}" font-size="12" role="img"><title>{}</title><rect width="{WIDTH}" height="{height}" fill="white"/>"#,
+        escape(&plot.describe())
+    );
+    if let Some(title) = &plot.title {
+        let _ = write!(
+            out,
+            r#"<text x="{title_x}" y="24" font-size="15" font-weight="600" fill="{INK}">{}</text>"#,
+            escape(title)
+        );
+    }
+}
+
 /// Date ticks at the start of months, every 1, 3, 6, 12 or 24 months.
 fn date_ticks(low: f64, high: f64) -> (Vec<f64>, f64) {
     use chrono::{Datelike, NaiveDate};
@@ -434,18 +440,7 @@ fn forest(plot: &Plot) -> String {
         domain: (x_ticks[0], *x_ticks.last().unwrap_or(&1.0)),
         range: (left, right),
     };
-    let _ = write!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="{FONT}" font-size="12" role="img"><title>{}</title><rect width="{WIDTH}" height="{height}" fill="white"/>"#,
-        escape(&plot.describe())
-    );
-    if let Some(title) = &plot.title {
-        let _ = write!(
-            out,
-            r#"<text x="20" y="24" font-size="15" font-weight="600" fill="{INK}">{}</text>"#,
-            escape(title)
-        );
-    }
+    open(&mut out, plot, height, 20.0);
     for v in &x_ticks {
         let px = x.at(*v);
         let _ = write!(

@@ -105,7 +105,7 @@ fn normal(rng: &mut Pcg64) -> f64 {
 }
 
 /// Draws from shares that sum to one.
-fn pick(rng: &mut Pcg64, shares: &[f64]) -> usize {
+pub(crate) fn pick(rng: &mut Pcg64, shares: &[f64]) -> usize {
     let u: f64 = rng.random();
     let mut total = 0.0;
     for (i, share) in shares.iter().enumerate() {

@@ -176,18 +176,6 @@ pub const CONTACTS_IRR_AGE_65: f64 = 1.1;
 pub const CONTACTS_IRR_MOST_DEPRIVED: f64 = 1.2;
 pub const CONTACTS_THETA: f64 = 3.0;
 
-fn pick_share(rng: &mut Pcg64, shares: &[f64]) -> usize {
-    let u: f64 = rng.random();
-    let mut total = 0.0;
-    for (i, share) in shares.iter().enumerate() {
-        total += share;
-        if u < total {
-            return i;
-        }
-    }
-    shares.len() - 1
-}
-
 pub fn referrals(n: usize, seed: u64) -> PolarsResult<DataFrame> {
     let mut rng = Pcg64::seed_from_u64(seed);
     let age_bands = ["18-34", "35-49", "50-64", "65-79", "80+"];
@@ -209,12 +197,12 @@ pub fn referrals(n: usize, seed: u64) -> PolarsResult<DataFrame> {
     let (mut contacts, mut intervention) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
         let non_medical = rng.random::<f64>() < 0.35;
-        let a = pick_share(&mut rng, &age_shares);
+        let a = super::gpps::pick(&mut rng, &age_shares);
         let old = a >= 3;
-        let q = pick_share(&mut rng, &imd_shares);
+        let q = super::gpps::pick(&mut rng, &imd_shares);
         let female = rng.random::<f64>() < 0.62;
-        let e = pick_share(&mut rng, &ethnic_shares);
-        let r = pick_share(&mut rng, &reason_shares);
+        let e = super::gpps::pick(&mut rng, &ethnic_shares);
+        let r = super::gpps::pick(&mut rng, &reason_shares);
         // Contacts: negative binomial as a Poisson–gamma mixture with mean mu.
         let mu =
             3.2 * if non_medical {

@@ -1,7 +1,7 @@
 //! `read` and `write`.
 
 use spel_grammar::Diagnostic;
-use spel_grammar::ast::Connective;
+use spel_grammar::ast::{Arg, Connective};
 
 use super::{OptionSpec, Verb, VerbCtx};
 use crate::eval::scalar;
@@ -189,17 +189,7 @@ fn write(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let [target] = to.as_slice() else {
         return Err(ctx.usage_error("`write` needs `to \"file.csv\"`"));
     };
-    let path = match target.as_expr().map(|e| scalar::evaluate(e, ctx.env)) {
-        Some(Ok(Value::Str(path))) => path,
-        Some(Err(d)) => return Err(d),
-        _ => {
-            return Err(Diagnostic::new(
-                "spel::write::path",
-                "`to` takes a file path in double quotes",
-            )
-            .at(target.span));
-        }
-    };
+    let path = target_path(ctx, target)?;
     let mut df = ctx
         .env
         .work()
@@ -217,23 +207,26 @@ fn write(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     )))
 }
 
+/// The path after `to`, which must be a string.
+fn target_path(ctx: &VerbCtx, target: &Arg) -> Result<String, Diagnostic> {
+    match target.as_expr().map(|e| scalar::evaluate(e, ctx.env)) {
+        Some(Ok(Value::Str(path))) => Ok(path),
+        Some(Err(d)) => Err(d),
+        _ => Err(Diagnostic::new(
+            "spel::write::path",
+            "`to` takes a file path in double quotes",
+        )
+        .at(target.span)),
+    }
+}
+
 fn write_plot(ctx: &VerbCtx, plot: &crate::plot::Plot) -> Result<Value, Diagnostic> {
     let to = ctx.clause_args(Connective::To);
     let target = match to.as_slice() {
         [target] => target,
         _ => return Err(ctx.usage_error("`write` needs `to \"figure.svg\"`")),
     };
-    let path = match target.as_expr().map(|e| scalar::evaluate(e, ctx.env)) {
-        Some(Ok(Value::Str(path))) => path,
-        Some(Err(d)) => return Err(d),
-        _ => {
-            return Err(Diagnostic::new(
-                "spel::write::path",
-                "`to` takes a file path in double quotes",
-            )
-            .at(target.span));
-        }
-    };
+    let path = target_path(ctx, target)?;
     let text = if path.ends_with(".svg") {
         crate::plot::svg::render(plot)
     } else if path.ends_with(".json") {

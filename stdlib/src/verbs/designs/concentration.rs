@@ -137,17 +137,7 @@ fn concentration(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         crate::model::Distribution::Normal,
         0.95,
     );
-    let table = df!(
-        "index" => [result.term.clone()],
-        "n" => [n as i64],
-        "estimate" => [result.estimate],
-        "std_error" => [result.std_error],
-        "p_value" => [result.p_value],
-        "conf_low" => [result.conf_low],
-        "conf_high" => [result.conf_high],
-    )
-    .map_err(|e| polars_error(e).at(ctx.call.span))?;
-    Ok(Value::Table(table.lazy()))
+    super::estimate_table(ctx, &result, n)
 }
 
 /// The concentration curve: cumulative share of the outcome against cumulative share

@@ -152,12 +152,7 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 "`did` takes a formula, as `did y ~ treated, unit = pcn, time = quarter, first = first`",
             )
         })?;
-    let [term] = formula.rhs.as_slice() else {
-        return Err(ctx.usage_error("`did` takes one treatment column on the right of `~`"));
-    };
-    let Some(treated_ast) = term.crossed.first().and_then(|g| g.first()) else {
-        return Err(ctx.usage_error("`did` takes one treatment column on the right of `~`"));
-    };
+    let treated_ast = super::single_term(ctx, formula, "treatment")?;
     let required = |name: &str, what: &str| -> Result<&Ast, Diagnostic> {
         ctx.option(name)
             .and_then(|a| a.as_expr())
@@ -201,16 +196,6 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         .work()
         .collect(rows.drop_nulls(None), "reading the panel", ctx.call.span)?;
     let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-    let numbers = |name: &str| -> Result<Vec<f64>, Diagnostic> {
-        Ok(df
-            .column(name)
-            .map_err(fail)?
-            .f64()
-            .map_err(fail)?
-            .iter()
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect())
-    };
     let units: Vec<String> = df
         .column("unit")
         .map_err(fail)?
@@ -220,11 +205,11 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         .map(|v| v.unwrap_or("").to_string())
         .collect();
     let (times, firsts, treat, ys, weights) = (
-        numbers("time")?,
-        numbers("first")?,
-        numbers("treated")?,
-        numbers("y")?,
-        numbers("weight")?,
+        super::floats(ctx, &df, "time")?,
+        super::floats(ctx, &df, "first")?,
+        super::floats(ctx, &df, "treated")?,
+        super::floats(ctx, &df, "y")?,
+        super::floats(ctx, &df, "weight")?,
     );
     if let Some(w) = weights.iter().find(|w| w.is_nan() || **w <= 0.0) {
         return Err(Diagnostic::new(

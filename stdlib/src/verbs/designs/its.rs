@@ -75,12 +75,7 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         .ok_or_else(|| {
             ctx.usage_error("`its` takes a formula, as `its referrals ~ month, break = 7`")
         })?;
-    let [term] = formula.rhs.as_slice() else {
-        return Err(ctx.usage_error("`its` takes one time column on the right of `~`"));
-    };
-    let Some(time_ast) = term.crossed.first().and_then(|g| g.first()) else {
-        return Err(ctx.usage_error("`its` takes one time column on the right of `~`"));
-    };
+    let time_ast = super::single_term(ctx, formula, "time")?;
     let time_name = ctx.text(time_ast.span).to_string();
     let (y, _) = scope.checked(&formula.lhs)?;
     let (time, time_type) = scope.checked(time_ast)?;
@@ -124,16 +119,6 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 ctx.call.span,
             )?;
             let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-            let numbers = |name: &str| -> Result<Vec<f64>, Diagnostic> {
-                Ok(df
-                    .column(name)
-                    .map_err(fail)?
-                    .f64()
-                    .map_err(fail)?
-                    .iter()
-                    .flatten()
-                    .collect())
-            };
             let seasons: Vec<String> = df
                 .column("s")
                 .map_err(fail)?
@@ -142,7 +127,11 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 .iter()
                 .map(|v| v.unwrap_or("").to_string())
                 .collect();
-            (numbers("y")?, numbers("t")?, seasons)
+            (
+                super::floats(ctx, &df, "y")?,
+                super::floats(ctx, &df, "t")?,
+                seasons,
+            )
         }
     };
     let n = ys.len();

@@ -45,16 +45,55 @@ pub(super) fn complete_pairs(
         pairs = pairs.sort(["second"], SortMultipleOptions::default());
     }
     let df = ctx.env.work().collect(pairs, what, ctx.call.span)?;
+    Ok((floats(ctx, &df, "first")?, floats(ctx, &df, "second")?))
+}
+
+/// A collected f64 column as numbers (missing as NaN): the designs compute on slices.
+pub(super) fn floats(ctx: &VerbCtx, df: &DataFrame, name: &str) -> Result<Vec<f64>, Diagnostic> {
     let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-    let values = |name: &str| -> Result<Vec<f64>, Diagnostic> {
-        Ok(df
-            .column(name)
-            .map_err(fail)?
-            .f64()
-            .map_err(fail)?
-            .iter()
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect())
-    };
-    Ok((values("first")?, values("second")?))
+    Ok(df
+        .column(name)
+        .map_err(fail)?
+        .f64()
+        .map_err(fail)?
+        .iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect())
+}
+
+/// The one column on the right of a design's formula (`its y ~ month`, `did y ~ treated`).
+pub(super) fn single_term<'a>(
+    ctx: &VerbCtx,
+    formula: &'a spel_grammar::ast::Formula,
+    what: &str,
+) -> Result<&'a spel_grammar::ast::Expr, Diagnostic> {
+    match formula.rhs.as_slice() {
+        [term] => term.crossed.first().and_then(|g| g.first()),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ctx.usage_error(format!(
+            "`{}` takes one {what} column on the right of `~`",
+            ctx.verb.name
+        ))
+    })
+}
+
+/// One index with its inference, as `concentration` and `sii` give it.
+pub(super) fn estimate_table(
+    ctx: &VerbCtx,
+    result: &crate::model::Coefficient,
+    n: usize,
+) -> Result<crate::value::Value, Diagnostic> {
+    let table = df!(
+        "index" => [result.term.clone()],
+        "n" => [n as i64],
+        "estimate" => [result.estimate],
+        "std_error" => [result.std_error],
+        "p_value" => [result.p_value],
+        "conf_low" => [result.conf_low],
+        "conf_high" => [result.conf_high],
+    )
+    .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    Ok(crate::value::Value::Table(table.lazy()))
 }

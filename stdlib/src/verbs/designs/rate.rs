@@ -125,18 +125,8 @@ fn rate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         .work()
         .collect(summed, "computing rates", ctx.call.span)?;
     let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-    let numbers = |df: &DataFrame, name: &str| -> Result<Vec<f64>, Diagnostic> {
-        Ok(df
-            .column(name)
-            .map_err(fail)?
-            .f64()
-            .map_err(fail)?
-            .iter()
-            .map(|v| v.unwrap_or(f64::NAN))
-            .collect())
-    };
-    let counts = numbers(&df, "events")?;
-    let people = numbers(&df, "population")?;
+    let counts = super::floats(ctx, &df, "events")?;
+    let people = super::floats(ctx, &df, "population")?;
     if let Some(bad) = counts.iter().find(|c| **c < 0.0 || c.fract() != 0.0) {
         return Err(Diagnostic::new(
             "spel::rate::events",

@@ -6,7 +6,6 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 
 use super::super::{Example, OptionSpec, Verb, VerbCtx};
-use crate::errors::polars_error;
 use crate::value::Value;
 
 pub const VERB: Verb = Verb {
@@ -73,18 +72,11 @@ fn sii(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         "ranking",
         ctx.call.span,
     )?;
-    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-    let values = |name: &str| -> Result<Vec<f64>, Diagnostic> {
-        Ok(df
-            .column(name)
-            .map_err(fail)?
-            .f64()
-            .map_err(fail)?
-            .iter()
-            .flatten()
-            .collect())
-    };
-    let (ys, ranks, ws) = (values("y")?, values("rank")?, values("w")?);
+    let (ys, ranks, ws) = (
+        super::floats(ctx, &df, "y")?,
+        super::floats(ctx, &df, "rank")?,
+        super::floats(ctx, &df, "w")?,
+    );
     let n = ys.len();
     let total: f64 = ws.iter().sum();
     let mut ridit = vec![0.0; n];
@@ -143,15 +135,5 @@ fn sii(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         crate::model::Distribution::StudentT(nf - 2.0),
         0.95,
     );
-    let table = df!(
-        "index" => [result.term.clone()],
-        "n" => [n as i64],
-        "estimate" => [result.estimate],
-        "std_error" => [result.std_error],
-        "p_value" => [result.p_value],
-        "conf_low" => [result.conf_low],
-        "conf_high" => [result.conf_high],
-    )
-    .map_err(fail)?;
-    Ok(Value::Table(table.lazy()))
+    super::estimate_table(ctx, &result, n)
 }
