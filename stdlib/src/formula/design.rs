@@ -2,6 +2,8 @@
 //! column, R's names), weights, offsets, absorbed groupings and clusters, and notes on
 //! every row and level left out.
 
+use std::sync::Arc;
+
 use polars::prelude::*;
 use spel_grammar::ast::Expr as Ast;
 use spel_grammar::{Diagnostic, Span};
@@ -20,12 +22,121 @@ pub struct Grouping {
     pub labels: Vec<String>,
 }
 
+/// One column of the model matrix. A factor's dummies are kept as the factor's level
+/// codes, shared among its columns: on millions of rows a dummy stored as numbers
+/// costs eight bytes a row and is read in full by every pass of a fit.
+#[derive(Clone, Debug)]
+pub enum MatrixColumn {
+    Values(Vec<f64>),
+    /// 1 where the row's level code is `level`, else 0; `levels` codes in all
+    /// (`u32::MAX` marks a value outside them, which no dummy takes).
+    Indicator {
+        codes: Arc<[u32]>,
+        level: u32,
+        levels: u32,
+    },
+    /// The same number in every row (the intercept).
+    Constant {
+        value: f64,
+        rows: usize,
+    },
+}
+
+impl MatrixColumn {
+    pub fn len(&self) -> usize {
+        match self {
+            MatrixColumn::Values(x) => x.len(),
+            MatrixColumn::Indicator { codes, .. } => codes.len(),
+            MatrixColumn::Constant { rows, .. } => *rows,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, row: usize) -> f64 {
+        match self {
+            MatrixColumn::Values(x) => x[row],
+            MatrixColumn::Indicator { codes, level, .. } => {
+                f64::from(u8::from(codes[row] == *level))
+            }
+            MatrixColumn::Constant { value, .. } => *value,
+        }
+    }
+
+    /// Writes rows `start..start + out.len()` into `out`.
+    pub fn fill(&self, start: usize, out: &mut [f64]) {
+        let end = start + out.len();
+        match self {
+            MatrixColumn::Values(x) => out.copy_from_slice(&x[start..end]),
+            MatrixColumn::Indicator { codes, level, .. } => {
+                for (o, &c) in out.iter_mut().zip(&codes[start..end]) {
+                    *o = f64::from(u8::from(c == *level));
+                }
+            }
+            MatrixColumn::Constant { value, .. } => out.fill(*value),
+        }
+    }
+
+    /// Whether every value is 0 or 1.
+    pub fn is_dummy(&self) -> bool {
+        match self {
+            MatrixColumn::Values(x) => x.iter().all(|&v| v == 0.0 || v == 1.0),
+            MatrixColumn::Indicator { .. } => true,
+            MatrixColumn::Constant { value, .. } => *value == 0.0 || *value == 1.0,
+        }
+    }
+}
+
+/// `x · beta` for every row, column by column; a factor's dummies are added by one
+/// look-up per row rather than one pass per level.
+pub fn linear_predictor(columns: &[&MatrixColumn], beta: &[f64], out: &mut [f64]) {
+    out.fill(0.0);
+    let mut factors: Vec<(&Arc<[u32]>, Vec<f64>)> = Vec::new();
+    for (column, &b) in columns.iter().zip(beta) {
+        match column {
+            MatrixColumn::Values(x) => {
+                for (o, v) in out.iter_mut().zip(x) {
+                    *o += b * v;
+                }
+            }
+            MatrixColumn::Constant { value, .. } => {
+                for o in out.iter_mut() {
+                    *o += b * value;
+                }
+            }
+            MatrixColumn::Indicator {
+                codes,
+                level,
+                levels,
+            } => {
+                let position = match factors.iter().position(|(c, _)| Arc::ptr_eq(c, codes)) {
+                    Some(position) => position,
+                    None => {
+                        factors.push((codes, vec![0.0; *levels as usize]));
+                        factors.len() - 1
+                    }
+                };
+                factors[position].1[*level as usize] += b;
+            }
+        }
+    }
+    for (codes, by_level) in factors {
+        for (o, &c) in out.iter_mut().zip(codes.iter()) {
+            if let Some(v) = by_level.get(c as usize) {
+                *o += v;
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Design {
     pub outcome: String,
     pub y: Vec<f64>,
     /// The model matrix by columns, named as R names coefficients.
-    pub columns: Vec<Vec<f64>>,
+    pub columns: Vec<MatrixColumn>,
     pub names: Vec<String>,
     pub weights: Option<Vec<f64>>,
     pub freq: Option<Vec<f64>>,
@@ -72,7 +183,7 @@ pub struct Request<'a> {
 enum Values {
     Numeric(Vec<f64>),
     Factor {
-        labels: Vec<String>,
+        codes: Arc<[u32]>,
         levels: Vec<String>,
         reference: String,
     },
@@ -151,30 +262,28 @@ pub fn build(
         }
         None => lf,
     };
-    let df = work.collect(lf.select(exprs), "preparing the model's data", span)?;
+    let mut df = work.collect(lf.select(exprs), "preparing the model's data", span)?;
     let n_condition = df.height();
 
     // Listwise deletion, counted by the variable that was missing.
-    let mut keep = vec![true; n_condition];
+    let mut keep: Option<BooleanChunked> = None;
     let mut missing = Vec::new();
     for (column, label) in df.columns().iter().zip(&labels) {
         let series = column.as_materialized_series();
-        let mut count = 0;
-        let nulls = series.is_null();
-        let nans = if series.dtype().is_float() {
-            series.is_nan().ok()
-        } else {
-            None
-        };
-        for row in 0..n_condition {
-            let is_missing = nulls.get(row).unwrap_or(false)
-                || nans.as_ref().and_then(|n| n.get(row)).unwrap_or(false);
-            if is_missing {
-                count += 1;
-                keep[row] = false;
-            }
+        let mut absent = series.is_null();
+        if series.dtype().is_float()
+            && let Ok(nan) = series.is_nan()
+        {
+            absent = &absent
+                | &nan
+                    .fill_null_with_values(false)
+                    .map_err(|e| polars_at(e, span))?;
         }
-        if count > 0 && column.name().as_str() == "w" {
+        let count = absent.sum().unwrap_or(0) as usize;
+        if count == 0 {
+            continue;
+        }
+        if column.name().as_str() == "w" {
             // A missing survey weight is a data error, not a row to drop quietly.
             let weights = request.weights.map_or(span, |w| w.span);
             return Err(Diagnostic::new(
@@ -189,11 +298,25 @@ pub fn build(
                 "filter those rows out first: `filter !is_null({label})`"
             )));
         }
-        if count > 0 {
-            missing.push((label.clone(), count));
-        }
+        missing.push((label.clone(), count));
+        let present = !&absent;
+        keep = Some(match keep {
+            Some(k) => &k & &present,
+            None => present,
+        });
     }
-    let rows: Vec<usize> = (0..n_condition).filter(|&r| keep[r]).collect();
+    let rows: Vec<usize> = match &keep {
+        Some(k) => k
+            .iter()
+            .enumerate()
+            .filter(|(_, kept)| kept.unwrap_or(false))
+            .map(|(r, _)| r)
+            .collect(),
+        None => (0..n_condition).collect(),
+    };
+    if let Some(k) = &keep {
+        df = df.filter(k).map_err(|e| polars_at(e, span))?;
+    }
     if rows.is_empty() {
         let mut d =
             Diagnostic::new("spel::model::no_rows", "no rows are left to fit the model").at(span);
@@ -205,9 +328,9 @@ pub fn build(
         }
         return Err(d);
     }
+    let n = rows.len();
 
-    let numbers =
-        |key: &str| -> Result<Vec<f64>, Diagnostic> { numeric_column(&df, key, &rows, span) };
+    let numbers = |key: &str| -> Result<Vec<f64>, Diagnostic> { numeric_column(&df, key, span) };
     let y = match numbers("y") {
         Ok(y) => y,
         Err(_) => {
@@ -225,14 +348,7 @@ pub fn build(
     let mut values = Vec::new();
     for (i, v) in variables.iter().enumerate() {
         let coding = request.codings.iter().find(|c| c.name == v.name);
-        values.push(variable_values(
-            &df,
-            &format!("v{i}"),
-            v,
-            coding,
-            &rows,
-            span,
-        )?);
+        values.push(variable_values(&df, &format!("v{i}"), v, coding, span)?);
     }
     let mut columns = Vec::new();
     let mut names = Vec::new();
@@ -256,16 +372,16 @@ pub fn build(
         // Each variable's columns: a numeric variable is one column; a factor is a
         // dummy per level but the reference (all levels for the first factor of a
         // model without an intercept, as R).
-        let mut parts: Vec<Vec<(String, Vec<f64>)>> = Vec::new();
+        let mut parts: Vec<Vec<(String, MatrixColumn)>> = Vec::new();
         for v in &term.variables {
             let index = variables
                 .iter()
                 .position(|u| u.name == v.name && u.factor.is_some() == v.factor.is_some())
                 .unwrap_or(0);
             parts.push(match &values[index] {
-                Values::Numeric(x) => vec![(v.name.clone(), x.clone())],
+                Values::Numeric(x) => vec![(v.name.clone(), MatrixColumn::Values(x.clone()))],
                 Values::Factor {
-                    labels,
+                    codes,
                     levels,
                     reference,
                 } => {
@@ -278,19 +394,21 @@ pub fn build(
                     }
                     levels
                         .iter()
-                        .filter(|l| all_levels || *l != reference)
-                        .map(|level| {
-                            let column = labels
-                                .iter()
-                                .map(|l| if l == level { 1.0 } else { 0.0 })
-                                .collect();
+                        .enumerate()
+                        .filter(|(_, l)| all_levels || *l != reference)
+                        .map(|(k, level)| {
+                            let column = MatrixColumn::Indicator {
+                                codes: codes.clone(),
+                                level: k as u32,
+                                levels: levels.len() as u32,
+                            };
                             (format!("{}{level}", v.name), column)
                         })
                         .collect()
                 }
             });
         }
-        for (name, column) in cartesian(&parts) {
+        for (name, column) in cartesian(parts, n) {
             names.push(name);
             columns.push(column);
         }
@@ -298,13 +416,19 @@ pub fn build(
     // Absorbed fixed effects take the intercept's place.
     if resolved.intercept && resolved.fixed_effects.is_empty() {
         names.insert(0, "(Intercept)".into());
-        columns.insert(0, vec![1.0; rows.len()]);
+        columns.insert(
+            0,
+            MatrixColumn::Constant {
+                value: 1.0,
+                rows: n,
+            },
+        );
     }
 
     let offset = if resolved.offsets.is_empty() {
         None
     } else {
-        let mut total = vec![0.0; rows.len()];
+        let mut total = vec![0.0; n];
         for i in 0..resolved.offsets.len() {
             for (t, o) in total.iter_mut().zip(numbers(&format!("o{i}"))?) {
                 *t += o;
@@ -313,23 +437,11 @@ pub fn build(
         Some(total)
     };
     let grouping = |key: &str, name: String| -> Result<Grouping, Diagnostic> {
-        let values = label_column(&df, key, &rows, span)?;
-        let mut index: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-        let mut labels = Vec::new();
-        let ids = values
-            .into_iter()
-            .map(|l| {
-                let next = index.len() as u32;
-                *index.entry(l.clone()).or_insert_with(|| {
-                    labels.push(l);
-                    next
-                })
-            })
-            .collect();
+        let (ids, labels) = codes(&df, key, span)?;
         Ok(Grouping {
             name,
             ids,
-            levels: index.len(),
+            levels: labels.len(),
             labels,
         })
     };
@@ -365,18 +477,30 @@ pub fn build(
         clusters,
         n_total,
         n_outside_condition: n_total - n_condition,
-        n_dropped_missing: n_condition - rows.len(),
-        rows: rows.clone(),
+        n_dropped_missing: n_condition - n,
+        rows,
         missing,
         references,
         codings,
     })
 }
 
+fn polars_at(e: PolarsError, span: Span) -> Diagnostic {
+    crate::errors::polars_error(e).at(span)
+}
+
 /// Every combination of one column from each part, multiplied, names joined by `:`.
-fn cartesian(parts: &[Vec<(String, Vec<f64>)>]) -> Vec<(String, Vec<f64>)> {
-    let mut out: Vec<(String, Vec<f64>)> = vec![(String::new(), Vec::new())];
-    for part in parts {
+/// A term of one variable keeps its columns as they are.
+fn cartesian(
+    mut parts: Vec<Vec<(String, MatrixColumn)>>,
+    rows: usize,
+) -> Vec<(String, MatrixColumn)> {
+    if parts.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let mut out: Vec<(String, Vec<f64>)> = vec![(String::new(), vec![1.0; rows])];
+    let mut part_values = vec![0.0; rows];
+    for part in &parts {
         let mut next = Vec::new();
         for (name, column) in &out {
             for (part_name, part_column) in part {
@@ -385,83 +509,118 @@ fn cartesian(parts: &[Vec<(String, Vec<f64>)>]) -> Vec<(String, Vec<f64>)> {
                 } else {
                     format!("{name}:{part_name}")
                 };
-                let product = if column.is_empty() {
-                    part_column.clone()
-                } else {
-                    column.iter().zip(part_column).map(|(a, b)| a * b).collect()
-                };
+                part_column.fill(0, &mut part_values);
+                let product = column
+                    .iter()
+                    .zip(&part_values)
+                    .map(|(a, b)| a * b)
+                    .collect();
                 next.push((joined, product));
             }
         }
         out = next;
     }
-    out
+    out.into_iter()
+        .map(|(name, x)| (name, MatrixColumn::Values(x)))
+        .collect()
 }
 
-fn numeric_column(
-    df: &DataFrame,
-    key: &str,
-    rows: &[usize],
-    span: Span,
-) -> Result<Vec<f64>, Diagnostic> {
-    let column = df
-        .column(key)
-        .map_err(|e| crate::errors::polars_error(e).at(span))?;
+fn numeric_column(df: &DataFrame, key: &str, span: Span) -> Result<Vec<f64>, Diagnostic> {
+    let column = df.column(key).map_err(|e| polars_at(e, span))?;
     let cast = column
         .as_materialized_series()
         .cast(&DataType::Float64)
-        .map_err(|e| crate::errors::polars_error(e).at(span))?;
-    let values = cast
-        .f64()
-        .map_err(|e| crate::errors::polars_error(e).at(span))?;
-    Ok(rows
-        .iter()
-        .map(|&r| values.get(r).unwrap_or(f64::NAN))
-        .collect())
+        .map_err(|e| polars_at(e, span))?;
+    let values = cast.f64().map_err(|e| polars_at(e, span))?;
+    if values.null_count() == 0 {
+        let mut out = Vec::with_capacity(values.len());
+        for chunk in values.downcast_iter() {
+            out.extend_from_slice(chunk.values().as_slice());
+        }
+        return Ok(out);
+    }
+    Ok(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
-/// Values as level labels: numbers as R prints them (`2`, not `2.0`), true/false as
-/// `TRUE`/`FALSE`.
-fn label_column(
-    df: &DataFrame,
-    key: &str,
-    rows: &[usize],
-    span: Span,
-) -> Result<Vec<String>, Diagnostic> {
-    let column = df
-        .column(key)
-        .map_err(|e| crate::errors::polars_error(e).at(span))?;
+/// Each row's value as a code, and the value each code stands for, in order of first
+/// appearance: numbers as R prints them (`2`, not `2.0`), true/false as `TRUE`/`FALSE`.
+/// One hash look-up per row (none when a row repeats the row before), no text made.
+fn codes(df: &DataFrame, key: &str, span: Span) -> Result<(Vec<u32>, Vec<String>), Diagnostic> {
+    let column = df.column(key).map_err(|e| polars_at(e, span))?;
     let series = column.as_materialized_series();
-    let labels: Vec<String> = if series.dtype().is_primitive_numeric() {
-        numeric_column(df, key, rows, span)?
-            .into_iter()
-            .map(crate::format::number)
-            .collect()
-    } else if series.dtype() == &DataType::Boolean {
-        let values = series
-            .bool()
-            .map_err(|e| crate::errors::polars_error(e).at(span))?;
-        rows.iter()
-            .map(|&r| {
-                if values.get(r).unwrap_or(false) {
-                    "TRUE".into()
-                } else {
-                    "FALSE".into()
+    fn encode<K: std::hash::Hash + Eq + Copy>(
+        values: impl Iterator<Item = K>,
+        rows: usize,
+    ) -> (Vec<u32>, Vec<K>) {
+        let mut index: PlHashMap<K, u32> = PlHashMap::default();
+        let mut distinct = Vec::new();
+        let mut codes = Vec::with_capacity(rows);
+        let mut last: Option<(K, u32)> = None;
+        for value in values {
+            let code = match last {
+                Some((previous, code)) if previous == value => code,
+                _ => {
+                    let code = *index.entry(value).or_insert_with(|| {
+                        distinct.push(value);
+                        distinct.len() as u32 - 1
+                    });
+                    last = Some((value, code));
+                    code
                 }
-            })
-            .collect()
+            };
+            codes.push(code);
+        }
+        (codes, distinct)
+    }
+    let rows = series.len();
+    let (codes, labels): (Vec<u32>, Vec<String>) = if series.dtype().is_primitive_numeric() {
+        // -0.0 and 0.0 are one level; so are numbers R prints alike.
+        let values = numeric_column(df, key, span)?;
+        let (codes, distinct) = encode(values.iter().map(|v| (v + 0.0).to_bits()), rows);
+        let labels: Vec<String> = distinct
+            .iter()
+            .map(|&bits| crate::format::number(f64::from_bits(bits)))
+            .collect();
+        merge_equal_labels(codes, labels)
+    } else if series.dtype() == &DataType::Boolean {
+        let values = series.bool().map_err(|e| polars_at(e, span))?;
+        let (codes, distinct) = encode(values.iter().map(|v| v.unwrap_or(false)), rows);
+        let labels = distinct
+            .iter()
+            .map(|&b| if b { "TRUE" } else { "FALSE" }.to_string())
+            .collect();
+        (codes, labels)
     } else {
         let cast = series
             .cast(&DataType::String)
-            .map_err(|e| crate::errors::polars_error(e).at(span))?;
-        let values = cast
-            .str()
-            .map_err(|e| crate::errors::polars_error(e).at(span))?;
-        rows.iter()
-            .map(|&r| values.get(r).unwrap_or("").to_string())
-            .collect()
+            .map_err(|e| polars_at(e, span))?;
+        let values = cast.str().map_err(|e| polars_at(e, span))?;
+        let (codes, distinct) = encode(values.iter().map(|v| v.unwrap_or("")), rows);
+        (codes, distinct.iter().map(|s| s.to_string()).collect())
     };
-    Ok(labels)
+    Ok((codes, labels))
+}
+
+/// Codes whose labels read the same become one.
+fn merge_equal_labels(codes: Vec<u32>, labels: Vec<String>) -> (Vec<u32>, Vec<String>) {
+    let mut unique: Vec<String> = Vec::new();
+    let mut remap = Vec::with_capacity(labels.len());
+    for label in labels {
+        match unique.iter().position(|u| *u == label) {
+            Some(k) => remap.push(k as u32),
+            None => {
+                remap.push(unique.len() as u32);
+                unique.push(label);
+            }
+        }
+    }
+    if remap.iter().enumerate().all(|(k, &r)| k as u32 == r) {
+        return (codes, unique);
+    }
+    (
+        codes.into_iter().map(|c| remap[c as usize]).collect(),
+        unique,
+    )
 }
 
 fn variable_values(
@@ -469,38 +628,52 @@ fn variable_values(
     key: &str,
     v: &Variable,
     coding: Option<&FactorCoding>,
-    rows: &[usize],
     span: Span,
 ) -> Result<Values, Diagnostic> {
     let dtype = df
         .column(key)
-        .map_err(|e| crate::errors::polars_error(e).at(span))?
+        .map_err(|e| polars_at(e, span))?
         .dtype()
         .clone();
     let is_factor = v.factor.is_some() || !dtype.is_primitive_numeric();
     if !is_factor {
-        return Ok(Values::Numeric(numeric_column(df, key, rows, span)?));
+        return Ok(Values::Numeric(numeric_column(df, key, span)?));
     }
-    let labels = label_column(df, key, rows, span)?;
+    let (codes, labels) = codes(df, key, span)?;
+    let recode = |codes: Vec<u32>, remap: &[u32]| -> Arc<[u32]> {
+        codes.into_iter().map(|c| remap[c as usize]).collect()
+    };
     if let Some(coding) = coding {
+        // A value the fit never saw matches no dummy.
+        let remap: Vec<u32> = labels
+            .iter()
+            .map(|l| {
+                coding
+                    .levels
+                    .iter()
+                    .position(|level| level == l)
+                    .map_or(u32::MAX, |k| k as u32)
+            })
+            .collect();
         return Ok(Values::Factor {
-            labels,
+            codes: recode(codes, &remap),
             levels: coding.levels.clone(),
             reference: coding.reference.clone(),
         });
     }
-    // The distinct labels first: sorting every row's label would sort millions.
-    let mut seen = std::collections::HashSet::new();
-    let mut levels: Vec<String> = labels
-        .iter()
-        .filter(|l| seen.insert(l.as_str()))
-        .cloned()
-        .collect();
-    levels.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) if dtype.is_primitive_numeric() => x.total_cmp(&y),
-        _ => a.cmp(b),
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&labels[a], &labels[b]);
+        match (a.parse::<f64>(), b.parse::<f64>()) {
+            (Ok(x), Ok(y)) if dtype.is_primitive_numeric() => x.total_cmp(&y),
+            _ => a.cmp(b),
+        }
     });
-    levels.dedup();
+    let mut remap = vec![0; labels.len()];
+    for (k, &code) in order.iter().enumerate() {
+        remap[code] = k as u32;
+    }
+    let levels: Vec<String> = order.iter().map(|&code| labels[code].clone()).collect();
     if levels.len() < 2 {
         return Err(Diagnostic::new(
             "spel::model::one_level",
@@ -534,7 +707,7 @@ fn variable_values(
         None => levels[0].clone(),
     };
     Ok(Values::Factor {
-        labels,
+        codes: recode(codes, &remap),
         levels,
         reference,
     })

@@ -6,7 +6,7 @@ use spel_grammar::{Diagnostic, Span};
 
 use super::{Coefficient, Distribution, Model};
 use crate::format;
-use crate::formula::design::Design;
+use crate::formula::design::{Design, MatrixColumn, linear_predictor};
 use crate::stats::glm::{self, Family, Link, Problem};
 use crate::stats::linalg;
 use crate::stats::vcov::{self, Adjustment, Estimator};
@@ -161,15 +161,11 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
             collinear.join(", ")
         ));
     }
-    let all: Vec<usize> = (0..fitted.demeaned.len()).collect();
-    let (xtwx, _) = linalg::cross_products(
-        &fitted.demeaned,
-        &all,
-        &fitted.working_weights,
-        &fitted.working_residuals,
-    );
-    let bread = linalg::inverse(&xtwx)
-        .unwrap_or_else(|| Mat::from_fn(all.len(), all.len(), |_, _| f64::NAN));
+    let (xtwx, _) = fitted
+        .rows
+        .cross_products(&fitted.working_weights, &fitted.working_residuals);
+    let p = fitted.rows.width();
+    let bread = linalg::inverse(&xtwx).unwrap_or_else(|| Mat::from_fn(p, p, |_, _| f64::NAN));
 
     let n_obs: f64 = design.freq.as_ref().map_or(n as f64, |f| f.iter().sum());
     let absorbed: usize = if design.fixed_effects.is_empty() {
@@ -206,7 +202,7 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         notes.push("Model-based standard errors with probability weights are not valid; use `se = robust` or `cluster =`.".into());
     }
     let inputs = vcov::Inputs {
-        columns: &fitted.demeaned,
+        rows: &fitted.rows,
         bread: &bread,
         working_weights: &fitted.working_weights,
         working_residuals: &fitted.working_residuals,
@@ -427,26 +423,30 @@ fn not_binary(design: &Design, family: &str, options: &Options) -> Diagnostic {
 /// one outcome): the coefficient then runs off to infinity.
 fn separation_notes(design: &Design, kept: &[usize], y: &[f64]) -> Vec<String> {
     let mut named = Vec::new();
+    let mut x = vec![0.0; y.len()];
     for &j in kept {
         let column = &design.columns[j];
-        if design.names[j] == "(Intercept)" || !column.iter().all(|&v| v == 0.0 || v == 1.0) {
+        if design.names[j] == "(Intercept)" || !column.is_dummy() {
             continue;
         }
-        let outcomes: Vec<f64> = column
-            .iter()
-            .zip(y)
-            .filter(|(x, _)| **x == 1.0)
-            .map(|(_, y)| *y)
-            .collect();
-        if outcomes.is_empty() {
+        column.fill(0, &mut x);
+        let (mut rows, mut zeros, mut ones) = (0, 0, 0);
+        for (x, y) in x.iter().zip(y) {
+            if *x == 1.0 {
+                rows += 1;
+                zeros += usize::from(*y == 0.0);
+                ones += usize::from(*y == 1.0);
+            }
+        }
+        if rows == 0 {
             continue;
         }
-        if outcomes.iter().all(|&v| v == 0.0) {
+        if zeros == rows {
             named.push(format!(
                 "`{}` (every row with it has outcome 0)",
                 design.names[j]
             ));
-        } else if outcomes.iter().all(|&v| v == 1.0) {
+        } else if ones == rows {
             named.push(format!(
                 "`{}` (every row with it has outcome 1)",
                 design.names[j]
@@ -512,7 +512,7 @@ fn describe_se(
 /// NB2 by alternating: a GLM at fixed theta, then theta by Newton's method on its
 /// profile likelihood, until both settle (MASS::glm.nb's scheme). Returns the fit at
 /// the final theta, theta and its standard error.
-fn fit_negbin(problem: &mut Problem) -> (glm::Fit, f64, f64) {
+fn fit_negbin<'a>(problem: &mut Problem<'a>) -> (glm::Fit<'a>, f64, f64) {
     problem.family = Family::Poisson;
     let mut fitted = glm::fit(problem);
     let n = problem.y.len();
@@ -604,15 +604,13 @@ fn absorbed_effects(
         return Vec::new();
     }
     let n = eta.len();
-    let remainder: Vec<f64> = (0..n)
-        .map(|i| {
-            let slopes: f64 = kept
-                .iter()
-                .map(|&j| design.columns[j][i] * beta[j].unwrap_or(0.0))
-                .sum();
-            eta[i] - offset[i] - slopes
-        })
-        .collect();
+    let columns: Vec<&MatrixColumn> = kept.iter().map(|&j| &design.columns[j]).collect();
+    let slopes: Vec<f64> = kept.iter().map(|&j| beta[j].unwrap_or(0.0)).collect();
+    let mut remainder = vec![0.0; n];
+    linear_predictor(&columns, &slopes, &mut remainder);
+    for i in 0..n {
+        remainder[i] = eta[i] - offset[i] - remainder[i];
+    }
     let mut values: Vec<Vec<f64>> = groups.iter().map(|g| vec![0.0; g.levels]).collect();
     for _ in 0..1_000 {
         let mut largest_change: f64 = 0.0;

@@ -74,7 +74,7 @@ pub fn average_marginal_effects(
                     .kept
                     .iter()
                     .zip(&beta)
-                    .map(|(&j, b)| (other.columns[j][i] - base.columns[j][i]) * b)
+                    .map(|(&j, b)| (other.columns[j].get(i) - base.columns[j].get(i)) * b)
                     .sum();
                 model.eta[i] + change
             })
@@ -91,7 +91,7 @@ pub fn average_marginal_effects(
                 estimate += w * (link.inverse(eta_high[i]) - link.inverse(eta_low[i]));
                 let (dh, dl) = (link.derivative(eta_high[i]), link.derivative(eta_low[i]));
                 for (a, &j) in model.kept.iter().enumerate() {
-                    gradient[a] += w * (dh * high.columns[j][i] - dl * low.columns[j][i]);
+                    gradient[a] += w * (dh * high.columns[j].get(i) - dl * low.columns[j].get(i));
                 }
             }
             Ok((

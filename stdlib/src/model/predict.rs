@@ -61,7 +61,7 @@ pub fn predictions(
             .kept
             .iter()
             .zip(&model.coefficients)
-            .map(|(&j, c)| built.columns[j][position] * c.estimate)
+            .map(|(&j, c)| built.columns[j].get(position) * c.estimate)
             .sum();
         if let Some(offset) = &built.offset {
             eta += offset[position];

@@ -10,8 +10,11 @@
 use statrs::distribution::{ContinuousCDF, Normal};
 use statrs::function::gamma::ln_gamma;
 
+use rayon::prelude::*;
+
 use super::linalg;
-use crate::formula::design::Grouping;
+use super::rows::{CHUNK, Rows, fill_chunks, sum_rows};
+use crate::formula::design::{Grouping, MatrixColumn};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Link {
@@ -113,7 +116,7 @@ fn standard_normal() -> Normal {
 pub struct Problem<'a> {
     pub family: Family,
     pub y: &'a [f64],
-    pub columns: &'a [Vec<f64>],
+    pub columns: &'a [MatrixColumn],
     /// Prior weights: probability or frequency weights times binomial trials.
     pub weights: &'a [f64],
     pub trials: &'a [f64],
@@ -121,7 +124,7 @@ pub struct Problem<'a> {
     pub fixed_effects: &'a [Grouping],
 }
 
-pub struct Fit {
+pub struct Fit<'a> {
     /// One per column; `None` for a column dropped as collinear.
     pub beta: Vec<Option<f64>>,
     /// Indices of the columns estimated.
@@ -131,8 +134,9 @@ pub struct Fit {
     /// IRLS working weights and residuals at the solution (for the sandwich).
     pub working_weights: Vec<f64>,
     pub working_residuals: Vec<f64>,
-    /// The estimated columns, demeaned within the absorbed groups.
-    pub demeaned: Vec<Vec<f64>>,
+    /// The estimated columns, demeaned within the absorbed groups at the solution's
+    /// working weights.
+    pub rows: Rows<'a>,
     pub deviance: f64,
     pub iterations: usize,
     pub converged: bool,
@@ -141,7 +145,7 @@ pub struct Fit {
 const MAX_ITERATIONS: usize = 50;
 const TOLERANCE: f64 = 1e-10;
 
-pub fn fit(problem: &Problem) -> Fit {
+pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
     let n = problem.y.len();
     let family = problem.family;
     let link = family.link();
@@ -151,8 +155,8 @@ pub fn fit(problem: &Problem) -> Fit {
     let mut eta: Vec<f64> = mu.iter().map(|&m| link.apply(m)).collect();
     let mut deviance_old = f64::INFINITY;
     let mut kept: Vec<usize> = (0..problem.columns.len()).collect();
+    let kept_columns = |kept: &[usize]| kept.iter().map(|&j| &problem.columns[j]).collect();
     let mut beta = vec![0.0; kept.len()];
-    let mut demeaned: Vec<Vec<f64>>;
     let mut w = vec![0.0; n];
     let mut z = vec![0.0; n];
     let mut converged = false;
@@ -161,18 +165,10 @@ pub fn fit(problem: &Problem) -> Fit {
     let mut first = true;
     while iterations < MAX_ITERATIONS {
         iterations += 1;
-        for i in 0..n {
-            let d = link.derivative(eta[i]);
-            z[i] = eta[i] - problem.offset[i] + (problem.y[i] - mu[i]) / d;
-            w[i] = problem.weights[i] * d * d / family.variance(mu[i]).max(f64::MIN_POSITIVE);
-        }
-        let z_tilde = demean(&z, &w, problem.fixed_effects);
-        demeaned = kept
-            .iter()
-            .map(|&j| demean(&problem.columns[j], &w, problem.fixed_effects))
-            .collect();
-        let all: Vec<usize> = (0..demeaned.len()).collect();
-        let (mut xtwx, mut xtwz) = linalg::cross_products(&demeaned, &all, &w, &z_tilde);
+        working(problem, &eta, &mu, &mut w, &mut z, true);
+        let mut rows = Rows::new(kept_columns(&kept), problem.fixed_effects, &w);
+        let z_tilde = rows.demean_vector(&z, &w);
+        let (mut xtwx, mut xtwz) = rows.cross_products(&w, &z_tilde);
         if first {
             // Collinear columns are found once, on the first weighted design.
             let dropped = linalg::collinear(&xtwx, 1e-10);
@@ -183,12 +179,8 @@ pub fn fit(problem: &Problem) -> Fit {
                     .filter(|(a, _)| !dropped.contains(a))
                     .map(|(_, &j)| j)
                     .collect();
-                demeaned = kept
-                    .iter()
-                    .map(|&j| demean(&problem.columns[j], &w, problem.fixed_effects))
-                    .collect();
-                let all: Vec<usize> = (0..demeaned.len()).collect();
-                (xtwx, xtwz) = linalg::cross_products(&demeaned, &all, &w, &z_tilde);
+                rows = Rows::new(kept_columns(&kept), problem.fixed_effects, &w);
+                (xtwx, xtwz) = rows.cross_products(&w, &z_tilde);
             }
             first = false;
         }
@@ -196,15 +188,13 @@ pub fn fit(problem: &Problem) -> Fit {
             break;
         };
         // eta = offset + z - (z~ - X~ beta): the fixed effects' part is what demeaning removed.
-        let mut new_eta = vec![0.0; n];
-        for i in 0..n {
-            let fitted: f64 = demeaned.iter().zip(&new_beta).map(|(x, b)| x[i] * b).sum();
-            new_eta[i] = problem.offset[i] + z[i] - (z_tilde[i] - fitted);
-        }
-        let mut new_mu: Vec<f64> = new_eta
-            .iter()
-            .map(|&e| clamp_mu(family, link.inverse(e)))
-            .collect();
+        let mut new_eta = rows.times(&new_beta);
+        fill_chunks(&mut new_eta, |range, part| {
+            for (e, i) in part.iter_mut().zip(range) {
+                *e += problem.offset[i] + z[i] - z_tilde[i];
+            }
+        });
+        let mut new_mu = means(family, &new_eta);
         let mut new_deviance = total_deviance(problem, &new_mu);
         let mut halvings = 0;
         while (!new_deviance.is_finite() || new_deviance > deviance_old * (1.0 + 1e-8) + 1e-8)
@@ -212,10 +202,12 @@ pub fn fit(problem: &Problem) -> Fit {
             && deviance_old.is_finite()
         {
             halvings += 1;
-            for i in 0..n {
-                new_eta[i] = 0.5 * (new_eta[i] + eta[i]);
-                new_mu[i] = clamp_mu(family, link.inverse(new_eta[i]));
-            }
+            fill_chunks(&mut new_eta, |range, part| {
+                for (e, i) in part.iter_mut().zip(range) {
+                    *e = 0.5 * (*e + eta[i]);
+                }
+            });
+            new_mu = means(family, &new_eta);
             new_deviance = total_deviance(problem, &new_mu);
         }
         let settled = beta.len() == new_beta.len()
@@ -234,15 +226,8 @@ pub fn fit(problem: &Problem) -> Fit {
         deviance_old = deviance;
     }
     // The sandwich needs the weights and residuals at the solution.
-    for i in 0..n {
-        let d = link.derivative(eta[i]);
-        z[i] = (problem.y[i] - mu[i]) / d;
-        w[i] = problem.weights[i] * d * d / family.variance(mu[i]).max(f64::MIN_POSITIVE);
-    }
-    demeaned = kept
-        .iter()
-        .map(|&j| demean(&problem.columns[j], &w, problem.fixed_effects))
-        .collect();
+    working(problem, &eta, &mu, &mut w, &mut z, false);
+    let rows = Rows::new(kept_columns(&kept), problem.fixed_effects, &w);
     let mut full = vec![None; problem.columns.len()];
     for (a, &j) in kept.iter().enumerate() {
         full[j] = beta.get(a).copied();
@@ -254,11 +239,51 @@ pub fn fit(problem: &Problem) -> Fit {
         eta,
         working_weights: w,
         working_residuals: z,
-        demeaned,
+        rows,
         deviance,
         iterations,
         converged,
     }
+}
+
+/// IRLS working weights `w` and residuals `(y - mu) / mu'`, plus `eta - offset` when
+/// `response` (the working response) rather than the bare residual.
+fn working(
+    problem: &Problem,
+    eta: &[f64],
+    mu: &[f64],
+    w: &mut [f64],
+    z: &mut [f64],
+    response: bool,
+) {
+    let (family, link) = (problem.family, problem.family.link());
+    w.par_chunks_mut(CHUNK)
+        .zip(z.par_chunks_mut(CHUNK))
+        .enumerate()
+        .for_each(|(c, (w, z))| {
+            for r in 0..w.len() {
+                let i = c * CHUNK + r;
+                let d = link.derivative(eta[i]);
+                let residual = (problem.y[i] - mu[i]) / d;
+                z[r] = if response {
+                    eta[i] - problem.offset[i] + residual
+                } else {
+                    residual
+                };
+                w[r] = problem.weights[i] * d * d / family.variance(mu[i]).max(f64::MIN_POSITIVE);
+            }
+        });
+}
+
+fn means(family: Family, eta: &[f64]) -> Vec<f64> {
+    let link = family.link();
+    let mut mu = vec![0.0; eta.len()];
+    fill_chunks(&mut mu, |range, part| {
+        for (m, &e) in part.iter_mut().zip(&eta[range]) {
+            *m = clamp_mu(family, link.inverse(e));
+        }
+    });
+    mu
 }
 
 fn clamp_mu(family: Family, mu: f64) -> f64 {
@@ -270,44 +295,9 @@ fn clamp_mu(family: Family, mu: f64) -> f64 {
 }
 
 pub fn total_deviance(problem: &Problem, mu: &[f64]) -> f64 {
-    (0..mu.len())
-        .map(|i| problem.weights[i] * problem.family.unit_deviance(problem.y[i], mu[i]))
-        .sum()
-}
-
-/// Subtracts weighted group means, one grouping after another until nothing moves
-/// (exact in one pass for a single grouping).
-pub fn demean(x: &[f64], w: &[f64], groups: &[Grouping]) -> Vec<f64> {
-    let mut out = x.to_vec();
-    if groups.is_empty() {
-        return out;
-    }
-    for _ in 0..10_000 {
-        let mut largest_change: f64 = 0.0;
-        for group in groups {
-            let mut sums = vec![0.0; group.levels];
-            let mut weights = vec![0.0; group.levels];
-            for i in 0..out.len() {
-                let g = group.ids[i] as usize;
-                sums[g] += w[i] * out[i];
-                weights[g] += w[i];
-            }
-            for i in 0..out.len() {
-                let g = group.ids[i] as usize;
-                if weights[g] > 0.0 {
-                    let mean = sums[g] / weights[g];
-                    out[i] -= mean;
-                    largest_change = largest_change.max(mean.abs());
-                }
-            }
-        }
-        if groups.len() == 1
-            || largest_change < 1e-13 * (1.0 + x.iter().fold(0.0_f64, |m, v| m.max(v.abs())))
-        {
-            break;
-        }
-    }
-    out
+    sum_rows(mu.len(), |i| {
+        problem.weights[i] * problem.family.unit_deviance(problem.y[i], mu[i])
+    })
 }
 
 /// The log-likelihood at `mu` (prior weights as frequency weights).

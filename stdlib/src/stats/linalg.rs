@@ -1,73 +1,9 @@
-//! The few dense operations a fit needs, on faer: cross-products, a rank check that
-//! keeps R's column order, and a symmetric positive-definite inverse.
+//! The few dense operations a fit needs, on faer: a rank check that keeps R's column
+//! order, and symmetric positive-definite solves and inverses. (Cross-products over the
+//! rows are in [`super::rows`].)
 
-use faer::linalg::matmul::matmul;
 use faer::linalg::solvers::DenseSolveCore;
-use faer::{Accum, Mat, Par, Side};
-
-/// Rows per block of the cross-products: a block of the design (rows × kept columns)
-/// stays in cache while faer's matrix product works on it.
-const BLOCK: usize = 4096;
-
-/// `X'WX` and `X'Wz` for the columns in `keep` (weights are never negative). The rows
-/// go through in blocks: each block's columns scaled by √w, then one matrix product
-/// `AᵀA` (and `Aᵀ(√w·z)`), which faer vectorises; summing row by row column pair by
-/// column pair cannot be, as a float sum must keep its order.
-pub fn cross_products(
-    columns: &[Vec<f64>],
-    keep: &[usize],
-    w: &[f64],
-    z: &[f64],
-) -> (Mat<f64>, Vec<f64>) {
-    let p = keep.len();
-    let n = w.len();
-    let mut xtwx = Mat::<f64>::zeros(p, p);
-    let mut xtwz = Mat::<f64>::zeros(p, 1);
-    let mut block = Mat::<f64>::zeros(BLOCK.min(n.max(1)), p);
-    let mut target = Mat::<f64>::zeros(BLOCK.min(n.max(1)), 1);
-    let mut root_w = vec![0.0; BLOCK];
-    let mut start = 0;
-    while start < n {
-        let len = BLOCK.min(n - start);
-        for (r, weight) in root_w.iter_mut().zip(&w[start..start + len]) {
-            *r = weight.sqrt();
-        }
-        for (c, &j) in keep.iter().enumerate() {
-            let column = &columns[j][start..start + len];
-            let out = block
-                .col_mut(c)
-                .try_as_col_major_mut()
-                .expect("a column is contiguous");
-            let out = out.as_slice_mut();
-            for i in 0..len {
-                out[i] = column[i] * root_w[i];
-            }
-        }
-        {
-            let out = target
-                .col_mut(0)
-                .try_as_col_major_mut()
-                .expect("a column is contiguous");
-            let out = out.as_slice_mut();
-            for i in 0..len {
-                out[i] = z[start + i] * root_w[i];
-            }
-        }
-        let a = block.as_ref().subrows(0, len);
-        matmul(xtwx.as_mut(), Accum::Add, a.transpose(), a, 1.0, Par::Seq);
-        matmul(
-            xtwz.as_mut(),
-            Accum::Add,
-            a.transpose(),
-            target.as_ref().subrows(0, len),
-            1.0,
-            Par::Seq,
-        );
-        start += len;
-    }
-    let xtwz = (0..p).map(|i| xtwz[(i, 0)]).collect();
-    (xtwx, xtwz)
-}
+use faer::{Mat, Side};
 
 /// Columns that are (numerically) combinations of earlier ones, found by a Cholesky
 /// factorisation in column order: a column whose remaining variance is below

@@ -6,4 +6,5 @@
 
 pub mod glm;
 pub mod linalg;
+pub mod rows;
 pub mod vcov;

@@ -2,8 +2,10 @@
 //! cluster-robust (one or two ways), with the small-sample factors of Stata, R and
 //! fixest named explicitly (see docs/models.md and shared/refcases/README.md).
 
-use faer::Mat;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, Par};
 
+use super::rows::{Rows, column_slice};
 use crate::formula::design::Grouping;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +32,7 @@ pub enum Adjustment {
 
 pub struct Inputs<'a> {
     /// The estimated columns, demeaned within absorbed groups.
-    pub columns: &'a [Vec<f64>],
+    pub rows: &'a Rows<'a>,
     /// (X'WX)^-1 for those columns.
     pub bread: &'a Mat<f64>,
     pub working_weights: &'a [f64],
@@ -47,18 +49,37 @@ pub struct Inputs<'a> {
 }
 
 pub fn estimate(inputs: &Inputs, estimator: Estimator, adjustment: Adjustment) -> Mat<f64> {
-    let p = inputs.columns.len();
+    let p = inputs.rows.width();
     match estimator {
         Estimator::Classical => Mat::from_fn(p, p, |i, j| inputs.dispersion * inputs.bread[(i, j)]),
         Estimator::Robust | Estimator::Hc3 => {
-            let scores = scores(inputs, estimator == Estimator::Hc3);
-            let mut meat = Mat::<f64>::zeros(p, p);
-            for (i, s) in scores.iter().enumerate() {
-                // A row standing for f copies contributes f copies' scores.
-                let f = inputs.freq.map_or(1.0, |f| f[i]);
-                add_outer(&mut meat, s, s, 1.0 / f);
-            }
-            let factor = if estimator == Estimator::Hc3 {
+            let hc3 = estimator == Estimator::Hc3;
+            let meat = inputs.rows.fold_blocks(
+                || Mat::<f64>::zeros(p, p),
+                |meat, start, len, mut block| {
+                    scale_to_scores(inputs, start, len, block.as_mut(), hc3);
+                    // A row standing for f copies contributes f copies' scores.
+                    if let Some(f) = inputs.freq {
+                        for c in 0..p {
+                            let column = column_slice(block.as_mut(), c, len);
+                            for (x, f) in column.iter_mut().zip(&f[start..start + len]) {
+                                *x /= f.sqrt();
+                            }
+                        }
+                    }
+                    let scores = block.as_ref();
+                    matmul(
+                        meat.as_mut(),
+                        Accum::Add,
+                        scores.transpose(),
+                        scores,
+                        1.0,
+                        Par::Seq,
+                    );
+                },
+                |a, b| *a += b,
+            );
+            let factor = if hc3 {
                 1.0
             } else {
                 match (adjustment, inputs.ols) {
@@ -70,17 +91,10 @@ pub fn estimate(inputs: &Inputs, estimator: Estimator, adjustment: Adjustment) -
             sandwich(inputs.bread, &meat, factor)
         }
         Estimator::Cluster => {
-            let scores = scores(inputs, false);
             let cluster_v = |grouping: &Grouping, factor: f64| {
-                let mut sums = vec![vec![0.0; p]; grouping.levels];
-                for (i, s) in scores.iter().enumerate() {
-                    let g = grouping.ids[i] as usize;
-                    for (a, value) in s.iter().enumerate() {
-                        sums[g][a] += value;
-                    }
-                }
+                let sums = cluster_sums(inputs, grouping);
                 let mut meat = Mat::<f64>::zeros(p, p);
-                for s in &sums {
+                for s in sums.chunks(p.max(1)) {
                     add_outer(&mut meat, s, s, 1.0);
                 }
                 sandwich(inputs.bread, &meat, factor)
@@ -113,28 +127,58 @@ pub fn estimate(inputs: &Inputs, estimator: Estimator, adjustment: Adjustment) -
     }
 }
 
-/// Each row's score x_i · w_i · r_i (divided by 1 - h_ii for HC3).
-fn scores(inputs: &Inputs, hc3: bool) -> Vec<Vec<f64>> {
-    let n = inputs.working_weights.len();
-    let p = inputs.columns.len();
-    (0..n)
-        .map(|i| {
-            let x: Vec<f64> = (0..p).map(|a| inputs.columns[a][i]).collect();
-            let scale = inputs.working_weights[i] * inputs.working_residuals[i];
-            let leverage = if hc3 {
-                let mut h = 0.0;
-                for a in 0..p {
-                    for b in 0..p {
-                        h += x[a] * inputs.bread[(a, b)] * x[b];
-                    }
+/// Turns a block of rows into their scores x_i · w_i · r_i (divided by 1 - h_ii for HC3).
+fn scale_to_scores(inputs: &Inputs, start: usize, len: usize, mut block: MatMut<f64>, hc3: bool) {
+    let p = block.ncols();
+    let mut scale: Vec<f64> = (start..start + len)
+        .map(|i| inputs.working_weights[i] * inputs.working_residuals[i])
+        .collect();
+    if hc3 {
+        let xb = block.as_ref() * inputs.bread;
+        for r in 0..len {
+            let h: f64 = (0..p).map(|a| xb[(r, a)] * block[(r, a)]).sum();
+            scale[r] /= 1.0 - h * inputs.working_weights[start + r];
+        }
+    }
+    for c in 0..p {
+        for (x, s) in column_slice(block.as_mut(), c, len).iter_mut().zip(&scale) {
+            *x *= s;
+        }
+    }
+}
+
+/// Each cluster's sum of scores, cluster by cluster (`p` numbers each). One partial
+/// sum per chunk when that is small; otherwise one pass on this thread.
+fn cluster_sums(inputs: &Inputs, grouping: &Grouping) -> Vec<f64> {
+    let p = inputs.rows.width();
+    let size = grouping.levels * p;
+    let add_block = |sums: &mut Vec<f64>, start: usize, len: usize, mut block: MatMut<f64>| {
+        scale_to_scores(inputs, start, len, block.as_mut(), false);
+        let ids = &grouping.ids[start..start + len];
+        for c in 0..p {
+            let column = column_slice(block.as_mut(), c, len);
+            for (value, &g) in column.iter().zip(ids) {
+                sums[g as usize * p + c] += value;
+            }
+        }
+    };
+    if size <= 1 << 16 {
+        inputs.rows.fold_blocks(
+            || vec![0.0; size],
+            add_block,
+            |a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
                 }
-                1.0 - h * inputs.working_weights[i]
-            } else {
-                1.0
-            };
-            x.iter().map(|v| v * scale / leverage).collect()
-        })
-        .collect()
+            },
+        )
+    } else {
+        let mut sums = vec![0.0; size];
+        inputs
+            .rows
+            .each_block(|start, len, block| add_block(&mut sums, start, len, block));
+        sums
+    }
 }
 
 fn add_outer(m: &mut Mat<f64>, a: &[f64], b: &[f64], scale: f64) {

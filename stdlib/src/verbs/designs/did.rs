@@ -709,8 +709,8 @@ fn two_way_fixed_effects(
     let time = grouping("time", times.iter().map(|t| t.to_string()).collect());
     let (n_units, n_times) = (unit.levels, time.levels);
     let groups = [unit, time];
-    let d = crate::stats::glm::demean(treated, weights, &groups);
-    let y = crate::stats::glm::demean(ys, weights, &groups);
+    let d = crate::stats::rows::demean(treated, weights, &groups);
+    let y = crate::stats::rows::demean(ys, weights, &groups);
     let sxx: f64 = d.iter().zip(weights).map(|(d, w)| w * d * d).sum();
     let sxy: f64 = d
         .iter()

@@ -6,6 +6,8 @@ use spel_grammar::Diagnostic;
 use super::super::{Example, OptionSpec, Verb, VerbCtx};
 use super::complete_pairs;
 use crate::errors::polars_error;
+use crate::formula::design::MatrixColumn;
+use crate::stats::rows::Rows;
 use crate::value::Value;
 
 pub const VERB: Verb = Verb {
@@ -190,9 +192,9 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         }
     }
     let p = columns.len();
-    let keep: Vec<usize> = (0..p).collect();
     let ones = vec![1.0; n];
-    let (xtx, xty) = crate::stats::linalg::cross_products(&columns, &keep, &ones, &ys);
+    let matrix: Vec<MatrixColumn> = columns.iter().cloned().map(MatrixColumn::Values).collect();
+    let (xtx, xty) = Rows::new(matrix.iter().collect(), &[], &ones).cross_products(&ones, &ys);
     let (Some(beta), Some(bread)) = (
         crate::stats::linalg::solve(&xtx, &xty),
         crate::stats::linalg::inverse(&xtx),
