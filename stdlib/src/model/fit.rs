@@ -421,23 +421,54 @@ fn not_binary(design: &Design, family: &str, options: &Options) -> Diagnostic {
 
 /// Dummy columns that predict the outcome perfectly (all rows with the dummy share
 /// one outcome): the coefficient then runs off to infinity.
+type Codes = std::sync::Arc<[u32]>;
+
 fn separation_notes(design: &Design, kept: &[usize], y: &[f64]) -> Vec<String> {
     let mut named = Vec::new();
-    let mut x = vec![0.0; y.len()];
+    // Rows, zero outcomes and one outcomes by level: one pass per factor.
+    let mut tallies: Vec<(&Codes, Vec<[usize; 3]>)> = Vec::new();
+    for &j in kept {
+        if let MatrixColumn::Indicator { codes, levels, .. } = &design.columns[j]
+            && !tallies
+                .iter()
+                .any(|(c, _)| std::sync::Arc::ptr_eq(c, codes))
+        {
+            let mut counts = vec![[0; 3]; *levels as usize];
+            for (&c, &y) in codes.iter().zip(y) {
+                if let Some(t) = counts.get_mut(c as usize) {
+                    t[0] += 1;
+                    t[1] += usize::from(y == 0.0);
+                    t[2] += usize::from(y == 1.0);
+                }
+            }
+            tallies.push((codes, counts));
+        }
+    }
+    let mut x = Vec::new();
     for &j in kept {
         let column = &design.columns[j];
         if design.names[j] == "(Intercept)" || !column.is_dummy() {
             continue;
         }
-        column.fill(0, &mut x);
-        let (mut rows, mut zeros, mut ones) = (0, 0, 0);
-        for (x, y) in x.iter().zip(y) {
-            if *x == 1.0 {
-                rows += 1;
-                zeros += usize::from(*y == 0.0);
-                ones += usize::from(*y == 1.0);
+        let [rows, zeros, ones] = match column {
+            MatrixColumn::Indicator { codes, level, .. } => tallies
+                .iter()
+                .find(|(c, _)| std::sync::Arc::ptr_eq(c, codes))
+                .map_or([0; 3], |(_, t)| t[*level as usize]),
+            _ => {
+                x.resize(y.len(), 0.0);
+                column.fill(0, &mut x);
+                let mut t = [0; 3];
+                for (x, y) in x.iter().zip(y) {
+                    if *x == 1.0 {
+                        t[0] += 1;
+                        t[1] += usize::from(*y == 0.0);
+                        t[2] += usize::from(*y == 1.0);
+                    }
+                }
+                t
             }
-        }
+        };
         if rows == 0 {
             continue;
         }
@@ -607,7 +638,7 @@ fn absorbed_effects(
     let columns: Vec<&MatrixColumn> = kept.iter().map(|&j| &design.columns[j]).collect();
     let slopes: Vec<f64> = kept.iter().map(|&j| beta[j].unwrap_or(0.0)).collect();
     let mut remainder = vec![0.0; n];
-    linear_predictor(&columns, &slopes, &mut remainder);
+    linear_predictor(&columns, &slopes, 0, &mut remainder);
     for i in 0..n {
         remainder[i] = eta[i] - offset[i] - remainder[i];
     }

@@ -13,7 +13,7 @@ use statrs::function::gamma::ln_gamma;
 use rayon::prelude::*;
 
 use super::linalg;
-use super::rows::{CHUNK, Rows, fill_chunks, sum_rows};
+use super::rows::{CHUNK, Cells, Rows, fill_chunks};
 use crate::formula::design::{Grouping, MatrixColumn};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -155,7 +155,10 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
     let mut eta: Vec<f64> = mu.iter().map(|&m| link.apply(m)).collect();
     let mut deviance_old = f64::INFINITY;
     let mut kept: Vec<usize> = (0..problem.columns.len()).collect();
-    let kept_columns = |kept: &[usize]| kept.iter().map(|&j| &problem.columns[j]).collect();
+    let kept_columns = |kept: &[usize]| -> Vec<&MatrixColumn> {
+        kept.iter().map(|&j| &problem.columns[j]).collect()
+    };
+    let mut cells = Cells::new(&kept_columns(&kept));
     let mut beta = vec![0.0; kept.len()];
     let mut w = vec![0.0; n];
     let mut z = vec![0.0; n];
@@ -166,9 +169,13 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
     while iterations < MAX_ITERATIONS {
         iterations += 1;
         working(problem, &eta, &mu, &mut w, &mut z, true);
-        let mut rows = Rows::new(kept_columns(&kept), problem.fixed_effects, &w);
-        let z_tilde = rows.demean_vector(&z, &w);
-        let (mut xtwx, mut xtwz) = rows.cross_products(&w, &z_tilde);
+        let mut rows = Rows::with_cells(
+            kept_columns(&kept),
+            problem.fixed_effects,
+            &w,
+            cells.clone(),
+        );
+        let (mut xtwx, mut xtwz) = rows.cross_products(&w, &z);
         if first {
             // Collinear columns are found once, on the first weighted design.
             let dropped = linalg::collinear(&xtwx, 1e-10);
@@ -179,8 +186,14 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
                     .filter(|(a, _)| !dropped.contains(a))
                     .map(|(_, &j)| j)
                     .collect();
-                rows = Rows::new(kept_columns(&kept), problem.fixed_effects, &w);
-                (xtwx, xtwz) = rows.cross_products(&w, &z_tilde);
+                cells = Cells::new(&kept_columns(&kept));
+                rows = Rows::with_cells(
+                    kept_columns(&kept),
+                    problem.fixed_effects,
+                    &w,
+                    cells.clone(),
+                );
+                (xtwx, xtwz) = rows.cross_products(&w, &z);
             }
             first = false;
         }
@@ -188,14 +201,13 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
             break;
         };
         // eta = offset + z - (z~ - X~ beta): the fixed effects' part is what demeaning removed.
-        let mut new_eta = rows.times(&new_beta);
+        let mut new_eta = rows.predictor(&new_beta, &z, &w);
         fill_chunks(&mut new_eta, |range, part| {
             for (e, i) in part.iter_mut().zip(range) {
-                *e += problem.offset[i] + z[i] - z_tilde[i];
+                *e += problem.offset[i];
             }
         });
-        let mut new_mu = means(family, &new_eta);
-        let mut new_deviance = total_deviance(problem, &new_mu);
+        let (mut new_mu, mut new_deviance) = means_and_deviance(problem, &new_eta);
         let mut halvings = 0;
         while (!new_deviance.is_finite() || new_deviance > deviance_old * (1.0 + 1e-8) + 1e-8)
             && halvings < 30
@@ -207,14 +219,18 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
                     *e = 0.5 * (*e + eta[i]);
                 }
             });
-            new_mu = means(family, &new_eta);
-            new_deviance = total_deviance(problem, &new_mu);
+            (new_mu, new_deviance) = means_and_deviance(problem, &new_eta);
         }
-        let settled = beta.len() == new_beta.len()
-            && beta
-                .iter()
-                .zip(&new_beta)
-                .all(|(old, new)| (new - old).abs() <= TOLERANCE * (new.abs() + 1e-6));
+        let canonical = matches!(
+            family,
+            Family::Gaussian | Family::Binomial(Link::Logit) | Family::Poisson
+        );
+        let settled = canonical
+            || beta.len() == new_beta.len()
+                && beta
+                    .iter()
+                    .zip(&new_beta)
+                    .all(|(old, new)| (new - old).abs() <= TOLERANCE * (new.abs() + 1e-6));
         beta = new_beta;
         eta = new_eta;
         mu = new_mu;
@@ -227,7 +243,7 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
     }
     // The sandwich needs the weights and residuals at the solution.
     working(problem, &eta, &mu, &mut w, &mut z, false);
-    let rows = Rows::new(kept_columns(&kept), problem.fixed_effects, &w);
+    let rows = Rows::with_cells(kept_columns(&kept), problem.fixed_effects, &w, cells);
     let mut full = vec![None; problem.columns.len()];
     for (a, &j) in kept.iter().enumerate() {
         full[j] = beta.get(a).copied();
@@ -263,7 +279,12 @@ fn working(
         .for_each(|(c, (w, z))| {
             for r in 0..w.len() {
                 let i = c * CHUNK + r;
-                let d = link.derivative(eta[i]);
+                // For the logit mu' = mu(1 - mu): no exponential to take again.
+                let d = if link == Link::Logit {
+                    (mu[i] * (1.0 - mu[i])).max(f64::EPSILON)
+                } else {
+                    link.derivative(eta[i])
+                };
                 let residual = (problem.y[i] - mu[i]) / d;
                 z[r] = if response {
                     eta[i] - problem.offset[i] + residual
@@ -275,15 +296,25 @@ fn working(
         });
 }
 
-fn means(family: Family, eta: &[f64]) -> Vec<f64> {
+/// The means at `eta` and the deviance there, in one pass.
+fn means_and_deviance(problem: &Problem, eta: &[f64]) -> (Vec<f64>, f64) {
+    let family = problem.family;
     let link = family.link();
     let mut mu = vec![0.0; eta.len()];
-    fill_chunks(&mut mu, |range, part| {
-        for (m, &e) in part.iter_mut().zip(&eta[range]) {
-            *m = clamp_mu(family, link.inverse(e));
-        }
-    });
-    mu
+    let partials: Vec<f64> = mu
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(c, part)| {
+            let mut deviance = 0.0;
+            for (r, m) in part.iter_mut().enumerate() {
+                let i = c * CHUNK + r;
+                *m = clamp_mu(family, link.inverse(eta[i]));
+                deviance += problem.weights[i] * family.unit_deviance(problem.y[i], *m);
+            }
+            deviance
+        })
+        .collect();
+    (mu, partials.into_iter().sum())
 }
 
 fn clamp_mu(family: Family, mu: f64) -> f64 {
@@ -292,12 +323,6 @@ fn clamp_mu(family: Family, mu: f64) -> f64 {
         Family::Poisson | Family::NegBin(_) => mu.max(f64::MIN_POSITIVE),
         Family::Gaussian => mu,
     }
-}
-
-pub fn total_deviance(problem: &Problem, mu: &[f64]) -> f64 {
-    sum_rows(mu.len(), |i| {
-        problem.weights[i] * problem.family.unit_deviance(problem.y[i], mu[i])
-    })
 }
 
 /// The log-likelihood at `mu` (prior weights as frequency weights).

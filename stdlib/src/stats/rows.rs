@@ -7,12 +7,13 @@
 //! result does not depend on the number of cores.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, Par};
 use rayon::prelude::*;
 
-use crate::formula::design::{Grouping, MatrixColumn};
+use crate::formula::design::{Grouping, MatrixColumn, linear_predictor};
 
 /// Rows per chunk of work given to a core.
 pub const CHUNK: usize = 1 << 16;
@@ -48,7 +49,7 @@ pub enum Demeaning {
     None,
     /// One absorbed grouping: each group's weighted mean of each column, group by
     /// group (`columns` numbers per group). Exact in one step.
-    OneWay { means: Vec<f64> },
+    OneWay { means: Vec<f64>, weights: Vec<f64> },
     /// Several groupings: the demeaned columns, by alternating projections.
     Columns(Vec<Vec<f64>>),
 }
@@ -58,16 +59,29 @@ pub struct Rows<'a> {
     pub columns: Vec<&'a MatrixColumn>,
     pub groups: &'a [Grouping],
     pub demeaning: Demeaning,
+    cells: Option<Arc<Cells>>,
 }
 
 impl<'a> Rows<'a> {
     /// Demeans `columns` within `groups` under weights `w`.
     pub fn new(columns: Vec<&'a MatrixColumn>, groups: &'a [Grouping], w: &[f64]) -> Self {
+        Self::with_cells(columns, groups, w, None)
+    }
+
+    /// As [`Rows::new`], with the columns' cells (from [`Cells::new`] on the same columns)
+    /// for cross-products by cell.
+    pub fn with_cells(
+        columns: Vec<&'a MatrixColumn>,
+        groups: &'a [Grouping],
+        w: &[f64],
+        cells: Option<Arc<Cells>>,
+    ) -> Self {
         let demeaning = match groups {
             [] => Demeaning::None,
-            [one] => Demeaning::OneWay {
-                means: group_means(&columns, one, w),
-            },
+            [one] => {
+                let (means, weights) = group_means(&columns, one, w);
+                Demeaning::OneWay { means, weights }
+            }
             _ => Demeaning::Columns(
                 columns
                     .iter()
@@ -83,6 +97,7 @@ impl<'a> Rows<'a> {
             columns,
             groups,
             demeaning,
+            cells,
         }
     }
 
@@ -109,7 +124,7 @@ impl<'a> Rows<'a> {
             match &self.demeaning {
                 Demeaning::Columns(x) => out.copy_from_slice(&x[c][start..start + len]),
                 Demeaning::None => self.columns[c].fill(start, out),
-                Demeaning::OneWay { means } => {
+                Demeaning::OneWay { means, .. } => {
                     self.columns[c].fill(start, out);
                     let ids = &self.groups[0].ids[start..start + len];
                     for (o, &g) in out.iter_mut().zip(ids) {
@@ -120,8 +135,50 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// Each row's `x̃ · beta`.
-    pub fn times(&self, beta: &[f64]) -> Vec<f64> {
+    /// Each row's `z − z̃ + x̃ · beta`: the linear predictor less the offset, the
+    /// absorbed effects being what demeaning took from the working response `z`.
+    pub fn predictor(&self, beta: &[f64], z: &[f64], w: &[f64]) -> Vec<f64> {
+        match &self.demeaning {
+            Demeaning::None => {
+                let mut out = vec![0.0; self.len()];
+                fill_chunks(&mut out, |range, part| {
+                    linear_predictor(&self.columns, beta, range.start, part)
+                });
+                out
+            }
+            Demeaning::OneWay { means, .. } => {
+                // x̃ · beta = x · beta − x̄_g · beta, and z − z̃ = z̄_g.
+                let group = &self.groups[0];
+                let p = self.width();
+                let z_means = group_means_of(z, group, w);
+                let shift: Vec<f64> = (0..group.levels)
+                    .map(|g| {
+                        let x_mean: f64 = (0..p).map(|c| means[g * p + c] * beta[c]).sum();
+                        z_means[g] - x_mean
+                    })
+                    .collect();
+                let mut out = vec![0.0; self.len()];
+                fill_chunks(&mut out, |range, part| {
+                    linear_predictor(&self.columns, beta, range.start, part);
+                    for (o, &g) in part.iter_mut().zip(&group.ids[range]) {
+                        *o += shift[g as usize];
+                    }
+                });
+                out
+            }
+            Demeaning::Columns(_) => {
+                let z_tilde = self.demean_vector(z, w);
+                let mut out = self.dense_times(beta);
+                for i in 0..out.len() {
+                    out[i] += z[i] - z_tilde[i];
+                }
+                out
+            }
+        }
+    }
+
+    /// Each row's `x̃ · beta`, from blocks of the design.
+    fn dense_times(&self, beta: &[f64]) -> Vec<f64> {
         let mut out = vec![0.0; self.len()];
         let b = Mat::<f64>::from_fn(beta.len(), 1, |i, _| beta[i]);
         fill_chunks(&mut out, |range, part| {
@@ -184,9 +241,45 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// `X̃'WX̃` and `X̃'Wz` (weights are never negative): each block's columns scaled by
-    /// √w, then one matrix product `AᵀA`, which faer vectorises.
+    /// `X̃'WX̃` and `X̃'Wz̃` (weights are never negative), `z̃` being `z` demeaned as
+    /// the columns are. By cells when the columns have them: the design's sums within
+    /// each cell, then for one absorbed grouping `X̃'WX̃ = X'WX − Σ_g W_g x̄_g x̄_g'`. That
+    /// difference loses digits when a column hardly varies within the groups, so when
+    /// the demeaned sum of squares is below 1e-6 of the raw one, the rows are read
+    /// demeaned instead.
     pub fn cross_products(&self, w: &[f64], z: &[f64]) -> (Mat<f64>, Vec<f64>) {
+        if let Some(cells) = &self.cells {
+            let (mut xtwx, mut xtwz) = cells.cross_products(&self.columns, w, z);
+            match &self.demeaning {
+                Demeaning::None => return (xtwx, xtwz),
+                Demeaning::OneWay { means, weights } => {
+                    let p = self.width();
+                    let raw: Vec<f64> = (0..p).map(|j| xtwx[(j, j)]).collect();
+                    let z_means = group_means_of(z, &self.groups[0], w);
+                    for g in 0..weights.len() {
+                        let m = &means[g * p..(g + 1) * p];
+                        for a in 0..p {
+                            let scaled = weights[g] * m[a];
+                            xtwz[a] -= scaled * z_means[g];
+                            for b in 0..p {
+                                xtwx[(a, b)] -= scaled * m[b];
+                            }
+                        }
+                    }
+                    if (0..p).all(|j| xtwx[(j, j)] > 1e-6 * raw[j]) {
+                        return (xtwx, xtwz);
+                    }
+                }
+                Demeaning::Columns(_) => {}
+            }
+        }
+        let z_tilde = self.demean_vector(z, w);
+        self.dense_cross_products(w, &z_tilde)
+    }
+
+    /// `X̃'WX̃` and `X̃'Wz` from blocks of the design: each block's columns scaled by
+    /// √w, then one matrix product `AᵀA`, which faer vectorises.
+    fn dense_cross_products(&self, w: &[f64], z: &[f64]) -> (Mat<f64>, Vec<f64>) {
         let p = self.width();
         let (xtwx, xtwz) = self.fold_blocks(
             || (Mat::<f64>::zeros(p, p), Mat::<f64>::zeros(p, 1)),
@@ -254,47 +347,267 @@ pub fn column_slice(block: MatMut<'_, f64>, c: usize, len: usize) -> &mut [f64] 
         .0
 }
 
-/// Each group's weighted mean of each column (group by group); 0 for a group of no
-/// weight.
-fn group_means(columns: &[&MatrixColumn], group: &Grouping, w: &[f64]) -> Vec<f64> {
+/// Each group's weighted mean of each column (group by group; 0 for a group of no
+/// weight) and each group's weight. A factor's dummies are summed in one table per
+/// factor (a look-up per row), not one pass per level.
+fn group_means(columns: &[&MatrixColumn], group: &Grouping, w: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let p = columns.len();
     let levels = group.levels;
     let n = group.ids.len();
-    let partials = over_chunks(n, |range| {
-        let mut sums = vec![0.0; levels * (p + 1)];
-        let mut values = vec![0.0; BLOCK];
-        for start in range.clone().step_by(BLOCK) {
-            let len = BLOCK.min(range.end - start);
-            let ids = &group.ids[start..start + len];
-            let weights = &w[start..start + len];
-            for (c, column) in columns.iter().enumerate() {
-                column.fill(start, &mut values[..len]);
-                for r in 0..len {
-                    sums[ids[r] as usize * (p + 1) + c] += weights[r] * values[r];
-                }
+    // Where each column's group sums live: a factor's table (offset, level) or its own.
+    let mut factors: Vec<(&Arc<[u32]>, usize, usize)> = Vec::new();
+    let mut width = 1; // the group's weight first
+    let mut place = Vec::with_capacity(p);
+    for column in columns {
+        match column {
+            MatrixColumn::Indicator {
+                codes,
+                level,
+                levels,
+            } => {
+                let offset = match factors.iter().find(|(c, _, _)| Arc::ptr_eq(c, codes)) {
+                    Some((_, offset, _)) => *offset,
+                    None => {
+                        factors.push((codes, width, *levels as usize));
+                        width += *levels as usize;
+                        width - *levels as usize
+                    }
+                };
+                place.push(Some(offset + *level as usize));
             }
-            for r in 0..len {
-                sums[ids[r] as usize * (p + 1) + p] += weights[r];
+            MatrixColumn::Constant { .. } => place.push(None),
+            MatrixColumn::Values(_) => {
+                place.push(Some(width));
+                width += 1;
+            }
+        }
+    }
+    let partials = over_chunks(n, |range| {
+        let mut sums = vec![0.0; levels * width];
+        let ids = &group.ids[range.clone()];
+        let weights = &w[range.clone()];
+        for (&g, &weight) in ids.iter().zip(weights) {
+            sums[g as usize * width] += weight;
+        }
+        for &(codes, offset, _) in &factors {
+            for ((&g, &weight), &code) in ids.iter().zip(weights).zip(&codes[range.clone()]) {
+                sums[g as usize * width + offset + code as usize] += weight;
+            }
+        }
+        for (column, place) in columns.iter().zip(&place) {
+            if let (MatrixColumn::Values(x), Some(at)) = (column, place) {
+                for ((&g, &weight), &v) in ids.iter().zip(weights).zip(&x[range.clone()]) {
+                    sums[g as usize * width + at] += weight * v;
+                }
             }
         }
         sums
     });
-    let mut sums = vec![0.0; levels * (p + 1)];
+    let mut sums = vec![0.0; levels * width];
     for partial in partials {
         for (s, v) in sums.iter_mut().zip(partial) {
             *s += v;
         }
     }
     let mut means = vec![0.0; levels * p];
+    let mut weights = vec![0.0; levels];
     for g in 0..levels {
-        let total = sums[g * (p + 1) + p];
+        let total = sums[g * width];
+        weights[g] = total;
         if total > 0.0 {
-            for c in 0..p {
-                means[g * p + c] = sums[g * (p + 1) + c] / total;
+            for (c, column) in columns.iter().enumerate() {
+                means[g * p + c] = match (column, place[c]) {
+                    (MatrixColumn::Constant { value, .. }, _) => *value,
+                    (_, Some(at)) => sums[g * width + at] / total,
+                    _ => 0.0,
+                };
             }
         }
     }
-    means
+    (means, weights)
+}
+
+/// Rows grouped by the levels of every factor among the columns (each combination a
+/// cell). A fit's cross-products then need, per cell, only the weighted sums of
+/// products of the numeric columns and the working response: a few additions per row
+/// instead of a row of the design. Worth it when the cells are few.
+pub struct Cells {
+    ids: Vec<u32>,
+    count: usize,
+    /// How each column reads a cell: its value in every cell, or a numeric column.
+    reads: Vec<CellRead>,
+    /// The numeric columns, by position among the columns.
+    numerics: Vec<usize>,
+}
+
+enum CellRead {
+    Cell(Vec<f64>),
+    Numeric(usize),
+}
+
+/// At most this many cells, and this many sums over all cells (one set per chunk).
+const MAX_CELLS: usize = 1 << 14;
+const MAX_CELL_SUMS: usize = 1 << 17;
+
+impl Cells {
+    /// The cells of `columns`, or `None` when they would be too many to pay.
+    pub fn new(columns: &[&MatrixColumn]) -> Option<Arc<Cells>> {
+        let n = columns.first()?.len();
+        let mut factors: Vec<(&Arc<[u32]>, usize)> = Vec::new();
+        let mut numerics = Vec::new();
+        for (j, column) in columns.iter().enumerate() {
+            match column {
+                MatrixColumn::Indicator { codes, levels, .. } => {
+                    if !factors.iter().any(|(c, _)| Arc::ptr_eq(c, codes)) {
+                        factors.push((codes, *levels as usize));
+                    }
+                }
+                MatrixColumn::Values(_) => numerics.push(j),
+                MatrixColumn::Constant { .. } => {}
+            }
+        }
+        let mut count: usize = 1;
+        for (_, levels) in &factors {
+            count = count.checked_mul(*levels)?;
+        }
+        let q = numerics.len() + 2;
+        if count > MAX_CELLS || count * q * (q + 1) / 2 > MAX_CELL_SUMS || count > n / 4 {
+            return None;
+        }
+        let mut ids = vec![0u32; n];
+        let mut stride = 1;
+        for (codes, levels) in &factors {
+            if codes.iter().any(|&c| c as usize >= *levels) {
+                return None;
+            }
+            for (id, &c) in ids.iter_mut().zip(codes.iter()) {
+                *id += c * stride as u32;
+            }
+            stride *= levels;
+        }
+        let digit = |codes: &Arc<[u32]>, cell: usize| -> u32 {
+            let mut stride = 1;
+            for (c, levels) in &factors {
+                if Arc::ptr_eq(c, codes) {
+                    return ((cell / stride) % levels) as u32;
+                }
+                stride *= levels;
+            }
+            0
+        };
+        let reads = columns
+            .iter()
+            .map(|column| match column {
+                MatrixColumn::Indicator { codes, level, .. } => CellRead::Cell(
+                    (0..count)
+                        .map(|cell| f64::from(u8::from(digit(codes, cell) == *level)))
+                        .collect(),
+                ),
+                MatrixColumn::Constant { value, .. } => CellRead::Cell(vec![*value; count]),
+                MatrixColumn::Values(_) => CellRead::Numeric(0),
+            })
+            .collect::<Vec<_>>();
+        let mut k = 0;
+        let reads = reads
+            .into_iter()
+            .map(|r| match r {
+                CellRead::Numeric(_) => {
+                    k += 1;
+                    CellRead::Numeric(k - 1)
+                }
+                cell => cell,
+            })
+            .collect();
+        Some(Arc::new(Cells {
+            ids,
+            count,
+            reads,
+            numerics,
+        }))
+    }
+
+    /// `X'WX` and `X'Wz` from each cell's sums of `w·u_a·u_b`, `u = (1, numerics…, z)`.
+    fn cross_products(
+        &self,
+        columns: &[&MatrixColumn],
+        w: &[f64],
+        z: &[f64],
+    ) -> (Mat<f64>, Vec<f64>) {
+        let m = self.numerics.len();
+        let q = m + 2;
+        let pairs = q * (q + 1) / 2;
+        let pair = |a: usize, b: usize| {
+            let (a, b) = (a.min(b), a.max(b));
+            a * q - a * (a + 1) / 2 + b
+        };
+        let numeric: Vec<&[f64]> = self
+            .numerics
+            .iter()
+            .map(|&j| match columns[j] {
+                MatrixColumn::Values(x) => x.as_slice(),
+                _ => &[],
+            })
+            .collect();
+        let partials = over_chunks(self.ids.len(), |range| {
+            let mut sums = vec![0.0; self.count * pairs];
+            let mut u = vec![1.0; q];
+            for i in range {
+                for (k, x) in numeric.iter().enumerate() {
+                    u[k + 1] = x[i];
+                }
+                u[q - 1] = z[i];
+                let cell = &mut sums[self.ids[i] as usize * pairs..][..pairs];
+                let mut at = 0;
+                for a in 0..q {
+                    let wa = w[i] * u[a];
+                    for b in a..q {
+                        cell[at] += wa * u[b];
+                        at += 1;
+                    }
+                }
+            }
+            sums
+        });
+        let mut sums = vec![0.0; self.count * pairs];
+        for partial in partials {
+            for (s, v) in sums.iter_mut().zip(partial) {
+                *s += v;
+            }
+        }
+        let p = columns.len();
+        // Column j in cell c: a weight (its value in the cell) on one moment of u.
+        let read = |j: usize, c: usize| -> (f64, usize) {
+            match &self.reads[j] {
+                CellRead::Cell(values) => (values[c], 0),
+                CellRead::Numeric(k) => (1.0, k + 1),
+            }
+        };
+        let mut xtwx = Mat::<f64>::zeros(p, p);
+        let mut xtwz = vec![0.0; p];
+        for c in 0..self.count {
+            let cell = &sums[c * pairs..(c + 1) * pairs];
+            if cell[0] == 0.0 {
+                continue;
+            }
+            for a in 0..p {
+                let (va, ua) = read(a, c);
+                if va == 0.0 {
+                    continue;
+                }
+                xtwz[a] += va * cell[pair(ua, q - 1)];
+                for b in a..p {
+                    let (vb, ub) = read(b, c);
+                    xtwx[(a, b)] += va * vb * cell[pair(ua, ub)];
+                }
+            }
+        }
+        for a in 0..p {
+            for b in 0..a {
+                xtwx[(a, b)] = xtwx[(b, a)];
+            }
+        }
+        (xtwx, xtwz)
+    }
 }
 
 fn group_means_of(x: &[f64], group: &Grouping, w: &[f64]) -> Vec<f64> {

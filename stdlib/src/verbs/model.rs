@@ -413,7 +413,15 @@ pub(crate) fn fit_formula(
         )
         .at(formula.span));
     }
-    let mut model = fit::fit(built, &options)?;
+    // On a worker thread, so a front end shows progress and an interrupt returns at once.
+    let what = format!(
+        "fitting the model on {}",
+        crate::format::plural(built.y.len(), "row")
+    );
+    let mut model = ctx
+        .env
+        .work()
+        .run(&what, ctx.call.span, move || fit::fit(built, &options))?;
     model.source = Some(source);
     Ok(model)
 }

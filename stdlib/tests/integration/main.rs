@@ -9,6 +9,7 @@ mod golden;
 mod models;
 mod nhs;
 mod plots;
+mod scale;
 mod session;
 
 use std::path::{Path, PathBuf};
