@@ -13,8 +13,12 @@ use statrs::function::gamma::ln_gamma;
 use rayon::prelude::*;
 
 use super::linalg;
-use super::rows::{CHUNK, Cells, Rows, fill_chunks};
-use crate::formula::design::{Grouping, MatrixColumn};
+use faer::Mat;
+
+use super::rows::{
+    BLOCK, CHUNK, Cells, GroupTable, Rows, absorb_one_way, fill_chunks, over_chunks,
+};
+use crate::formula::design::{Grouping, MatrixColumn, linear_predictor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Link {
@@ -146,6 +150,251 @@ const MAX_ITERATIONS: usize = 50;
 const TOLERANCE: f64 = 1e-10;
 
 pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
+    if let Some(fit) = fit_by_cells(problem) {
+        return fit;
+    }
+    fit_by_rows(problem)
+}
+
+/// Where a pass over the rows evaluates the model: at the starting means, or at
+/// coefficients and each absorbed group's shift (`eta = offset + x·beta + shift_g`).
+#[derive(Clone, Copy)]
+enum Point<'b> {
+    Start,
+    At { beta: &'b [f64], shift: &'b [f64] },
+}
+
+/// `X̃'WX̃`, `X̃'Wz̃`, and the absorbed groups' means of the columns and of `z`.
+type NormalEquations = (Mat<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// A pass's sums: the deviance, each cell's and each absorbed group's.
+struct PassSums {
+    deviance: f64,
+    cells: Vec<f64>,
+    groups: Vec<f64>,
+}
+
+/// IRLS with one pass over the rows per step, when the columns have cells (few
+/// combinations of factor levels) and at most one grouping is absorbed. Each pass
+/// computes eta from the coefficients, the means, the deviance and the working weights
+/// and response, and adds them straight into the cells' and groups' sums, so nothing
+/// of the rows' length is written until the last pass. Step-halving halves the
+/// coefficients and shifts, which halves eta exactly. `None` when the fit must go row
+/// by row instead (no cells, several absorbed groupings, a column that hardly varies
+/// within the groups, a singular design).
+fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
+    if problem.fixed_effects.len() > 1 {
+        return None;
+    }
+    let n = problem.y.len();
+    let family = problem.family;
+    let link = family.link();
+    let group = problem.fixed_effects.first();
+    let mut kept: Vec<usize> = (0..problem.columns.len()).collect();
+    let kept_columns = |kept: &[usize]| -> Vec<&'a MatrixColumn> {
+        kept.iter().map(|&j| &problem.columns[j]).collect()
+    };
+    let mut columns = kept_columns(&kept);
+    let mut cells = Cells::new(&columns)?;
+    let mut table = GroupTable::new(&columns);
+    let pass = |cells: &Cells, table: &GroupTable, columns: &[&MatrixColumn], point: Point| {
+        let numeric = cells.numeric_values(columns);
+        let group_size = group.map_or(0, |g| g.levels * table.width);
+        let partials = over_chunks(n, |range| {
+            let mut sums = PassSums {
+                deviance: 0.0,
+                cells: vec![0.0; cells.size()],
+                groups: vec![0.0; group_size],
+            };
+            let mut u = vec![0.0; numeric.len() + 2];
+            let mut eta = vec![0.0; BLOCK];
+            for start in range.clone().step_by(BLOCK) {
+                let len = BLOCK.min(range.end - start);
+                if let Point::At { beta, shift } = point {
+                    linear_predictor(columns, beta, start, &mut eta[..len]);
+                    for r in 0..len {
+                        eta[r] += problem.offset[start + r]
+                            + group.map_or(0.0, |g| shift[g.ids[start + r] as usize]);
+                    }
+                }
+                for r in 0..len {
+                    let i = start + r;
+                    let mu = match point {
+                        Point::Start => {
+                            let mu = family.start(problem.y[i], problem.trials[i]);
+                            eta[r] = link.apply(mu);
+                            mu
+                        }
+                        Point::At { .. } => clamp_mu(family, link.inverse(eta[r])),
+                    };
+                    sums.deviance += problem.weights[i] * family.unit_deviance(problem.y[i], mu);
+                    let (w, residual) = working_row(problem, i, eta[r], mu);
+                    let z = eta[r] - problem.offset[i] + residual;
+                    cells.add(&mut sums.cells, &numeric, &mut u, i, w, z);
+                    if let Some(g) = group {
+                        table.add(&mut sums.groups, i, g.ids[i] as usize, w, z);
+                    }
+                }
+            }
+            sums
+        });
+        let mut total = PassSums {
+            deviance: 0.0,
+            cells: vec![0.0; cells.size()],
+            groups: vec![0.0; group_size],
+        };
+        for partial in partials {
+            total.deviance += partial.deviance;
+            for (s, v) in total.cells.iter_mut().zip(partial.cells) {
+                *s += v;
+            }
+            for (s, v) in total.groups.iter_mut().zip(partial.groups) {
+                *s += v;
+            }
+        }
+        total
+    };
+    // X̃'WX̃ and X̃'Wz̃ from a pass's sums, with the groups' means.
+    let normal_equations = |cells: &Cells,
+                            table: &GroupTable,
+                            columns: &[&MatrixColumn],
+                            sums: &PassSums|
+     -> Option<NormalEquations> {
+        let (mut xtwx, mut xtwz) = cells.assemble(columns.len(), &sums.cells);
+        if group.is_none() {
+            return Some((xtwx, xtwz, Vec::new(), Vec::new()));
+        }
+        let (means, weights, z_means) = table.finish(columns, &sums.groups);
+        absorb_one_way(&mut xtwx, &mut xtwz, &means, &weights, &z_means)
+            .then_some((xtwx, xtwz, means, z_means))
+    };
+    let shift_at = |beta: &[f64], means: &[f64], z_means: &[f64]| -> Vec<f64> {
+        let p = beta.len();
+        (0..z_means.len())
+            .map(|g| z_means[g] - (0..p).map(|c| means[g * p + c] * beta[c]).sum::<f64>())
+            .collect()
+    };
+
+    let mut sums = pass(&cells, &table, &columns, Point::Start);
+    let (mut xtwx, mut xtwz, mut means, mut z_means) =
+        normal_equations(&cells, &table, &columns, &sums)?;
+    // Collinear columns are found once, on the first weighted design.
+    let dropped = linalg::collinear(&xtwx, 1e-10);
+    if !dropped.is_empty() {
+        kept = kept
+            .iter()
+            .enumerate()
+            .filter(|(a, _)| !dropped.contains(a))
+            .map(|(_, &j)| j)
+            .collect();
+        columns = kept_columns(&kept);
+        cells = Cells::new(&columns)?;
+        table = GroupTable::new(&columns);
+        sums = pass(&cells, &table, &columns, Point::Start);
+        (xtwx, xtwz, means, z_means) = normal_equations(&cells, &table, &columns, &sums)?;
+    }
+    let canonical = matches!(
+        family,
+        Family::Gaussian | Family::Binomial(Link::Logit) | Family::Poisson
+    );
+    let mut beta: Vec<f64> = Vec::new();
+    let mut shift: Vec<f64> = Vec::new();
+    let mut deviance_old = f64::INFINITY;
+    let mut deviance = f64::NAN;
+    let mut iterations = 0;
+    let mut converged = false;
+    while iterations < MAX_ITERATIONS {
+        iterations += 1;
+        if iterations > 1 {
+            (xtwx, xtwz, means, z_means) = normal_equations(&cells, &table, &columns, &sums)?;
+        }
+        let mut new_beta = linalg::solve(&xtwx, &xtwz)?;
+        let mut new_shift = shift_at(&new_beta, &means, &z_means);
+        let mut next = pass(
+            &cells,
+            &table,
+            &columns,
+            Point::At {
+                beta: &new_beta,
+                shift: &new_shift,
+            },
+        );
+        let mut halvings = 0;
+        while (!next.deviance.is_finite() || next.deviance > deviance_old * (1.0 + 1e-8) + 1e-8)
+            && halvings < 30
+            && deviance_old.is_finite()
+        {
+            halvings += 1;
+            for (new, old) in new_beta.iter_mut().zip(&beta) {
+                *new = 0.5 * (*new + old);
+            }
+            for (new, old) in new_shift.iter_mut().zip(&shift) {
+                *new = 0.5 * (*new + old);
+            }
+            next = pass(
+                &cells,
+                &table,
+                &columns,
+                Point::At {
+                    beta: &new_beta,
+                    shift: &new_shift,
+                },
+            );
+        }
+        let settled = canonical
+            || beta.len() == new_beta.len()
+                && beta
+                    .iter()
+                    .zip(&new_beta)
+                    .all(|(old, new)| (new - old).abs() <= TOLERANCE * (new.abs() + 1e-6));
+        beta = new_beta;
+        shift = new_shift;
+        deviance = next.deviance;
+        sums = next;
+        if (deviance - deviance_old).abs() / (deviance.abs() + 0.1) < TOLERANCE && settled {
+            converged = true;
+            break;
+        }
+        deviance_old = deviance;
+    }
+    // The last pass writes what the sandwich and the report need, row by row.
+    let mut eta = vec![0.0; n];
+    fill_chunks(&mut eta, |range, part| {
+        linear_predictor(&columns, &beta, range.start, part);
+        for (e, i) in part.iter_mut().zip(range) {
+            *e += problem.offset[i] + group.map_or(0.0, |g| shift[g.ids[i] as usize]);
+        }
+    });
+    let mut mu = vec![0.0; n];
+    fill_chunks(&mut mu, |range, part| {
+        for (m, i) in part.iter_mut().zip(range) {
+            *m = clamp_mu(family, link.inverse(eta[i]));
+        }
+    });
+    let (mut w, mut z) = (vec![0.0; n], vec![0.0; n]);
+    working(problem, &eta, &mu, &mut w, &mut z, false);
+    let rows = Rows::with_cells(columns, problem.fixed_effects, &w, None, Some(cells));
+    let mut full = vec![None; problem.columns.len()];
+    for (a, &j) in kept.iter().enumerate() {
+        full[j] = beta.get(a).copied();
+    }
+    Some(Fit {
+        beta: full,
+        kept,
+        mu,
+        eta,
+        working_weights: w,
+        working_residuals: z,
+        rows,
+        deviance,
+        iterations,
+        converged,
+    })
+}
+
+/// IRLS reading the rows (demeaned) at every step: for designs with many cells or
+/// several absorbed groupings.
+fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
     let n = problem.y.len();
     let family = problem.family;
     let link = family.link();
@@ -162,17 +411,19 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
     let mut beta = vec![0.0; kept.len()];
     let mut w = vec![0.0; n];
     let mut z = vec![0.0; n];
+    working(problem, &eta, &mu, &mut w, &mut z, true);
+    let mut next = Step::new(n);
     let mut converged = false;
     let mut iterations = 0;
     let mut deviance = f64::NAN;
     let mut first = true;
     while iterations < MAX_ITERATIONS {
         iterations += 1;
-        working(problem, &eta, &mu, &mut w, &mut z, true);
         let mut rows = Rows::with_cells(
             kept_columns(&kept),
             problem.fixed_effects,
             &w,
+            Some(&z),
             cells.clone(),
         );
         let (mut xtwx, mut xtwz) = rows.cross_products(&w, &z);
@@ -191,6 +442,7 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
                     kept_columns(&kept),
                     problem.fixed_effects,
                     &w,
+                    Some(&z),
                     cells.clone(),
                 );
                 (xtwx, xtwz) = rows.cross_products(&w, &z);
@@ -207,9 +459,9 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
                 *e += problem.offset[i];
             }
         });
-        let (mut new_mu, mut new_deviance) = means_and_deviance(problem, &new_eta);
+        next.take(problem, &new_eta);
         let mut halvings = 0;
-        while (!new_deviance.is_finite() || new_deviance > deviance_old * (1.0 + 1e-8) + 1e-8)
+        while (!next.deviance.is_finite() || next.deviance > deviance_old * (1.0 + 1e-8) + 1e-8)
             && halvings < 30
             && deviance_old.is_finite()
         {
@@ -219,7 +471,7 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
                     *e = 0.5 * (*e + eta[i]);
                 }
             });
-            (new_mu, new_deviance) = means_and_deviance(problem, &new_eta);
+            next.take(problem, &new_eta);
         }
         let canonical = matches!(
             family,
@@ -233,8 +485,10 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
                     .all(|(old, new)| (new - old).abs() <= TOLERANCE * (new.abs() + 1e-6));
         beta = new_beta;
         eta = new_eta;
-        mu = new_mu;
-        deviance = new_deviance;
+        std::mem::swap(&mut mu, &mut next.mu);
+        std::mem::swap(&mut w, &mut next.w);
+        std::mem::swap(&mut z, &mut next.z);
+        deviance = next.deviance;
         if (deviance - deviance_old).abs() / (deviance.abs() + 0.1) < TOLERANCE && settled {
             converged = true;
             break;
@@ -243,7 +497,7 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
     }
     // The sandwich needs the weights and residuals at the solution.
     working(problem, &eta, &mu, &mut w, &mut z, false);
-    let rows = Rows::with_cells(kept_columns(&kept), problem.fixed_effects, &w, cells);
+    let rows = Rows::with_cells(kept_columns(&kept), problem.fixed_effects, &w, None, cells);
     let mut full = vec![None; problem.columns.len()];
     for (a, &j) in kept.iter().enumerate() {
         full[j] = beta.get(a).copied();
@@ -272,49 +526,84 @@ fn working(
     z: &mut [f64],
     response: bool,
 ) {
-    let (family, link) = (problem.family, problem.family.link());
     w.par_chunks_mut(CHUNK)
         .zip(z.par_chunks_mut(CHUNK))
         .enumerate()
         .for_each(|(c, (w, z))| {
             for r in 0..w.len() {
                 let i = c * CHUNK + r;
-                // For the logit mu' = mu(1 - mu): no exponential to take again.
-                let d = if link == Link::Logit {
-                    (mu[i] * (1.0 - mu[i])).max(f64::EPSILON)
-                } else {
-                    link.derivative(eta[i])
-                };
-                let residual = (problem.y[i] - mu[i]) / d;
+                let (weight, residual) = working_row(problem, i, eta[i], mu[i]);
+                w[r] = weight;
                 z[r] = if response {
                     eta[i] - problem.offset[i] + residual
                 } else {
                     residual
                 };
-                w[r] = problem.weights[i] * d * d / family.variance(mu[i]).max(f64::MIN_POSITIVE);
             }
         });
 }
 
-/// The means at `eta` and the deviance there, in one pass.
-fn means_and_deviance(problem: &Problem, eta: &[f64]) -> (Vec<f64>, f64) {
+/// Row `i`'s working weight and residual `(y - mu) / mu'`.
+#[inline]
+fn working_row(problem: &Problem, i: usize, eta: f64, mu: f64) -> (f64, f64) {
     let family = problem.family;
     let link = family.link();
-    let mut mu = vec![0.0; eta.len()];
-    let partials: Vec<f64> = mu
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .map(|(c, part)| {
-            let mut deviance = 0.0;
-            for (r, m) in part.iter_mut().enumerate() {
-                let i = c * CHUNK + r;
-                *m = clamp_mu(family, link.inverse(eta[i]));
-                deviance += problem.weights[i] * family.unit_deviance(problem.y[i], *m);
-            }
-            deviance
-        })
-        .collect();
-    (mu, partials.into_iter().sum())
+    // For the logit mu' = mu(1 - mu): no exponential to take again.
+    let d = if link == Link::Logit {
+        (mu * (1.0 - mu)).max(f64::EPSILON)
+    } else {
+        link.derivative(eta)
+    };
+    let weight = problem.weights[i] * d * d / family.variance(mu).max(f64::MIN_POSITIVE);
+    (weight, (problem.y[i] - mu) / d)
+}
+
+/// What a step to a new `eta` gives: the means, the deviance, and the next iteration's
+/// working weights and response. Its buffers are reused from step to step: fresh
+/// pages cost the kernel a fault each.
+struct Step {
+    mu: Vec<f64>,
+    deviance: f64,
+    w: Vec<f64>,
+    z: Vec<f64>,
+}
+
+impl Step {
+    fn new(n: usize) -> Self {
+        Step {
+            mu: vec![0.0; n],
+            deviance: f64::NAN,
+            w: vec![0.0; n],
+            z: vec![0.0; n],
+        }
+    }
+
+    /// Takes the step to `eta`, in one pass over the rows.
+    fn take(&mut self, problem: &Problem, eta: &[f64]) {
+        let family = problem.family;
+        let link = family.link();
+        let partials: Vec<f64> = self
+            .mu
+            .par_chunks_mut(CHUNK)
+            .zip(self.w.par_chunks_mut(CHUNK))
+            .zip(self.z.par_chunks_mut(CHUNK))
+            .enumerate()
+            .map(|(c, ((mu, w), z))| {
+                let mut deviance = 0.0;
+                for r in 0..mu.len() {
+                    let i = c * CHUNK + r;
+                    let m = clamp_mu(family, link.inverse(eta[i]));
+                    mu[r] = m;
+                    deviance += problem.weights[i] * family.unit_deviance(problem.y[i], m);
+                    let (weight, residual) = working_row(problem, i, eta[i], m);
+                    w[r] = weight;
+                    z[r] = eta[i] - problem.offset[i] + residual;
+                }
+                deviance
+            })
+            .collect();
+        self.deviance = partials.into_iter().sum();
+    }
 }
 
 fn clamp_mu(family: Family, mu: f64) -> f64 {

@@ -19,7 +19,7 @@ use crate::formula::design::{Grouping, MatrixColumn, linear_predictor};
 pub const CHUNK: usize = 1 << 16;
 /// Rows per block within a chunk: a block of the design (rows × columns) stays in cache
 /// while faer's matrix product works on it.
-const BLOCK: usize = 2048;
+pub const BLOCK: usize = 2048;
 
 /// `job` on each chunk of `0..n`, in parallel; the answers in chunk order.
 pub fn over_chunks<T: Send>(n: usize, job: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
@@ -49,7 +49,12 @@ pub enum Demeaning {
     None,
     /// One absorbed grouping: each group's weighted mean of each column, group by
     /// group (`columns` numbers per group). Exact in one step.
-    OneWay { means: Vec<f64>, weights: Vec<f64> },
+    OneWay {
+        means: Vec<f64>,
+        weights: Vec<f64>,
+        /// The working response's group means, when given with the weights.
+        z_means: Option<Vec<f64>>,
+    },
     /// Several groupings: the demeaned columns, by alternating projections.
     Columns(Vec<Vec<f64>>),
 }
@@ -65,22 +70,28 @@ pub struct Rows<'a> {
 impl<'a> Rows<'a> {
     /// Demeans `columns` within `groups` under weights `w`.
     pub fn new(columns: Vec<&'a MatrixColumn>, groups: &'a [Grouping], w: &[f64]) -> Self {
-        Self::with_cells(columns, groups, w, None)
+        Self::with_cells(columns, groups, w, None, None)
     }
 
     /// As [`Rows::new`], with the columns' cells (from [`Cells::new`] on the same columns)
-    /// for cross-products by cell.
+    /// for cross-products by cell, and the working response `z` whose group means
+    /// [`Rows::cross_products`] and [`Rows::predictor`] will need (found in the same pass).
     pub fn with_cells(
         columns: Vec<&'a MatrixColumn>,
         groups: &'a [Grouping],
         w: &[f64],
+        z: Option<&[f64]>,
         cells: Option<Arc<Cells>>,
     ) -> Self {
         let demeaning = match groups {
             [] => Demeaning::None,
             [one] => {
-                let (means, weights) = group_means(&columns, one, w);
-                Demeaning::OneWay { means, weights }
+                let (means, weights, z_means) = group_means(&columns, one, w, z);
+                Demeaning::OneWay {
+                    means,
+                    weights,
+                    z_means,
+                }
             }
             _ => Demeaning::Columns(
                 columns
@@ -150,7 +161,7 @@ impl<'a> Rows<'a> {
                 // x̃ · beta = x · beta − x̄_g · beta, and z − z̃ = z̄_g.
                 let group = &self.groups[0];
                 let p = self.width();
-                let z_means = group_means_of(z, group, w);
+                let z_means = self.z_means(z, w);
                 let shift: Vec<f64> = (0..group.levels)
                     .map(|g| {
                         let x_mean: f64 = (0..p).map(|c| means[g * p + c] * beta[c]).sum();
@@ -252,21 +263,9 @@ impl<'a> Rows<'a> {
             let (mut xtwx, mut xtwz) = cells.cross_products(&self.columns, w, z);
             match &self.demeaning {
                 Demeaning::None => return (xtwx, xtwz),
-                Demeaning::OneWay { means, weights } => {
-                    let p = self.width();
-                    let raw: Vec<f64> = (0..p).map(|j| xtwx[(j, j)]).collect();
-                    let z_means = group_means_of(z, &self.groups[0], w);
-                    for g in 0..weights.len() {
-                        let m = &means[g * p..(g + 1) * p];
-                        for a in 0..p {
-                            let scaled = weights[g] * m[a];
-                            xtwz[a] -= scaled * z_means[g];
-                            for b in 0..p {
-                                xtwx[(a, b)] -= scaled * m[b];
-                            }
-                        }
-                    }
-                    if (0..p).all(|j| xtwx[(j, j)] > 1e-6 * raw[j]) {
+                Demeaning::OneWay { means, weights, .. } => {
+                    let z_means = self.z_means(z, w);
+                    if absorb_one_way(&mut xtwx, &mut xtwz, means, weights, &z_means) {
                         return (xtwx, xtwz);
                     }
                 }
@@ -317,13 +316,24 @@ impl<'a> Rows<'a> {
         (xtwx, (0..p).map(|i| xtwz[(i, 0)]).collect())
     }
 
+    /// The group means of the working response: kept from construction, or found now.
+    fn z_means(&self, z: &[f64], w: &[f64]) -> std::borrow::Cow<'_, [f64]> {
+        match &self.demeaning {
+            Demeaning::OneWay {
+                z_means: Some(means),
+                ..
+            } => std::borrow::Cow::Borrowed(means.as_slice()),
+            _ => std::borrow::Cow::Owned(group_means_of(z, &self.groups[0], w)),
+        }
+    }
+
     /// `z` demeaned as the columns are.
     pub fn demean_vector(&self, z: &[f64], w: &[f64]) -> Vec<f64> {
         match &self.demeaning {
             Demeaning::None => z.to_vec(),
             Demeaning::OneWay { .. } => {
                 let group = &self.groups[0];
-                let means = group_means_of(z, group, w);
+                let means = self.z_means(z, w);
                 let mut out = z.to_vec();
                 fill_chunks(&mut out, |range, part| {
                     for (o, &g) in part.iter_mut().zip(&group.ids[range]) {
@@ -347,84 +357,162 @@ pub fn column_slice(block: MatMut<'_, f64>, c: usize, len: usize) -> &mut [f64] 
         .0
 }
 
-/// Each group's weighted mean of each column (group by group; 0 for a group of no
-/// weight) and each group's weight. A factor's dummies are summed in one table per
-/// factor (a look-up per row), not one pass per level.
-fn group_means(columns: &[&MatrixColumn], group: &Grouping, w: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let p = columns.len();
-    let levels = group.levels;
-    let n = group.ids.len();
-    // Where each column's group sums live: a factor's table (offset, level) or its own.
-    let mut factors: Vec<(&Arc<[u32]>, usize, usize)> = Vec::new();
-    let mut width = 1; // the group's weight first
-    let mut place = Vec::with_capacity(p);
-    for column in columns {
-        match column {
-            MatrixColumn::Indicator {
-                codes,
-                level,
-                levels,
-            } => {
-                let offset = match factors.iter().find(|(c, _, _)| Arc::ptr_eq(c, codes)) {
-                    Some((_, offset, _)) => *offset,
-                    None => {
-                        factors.push((codes, width, *levels as usize));
-                        width += *levels as usize;
-                        width - *levels as usize
-                    }
-                };
-                place.push(Some(offset + *level as usize));
-            }
-            MatrixColumn::Constant { .. } => place.push(None),
-            MatrixColumn::Values(_) => {
-                place.push(Some(width));
-                width += 1;
-            }
-        }
-    }
-    let partials = over_chunks(n, |range| {
-        let mut sums = vec![0.0; levels * width];
-        let ids = &group.ids[range.clone()];
-        let weights = &w[range.clone()];
-        for (&g, &weight) in ids.iter().zip(weights) {
-            sums[g as usize * width] += weight;
-        }
-        for &(codes, offset, _) in &factors {
-            for ((&g, &weight), &code) in ids.iter().zip(weights).zip(&codes[range.clone()]) {
-                sums[g as usize * width + offset + code as usize] += weight;
-            }
-        }
-        for (column, place) in columns.iter().zip(&place) {
-            if let (MatrixColumn::Values(x), Some(at)) = (column, place) {
-                for ((&g, &weight), &v) in ids.iter().zip(weights).zip(&x[range.clone()]) {
-                    sums[g as usize * width + at] += weight * v;
+/// Where a column's sums within the groups of a grouping live in a table of `width`
+/// numbers per group: the group's weight first, then the working response's sum, then
+/// one number per level of each factor (a look-up per row, not a pass per level) and
+/// one per numeric column.
+pub struct GroupTable<'a> {
+    pub width: usize,
+    factors: Vec<(&'a Arc<[u32]>, usize)>,
+    numerics: Vec<(&'a [f64], usize)>,
+    place: Vec<Option<usize>>,
+}
+
+impl<'a> GroupTable<'a> {
+    pub fn new(columns: &[&'a MatrixColumn]) -> Self {
+        let mut factors: Vec<(&Arc<[u32]>, usize)> = Vec::new();
+        let mut numerics = Vec::new();
+        let mut width = 2;
+        let mut place = Vec::with_capacity(columns.len());
+        for column in columns {
+            match column {
+                MatrixColumn::Indicator {
+                    codes,
+                    level,
+                    levels,
+                } => {
+                    let offset = match factors.iter().find(|(c, _)| Arc::ptr_eq(c, codes)) {
+                        Some((_, offset)) => *offset,
+                        None => {
+                            factors.push((codes, width));
+                            width += *levels as usize;
+                            width - *levels as usize
+                        }
+                    };
+                    place.push(Some(offset + *level as usize));
+                }
+                MatrixColumn::Constant { .. } => place.push(None),
+                MatrixColumn::Values(x) => {
+                    numerics.push((x.as_slice(), width));
+                    place.push(Some(width));
+                    width += 1;
                 }
             }
         }
-        sums
-    });
-    let mut sums = vec![0.0; levels * width];
+        GroupTable {
+            width,
+            factors,
+            numerics,
+            place,
+        }
+    }
+
+    /// Adds row `i` (in group `g`, weight `w`, working response `z`) to `sums`.
+    #[inline]
+    pub fn add(&self, sums: &mut [f64], i: usize, g: usize, w: f64, z: f64) {
+        let row = &mut sums[g * self.width..(g + 1) * self.width];
+        row[0] += w;
+        row[1] += w * z;
+        for &(codes, offset) in &self.factors {
+            row[offset + codes[i] as usize] += w;
+        }
+        for &(x, at) in &self.numerics {
+            row[at] += w * x[i];
+        }
+    }
+
+    /// Each group's weighted mean of each column (group by group; 0 for a group of no
+    /// weight), each group's weight and its mean working response.
+    pub fn finish(
+        &self,
+        columns: &[&MatrixColumn],
+        sums: &[f64],
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let p = columns.len();
+        let levels = sums.len() / self.width;
+        let mut means = vec![0.0; levels * p];
+        let mut weights = vec![0.0; levels];
+        let mut z_means = vec![0.0; levels];
+        for g in 0..levels {
+            let row = &sums[g * self.width..(g + 1) * self.width];
+            weights[g] = row[0];
+            if row[0] > 0.0 {
+                z_means[g] = row[1] / row[0];
+                for (c, column) in columns.iter().enumerate() {
+                    means[g * p + c] = match (column, self.place[c]) {
+                        (MatrixColumn::Constant { value, .. }, _) => *value,
+                        (_, Some(at)) => row[at] / row[0],
+                        _ => 0.0,
+                    };
+                }
+            }
+        }
+        (means, weights, z_means)
+    }
+}
+
+/// Adds sums of each chunk's table in chunk order.
+pub fn add_partials(partials: Vec<Vec<f64>>, size: usize) -> Vec<f64> {
+    let mut sums = vec![0.0; size];
     for partial in partials {
         for (s, v) in sums.iter_mut().zip(partial) {
             *s += v;
         }
     }
-    let mut means = vec![0.0; levels * p];
-    let mut weights = vec![0.0; levels];
-    for g in 0..levels {
-        let total = sums[g * width];
-        weights[g] = total;
-        if total > 0.0 {
-            for (c, column) in columns.iter().enumerate() {
-                means[g * p + c] = match (column, place[c]) {
-                    (MatrixColumn::Constant { value, .. }, _) => *value,
-                    (_, Some(at)) => sums[g * width + at] / total,
-                    _ => 0.0,
-                };
+    sums
+}
+
+/// Each group's weighted mean of each column, each group's weight, and the working
+/// response's group means when `z` is given.
+fn group_means(
+    columns: &[&MatrixColumn],
+    group: &Grouping,
+    w: &[f64],
+    z: Option<&[f64]>,
+) -> (Vec<f64>, Vec<f64>, Option<Vec<f64>>) {
+    let table = GroupTable::new(columns);
+    let size = group.levels * table.width;
+    let partials = over_chunks(group.ids.len(), |range| {
+        let mut sums = vec![0.0; size];
+        for i in range {
+            table.add(
+                &mut sums,
+                i,
+                group.ids[i] as usize,
+                w[i],
+                z.map_or(0.0, |z| z[i]),
+            );
+        }
+        sums
+    });
+    let (means, weights, z_means) = table.finish(columns, &add_partials(partials, size));
+    (means, weights, z.map(|_| z_means))
+}
+
+/// `X̃'WX̃ = X'WX − Σ_g W_g x̄_g x̄_g'` and `X̃'Wz̃ = X'Wz − Σ_g W_g x̄_g z̄_g` for one
+/// absorbed grouping, in place. False when a column hardly varies within the groups
+/// (its demeaned sum of squares below 1e-6 of the raw one), where the difference has
+/// lost too many digits and the rows must be read demeaned instead.
+pub fn absorb_one_way(
+    xtwx: &mut Mat<f64>,
+    xtwz: &mut [f64],
+    means: &[f64],
+    weights: &[f64],
+    z_means: &[f64],
+) -> bool {
+    let p = xtwz.len();
+    let raw: Vec<f64> = (0..p).map(|j| xtwx[(j, j)]).collect();
+    for g in 0..weights.len() {
+        let m = &means[g * p..(g + 1) * p];
+        for a in 0..p {
+            let scaled = weights[g] * m[a];
+            xtwz[a] -= scaled * z_means[g];
+            for b in 0..p {
+                xtwx[(a, b)] -= scaled * m[b];
             }
         }
     }
-    (means, weights)
+    (0..p).all(|j| xtwx[(j, j)] > 1e-6 * raw[j])
 }
 
 /// Rows grouped by the levels of every factor among the columns (each combination a
@@ -526,6 +614,57 @@ impl Cells {
         }))
     }
 
+    /// Numbers per cell: the sums of `w·u_a·u_b` for `a ≤ b`, `u = (1, numerics…, z)`.
+    pub fn pairs(&self) -> usize {
+        let q = self.numerics.len() + 2;
+        q * (q + 1) / 2
+    }
+
+    pub fn size(&self) -> usize {
+        self.count * self.pairs()
+    }
+
+    /// The numeric columns' values, in the order of `u`.
+    pub fn numeric_values<'c>(&self, columns: &[&'c MatrixColumn]) -> Vec<&'c [f64]> {
+        self.numerics
+            .iter()
+            .map(|&j| match columns[j] {
+                MatrixColumn::Values(x) => x.as_slice(),
+                _ => &[],
+            })
+            .collect()
+    }
+
+    /// Adds row `i` (weight `w`, working response `z`) to `sums`; `u` is scratch of
+    /// length numerics + 2.
+    #[inline]
+    pub fn add(
+        &self,
+        sums: &mut [f64],
+        numeric: &[&[f64]],
+        u: &mut [f64],
+        i: usize,
+        w: f64,
+        z: f64,
+    ) {
+        let q = u.len();
+        u[0] = 1.0;
+        for (k, x) in numeric.iter().enumerate() {
+            u[k + 1] = x[i];
+        }
+        u[q - 1] = z;
+        let pairs = q * (q + 1) / 2;
+        let cell = &mut sums[self.ids[i] as usize * pairs..][..pairs];
+        let mut at = 0;
+        for a in 0..q {
+            let wa = w * u[a];
+            for b in a..q {
+                cell[at] += wa * u[b];
+                at += 1;
+            }
+        }
+    }
+
     /// `X'WX` and `X'Wz` from each cell's sums of `w·u_a·u_b`, `u = (1, numerics…, z)`.
     fn cross_products(
         &self,
@@ -533,48 +672,27 @@ impl Cells {
         w: &[f64],
         z: &[f64],
     ) -> (Mat<f64>, Vec<f64>) {
-        let m = self.numerics.len();
-        let q = m + 2;
-        let pairs = q * (q + 1) / 2;
+        let numeric = self.numeric_values(columns);
+        let size = self.size();
+        let partials = over_chunks(self.ids.len(), |range| {
+            let mut sums = vec![0.0; size];
+            let mut u = vec![0.0; self.numerics.len() + 2];
+            for i in range {
+                self.add(&mut sums, &numeric, &mut u, i, w[i], z[i]);
+            }
+            sums
+        });
+        self.assemble(columns.len(), &add_partials(partials, size))
+    }
+
+    /// `X'WX` and `X'Wz` for the `p` columns from the cells' sums.
+    pub fn assemble(&self, p: usize, sums: &[f64]) -> (Mat<f64>, Vec<f64>) {
+        let q = self.numerics.len() + 2;
+        let pairs = self.pairs();
         let pair = |a: usize, b: usize| {
             let (a, b) = (a.min(b), a.max(b));
             a * q - a * (a + 1) / 2 + b
         };
-        let numeric: Vec<&[f64]> = self
-            .numerics
-            .iter()
-            .map(|&j| match columns[j] {
-                MatrixColumn::Values(x) => x.as_slice(),
-                _ => &[],
-            })
-            .collect();
-        let partials = over_chunks(self.ids.len(), |range| {
-            let mut sums = vec![0.0; self.count * pairs];
-            let mut u = vec![1.0; q];
-            for i in range {
-                for (k, x) in numeric.iter().enumerate() {
-                    u[k + 1] = x[i];
-                }
-                u[q - 1] = z[i];
-                let cell = &mut sums[self.ids[i] as usize * pairs..][..pairs];
-                let mut at = 0;
-                for a in 0..q {
-                    let wa = w[i] * u[a];
-                    for b in a..q {
-                        cell[at] += wa * u[b];
-                        at += 1;
-                    }
-                }
-            }
-            sums
-        });
-        let mut sums = vec![0.0; self.count * pairs];
-        for partial in partials {
-            for (s, v) in sums.iter_mut().zip(partial) {
-                *s += v;
-            }
-        }
-        let p = columns.len();
         // Column j in cell c: a weight (its value in the cell) on one moment of u.
         let read = |j: usize, c: usize| -> (f64, usize) {
             match &self.reads[j] {
