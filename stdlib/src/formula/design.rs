@@ -233,8 +233,20 @@ pub fn build(
     for (i, v) in resolved.fixed_effects.iter().enumerate() {
         add(&v.expr, format!("f{i}"), v.name.clone())?;
     }
+    // A cluster written as an absorbed effect (`fe(pcn)`, `cluster = pcn`) is read once.
+    let mut cluster_keys = Vec::new();
     for (i, c) in request.clusters.iter().enumerate() {
-        add(c, format!("c{i}"), text(c.span))?;
+        let same = resolved
+            .fixed_effects
+            .iter()
+            .position(|v| text(v.expr.span) == text(c.span));
+        match same {
+            Some(j) => cluster_keys.push(format!("f{j}")),
+            None => {
+                add(c, format!("c{i}"), text(c.span))?;
+                cluster_keys.push(format!("c{i}"));
+            }
+        }
     }
     for (key, ast) in [
         ("w", request.weights),
@@ -335,8 +347,7 @@ pub fn build(
     }
     let n = rows.len();
 
-    let numbers = |key: &str| -> Result<Vec<f64>, Diagnostic> { numeric_column(&df, key, span) };
-    let y = match numbers("y") {
+    let y = match numeric_column(&df, "y", span) {
         Ok(y) => y,
         Err(_) => {
             return Err(Diagnostic::new(
@@ -350,15 +361,23 @@ pub fn build(
         }
     };
 
-    // Each variable's codes on its own core: a hash look-up per row adds up.
+    // Each variable's codes on its own core (a hash look-up per row adds up), each
+    // column dropped once coded, so the table and the design are not all held at once.
+    let taken: Vec<Column> = (0..variables.len())
+        .map(|i| df.drop_in_place(&format!("v{i}")))
+        .collect::<PolarsResult<_>>()
+        .map_err(|e| polars_at(e, span))?;
     let values: Vec<Values> = variables
         .par_iter()
+        .zip(taken.into_par_iter())
         .enumerate()
-        .map(|(i, v)| {
+        .map(|(i, (v, column))| {
             let coding = request.codings.iter().find(|c| c.name == v.name);
-            variable_values(&df, &format!("v{i}"), v, coding, span)
+            let one = DataFrame::new_infer_height(vec![column]).map_err(|e| polars_at(e, span))?;
+            variable_values(&one, &format!("v{i}"), v, coding, span)
         })
         .collect::<Result<_, _>>()?;
+    let numbers = |key: &str| -> Result<Vec<f64>, Diagnostic> { numeric_column(&df, key, span) };
     let mut columns = Vec::new();
     let mut names = Vec::new();
     let mut references = Vec::new();
@@ -465,7 +484,7 @@ pub fn build(
         .clusters
         .par_iter()
         .enumerate()
-        .map(|(i, c)| grouping(&format!("c{i}"), text(c.span)))
+        .map(|(i, c)| grouping(&cluster_keys[i], text(c.span)))
         .collect::<Result<_, _>>()?;
     let optional = |key: &str, ast: Option<&Ast>| -> Result<Option<Vec<f64>>, Diagnostic> {
         match ast {

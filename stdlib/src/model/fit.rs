@@ -36,7 +36,7 @@ impl Options {
     }
 }
 
-pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
+pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let mut notes = Vec::new();
     let n = design.y.len();
     let binary = design.y.iter().all(|&y| y == 0.0 || y == 1.0);
@@ -53,20 +53,25 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         None => "ols",
     };
 
-    // Prior weights: probability or frequency weights times binomial trials.
-    let mut weights = vec![1.0; n];
-    if let Some(w) = &design.weights {
-        check_weights(w, "weights", options)?;
-        weights = w.clone();
-    }
+    // Prior weights: probability or frequency weights times binomial trials. The
+    // design's vectors are taken, not copied: on millions of rows each copy counts.
+    let has_probability_weights = design.weights.is_some();
+    let mut weights = match design.weights.take() {
+        Some(w) => {
+            check_weights(&w, "weights", options)?;
+            w
+        }
+        None => vec![1.0; n],
+    };
     if let Some(f) = &design.freq {
         check_weights(f, "freq", options)?;
         for (w, f) in weights.iter_mut().zip(f) {
             *w *= f;
         }
     }
-    let mut y = design.y.clone();
-    let mut trials = vec![1.0; n];
+    // Margins average with the weights before the trials.
+    let average_weights = design.trials.as_ref().map(|_| weights.clone());
+    let mut y = std::mem::take(&mut design.y);
     let family = match family_name {
         "ols" => Family::Gaussian,
         "logit" | "probit" => {
@@ -86,16 +91,15 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
                         .with_help("`trials` is the number of tries; the outcome counts the successes among them"));
                     }
                     y[i] /= t[i];
-                    trials[i] = t[i];
                     weights[i] *= t[i];
                 }
             } else if !binary {
-                return Err(not_binary(&design, family_name, options));
+                return Err(not_binary(&design, &y, family_name, options));
             }
             Family::Binomial(link)
         }
         "poisson" | "negbin" => {
-            if let Some(bad) = design.y.iter().find(|&&v| v < 0.0) {
+            if let Some(bad) = y.iter().find(|&&v| v < 0.0) {
                 return Err(Diagnostic::new(
                     "spel::model::counts",
                     format!(
@@ -125,14 +129,17 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         }
     }
 
-    let offset = design.offset.clone().unwrap_or_else(|| vec![0.0; n]);
+    let trials = match family {
+        Family::Binomial(_) => design.trials.as_deref(),
+        _ => None,
+    };
     let mut problem = Problem {
         family,
         y: &y,
         columns: &design.columns,
         weights: &weights,
-        trials: &trials,
-        offset: &offset,
+        trials,
+        offset: design.offset.as_deref(),
         fixed_effects: &design.fixed_effects,
     };
     let mut theta = None;
@@ -181,7 +188,6 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         .sum();
     let dispersion = if ols { residual_ss / (n_obs - k) } else { 1.0 };
 
-    let has_probability_weights = design.weights.is_some();
     let estimator = match options.estimator {
         Some(e) => e,
         None if !design.clusters.is_empty() => Estimator::Cluster,
@@ -338,7 +344,13 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         vcov: vcov_rows,
         collinear,
         references: design.references.clone(),
-        fixed_effect_values: absorbed_effects(&design, &kept, &fitted.beta, &fitted.eta, &offset),
+        fixed_effect_values: absorbed_effects(
+            &design,
+            &kept,
+            &fitted.beta,
+            &fitted.eta,
+            design.offset.as_deref(),
+        ),
         fixed_effects: design
             .fixed_effects
             .iter()
@@ -364,15 +376,7 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         notes,
         family_kind: family,
         kept: kept.clone(),
-        average_weights: {
-            let mut w = design.weights.clone().unwrap_or_else(|| vec![1.0; n]);
-            if let Some(f) = &design.freq {
-                for (w, f) in w.iter_mut().zip(f) {
-                    *w *= f;
-                }
-            }
-            w
-        },
+        average_weights: average_weights.unwrap_or_else(|| weights.clone()),
         eta: fitted.eta,
         source: None,
     })
@@ -398,8 +402,8 @@ fn check_weights(w: &[f64], option: &'static str, options: &Options) -> Result<(
     Ok(())
 }
 
-fn not_binary(design: &Design, family: &str, options: &Options) -> Diagnostic {
-    let mut values: Vec<f64> = design.y.clone();
+fn not_binary(design: &Design, y: &[f64], family: &str, options: &Options) -> Diagnostic {
+    let mut values: Vec<f64> = y.to_vec();
     values.sort_by(f64::total_cmp);
     values.dedup();
     let shown: Vec<String> = values.iter().take(6).map(|v| format::number(*v)).collect();
@@ -628,7 +632,7 @@ fn absorbed_effects(
     kept: &[usize],
     beta: &[Option<f64>],
     eta: &[f64],
-    offset: &[f64],
+    offset: Option<&[f64]>,
 ) -> Vec<std::collections::HashMap<String, f64>> {
     let groups = &design.fixed_effects;
     if groups.is_empty() {
@@ -640,7 +644,7 @@ fn absorbed_effects(
     let mut remainder = vec![0.0; n];
     linear_predictor(&columns, &slopes, 0, &mut remainder);
     for i in 0..n {
-        remainder[i] = eta[i] - offset[i] - remainder[i];
+        remainder[i] = eta[i] - offset.map_or(0.0, |o| o[i]) - remainder[i];
     }
     let mut values: Vec<Vec<f64>> = groups.iter().map(|g| vec![0.0; g.levels]).collect();
     for _ in 0..1_000 {

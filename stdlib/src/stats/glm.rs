@@ -123,9 +123,23 @@ pub struct Problem<'a> {
     pub columns: &'a [MatrixColumn],
     /// Prior weights: probability or frequency weights times binomial trials.
     pub weights: &'a [f64],
-    pub trials: &'a [f64],
-    pub offset: &'a [f64],
+    /// Binomial trials; `None` for one each.
+    pub trials: Option<&'a [f64]>,
+    /// `None` for no offset.
+    pub offset: Option<&'a [f64]>,
     pub fixed_effects: &'a [Grouping],
+}
+
+impl Problem<'_> {
+    #[inline]
+    fn offset(&self, i: usize) -> f64 {
+        self.offset.map_or(0.0, |o| o[i])
+    }
+
+    #[inline]
+    fn trials(&self, i: usize) -> f64 {
+        self.trials.map_or(1.0, |t| t[i])
+    }
 }
 
 pub struct Fit<'a> {
@@ -213,7 +227,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
                 if let Point::At { beta, shift } = point {
                     linear_predictor(columns, beta, start, &mut eta[..len]);
                     for r in 0..len {
-                        eta[r] += problem.offset[start + r]
+                        eta[r] += problem.offset(start + r)
                             + group.map_or(0.0, |g| shift[g.ids[start + r] as usize]);
                     }
                 }
@@ -221,7 +235,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
                     let i = start + r;
                     let mu = match point {
                         Point::Start => {
-                            let mu = family.start(problem.y[i], problem.trials[i]);
+                            let mu = family.start(problem.y[i], problem.trials(i));
                             eta[r] = link.apply(mu);
                             mu
                         }
@@ -229,7 +243,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
                     };
                     sums.deviance += problem.weights[i] * family.unit_deviance(problem.y[i], mu);
                     let (w, residual) = working_row(problem, i, eta[r], mu);
-                    let z = eta[r] - problem.offset[i] + residual;
+                    let z = eta[r] - problem.offset(i) + residual;
                     cells.add(&mut sums.cells, &numeric, &mut u, i, w, z);
                     if let Some(g) = group {
                         table.add(&mut sums.groups, i, g.ids[i] as usize, w, z);
@@ -362,7 +376,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     fill_chunks(&mut eta, |range, part| {
         linear_predictor(&columns, &beta, range.start, part);
         for (e, i) in part.iter_mut().zip(range) {
-            *e += problem.offset[i] + group.map_or(0.0, |g| shift[g.ids[i] as usize]);
+            *e += problem.offset(i) + group.map_or(0.0, |g| shift[g.ids[i] as usize]);
         }
     });
     let mut mu = vec![0.0; n];
@@ -399,7 +413,7 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
     let family = problem.family;
     let link = family.link();
     let mut mu: Vec<f64> = (0..n)
-        .map(|i| family.start(problem.y[i], problem.trials[i]))
+        .map(|i| family.start(problem.y[i], problem.trials(i)))
         .collect();
     let mut eta: Vec<f64> = mu.iter().map(|&m| link.apply(m)).collect();
     let mut deviance_old = f64::INFINITY;
@@ -456,7 +470,7 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
         let mut new_eta = rows.predictor(&new_beta, &z, &w);
         fill_chunks(&mut new_eta, |range, part| {
             for (e, i) in part.iter_mut().zip(range) {
-                *e += problem.offset[i];
+                *e += problem.offset(i);
             }
         });
         next.take(problem, &new_eta);
@@ -535,7 +549,7 @@ fn working(
                 let (weight, residual) = working_row(problem, i, eta[i], mu[i]);
                 w[r] = weight;
                 z[r] = if response {
-                    eta[i] - problem.offset[i] + residual
+                    eta[i] - problem.offset(i) + residual
                 } else {
                     residual
                 };
@@ -597,7 +611,7 @@ impl Step {
                     deviance += problem.weights[i] * family.unit_deviance(problem.y[i], m);
                     let (weight, residual) = working_row(problem, i, eta[i], m);
                     w[r] = weight;
-                    z[r] = eta[i] - problem.offset[i] + residual;
+                    z[r] = eta[i] - problem.offset(i) + residual;
                 }
                 deviance
             })
@@ -634,7 +648,7 @@ pub fn log_likelihood(problem: &Problem, mu: &[f64]) -> f64 {
         }
         Family::Binomial(_) => (0..n)
             .map(|i| {
-                let m = problem.trials[i];
+                let m = problem.trials(i);
                 let k = (problem.y[i] * m).round();
                 let w = problem.weights[i] / m;
                 let choose = ln_gamma(m + 1.0) - ln_gamma(k + 1.0) - ln_gamma(m - k + 1.0);
