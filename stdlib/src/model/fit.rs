@@ -168,9 +168,15 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
             collinear.join(", ")
         ));
     }
-    let (xtwx, _) = fitted
-        .rows
-        .cross_products(&fitted.working_weights, &fitted.working_residuals);
+    let xtwx = match &fitted.information {
+        Some(xtwx) => xtwx.clone(),
+        None => {
+            fitted
+                .rows
+                .cross_products(&fitted.working_weights, &fitted.working_residuals)
+                .0
+        }
+    };
     let p = fitted.rows.width();
     let bread = linalg::inverse(&xtwx).unwrap_or_else(|| Mat::from_fn(p, p, |_, _| f64::NAN));
 

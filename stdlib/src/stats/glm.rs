@@ -155,6 +155,8 @@ pub struct Fit<'a> {
     /// The estimated columns, demeaned within the absorbed groups at the solution's
     /// working weights.
     pub rows: Rows<'a>,
+    /// `X̃'WX̃` at the solution, when the fit has it already.
+    pub information: Option<Mat<f64>>,
     pub deviance: f64,
     pub iterations: usize,
     pub converged: bool,
@@ -371,6 +373,8 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         }
         deviance_old = deviance;
     }
+    // The last step's sums were taken at the solution: they give X̃'WX̃ there.
+    let information = normal_equations(&cells, &table, &columns, &sums).map(|(xtwx, ..)| xtwx);
     // The last pass writes what the sandwich and the report need, row by row.
     let mut eta = vec![0.0; n];
     fill_chunks(&mut eta, |range, part| {
@@ -400,6 +404,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         working_weights: w,
         working_residuals: z,
         rows,
+        information,
         deviance,
         iterations,
         converged,
@@ -524,6 +529,7 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
         working_weights: w,
         working_residuals: z,
         rows,
+        information: None,
         deviance,
         iterations,
         converged,

@@ -327,6 +327,44 @@ impl<'a> Rows<'a> {
         }
     }
 
+    /// Each group's sum of `score_i · x̃_i` (group by group, `p` numbers each) by tables
+    /// rather than rows of the design: when nothing is absorbed, or the groups are the
+    /// absorbed ones (then `Σ_{i∈g} s_i x̃_i = Σ_{i∈g} s_i x_i − x̄_g Σ_{i∈g} s_i`).
+    /// `None` otherwise.
+    pub fn group_score_sums(&self, grouping: &Grouping, scores: &[f64]) -> Option<Vec<f64>> {
+        let absorbed_means = match &self.demeaning {
+            Demeaning::None => None,
+            Demeaning::OneWay { means, .. } if self.groups[0].ids == grouping.ids => Some(means),
+            _ => return None,
+        };
+        let table = GroupTable::new(&self.columns);
+        let size = grouping.levels * table.width;
+        if size > 1 << 20 {
+            return None;
+        }
+        let partials = over_chunks(scores.len(), |range| {
+            let mut sums = vec![0.0; size];
+            for i in range {
+                table.add(&mut sums, i, grouping.ids[i] as usize, scores[i], 0.0);
+            }
+            sums
+        });
+        let sums = add_partials(partials, size);
+        let p = self.width();
+        let mut out = vec![0.0; grouping.levels * p];
+        for g in 0..grouping.levels {
+            let row = &sums[g * table.width..(g + 1) * table.width];
+            for (c, column) in self.columns.iter().enumerate() {
+                let mut value = table.column_sum(row, c, column);
+                if let Some(means) = absorbed_means {
+                    value -= means[g * p + c] * row[0];
+                }
+                out[g * p + c] = value;
+            }
+        }
+        Some(out)
+    }
+
     /// `z` demeaned as the columns are.
     pub fn demean_vector(&self, z: &[f64], w: &[f64]) -> Vec<f64> {
         match &self.demeaning {
@@ -418,6 +456,15 @@ impl<'a> GroupTable<'a> {
         }
         for &(x, at) in &self.numerics {
             row[at] += w * x[i];
+        }
+    }
+
+    /// Column `c`'s sum in one group's `row` of the table.
+    fn column_sum(&self, row: &[f64], c: usize, column: &MatrixColumn) -> f64 {
+        match (column, self.place[c]) {
+            (MatrixColumn::Constant { value, .. }, _) => row[0] * value,
+            (_, Some(at)) => row[at],
+            _ => 0.0,
         }
     }
 
