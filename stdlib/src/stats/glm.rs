@@ -297,22 +297,13 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     // Collinear columns are found once, on the first weighted design.
     let dropped = linalg::collinear(&xtwx, 1e-10);
     if !dropped.is_empty() {
-        kept = kept
-            .iter()
-            .enumerate()
-            .filter(|(a, _)| !dropped.contains(a))
-            .map(|(_, &j)| j)
-            .collect();
+        kept = without(&kept, &dropped);
         columns = kept_columns(&kept);
         cells = Cells::new(&columns)?;
         table = GroupTable::new(&columns);
         sums = pass(&cells, &table, &columns, Point::Start);
         (xtwx, xtwz, means, z_means) = normal_equations(&cells, &table, &columns, &sums)?;
     }
-    let canonical = matches!(
-        family,
-        Family::Gaussian | Family::Binomial(Link::Logit) | Family::Poisson
-    );
     let mut beta: Vec<f64> = Vec::new();
     let mut shift: Vec<f64> = Vec::new();
     let mut deviance_old = f64::INFINITY;
@@ -336,10 +327,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
             },
         );
         let mut halvings = 0;
-        while (!next.deviance.is_finite() || next.deviance > deviance_old * (1.0 + 1e-8) + 1e-8)
-            && halvings < 30
-            && deviance_old.is_finite()
-        {
+        while worse(next.deviance, deviance_old) && halvings < 30 {
             halvings += 1;
             for (new, old) in new_beta.iter_mut().zip(&beta) {
                 *new = 0.5 * (*new + old);
@@ -357,12 +345,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
                 },
             );
         }
-        let settled = canonical
-            || beta.len() == new_beta.len()
-                && beta
-                    .iter()
-                    .zip(&new_beta)
-                    .all(|(old, new)| (new - old).abs() <= TOLERANCE * (new.abs() + 1e-6));
+        let settled = settled(family, &beta, &new_beta);
         beta = new_beta;
         shift = new_shift;
         deviance = next.deviance;
@@ -450,12 +433,7 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
             // Collinear columns are found once, on the first weighted design.
             let dropped = linalg::collinear(&xtwx, 1e-10);
             if !dropped.is_empty() {
-                kept = kept
-                    .iter()
-                    .enumerate()
-                    .filter(|(a, _)| !dropped.contains(a))
-                    .map(|(_, &j)| j)
-                    .collect();
+                kept = without(&kept, &dropped);
                 cells = Cells::new(&kept_columns(&kept));
                 rows = Rows::with_cells(
                     kept_columns(&kept),
@@ -480,10 +458,7 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
         });
         next.take(problem, &new_eta);
         let mut halvings = 0;
-        while (!next.deviance.is_finite() || next.deviance > deviance_old * (1.0 + 1e-8) + 1e-8)
-            && halvings < 30
-            && deviance_old.is_finite()
-        {
+        while worse(next.deviance, deviance_old) && halvings < 30 {
             halvings += 1;
             fill_chunks(&mut new_eta, |range, part| {
                 for (e, i) in part.iter_mut().zip(range) {
@@ -492,16 +467,7 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
             });
             next.take(problem, &new_eta);
         }
-        let canonical = matches!(
-            family,
-            Family::Gaussian | Family::Binomial(Link::Logit) | Family::Poisson
-        );
-        let settled = canonical
-            || beta.len() == new_beta.len()
-                && beta
-                    .iter()
-                    .zip(&new_beta)
-                    .all(|(old, new)| (new - old).abs() <= TOLERANCE * (new.abs() + 1e-6));
+        let settled = settled(family, &beta, &new_beta);
         beta = new_beta;
         eta = new_eta;
         std::mem::swap(&mut mu, &mut next.mu);
@@ -534,6 +500,36 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
         iterations,
         converged,
     }
+}
+
+/// The columns still kept once `dropped` (positions among `kept`) are left out.
+fn without(kept: &[usize], dropped: &[usize]) -> Vec<usize> {
+    kept.iter()
+        .enumerate()
+        .filter(|(a, _)| !dropped.contains(a))
+        .map(|(_, &j)| j)
+        .collect()
+}
+
+/// Whether a step's deviance is worse than the last (or not a number): the step is
+/// then halved.
+fn worse(deviance: f64, old: f64) -> bool {
+    old.is_finite() && (!deviance.is_finite() || deviance > old * (1.0 + 1e-8) + 1e-8)
+}
+
+/// Whether the coefficients have stopped moving: needed only for links that are not
+/// canonical, whose IRLS converges linearly (canonical ones are Newton's method).
+fn settled(family: Family, beta: &[f64], new_beta: &[f64]) -> bool {
+    let canonical = matches!(
+        family,
+        Family::Gaussian | Family::Binomial(Link::Logit) | Family::Poisson
+    );
+    canonical
+        || beta.len() == new_beta.len()
+            && beta
+                .iter()
+                .zip(new_beta)
+                .all(|(old, new)| (new - old).abs() <= TOLERANCE * (new.abs() + 1e-6))
 }
 
 /// IRLS working weights `w` and residuals `(y - mu) / mu'`, plus `eta - offset` when

@@ -36,13 +36,6 @@ pub fn fill_chunks(out: &mut [f64], job: impl Fn(Range<usize>, &mut [f64]) + Syn
         .for_each(|(c, part)| job(c * CHUNK..c * CHUNK + part.len(), part));
 }
 
-/// A sum over rows, in parallel, added in chunk order.
-pub fn sum_rows(n: usize, term: impl Fn(usize) -> f64 + Sync) -> f64 {
-    over_chunks(n, |range| range.map(&term).sum::<f64>())
-        .into_iter()
-        .sum()
-}
-
 /// How the columns are demeaned within the absorbed groups, for given weights.
 pub enum Demeaning {
     /// No absorbed groups.
