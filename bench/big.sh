@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Ten times the study: model B (see bench/models.sh) on 41,326,760 simulated respondents
+# read from Parquet, with its wall time and peak memory beside the file's size in polars'
+# memory. Needs about 13 GB of memory to simulate the file and 5 GB to fit.
+# usage: bench/big.sh [ROWS]   (default 41,326,760); builds spel's release binary.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+rows=${1:-41326760}
+venv=${SPEL_BENCH_VENV:-$HOME/.cache/spel/bench-venv}
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q polars
+(cd "$root" && cargo build --release -q -p spel)
+spel=$target/release/spel
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+data=$work/gpps.parquet
+cat >"$work/make.spel" <<SPEL
+simulate gpps, n = $rows
+  |> select good_experience, lw_fte_50k, age_band, sex, ethnicity, imd_quintile, year, pcn, region, weight
+  |> write to "$data"
+SPEL
+"$spel" run "$work/make.spel" >/dev/null
+cat >"$work/b.spel" <<SPEL
+d = read "$data"
+m = d |> model good_experience ~ lw_fte_50k + age_band + sex + ethnicity + factor(imd_quintile) + factor(year) + fe(pcn), weights = weight, cluster = pcn
+tidy m on lw_fte_50k
+SPEL
+/usr/bin/time -f "%e %M" -o "$work/time" "$spel" run --format json "$work/b.spel" >"$work/out"
+read -r secs kib <"$work/time"
+"$venv/bin/python" - "$data" "$work/out" "$secs" "$kib" <<'PY'
+import json, os, sys
+import polars as pl
+data, out, secs, kib = sys.argv[1:]
+df = pl.read_parquet(data)
+used = ["good_experience", "lw_fte_50k", "age_band", "sex", "ethnicity", "imd_quintile", "year", "pcn", "weight"]
+row = json.loads(open(out).read().splitlines()[-1])["rows"][0]
+print(f"rows {df.height:,}; Parquet {os.path.getsize(data) / 2**20:,.0f} MiB; in polars' memory "
+      f"{df.estimated_size() / 2**20:,.0f} MiB (the model's columns {df.select(used).estimated_size() / 2**20:,.0f} MiB)")
+print(f"spel model B: {secs} s, peak {int(kib) / 1024:,.0f} MiB; lw_fte_50k {row[3]:.7f} (SE {row[4]:.6f})")
+PY
