@@ -4,23 +4,11 @@
 # memory. Needs about 13 GB of memory to simulate the file and 5 GB to fit.
 # usage: bench/big.sh [ROWS]   (default 41,326,760); builds spel's release binary.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
 rows=${1:-41326760}
-venv=${SPEL_BENCH_VENV:-$HOME/.cache/spel/bench-venv}
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q polars
-(cd "$root" && cargo build --release -q -p spel)
-spel=$target/release/spel
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/study.sh"
+bench_setup polars
 data=$work/gpps.parquet
-cat >"$work/make.spel" <<SPEL
-simulate gpps, n = $rows
-  |> select good_experience, lw_fte_50k, age_band, sex, ethnicity, imd_quintile, year, pcn, region, weight
-  |> write to "$data"
-SPEL
-"$spel" run "$work/make.spel" >/dev/null
+write_study "$rows" "$data"
 cat >"$work/b.spel" <<SPEL
 d = read "$data"
 m = d |> model good_experience ~ lw_fte_50k + age_band + sex + ethnicity + factor(imd_quintile) + factor(year) + fe(pcn), weights = weight, cluster = pcn

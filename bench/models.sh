@@ -7,24 +7,12 @@
 #   B: A + PCN fixed effects (1,250 levels; pyfixest's feglm takes no weights)
 # usage: bench/models.sh [ROWS]   (default 4,132,676); builds spel's release binary.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
 rows=${1:-4132676}
-venv=${SPEL_BENCH_VENV:-$HOME/.cache/spel/bench-venv}
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q glum pyfixest statsmodels pyarrow polars
-(cd "$root" && cargo build --release -q -p spel)
-spel=$target/release/spel
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/study.sh"
+bench_setup glum pyfixest statsmodels pyarrow polars
 data=$work/gpps.parquet
 terms="lw_fte_50k + age_band + sex + ethnicity + factor(imd_quintile) + factor(year)"
-cat >"$work/make.spel" <<SPEL
-simulate gpps, n = $rows
-  |> select good_experience, lw_fte_50k, age_band, sex, ethnicity, imd_quintile, year, pcn, region, weight
-  |> write to "$data"
-SPEL
-"$spel" run "$work/make.spel" >/dev/null
+write_study "$rows" "$data"
 for m in A B; do
   fe=""; [ $m = B ] && fe=" + fe(pcn)"
   cat >"$work/spel_$m.spel" <<SPEL

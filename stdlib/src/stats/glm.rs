@@ -16,7 +16,7 @@ use super::linalg;
 use faer::Mat;
 
 use super::rows::{
-    BLOCK, CHUNK, Cells, GroupTable, Rows, absorb_one_way, fill_chunks, over_chunks,
+    BLOCK, CHUNK, Cells, GroupTable, Rows, absorb_one_way, fill_chunks, group_shifts, over_chunks,
 };
 use crate::formula::design::{Grouping, MatrixColumn, linear_predictor};
 
@@ -284,13 +284,6 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         absorb_one_way(&mut xtwx, &mut xtwz, &means, &weights, &z_means)
             .then_some((xtwx, xtwz, means, z_means))
     };
-    let shift_at = |beta: &[f64], means: &[f64], z_means: &[f64]| -> Vec<f64> {
-        let p = beta.len();
-        (0..z_means.len())
-            .map(|g| z_means[g] - (0..p).map(|c| means[g * p + c] * beta[c]).sum::<f64>())
-            .collect()
-    };
-
     let mut sums = pass(&cells, &table, &columns, Point::Start);
     let (mut xtwx, mut xtwz, mut means, mut z_means) =
         normal_equations(&cells, &table, &columns, &sums)?;
@@ -316,7 +309,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
             (xtwx, xtwz, means, z_means) = normal_equations(&cells, &table, &columns, &sums)?;
         }
         let mut new_beta = linalg::solve(&xtwx, &xtwz)?;
-        let mut new_shift = shift_at(&new_beta, &means, &z_means);
+        let mut new_shift = group_shifts(&new_beta, &means, &z_means);
         let mut next = pass(
             &cells,
             &table,
@@ -375,12 +368,8 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     let (mut w, mut z) = (vec![0.0; n], vec![0.0; n]);
     working(problem, &eta, &mu, &mut w, &mut z, false);
     let rows = Rows::with_cells(columns, problem.fixed_effects, &w, None, Some(cells));
-    let mut full = vec![None; problem.columns.len()];
-    for (a, &j) in kept.iter().enumerate() {
-        full[j] = beta.get(a).copied();
-    }
     Some(Fit {
-        beta: full,
+        beta: by_column(problem.columns.len(), &kept, &beta),
         kept,
         mu,
         eta,
@@ -483,12 +472,8 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
     // The sandwich needs the weights and residuals at the solution.
     working(problem, &eta, &mu, &mut w, &mut z, false);
     let rows = Rows::with_cells(kept_columns(&kept), problem.fixed_effects, &w, None, cells);
-    let mut full = vec![None; problem.columns.len()];
-    for (a, &j) in kept.iter().enumerate() {
-        full[j] = beta.get(a).copied();
-    }
     Fit {
-        beta: full,
+        beta: by_column(problem.columns.len(), &kept, &beta),
         kept,
         mu,
         eta,
@@ -500,6 +485,15 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
         iterations,
         converged,
     }
+}
+
+/// The estimates by column, `None` for a column not kept.
+fn by_column(columns: usize, kept: &[usize], beta: &[f64]) -> Vec<Option<f64>> {
+    let mut full = vec![None; columns];
+    for (a, &j) in kept.iter().enumerate() {
+        full[j] = beta.get(a).copied();
+    }
+    full
 }
 
 /// The columns still kept once `dropped` (positions among `kept`) are left out.

@@ -153,14 +153,7 @@ impl<'a> Rows<'a> {
             Demeaning::OneWay { means, .. } => {
                 // x̃ · beta = x · beta − x̄_g · beta, and z − z̃ = z̄_g.
                 let group = &self.groups[0];
-                let p = self.width();
-                let z_means = self.z_means(z, w);
-                let shift: Vec<f64> = (0..group.levels)
-                    .map(|g| {
-                        let x_mean: f64 = (0..p).map(|c| means[g * p + c] * beta[c]).sum();
-                        z_means[g] - x_mean
-                    })
-                    .collect();
+                let shift = group_shifts(beta, means, &self.z_means(z, w));
                 let mut out = vec![0.0; self.len()];
                 fill_chunks(&mut out, |range, part| {
                     linear_predictor(&self.columns, beta, range.start, part);
@@ -363,14 +356,8 @@ impl<'a> Rows<'a> {
         match &self.demeaning {
             Demeaning::None => z.to_vec(),
             Demeaning::OneWay { .. } => {
-                let group = &self.groups[0];
-                let means = self.z_means(z, w);
                 let mut out = z.to_vec();
-                fill_chunks(&mut out, |range, part| {
-                    for (o, &g) in part.iter_mut().zip(&group.ids[range]) {
-                        *o -= means[g as usize];
-                    }
-                });
+                subtract_group_means(&mut out, &self.groups[0], &self.z_means(z, w));
                 out
             }
             Demeaning::Columns(_) => demean(z, w, self.groups),
@@ -479,11 +466,7 @@ impl<'a> GroupTable<'a> {
             if row[0] > 0.0 {
                 z_means[g] = row[1] / row[0];
                 for (c, column) in columns.iter().enumerate() {
-                    means[g * p + c] = match (column, self.place[c]) {
-                        (MatrixColumn::Constant { value, .. }, _) => *value,
-                        (_, Some(at)) => row[at] / row[0],
-                        _ => 0.0,
-                    };
+                    means[g * p + c] = self.column_sum(row, c, column) / row[0];
                 }
             }
         }
@@ -768,23 +751,19 @@ impl Cells {
     }
 }
 
+/// Each group's weighted mean of `x` (0 for a group of no weight).
 fn group_means_of(x: &[f64], group: &Grouping, w: &[f64]) -> Vec<f64> {
-    let column = [x];
+    let size = group.levels * 2;
     let partials = over_chunks(x.len(), |range| {
-        let mut sums = vec![0.0; group.levels * 2];
+        let mut sums = vec![0.0; size];
         for i in range {
             let g = group.ids[i] as usize;
-            sums[2 * g] += w[i] * column[0][i];
+            sums[2 * g] += w[i] * x[i];
             sums[2 * g + 1] += w[i];
         }
         sums
     });
-    let mut sums = vec![0.0; group.levels * 2];
-    for partial in partials {
-        for (s, v) in sums.iter_mut().zip(partial) {
-            *s += v;
-        }
-    }
+    let sums = add_partials(partials, size);
     (0..group.levels)
         .map(|g| {
             if sums[2 * g + 1] > 0.0 {
@@ -793,6 +772,24 @@ fn group_means_of(x: &[f64], group: &Grouping, w: &[f64]) -> Vec<f64> {
                 0.0
             }
         })
+        .collect()
+}
+
+/// Subtracts from each row its group's value in `means`.
+fn subtract_group_means(out: &mut [f64], group: &Grouping, means: &[f64]) {
+    fill_chunks(out, |range, part| {
+        for (o, &g) in part.iter_mut().zip(&group.ids[range]) {
+            *o -= means[g as usize];
+        }
+    });
+}
+
+/// Each absorbed group's shift of the linear predictor at `beta`: `z̄_g − x̄_g · beta`,
+/// what demeaning took from the working response less what it took from the columns.
+pub fn group_shifts(beta: &[f64], means: &[f64], z_means: &[f64]) -> Vec<f64> {
+    let p = beta.len();
+    (0..z_means.len())
+        .map(|g| z_means[g] - (0..p).map(|c| means[g * p + c] * beta[c]).sum::<f64>())
         .collect()
 }
 
@@ -809,11 +806,7 @@ pub fn demean(x: &[f64], w: &[f64], groups: &[Grouping]) -> Vec<f64> {
         for group in groups {
             let means = group_means_of(&out, group, w);
             largest_change = means.iter().fold(largest_change, |m, v| m.max(v.abs()));
-            fill_chunks(&mut out, |range, part| {
-                for (o, &g) in part.iter_mut().zip(&group.ids[range]) {
-                    *o -= means[g as usize];
-                }
-            });
+            subtract_group_means(&mut out, group, &means);
         }
         if groups.len() == 1 || largest_change < 1e-13 * scale {
             break;

@@ -1,0 +1,24 @@
+# Sourced by bench/models.sh and bench/big.sh: spel's release build, the Python
+# environment of the peers, a scratch folder, and the simulated study as Parquet.
+#   bench_setup PACKAGE...   sets root, spel, venv and work (removed on exit)
+#   write_study ROWS FILE    simulate gpps at ROWS respondents into FILE
+bench_setup() {
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  local target=${CARGO_TARGET_DIR:-$root/target}
+  venv=${SPEL_BENCH_VENV:-$HOME/.cache/spel/bench-venv}
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "$@"
+  (cd "$root" && cargo build --release -q -p spel)
+  spel=$target/release/spel
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+}
+
+write_study() {
+  cat >"$work/make.spel" <<SPEL
+simulate gpps, n = $1
+  |> select good_experience, lw_fte_50k, age_band, sex, ethnicity, imd_quintile, year, pcn, region, weight
+  |> write to "$2"
+SPEL
+  "$spel" run "$work/make.spel" >/dev/null
+}
