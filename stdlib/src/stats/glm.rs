@@ -16,9 +16,9 @@ use super::linalg;
 use faer::Mat;
 
 use super::rows::{
-    BLOCK, CHUNK, Cells, GroupTable, Rows, absorb_one_way, fill_chunks, group_shifts, over_chunks,
+    BLOCK, CHUNK, Cells, GroupTable, Rows, absorb_one_way, fill_chunks, group_shifts,
 };
-use crate::formula::design::{Grouping, MatrixColumn, linear_predictor};
+use crate::formula::design::{Grouping, MatrixColumn};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Link {
@@ -213,47 +213,91 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     let mut columns = kept_columns(&kept);
     let mut cells = Cells::new(&columns)?;
     let mut table = GroupTable::new(&columns);
-    let pass = |cells: &Cells, table: &GroupTable, columns: &[&MatrixColumn], point: Point| {
+    let pass = |cells: &Cells,
+                table: &GroupTable,
+                columns: &[&MatrixColumn],
+                point: Point,
+                out: Option<&mut RowValues>| {
         let numeric = cells.numeric_values(columns);
         let group_size = group.map_or(0, |g| g.levels * table.width);
-        let partials = over_chunks(n, |range| {
-            let mut sums = PassSums {
-                deviance: 0.0,
-                cells: vec![0.0; cells.size()],
-                groups: vec![0.0; group_size],
-            };
-            let mut u = vec![0.0; numeric.len() + 2];
-            let mut eta = vec![0.0; BLOCK];
-            for start in range.clone().step_by(BLOCK) {
-                let len = BLOCK.min(range.end - start);
-                if let Point::At { beta, shift } = point {
-                    linear_predictor(columns, beta, start, &mut eta[..len]);
-                    for r in 0..len {
-                        eta[r] += problem.offset(start + r)
-                            + group.map_or(0.0, |g| shift[g.ids[start + r] as usize]);
-                    }
-                }
-                for r in 0..len {
-                    let i = start + r;
-                    let mu = match point {
-                        Point::Start => {
-                            let mu = family.start(problem.y[i], problem.trials(i));
-                            eta[r] = link.apply(mu);
-                            mu
+        let (by_cell, numeric_beta) = match point {
+            Point::At { beta, .. } => cells.predictor(beta),
+            Point::Start => (Vec::new(), Vec::new()),
+        };
+        let chunks: Vec<Option<[&mut [f64]; 4]>> = match out {
+            Some(out) => out
+                .eta
+                .chunks_mut(CHUNK)
+                .zip(out.mu.chunks_mut(CHUNK))
+                .zip(out.w.chunks_mut(CHUNK))
+                .zip(out.residual.chunks_mut(CHUNK))
+                .map(|(((eta, mu), w), residual)| Some([eta, mu, w, residual]))
+                .collect(),
+            None => (0..n.div_ceil(CHUNK)).map(|_| None).collect(),
+        };
+        let partials: Vec<PassSums> = chunks
+            .into_par_iter()
+            .enumerate()
+            .map(|(c, mut out)| {
+                let range = c * CHUNK..((c + 1) * CHUNK).min(n);
+                let mut sums = PassSums {
+                    deviance: 0.0,
+                    cells: vec![0.0; cells.size()],
+                    groups: vec![0.0; group_size],
+                };
+                let (mut eta, mut w, mut z) =
+                    (vec![0.0; BLOCK], vec![0.0; BLOCK], vec![0.0; BLOCK]);
+                for start in range.clone().step_by(BLOCK) {
+                    let len = BLOCK.min(range.end - start);
+                    if let Point::At { shift, .. } = point {
+                        cells.predict_rows(
+                            &by_cell,
+                            &numeric,
+                            &numeric_beta,
+                            start,
+                            &mut eta[..len],
+                        );
+                        for (r, e) in eta[..len].iter_mut().enumerate() {
+                            *e += problem.offset(start + r)
+                                + group.map_or(0.0, |g| shift[g.ids[start + r] as usize]);
                         }
-                        Point::At { .. } => clamp_mu(family, link.inverse(eta[r])),
-                    };
-                    sums.deviance += problem.weights[i] * family.unit_deviance(problem.y[i], mu);
-                    let (w, residual) = working_row(problem, i, eta[r], mu);
-                    let z = eta[r] - problem.offset(i) + residual;
-                    cells.add(&mut sums.cells, &numeric, &mut u, i, w, z);
+                    }
+                    for r in 0..len {
+                        let i = start + r;
+                        let mu = match point {
+                            Point::Start => {
+                                let mu = family.start(problem.y[i], problem.trials(i));
+                                eta[r] = link.apply(mu);
+                                mu
+                            }
+                            Point::At { .. } => {
+                                // The start's deviance is never compared: no logarithm for it.
+                                let mu = clamp_mu(family, link.inverse(eta[r]));
+                                sums.deviance +=
+                                    problem.weights[i] * family.unit_deviance(problem.y[i], mu);
+                                mu
+                            }
+                        };
+                        let (weight, residual) = working_row(problem, i, eta[r], mu);
+                        w[r] = weight;
+                        z[r] = eta[r] - problem.offset(i) + residual;
+                        if let Some([eta_out, mu_out, w_out, residual_out]) = &mut out {
+                            let k = i - range.start;
+                            eta_out[k] = eta[r];
+                            mu_out[k] = mu;
+                            w_out[k] = weight;
+                            residual_out[k] = residual;
+                        }
+                    }
+                    cells.add_block(&mut sums.cells, &numeric, start, &w[..len], &z[..len]);
                     if let Some(g) = group {
-                        table.add(&mut sums.groups, i, g.ids[i] as usize, w, z);
+                        let ids = &g.ids[start..start + len];
+                        table.add_block(&mut sums.groups, ids, start, &w[..len], &z[..len]);
                     }
                 }
-            }
-            sums
-        });
+                sums
+            })
+            .collect();
         let mut total = PassSums {
             deviance: 0.0,
             cells: vec![0.0; cells.size()],
@@ -284,7 +328,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         absorb_one_way(&mut xtwx, &mut xtwz, &means, &weights, &z_means)
             .then_some((xtwx, xtwz, means, z_means))
     };
-    let mut sums = pass(&cells, &table, &columns, Point::Start);
+    let mut sums = pass(&cells, &table, &columns, Point::Start, None);
     let (mut xtwx, mut xtwz, mut means, mut z_means) =
         normal_equations(&cells, &table, &columns, &sums)?;
     // Collinear columns are found once, on the first weighted design.
@@ -294,7 +338,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         columns = kept_columns(&kept);
         cells = Cells::new(&columns)?;
         table = GroupTable::new(&columns);
-        sums = pass(&cells, &table, &columns, Point::Start);
+        sums = pass(&cells, &table, &columns, Point::Start, None);
         (xtwx, xtwz, means, z_means) = normal_equations(&cells, &table, &columns, &sums)?;
     }
     let mut beta: Vec<f64> = Vec::new();
@@ -303,22 +347,27 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     let mut deviance = f64::NAN;
     let mut iterations = 0;
     let mut converged = false;
+    // What the sandwich and the report need row by row is written by a pass that looks
+    // like the last: once the deviance moves by less than this, the next step (IRLS
+    // converges quadratically) is expected to be within the tolerance. A wrong guess
+    // costs only the writing; a missed one, a pass at the end.
+    const NEARLY: f64 = 1e-6;
+    let mut values: Option<RowValues> = None;
+    let mut written = false;
+    let mut change = f64::INFINITY;
     while iterations < MAX_ITERATIONS {
         iterations += 1;
         if iterations > 1 {
             (xtwx, xtwz, means, z_means) = normal_equations(&cells, &table, &columns, &sums)?;
         }
+        let write = change < NEARLY;
         let mut new_beta = linalg::solve(&xtwx, &xtwz)?;
         let mut new_shift = group_shifts(&new_beta, &means, &z_means);
-        let mut next = pass(
-            &cells,
-            &table,
-            &columns,
-            Point::At {
-                beta: &new_beta,
-                shift: &new_shift,
-            },
-        );
+        let at = |beta: &[f64], shift: &[f64], values: &mut Option<RowValues>| {
+            let out = write.then(|| values.get_or_insert_with(|| RowValues::new(n)));
+            pass(&cells, &table, &columns, Point::At { beta, shift }, out)
+        };
+        let mut next = at(&new_beta, &new_shift, &mut values);
         let mut halvings = 0;
         while worse(next.deviance, deviance_old) && halvings < 30 {
             halvings += 1;
@@ -328,59 +377,78 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
             for (new, old) in new_shift.iter_mut().zip(&shift) {
                 *new = 0.5 * (*new + old);
             }
-            next = pass(
-                &cells,
-                &table,
-                &columns,
-                Point::At {
-                    beta: &new_beta,
-                    shift: &new_shift,
-                },
-            );
+            next = at(&new_beta, &new_shift, &mut values);
         }
+        written = write;
         let settled = settled(family, &beta, &new_beta);
         beta = new_beta;
         shift = new_shift;
         deviance = next.deviance;
         sums = next;
-        if (deviance - deviance_old).abs() / (deviance.abs() + 0.1) < TOLERANCE && settled {
+        change = (deviance - deviance_old).abs() / (deviance.abs() + 0.1);
+        if change < TOLERANCE && settled {
             converged = true;
             break;
         }
         deviance_old = deviance;
     }
-    // The last step's sums were taken at the solution: they give X̃'WX̃ there.
+    if !written {
+        let out = values.get_or_insert_with(|| RowValues::new(n));
+        let point = Point::At {
+            beta: &beta,
+            shift: &shift,
+        };
+        sums = pass(&cells, &table, &columns, point, Some(out));
+    }
+    let values = values.expect("the last pass wrote the rows' values");
+    // The last pass was at the solution: its sums give X̃'WX̃ and the groups' means there.
     let information = normal_equations(&cells, &table, &columns, &sums).map(|(xtwx, ..)| xtwx);
-    // The last pass writes what the sandwich and the report need, row by row.
-    let mut eta = vec![0.0; n];
-    fill_chunks(&mut eta, |range, part| {
-        linear_predictor(&columns, &beta, range.start, part);
-        for (e, i) in part.iter_mut().zip(range) {
-            *e += problem.offset(i) + group.map_or(0.0, |g| shift[g.ids[i] as usize]);
+    let rows = match group {
+        Some(g) => {
+            let (means, weights, _) = table.finish(&columns, &sums.groups);
+            Rows::one_way(
+                columns,
+                std::slice::from_ref(g),
+                means,
+                weights,
+                Some(cells),
+            )
         }
-    });
-    let mut mu = vec![0.0; n];
-    fill_chunks(&mut mu, |range, part| {
-        for (m, i) in part.iter_mut().zip(range) {
-            *m = clamp_mu(family, link.inverse(eta[i]));
-        }
-    });
-    let (mut w, mut z) = (vec![0.0; n], vec![0.0; n]);
-    working(problem, &eta, &mu, &mut w, &mut z, false);
-    let rows = Rows::with_cells(columns, problem.fixed_effects, &w, None, Some(cells));
+        None => Rows::with_cells(columns, &[], &values.w, None, Some(cells)),
+    };
     Some(Fit {
         beta: by_column(problem.columns.len(), &kept, &beta),
         kept,
-        mu,
-        eta,
-        working_weights: w,
-        working_residuals: z,
+        mu: values.mu,
+        eta: values.eta,
+        working_weights: values.w,
+        working_residuals: values.residual,
         rows,
         information,
         deviance,
         iterations,
         converged,
     })
+}
+
+/// Each row's linear predictor, mean, working weight and working residual
+/// `(y - mu) / mu'`, as a pass writes them.
+struct RowValues {
+    eta: Vec<f64>,
+    mu: Vec<f64>,
+    w: Vec<f64>,
+    residual: Vec<f64>,
+}
+
+impl RowValues {
+    fn new(n: usize) -> Self {
+        RowValues {
+            eta: vec![0.0; n],
+            mu: vec![0.0; n],
+            w: vec![0.0; n],
+            residual: vec![0.0; n],
+        }
+    }
 }
 
 /// IRLS reading the rows (demeaned) at every step: for designs with many cells or

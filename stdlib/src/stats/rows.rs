@@ -105,6 +105,27 @@ impl<'a> Rows<'a> {
         }
     }
 
+    /// Rows demeaned within one grouping by means already found (from a
+    /// [`GroupTable`] at the same weights).
+    pub fn one_way(
+        columns: Vec<&'a MatrixColumn>,
+        groups: &'a [Grouping],
+        means: Vec<f64>,
+        weights: Vec<f64>,
+        cells: Option<Arc<Cells>>,
+    ) -> Self {
+        Rows {
+            columns,
+            groups,
+            demeaning: Demeaning::OneWay {
+                means,
+                weights,
+                z_means: None,
+            },
+            cells,
+        }
+    }
+
     pub fn width(&self) -> usize {
         self.columns.len()
     }
@@ -439,6 +460,28 @@ impl<'a> GroupTable<'a> {
         }
     }
 
+    /// Adds rows `start..start + w.len()` (in groups `ids`, weights `w`, working
+    /// response `z`) to `sums`, one kind of sum at a time: the same additions as
+    /// [`GroupTable::add`] row by row, in the same order for every sum.
+    pub fn add_block(&self, sums: &mut [f64], ids: &[u32], start: usize, w: &[f64], z: &[f64]) {
+        let width = self.width;
+        for ((&g, &w), &z) in ids.iter().zip(w).zip(z) {
+            let at = g as usize * width;
+            sums[at] += w;
+            sums[at + 1] += w * z;
+        }
+        for &(codes, offset) in &self.factors {
+            for ((&g, &w), &c) in ids.iter().zip(w).zip(&codes[start..]) {
+                sums[g as usize * width + offset + c as usize] += w;
+            }
+        }
+        for &(x, at) in &self.numerics {
+            for ((&g, &w), &x) in ids.iter().zip(w).zip(&x[start..]) {
+                sums[g as usize * width + at] += w * x;
+            }
+        }
+    }
+
     /// Column `c`'s sum in one group's `row` of the table.
     fn column_sum(&self, row: &[f64], c: usize, column: &MatrixColumn) -> f64 {
         match (column, self.place[c]) {
@@ -544,7 +587,7 @@ pub fn absorb_one_way(
 /// instead of a row of the design. Worth it when the cells are few.
 pub struct Cells {
     ids: Vec<u32>,
-    count: usize,
+    pub count: usize,
     /// How each column reads a cell: its value in every cell, or a numeric column.
     reads: Vec<CellRead>,
     /// The numeric columns, by position among the columns.
@@ -684,6 +727,96 @@ impl Cells {
             for b in a..q {
                 cell[at] += wa * u[b];
                 at += 1;
+            }
+        }
+    }
+
+    /// As [`Cells::add`] for rows `start..start + w.len()`, with the size of `u` known
+    /// to the compiler for the usual one or two numeric columns.
+    pub fn add_block(
+        &self,
+        sums: &mut [f64],
+        numeric: &[&[f64]],
+        start: usize,
+        w: &[f64],
+        z: &[f64],
+    ) {
+        match numeric.len() {
+            0 => self.add_block_of::<2>(sums, numeric, start, w, z),
+            1 => self.add_block_of::<3>(sums, numeric, start, w, z),
+            2 => self.add_block_of::<4>(sums, numeric, start, w, z),
+            _ => {
+                let mut u = vec![0.0; numeric.len() + 2];
+                for (r, (&w, &z)) in w.iter().zip(z).enumerate() {
+                    self.add(sums, numeric, &mut u, start + r, w, z);
+                }
+            }
+        }
+    }
+
+    fn add_block_of<const Q: usize>(
+        &self,
+        sums: &mut [f64],
+        numeric: &[&[f64]],
+        start: usize,
+        w: &[f64],
+        z: &[f64],
+    ) {
+        let pairs = Q * (Q + 1) / 2;
+        let ids = &self.ids[start..start + w.len()];
+        for (r, ((&id, &w), &z)) in ids.iter().zip(w).zip(z).enumerate() {
+            let mut u = [1.0; Q];
+            for k in 0..Q - 2 {
+                u[k + 1] = numeric[k][start + r];
+            }
+            u[Q - 1] = z;
+            let cell = &mut sums[id as usize * pairs..][..pairs];
+            let mut at = 0;
+            for a in 0..Q {
+                let wa = w * u[a];
+                for b in a..Q {
+                    cell[at] += wa * u[b];
+                    at += 1;
+                }
+            }
+        }
+    }
+
+    /// The linear predictor's part from the factors and constants, cell by cell, and
+    /// the coefficients of the numeric columns in the order of `u`: then a row's
+    /// `x·beta` is one look-up and a product per numeric column.
+    pub fn predictor(&self, beta: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let mut by_cell = vec![0.0; self.count];
+        let mut numeric = vec![0.0; self.numerics.len()];
+        for (read, &b) in self.reads.iter().zip(beta) {
+            match read {
+                CellRead::Cell(values) => {
+                    for (e, v) in by_cell.iter_mut().zip(values) {
+                        *e += b * v;
+                    }
+                }
+                CellRead::Numeric(k) => numeric[*k] = b,
+            }
+        }
+        (by_cell, numeric)
+    }
+
+    /// `x·beta` for rows `start..start + out.len()` from [`Cells::predictor`]'s parts.
+    pub fn predict_rows(
+        &self,
+        by_cell: &[f64],
+        numeric: &[&[f64]],
+        numeric_beta: &[f64],
+        start: usize,
+        out: &mut [f64],
+    ) {
+        let ids = &self.ids[start..start + out.len()];
+        for (o, &id) in out.iter_mut().zip(ids) {
+            *o = by_cell[id as usize];
+        }
+        for (x, &b) in numeric.iter().zip(numeric_beta) {
+            for (o, &x) in out.iter_mut().zip(&x[start..]) {
+                *o += b * x;
             }
         }
     }
