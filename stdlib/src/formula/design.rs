@@ -23,6 +23,10 @@ pub struct Grouping {
     pub labels: Vec<String>,
 }
 
+/// A factor's level code in each row, shared by its dummies. A `Vec` behind the `Arc`
+/// (not a slice) so that codes found in a `Vec` are shared without being copied.
+pub type Codes = Arc<Vec<u32>>;
+
 /// One column of the model matrix. A factor's dummies are kept as the factor's level
 /// codes, shared among its columns: on millions of rows a dummy stored as numbers
 /// costs eight bytes a row and is read in full by every pass of a fit.
@@ -32,7 +36,7 @@ pub enum MatrixColumn {
     /// 1 where the row's level code is `level`, else 0; `levels` codes in all
     /// (`u32::MAX` marks a value outside them, which no dummy takes).
     Indicator {
-        codes: Arc<[u32]>,
+        codes: Codes,
         level: u32,
         levels: u32,
     },
@@ -98,7 +102,7 @@ impl MatrixColumn {
 pub fn linear_predictor(columns: &[&MatrixColumn], beta: &[f64], start: usize, out: &mut [f64]) {
     out.fill(0.0);
     let end = start + out.len();
-    let mut factors: Vec<(&Arc<[u32]>, Vec<f64>)> = Vec::new();
+    let mut factors: Vec<(&Codes, Vec<f64>)> = Vec::new();
     for (column, &b) in columns.iter().zip(beta) {
         match column {
             MatrixColumn::Values(x) => {
@@ -188,7 +192,7 @@ pub struct Request<'a> {
 enum Values {
     Numeric(Vec<f64>),
     Factor {
-        codes: Arc<[u32]>,
+        codes: Codes,
         levels: Vec<String>,
         reference: String,
     },
@@ -601,6 +605,13 @@ fn codes(df: &DataFrame, key: &str, span: Span) -> Result<(Vec<u32>, Vec<String>
         (codes, distinct)
     }
     let rows = series.len();
+    if let Some((codes, distinct)) = integer_codes(series) {
+        let labels = distinct
+            .iter()
+            .map(|&v| crate::format::number(v as f64))
+            .collect();
+        return Ok(merge_equal_labels(codes, labels));
+    }
     let (codes, labels): (Vec<u32>, Vec<String>) = if series.dtype().is_primitive_numeric() {
         // -0.0 and 0.0 are one level; so are numbers R prints alike.
         let values = numeric_column(df, key, span)?;
@@ -650,6 +661,59 @@ fn codes(df: &DataFrame, key: &str, span: Span) -> Result<(Vec<u32>, Vec<String>
     Ok((codes, labels))
 }
 
+/// Codes of whole numbers within a span of 65,536 (years, quintiles, small counts) by
+/// their offset from the least, with no hashing; in order of first appearance as
+/// [`codes`] gives them. `None` for other columns or columns with missing values.
+fn integer_codes(series: &Series) -> Option<(Vec<u32>, Vec<i128>)> {
+    fn by_offset<T>(values: &ChunkedArray<T>) -> Option<(Vec<u32>, Vec<i128>)>
+    where
+        T: PolarsIntegerType,
+        T::Native: Into<i128>,
+    {
+        if values.null_count() > 0 {
+            return None;
+        }
+        let (mut least, mut most) = (i128::MAX, i128::MIN);
+        for array in values.downcast_iter() {
+            for &v in array.values().iter() {
+                let v: i128 = v.into();
+                least = least.min(v);
+                most = most.max(v);
+            }
+        }
+        let span = usize::try_from(most.checked_sub(least)?).ok()?;
+        if span >= 1 << 16 {
+            return None;
+        }
+        let mut code_at = vec![u32::MAX; span + 1];
+        let mut distinct = Vec::new();
+        let mut codes = Vec::with_capacity(values.len());
+        for array in values.downcast_iter() {
+            codes.extend(array.values().iter().map(|&v| {
+                let value: i128 = v.into();
+                let slot = &mut code_at[(value - least) as usize];
+                if *slot == u32::MAX {
+                    *slot = distinct.len() as u32;
+                    distinct.push(value);
+                }
+                *slot
+            }));
+        }
+        Some((codes, distinct))
+    }
+    match series.dtype() {
+        DataType::Int8 => by_offset(series.i8().ok()?),
+        DataType::Int16 => by_offset(series.i16().ok()?),
+        DataType::Int32 => by_offset(series.i32().ok()?),
+        DataType::Int64 => by_offset(series.i64().ok()?),
+        DataType::UInt8 => by_offset(series.u8().ok()?),
+        DataType::UInt16 => by_offset(series.u16().ok()?),
+        DataType::UInt32 => by_offset(series.u32().ok()?),
+        DataType::UInt64 => by_offset(series.u64().ok()?),
+        _ => None,
+    }
+}
+
 /// Codes whose labels read the same become one.
 fn merge_equal_labels(codes: Vec<u32>, labels: Vec<String>) -> (Vec<u32>, Vec<String>) {
     let mut unique: Vec<String> = Vec::new();
@@ -689,8 +753,13 @@ fn variable_values(
         return Ok(Values::Numeric(numeric_column(df, key, span)?));
     }
     let (codes, labels) = codes(df, key, span)?;
-    let recode = |codes: Vec<u32>, remap: &[u32]| -> Arc<[u32]> {
-        codes.into_iter().map(|c| remap[c as usize]).collect()
+    let recode = |mut codes: Vec<u32>, remap: &[u32]| -> Codes {
+        if remap.iter().enumerate().any(|(k, &r)| k as u32 != r) {
+            codes
+                .par_chunks_mut(1 << 16)
+                .for_each(|part| part.iter_mut().for_each(|c| *c = remap[*c as usize]));
+        }
+        Arc::new(codes)
     };
     if let Some(coding) = coding {
         // A value the fit never saw matches no dummy.

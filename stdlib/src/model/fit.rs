@@ -6,10 +6,12 @@ use spel_grammar::{Diagnostic, Span};
 
 use super::{Coefficient, Distribution, Model};
 use crate::format;
-use crate::formula::design::{Design, MatrixColumn, linear_predictor};
+use crate::formula::design::{Codes, Design, MatrixColumn, linear_predictor};
 use crate::stats::glm::{self, Family, Link, Problem};
 use crate::stats::linalg;
+use crate::stats::rows::{over_chunks, sum_over};
 use crate::stats::vcov::{self, Adjustment, Estimator};
+use rayon::prelude::*;
 
 pub struct Options {
     /// `None`: logit for a 0/1 outcome, OLS otherwise.
@@ -189,9 +191,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     };
     let k = (kept.len() + absorbed) as f64;
     let ols = family == Family::Gaussian;
-    let residual_ss: f64 = (0..n)
-        .map(|i| weights[i] * (y[i] - fitted.mu[i]).powi(2))
-        .sum();
+    let residual_ss = sum_over(n, |i| weights[i] * (y[i] - fitted.mu[i]).powi(2));
     let dispersion = if ols { residual_ss / (n_obs - k) } else { 1.0 };
 
     let estimator = match options.estimator {
@@ -268,7 +268,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         let mut separation = separation_notes(&design, &kept, &y);
         let extreme = fitted
             .mu
-            .iter()
+            .par_iter()
             .filter(|&&m| !(1e-8..=1.0 - 1e-8).contains(&m))
             .count();
         if separation.is_empty() && extreme > 0 {
@@ -389,8 +389,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
 }
 
 fn weighted_mean(y: &[f64], w: &[f64]) -> f64 {
-    let total: f64 = w.iter().sum();
-    y.iter().zip(w).map(|(y, w)| y * w).sum::<f64>() / total
+    sum_over(y.len(), |i| y[i] * w[i]) / sum_over(w.len(), |i| w[i])
 }
 
 fn check_weights(w: &[f64], option: &'static str, options: &Options) -> Result<(), Diagnostic> {
@@ -431,8 +430,6 @@ fn not_binary(design: &Design, y: &[f64], family: &str, options: &Options) -> Di
 
 /// Dummy columns that predict the outcome perfectly (all rows with the dummy share
 /// one outcome): the coefficient then runs off to infinity.
-type Codes = std::sync::Arc<[u32]>;
-
 fn separation_notes(design: &Design, kept: &[usize], y: &[f64]) -> Vec<String> {
     let mut named = Vec::new();
     // Rows, zero outcomes and one outcomes by level: one pass per factor.
@@ -443,12 +440,24 @@ fn separation_notes(design: &Design, kept: &[usize], y: &[f64]) -> Vec<String> {
                 .iter()
                 .any(|(c, _)| std::sync::Arc::ptr_eq(c, codes))
         {
-            let mut counts = vec![[0; 3]; *levels as usize];
-            for (&c, &y) in codes.iter().zip(y) {
-                if let Some(t) = counts.get_mut(c as usize) {
-                    t[0] += 1;
-                    t[1] += usize::from(y == 0.0);
-                    t[2] += usize::from(y == 1.0);
+            let levels = *levels as usize;
+            let partials = over_chunks(y.len(), |range| {
+                let mut counts = vec![[0; 3]; levels];
+                for (&c, &y) in codes[range.clone()].iter().zip(&y[range]) {
+                    if let Some(t) = counts.get_mut(c as usize) {
+                        t[0] += 1;
+                        t[1] += usize::from(y == 0.0);
+                        t[2] += usize::from(y == 1.0);
+                    }
+                }
+                counts
+            });
+            let mut counts = vec![[0; 3]; levels];
+            for partial in partials {
+                for (t, p) in counts.iter_mut().zip(partial) {
+                    for k in 0..3 {
+                        t[k] += p[k];
+                    }
                 }
             }
             tallies.push((codes, counts));

@@ -751,13 +751,14 @@ mod tests {
     use rand_pcg::Pcg64;
 
     use super::*;
+    use crate::formula::design::Codes;
 
     /// A logit design of `n` rows: an intercept-free design with a numeric column, a
     /// 4-level factor (three dummies) and a 30-level absorbed grouping, or with an
     /// intercept and no grouping; and an outcome drawn from it.
     fn design(n: usize, seed: u64) -> (Vec<MatrixColumn>, Vec<f64>, Vec<f64>, Grouping) {
         let mut rng = Pcg64::seed_from_u64(seed);
-        let codes: Arc<[u32]> = (0..n).map(|_| rng.random_range(0..4u32)).collect();
+        let codes: Codes = Arc::new((0..n).map(|_| rng.random_range(0..4u32)).collect());
         let groups: Vec<u32> = (0..n).map(|_| rng.random_range(0..30u32)).collect();
         let x: Vec<f64> = (0..n)
             .map(|i| f64::from(groups[i]) / 10.0 + rng.random::<f64>())

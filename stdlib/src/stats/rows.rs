@@ -13,7 +13,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, Par};
 use rayon::prelude::*;
 
-use crate::formula::design::{Grouping, MatrixColumn, linear_predictor};
+use crate::formula::design::{Codes, Grouping, MatrixColumn, linear_predictor};
 
 /// Rows per chunk of work given to a core.
 pub const CHUNK: usize = 1 << 16;
@@ -27,6 +27,13 @@ pub fn over_chunks<T: Send>(n: usize, job: impl Fn(Range<usize>) -> T + Sync) ->
         .into_par_iter()
         .map(|c| job(c * CHUNK..((c + 1) * CHUNK).min(n)))
         .collect()
+}
+
+/// The sum of `term(i)` over `0..n`, on every core, added in chunk order.
+pub fn sum_over(n: usize, term: impl Fn(usize) -> f64 + Sync) -> f64 {
+    over_chunks(n, |range| range.map(&term).sum::<f64>())
+        .into_iter()
+        .sum()
 }
 
 /// `job` on each chunk of `out` with the rows it covers, in parallel.
@@ -338,7 +345,9 @@ impl<'a> Rows<'a> {
     /// rather than rows of the design: when nothing is absorbed, or the groups are the
     /// absorbed ones (then `Σ_{i∈g} s_i x̃_i = Σ_{i∈g} s_i x_i − x̄_g Σ_{i∈g} s_i`).
     /// `None` otherwise.
-    pub fn group_score_sums(&self, grouping: &Grouping, scores: &[f64]) -> Option<Vec<f64>> {
+    /// The scores are `w_i · r_i` (working weight times working residual), made a
+    /// block at a time.
+    pub fn group_score_sums(&self, grouping: &Grouping, w: &[f64], r: &[f64]) -> Option<Vec<f64>> {
         let absorbed_means = match &self.demeaning {
             Demeaning::None => None,
             Demeaning::OneWay { means, .. } if self.groups[0].ids == grouping.ids => Some(means),
@@ -349,10 +358,22 @@ impl<'a> Rows<'a> {
         if size > 1 << 20 {
             return None;
         }
-        let partials = over_chunks(scores.len(), |range| {
+        let partials = over_chunks(w.len(), |range| {
             let mut sums = vec![0.0; size];
-            for i in range {
-                table.add(&mut sums, i, grouping.ids[i] as usize, scores[i], 0.0);
+            let mut scores = vec![0.0; BLOCK];
+            let zeros = vec![0.0; BLOCK];
+            for start in range.clone().step_by(BLOCK) {
+                let len = BLOCK.min(range.end - start);
+                let rows = start..start + len;
+                for ((s, w), r) in scores
+                    .iter_mut()
+                    .zip(&w[rows.clone()])
+                    .zip(&r[rows.clone()])
+                {
+                    *s = w * r;
+                }
+                let ids = &grouping.ids[rows];
+                table.add_block(&mut sums, ids, start, &scores[..len], &zeros[..len]);
             }
             sums
         });
@@ -402,14 +423,14 @@ pub fn column_slice(block: MatMut<'_, f64>, c: usize, len: usize) -> &mut [f64] 
 /// one per numeric column.
 pub struct GroupTable<'a> {
     pub width: usize,
-    factors: Vec<(&'a Arc<[u32]>, usize)>,
+    factors: Vec<(&'a Codes, usize)>,
     numerics: Vec<(&'a [f64], usize)>,
     place: Vec<Option<usize>>,
 }
 
 impl<'a> GroupTable<'a> {
     pub fn new(columns: &[&'a MatrixColumn]) -> Self {
-        let mut factors: Vec<(&Arc<[u32]>, usize)> = Vec::new();
+        let mut factors: Vec<(&Codes, usize)> = Vec::new();
         let mut numerics = Vec::new();
         let mut width = 2;
         let mut place = Vec::with_capacity(columns.len());
@@ -607,7 +628,7 @@ impl Cells {
     /// The cells of `columns`, or `None` when they would be too many to pay.
     pub fn new(columns: &[&MatrixColumn]) -> Option<Arc<Cells>> {
         let n = columns.first()?.len();
-        let mut factors: Vec<(&Arc<[u32]>, usize)> = Vec::new();
+        let mut factors: Vec<(&Codes, usize)> = Vec::new();
         let mut numerics = Vec::new();
         for (j, column) in columns.iter().enumerate() {
             match column {
@@ -639,7 +660,7 @@ impl Cells {
             }
             stride *= levels;
         }
-        let digit = |codes: &Arc<[u32]>, cell: usize| -> u32 {
+        let digit = |codes: &Codes, cell: usize| -> u32 {
             let mut stride = 1;
             for (c, levels) in &factors {
                 if Arc::ptr_eq(c, codes) {

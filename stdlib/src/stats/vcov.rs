@@ -150,13 +150,11 @@ fn scale_to_scores(inputs: &Inputs, start: usize, len: usize, mut block: MatMut<
 /// Each cluster's sum of scores, cluster by cluster (`p` numbers each). One partial
 /// sum per chunk when that is small; otherwise one pass on this thread.
 fn cluster_sums(inputs: &Inputs, grouping: &Grouping) -> Vec<f64> {
-    let scores: Vec<f64> = inputs
-        .working_weights
-        .iter()
-        .zip(inputs.working_residuals)
-        .map(|(w, r)| w * r)
-        .collect();
-    if let Some(sums) = inputs.rows.group_score_sums(grouping, &scores) {
+    if let Some(sums) =
+        inputs
+            .rows
+            .group_score_sums(grouping, inputs.working_weights, inputs.working_residuals)
+    {
         return sums;
     }
     let p = inputs.rows.width();
