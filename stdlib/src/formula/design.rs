@@ -351,7 +351,11 @@ pub fn build(
     }
     let n = rows.len();
 
-    let y = match numeric_column(&df, "y", span) {
+    let y = match df
+        .drop_in_place("y")
+        .map_err(|e| polars_at(e, span))
+        .and_then(|column| column_numbers(column, span))
+    {
         Ok(y) => y,
         Err(_) => {
             return Err(Diagnostic::new(
@@ -377,6 +381,9 @@ pub fn build(
         .enumerate()
         .map(|(i, (v, column))| {
             let coding = request.codings.iter().find(|c| c.name == v.name);
+            if v.factor.is_none() && column.dtype().is_primitive_numeric() {
+                return column_numbers(column, span).map(Values::Numeric);
+            }
             let one = DataFrame::new_infer_height(vec![column]).map_err(|e| polars_at(e, span))?;
             variable_values(&one, &format!("v{i}"), v, coding, span)
         })
@@ -490,9 +497,12 @@ pub fn build(
         .enumerate()
         .map(|(i, c)| grouping(&cluster_keys[i], text(c.span)))
         .collect::<Result<_, _>>()?;
-    let optional = |key: &str, ast: Option<&Ast>| -> Result<Option<Vec<f64>>, Diagnostic> {
+    let mut optional = |key: &str, ast: Option<&Ast>| -> Result<Option<Vec<f64>>, Diagnostic> {
         match ast {
-            Some(_) => numbers(key).map(Some),
+            Some(_) => {
+                let column = df.drop_in_place(key).map_err(|e| polars_at(e, span))?;
+                column_numbers(column, span).map(Some)
+            }
             None => Ok(None),
         }
     };
@@ -559,19 +569,41 @@ fn cartesian(
 
 fn numeric_column(df: &DataFrame, key: &str, span: Span) -> Result<Vec<f64>, Diagnostic> {
     let column = df.column(key).map_err(|e| polars_at(e, span))?;
-    let cast = column
-        .as_materialized_series()
-        .cast(&DataType::Float64)
-        .map_err(|e| polars_at(e, span))?;
-    let values = cast.f64().map_err(|e| polars_at(e, span))?;
-    if values.null_count() == 0 {
-        let mut out = Vec::with_capacity(values.len());
-        for chunk in values.downcast_iter() {
-            out.extend_from_slice(chunk.values().as_slice());
-        }
-        return Ok(out);
+    column_numbers(column.clone(), span)
+}
+
+/// A column's values as numbers (missing ones NaN). A column held nowhere else, in one
+/// piece, gives its memory to the `Vec` rather than being copied: on millions of rows
+/// a copy costs more in fresh pages than in copying.
+fn column_numbers(column: Column, span: Span) -> Result<Vec<f64>, Diagnostic> {
+    let series = column.take_materialized_series();
+    let series = if series.dtype() == &DataType::Float64 {
+        series
+    } else {
+        series
+            .cast(&DataType::Float64)
+            .map_err(|e| polars_at(e, span))?
+    };
+    let values = series.f64().map_err(|e| polars_at(e, span))?.clone();
+    drop(series);
+    if values.null_count() > 0 {
+        return Ok(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect());
     }
-    Ok(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    if values.chunks().len() == 1 {
+        let array = values
+            .downcast_into_iter()
+            .next()
+            .expect("a chunked array of one chunk has one array");
+        return Ok(array.into_mut().either(
+            |shared| shared.values().as_slice().to_vec(),
+            |owned| owned.into_inner().1,
+        ));
+    }
+    let mut out = Vec::with_capacity(values.len());
+    for chunk in values.downcast_iter() {
+        out.extend_from_slice(chunk.values().as_slice());
+    }
+    Ok(out)
 }
 
 /// Each row's value as a code, and the value each code stands for, in order of first
