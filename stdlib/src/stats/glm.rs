@@ -262,23 +262,36 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
                                 + group.map_or(0.0, |g| shift[g.ids[start + r] as usize]);
                         }
                     }
+                    // Starting means repeat (two values for a 0/1 outcome): the link
+                    // is applied once per distinct one.
+                    let mut start_link = (f64::NAN, f64::NAN);
                     for r in 0..len {
                         let i = start + r;
-                        let mu = match point {
+                        let (mu, weight, residual) = match point {
                             Point::Start => {
                                 let mu = family.start(problem.y[i], problem.trials(i));
-                                eta[r] = link.apply(mu);
-                                mu
+                                if mu.to_bits() != start_link.0.to_bits() {
+                                    start_link = (mu, link.apply(mu));
+                                }
+                                eta[r] = start_link.1;
+                                // The start's deviance is never compared: no logarithm for it.
+                                let (weight, residual) = working_row(problem, i, eta[r], mu);
+                                (mu, weight, residual)
+                            }
+                            Point::At { .. } if family == Family::Binomial(Link::Logit) => {
+                                let (mu, deviance, weight, residual) =
+                                    logit_row(problem.y[i], problem.weights[i], eta[r]);
+                                sums.deviance += deviance;
+                                (mu, weight, residual)
                             }
                             Point::At { .. } => {
-                                // The start's deviance is never compared: no logarithm for it.
                                 let mu = clamp_mu(family, link.inverse(eta[r]));
                                 sums.deviance +=
                                     problem.weights[i] * family.unit_deviance(problem.y[i], mu);
-                                mu
+                                let (weight, residual) = working_row(problem, i, eta[r], mu);
+                                (mu, weight, residual)
                             }
                         };
-                        let (weight, residual) = working_row(problem, i, eta[r], mu);
                         w[r] = weight;
                         z[r] = eta[r] - problem.offset(i) + residual;
                         if let Some([eta_out, mu_out, w_out, residual_out]) = &mut out {
@@ -634,6 +647,32 @@ fn working_row(problem: &Problem, i: usize, eta: f64, mu: f64) -> (f64, f64) {
     };
     let weight = problem.weights[i] * d * d / family.variance(mu).max(f64::MIN_POSITIVE);
     (weight, (problem.y[i] - mu) / d)
+}
+
+/// A logit row at `eta` (prior weight `prior`): the mean, the weighted deviance, the
+/// working weight and the working residual, as [`Family::unit_deviance`] and
+/// [`working_row`] give them but with two divisions fewer: for the logit
+/// `mu' = V(mu) = mu(1 - mu)`, so the weight `mu'^2 / V` is `mu(1 - mu)`, and a 0/1
+/// outcome's deviance is the logarithm of one mean.
+#[inline(always)]
+fn logit_row(y: f64, prior: f64, eta: f64) -> (f64, f64, f64, f64) {
+    let family = Family::Binomial(Link::Logit);
+    let mu = clamp_mu(family, 1.0 / (1.0 + (-eta).exp()));
+    let variance = mu * (1.0 - mu);
+    let d = variance.max(f64::EPSILON);
+    let weight = if variance >= f64::EPSILON {
+        variance
+    } else {
+        d * d / variance.max(f64::MIN_POSITIVE)
+    };
+    let deviance = if y == 1.0 {
+        -2.0 * mu.ln()
+    } else if y == 0.0 {
+        -2.0 * (1.0 - mu).ln()
+    } else {
+        family.unit_deviance(y, mu)
+    };
+    (mu, prior * deviance, prior * weight, (y - mu) / d)
 }
 
 /// What a step to a new `eta` gives: the means, the deviance, and the next iteration's
