@@ -741,15 +741,7 @@ impl Cells {
         }
         u[q - 1] = z;
         let pairs = q * (q + 1) / 2;
-        let cell = &mut sums[self.ids[i] as usize * pairs..][..pairs];
-        let mut at = 0;
-        for a in 0..q {
-            let wa = w * u[a];
-            for b in a..q {
-                cell[at] += wa * u[b];
-                at += 1;
-            }
-        }
+        add_products(&mut sums[self.ids[i] as usize * pairs..][..pairs], u, w);
     }
 
     /// As [`Cells::add`] for rows `start..start + w.len()`, with the size of `u` known
@@ -791,15 +783,7 @@ impl Cells {
                 u[k + 1] = numeric[k][start + r];
             }
             u[Q - 1] = z;
-            let cell = &mut sums[id as usize * pairs..][..pairs];
-            let mut at = 0;
-            for a in 0..Q {
-                let wa = w * u[a];
-                for b in a..Q {
-                    cell[at] += wa * u[b];
-                    at += 1;
-                }
-            }
+            add_products(&mut sums[id as usize * pairs..][..pairs], &u, w);
         }
     }
 
@@ -902,6 +886,20 @@ impl Cells {
             }
         }
         (xtwx, xtwz)
+    }
+}
+
+/// Adds `w·u_a·u_b` for `a ≤ b` to a cell's sums, in the order [`Cells::assemble`]
+/// reads them.
+#[inline(always)]
+fn add_products(cell: &mut [f64], u: &[f64], w: f64) {
+    let mut at = 0;
+    for a in 0..u.len() {
+        let wa = w * u[a];
+        for b in a..u.len() {
+            cell[at] += wa * u[b];
+            at += 1;
+        }
     }
 }
 
