@@ -375,19 +375,51 @@ pub fn build(
         .map(|i| df.drop_in_place(&format!("v{i}")))
         .collect::<PolarsResult<_>>()
         .map_err(|e| polars_at(e, span))?;
-    let values: Vec<Values> = variables
-        .par_iter()
-        .zip(taken.into_par_iter())
-        .enumerate()
-        .map(|(i, (v, column))| {
-            let coding = request.codings.iter().find(|c| c.name == v.name);
-            if v.factor.is_none() && column.dtype().is_primitive_numeric() {
-                return column_numbers(column, span).map(Values::Numeric);
-            }
-            let one = DataFrame::new_infer_height(vec![column]).map_err(|e| polars_at(e, span))?;
-            variable_values(&one, &format!("v{i}"), v, coding, span)
+    let code_variables = || -> Result<Vec<Values>, Diagnostic> {
+        variables
+            .par_iter()
+            .zip(taken.into_par_iter())
+            .enumerate()
+            .map(|(i, (v, column))| {
+                let coding = request.codings.iter().find(|c| c.name == v.name);
+                if v.factor.is_none() && column.dtype().is_primitive_numeric() {
+                    return column_numbers(column, span).map(Values::Numeric);
+                }
+                let one =
+                    DataFrame::new_infer_height(vec![column]).map_err(|e| polars_at(e, span))?;
+                variable_values(&one, &format!("v{i}"), v, coding, span)
+            })
+            .collect()
+    };
+    let grouping = |key: &str, name: String| -> Result<Grouping, Diagnostic> {
+        let (ids, labels) = codes(&df, key, span)?;
+        Ok(Grouping {
+            name,
+            ids,
+            levels: labels.len(),
+            labels,
         })
-        .collect::<Result<_, _>>()?;
+    };
+
+    let code_groupings = || -> Result<(Vec<Grouping>, Vec<Grouping>), Diagnostic> {
+        let fixed_effects = resolved
+            .fixed_effects
+            .par_iter()
+            .enumerate()
+            .map(|(i, v)| grouping(&format!("f{i}"), v.name.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let clusters = request
+            .clusters
+            .par_iter()
+            .enumerate()
+            .map(|(i, c)| grouping(&cluster_keys[i], text(c.span)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((fixed_effects, clusters))
+    };
+    // The groupings (absorbed effects, clusters) are coded beside the variables.
+    let (values, groupings) = rayon::join(code_variables, code_groupings);
+    let values = values?;
+    let (fixed_effects, clusters) = groupings?;
     let numbers = |key: &str| -> Result<Vec<f64>, Diagnostic> { numeric_column(&df, key, span) };
     let mut columns = Vec::new();
     let mut names = Vec::new();
@@ -475,28 +507,6 @@ pub fn build(
         }
         Some(total)
     };
-    let grouping = |key: &str, name: String| -> Result<Grouping, Diagnostic> {
-        let (ids, labels) = codes(&df, key, span)?;
-        Ok(Grouping {
-            name,
-            ids,
-            levels: labels.len(),
-            labels,
-        })
-    };
-
-    let fixed_effects = resolved
-        .fixed_effects
-        .par_iter()
-        .enumerate()
-        .map(|(i, v)| grouping(&format!("f{i}"), v.name.clone()))
-        .collect::<Result<_, _>>()?;
-    let clusters = request
-        .clusters
-        .par_iter()
-        .enumerate()
-        .map(|(i, c)| grouping(&cluster_keys[i], text(c.span)))
-        .collect::<Result<_, _>>()?;
     let mut optional = |key: &str, ast: Option<&Ast>| -> Result<Option<Vec<f64>>, Diagnostic> {
         match ast {
             Some(_) => {

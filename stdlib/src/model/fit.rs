@@ -41,7 +41,11 @@ impl Options {
 pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let mut notes = Vec::new();
     let n = design.y.len();
-    let binary = design.y.iter().all(|&y| y == 0.0 || y == 1.0);
+    // Without branches, so the test runs on vector registers.
+    let binary = design
+        .y
+        .iter()
+        .fold(true, |all, &y| all & ((y == 0.0) | (y == 1.0)));
     let family_name = match options.family {
         Some(name) => name,
         None if binary && design.trials.is_none() => {
@@ -191,7 +195,11 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     };
     let k = (kept.len() + absorbed) as f64;
     let ols = family == Family::Gaussian;
-    let residual_ss = sum_over(n, |i| weights[i] * (y[i] - fitted.mu[i]).powi(2));
+    let residual_ss = if ols {
+        sum_over(n, |i| weights[i] * (y[i] - fitted.mu[i]).powi(2))
+    } else {
+        f64::NAN
+    };
     let dispersion = if ols { residual_ss / (n_obs - k) } else { 1.0 };
 
     let estimator = match options.estimator {
@@ -393,6 +401,14 @@ fn weighted_mean(y: &[f64], w: &[f64]) -> f64 {
 }
 
 fn check_weights(w: &[f64], option: &'static str, options: &Options) -> Result<(), Diagnostic> {
+    // A test without branches first (it runs on vector registers); the bad value is
+    // looked for only when there is one.
+    let fine = w
+        .iter()
+        .fold(true, |all, &v| all & (0.0..f64::INFINITY).contains(&v));
+    if fine {
+        return Ok(());
+    }
     if let Some(bad) = w.iter().find(|&&v| v < 0.0 || !v.is_finite()) {
         return Err(Diagnostic::new(
             "spel::model::weights",
@@ -432,35 +448,44 @@ fn not_binary(design: &Design, y: &[f64], family: &str, options: &Options) -> Di
 /// one outcome): the coefficient then runs off to infinity.
 fn separation_notes(design: &Design, kept: &[usize], y: &[f64]) -> Vec<String> {
     let mut named = Vec::new();
-    // Rows, zero outcomes and one outcomes by level: one pass per factor.
-    let mut tallies: Vec<(&Codes, Vec<[usize; 3]>)> = Vec::new();
+    // Rows, zero outcomes and one outcomes by level of each factor, in one pass.
+    let mut factors: Vec<(&Codes, usize)> = Vec::new();
     for &j in kept {
         if let MatrixColumn::Indicator { codes, levels, .. } = &design.columns[j]
-            && !tallies
+            && !factors
                 .iter()
                 .any(|(c, _)| std::sync::Arc::ptr_eq(c, codes))
         {
-            let levels = *levels as usize;
-            let partials = over_chunks(y.len(), |range| {
-                let mut counts = vec![[0; 3]; levels];
-                for (&c, &y) in codes[range.clone()].iter().zip(&y[range]) {
-                    if let Some(t) = counts.get_mut(c as usize) {
-                        t[0] += 1;
-                        t[1] += usize::from(y == 0.0);
-                        t[2] += usize::from(y == 1.0);
-                    }
-                }
-                counts
-            });
-            let mut counts = vec![[0; 3]; levels];
-            for partial in partials {
-                for (t, p) in counts.iter_mut().zip(partial) {
-                    for k in 0..3 {
-                        t[k] += p[k];
-                    }
+            factors.push((codes, *levels as usize));
+        }
+    }
+    let partials = over_chunks(y.len(), |range| {
+        let mut counts: Vec<Vec<[usize; 3]>> = factors
+            .iter()
+            .map(|(_, levels)| vec![[0; 3]; *levels])
+            .collect();
+        for ((codes, _), counts) in factors.iter().zip(&mut counts) {
+            for (&c, &y) in codes[range.clone()].iter().zip(&y[range.clone()]) {
+                if let Some(t) = counts.get_mut(c as usize) {
+                    t[0] += 1;
+                    t[1] += usize::from(y == 0.0);
+                    t[2] += usize::from(y == 1.0);
                 }
             }
-            tallies.push((codes, counts));
+        }
+        counts
+    });
+    let mut tallies: Vec<(&Codes, Vec<[usize; 3]>)> = factors
+        .iter()
+        .map(|(codes, levels)| (*codes, vec![[0; 3]; *levels]))
+        .collect();
+    for partial in partials {
+        for ((_, total), part) in tallies.iter_mut().zip(partial) {
+            for (t, p) in total.iter_mut().zip(part) {
+                for k in 0..3 {
+                    t[k] += p[k];
+                }
+            }
         }
     }
     let mut x = Vec::new();

@@ -213,6 +213,12 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     let mut columns = kept_columns(&kept);
     let mut cells = Cells::new(&columns)?;
     let mut table = GroupTable::new(&columns);
+    let logit_binary = family == Family::Binomial(Link::Logit)
+        && problem.trials.is_none()
+        && problem
+            .y
+            .iter()
+            .fold(true, |all, &y| all & ((y == 0.0) | (y == 1.0)));
     let pass = |cells: &Cells,
                 table: &GroupTable,
                 columns: &[&MatrixColumn],
@@ -245,67 +251,79 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
                     cells: vec![0.0; cells.size()],
                     groups: vec![0.0; group_size],
                 };
-                let (mut eta, mut w, mut z) =
-                    (vec![0.0; BLOCK], vec![0.0; BLOCK], vec![0.0; BLOCK]);
+                let mut block = Block::new();
                 for start in range.clone().step_by(BLOCK) {
                     let len = BLOCK.min(range.end - start);
-                    if let Point::At { shift, .. } = point {
-                        cells.predict_rows(
-                            &by_cell,
-                            &numeric,
-                            &numeric_beta,
-                            start,
-                            &mut eta[..len],
-                        );
-                        for (r, e) in eta[..len].iter_mut().enumerate() {
-                            *e += problem.offset(start + r)
-                                + group.map_or(0.0, |g| shift[g.ids[start + r] as usize]);
-                        }
-                    }
-                    // Starting means repeat (two values for a 0/1 outcome): the link
-                    // is applied once per distinct one.
-                    let mut start_link = (f64::NAN, f64::NAN);
-                    for r in 0..len {
-                        let i = start + r;
-                        let (mu, weight, residual) = match point {
-                            Point::Start => {
-                                let mu = family.start(problem.y[i], problem.trials(i));
-                                if mu.to_bits() != start_link.0.to_bits() {
-                                    start_link = (mu, link.apply(mu));
+                    let rows = start..start + len;
+                    let BlockRows {
+                        eta,
+                        mu,
+                        w,
+                        residual,
+                        z,
+                    } = block.first(len);
+                    match point {
+                        Point::Start => {
+                            // Starting means repeat (two values for a 0/1 outcome): the
+                            // link is applied once per distinct one. The start's deviance
+                            // is never compared: no logarithm for it.
+                            let mut start_link = (f64::NAN, f64::NAN);
+                            for (r, i) in rows.clone().enumerate() {
+                                mu[r] = family.start(problem.y[i], problem.trials(i));
+                                if mu[r].to_bits() != start_link.0.to_bits() {
+                                    start_link = (mu[r], link.apply(mu[r]));
                                 }
                                 eta[r] = start_link.1;
-                                // The start's deviance is never compared: no logarithm for it.
-                                let (weight, residual) = working_row(problem, i, eta[r], mu);
-                                (mu, weight, residual)
+                                (w[r], residual[r]) = working_row(problem, i, eta[r], mu[r]);
                             }
-                            Point::At { .. } if family == Family::Binomial(Link::Logit) => {
-                                let (mu, deviance, weight, residual) =
-                                    logit_row(problem.y[i], problem.weights[i], eta[r]);
-                                sums.deviance += deviance;
-                                (mu, weight, residual)
+                        }
+                        Point::At { shift, .. } => {
+                            cells.predict_rows(&by_cell, &numeric, &numeric_beta, start, eta);
+                            if problem.offset.is_some() || group.is_some() {
+                                for (r, i) in rows.clone().enumerate() {
+                                    eta[r] += problem.offset(i)
+                                        + group.map_or(0.0, |g| shift[g.ids[i] as usize]);
+                                }
                             }
-                            Point::At { .. } => {
-                                let mu = clamp_mu(family, link.inverse(eta[r]));
-                                sums.deviance +=
-                                    problem.weights[i] * family.unit_deviance(problem.y[i], mu);
-                                let (weight, residual) = working_row(problem, i, eta[r], mu);
-                                (mu, weight, residual)
+                            if logit_binary {
+                                let y = &problem.y[rows.clone()];
+                                let prior = &problem.weights[rows.clone()];
+                                logit_block(y, prior, eta, mu, w, residual, &mut sums.deviance);
+                            } else {
+                                for (r, i) in rows.clone().enumerate() {
+                                    mu[r] = clamp_mu(family, link.inverse(eta[r]));
+                                    sums.deviance += problem.weights[i]
+                                        * family.unit_deviance(problem.y[i], mu[r]);
+                                    (w[r], residual[r]) = working_row(problem, i, eta[r], mu[r]);
+                                }
                             }
-                        };
-                        w[r] = weight;
-                        z[r] = eta[r] - problem.offset(i) + residual;
-                        if let Some([eta_out, mu_out, w_out, residual_out]) = &mut out {
-                            let k = i - range.start;
-                            eta_out[k] = eta[r];
-                            mu_out[k] = mu;
-                            w_out[k] = weight;
-                            residual_out[k] = residual;
                         }
                     }
-                    cells.add_block(&mut sums.cells, &numeric, start, &w[..len], &z[..len]);
+                    match problem.offset {
+                        Some(offset) => {
+                            let offset = &offset[rows.clone()];
+                            for (r, z) in z.iter_mut().enumerate() {
+                                *z = eta[r] - offset[r] + residual[r];
+                            }
+                        }
+                        None => {
+                            for ((z, e), res) in z.iter_mut().zip(&*eta).zip(&*residual) {
+                                *z = e + res;
+                            }
+                        }
+                    }
+                    if let Some([eta_out, mu_out, w_out, residual_out]) = &mut out {
+                        let at = start - range.start..start - range.start + len;
+                        eta_out[at.clone()].copy_from_slice(eta);
+                        mu_out[at.clone()].copy_from_slice(mu);
+                        w_out[at.clone()].copy_from_slice(w);
+                        residual_out[at].copy_from_slice(residual);
+                    }
+                    let (w, z) = (&*w, &*z);
+                    cells.add_block(&mut sums.cells, &numeric, start, w, z);
                     if let Some(g) = group {
-                        let ids = &g.ids[start..start + len];
-                        table.add_block(&mut sums.groups, ids, start, &w[..len], &z[..len]);
+                        let ids = &g.ids[rows];
+                        table.add_block(&mut sums.groups, ids, start, w, z);
                     }
                 }
                 sums
@@ -360,11 +378,12 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     let mut deviance = f64::NAN;
     let mut iterations = 0;
     let mut converged = false;
-    // What the sandwich and the report need row by row is written by a pass that looks
-    // like the last: once the deviance moves by less than this, the next step (IRLS
-    // converges quadratically) is expected to be within the tolerance. A wrong guess
-    // costs only the writing; a missed one, a pass at the end.
-    const NEARLY: f64 = 1e-6;
+    // What the sandwich and the report need row by row is written by a pass that may be
+    // the last: IRLS converges quadratically, the next change in deviance being about
+    // the square of this one, so once it is below this the next step may be within the
+    // tolerance. A pass written in vain costs only the writing (the pages are the ones
+    // the last pass writes); a missed one costs a whole pass at the end.
+    const NEARLY: f64 = 1e-3;
     let mut values: Option<RowValues> = None;
     let mut written = false;
     let mut change = f64::INFINITY;
@@ -649,30 +668,86 @@ fn working_row(problem: &Problem, i: usize, eta: f64, mu: f64) -> (f64, f64) {
     (weight, (problem.y[i] - mu) / d)
 }
 
-/// A logit row at `eta` (prior weight `prior`): the mean, the weighted deviance, the
-/// working weight and the working residual, as [`Family::unit_deviance`] and
-/// [`working_row`] give them but with two divisions fewer: for the logit
-/// `mu' = V(mu) = mu(1 - mu)`, so the weight `mu'^2 / V` is `mu(1 - mu)`, and a 0/1
-/// outcome's deviance is the logarithm of one mean.
-#[inline(always)]
-fn logit_row(y: f64, prior: f64, eta: f64) -> (f64, f64, f64, f64) {
+/// Logit rows of a 0/1 outcome at `eta` (prior weights `prior`): the means, the working
+/// weights and residuals, and the weighted deviance added to `deviance`, as
+/// [`Family::unit_deviance`] and [`working_row`] give them but with two divisions fewer
+/// (for the logit `mu' = V(mu) = mu(1 - mu)`, so the weight `mu'^2 / V` is
+/// `mu(1 - mu)`, and a row's deviance is the logarithm of one mean). In three loops
+/// with no branch on the outcome, so the middle one runs on vector registers.
+fn logit_block(
+    y: &[f64],
+    prior: &[f64],
+    eta: &[f64],
+    mu: &mut [f64],
+    w: &mut [f64],
+    residual: &mut [f64],
+    deviance: &mut f64,
+) {
     let family = Family::Binomial(Link::Logit);
-    let mu = clamp_mu(family, 1.0 / (1.0 + (-eta).exp()));
-    let variance = mu * (1.0 - mu);
-    let d = variance.max(f64::EPSILON);
-    let weight = if variance >= f64::EPSILON {
-        variance
-    } else {
-        d * d / variance.max(f64::MIN_POSITIVE)
-    };
-    let deviance = if y == 1.0 {
-        -2.0 * mu.ln()
-    } else if y == 0.0 {
-        -2.0 * (1.0 - mu).ln()
-    } else {
-        family.unit_deviance(y, mu)
-    };
-    (mu, prior * deviance, prior * weight, (y - mu) / d)
+    for (m, e) in mu.iter_mut().zip(eta) {
+        *m = (-e).exp();
+    }
+    // The mean of the outcome each row has, whose logarithm is its deviance.
+    let mut own = [0.0; BLOCK];
+    let own = &mut own[..y.len()];
+    for r in 0..y.len() {
+        let m = clamp_mu(family, 1.0 / (1.0 + mu[r]));
+        let variance = m * (1.0 - m);
+        let d = variance.max(f64::EPSILON);
+        let weight = if variance >= f64::EPSILON {
+            variance
+        } else {
+            d * d / variance.max(f64::MIN_POSITIVE)
+        };
+        mu[r] = m;
+        w[r] = prior[r] * weight;
+        residual[r] = (y[r] - m) / d;
+        own[r] = if y[r] == 1.0 { m } else { 1.0 - m };
+    }
+    for (p, o) in prior.iter().zip(own.iter()) {
+        *deviance += p * (-2.0 * o.ln());
+    }
+}
+
+/// A block of rows' values in a pass: scratch reused from block to block.
+struct Block {
+    eta: Vec<f64>,
+    mu: Vec<f64>,
+    w: Vec<f64>,
+    residual: Vec<f64>,
+    z: Vec<f64>,
+}
+
+/// The first rows of a [`Block`].
+struct BlockRows<'b> {
+    eta: &'b mut [f64],
+    mu: &'b mut [f64],
+    w: &'b mut [f64],
+    residual: &'b mut [f64],
+    z: &'b mut [f64],
+}
+
+impl Block {
+    fn new() -> Self {
+        let zeros = || vec![0.0; BLOCK];
+        Block {
+            eta: zeros(),
+            mu: zeros(),
+            w: zeros(),
+            residual: zeros(),
+            z: zeros(),
+        }
+    }
+
+    fn first(&mut self, len: usize) -> BlockRows<'_> {
+        BlockRows {
+            eta: &mut self.eta[..len],
+            mu: &mut self.mu[..len],
+            w: &mut self.w[..len],
+            residual: &mut self.residual[..len],
+            z: &mut self.z[..len],
+        }
+    }
 }
 
 /// What a step to a new `eta` gives: the means, the deviance, and the next iteration's

@@ -649,17 +649,23 @@ impl Cells {
         if count > MAX_CELLS || count * q * (q + 1) / 2 > MAX_CELL_SUMS || count > n / 4 {
             return None;
         }
-        let mut ids = vec![0u32; n];
-        let mut stride = 1;
-        for (codes, levels) in &factors {
-            if codes.iter().any(|&c| c as usize >= *levels) {
-                return None;
-            }
-            for (id, &c) in ids.iter_mut().zip(codes.iter()) {
-                *id += c * stride as u32;
-            }
-            stride *= levels;
+        if factors
+            .par_iter()
+            .any(|(codes, levels)| codes.par_iter().any(|&c| c as usize >= *levels))
+        {
+            return None;
         }
+        let mut ids = vec![0u32; n];
+        ids.par_chunks_mut(CHUNK).enumerate().for_each(|(k, ids)| {
+            let start = k * CHUNK;
+            let mut stride = 1;
+            for (codes, levels) in &factors {
+                for (id, &c) in ids.iter_mut().zip(&codes[start..]) {
+                    *id += c * stride;
+                }
+                stride *= *levels as u32;
+            }
+        });
         let digit = |codes: &Codes, cell: usize| -> u32 {
             let mut stride = 1;
             for (c, levels) in &factors {
