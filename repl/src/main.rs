@@ -11,6 +11,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+// A fit on millions of rows allocates and frees vectors of tens of megabytes. glibc's
+// malloc maps each one afresh, and the kernel's faulting-in and zeroing of its pages
+// took a third of the CPU time of the national-scale study; mimalloc reuses memory
+// freed within the process, on transparent huge pages where the system allows them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (a stable number; the sys crate
+/// names the options around it but not this one).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 #[derive(Parser)]
 #[command(
     name = "spel",
@@ -70,6 +81,11 @@ pub enum Format {
 }
 
 fn main() -> ExitCode {
+    // Memory freed goes back to the system at once, not a second later: a fit's peak stays
+    // near what glibc's malloc gives (about 8% above it on the national-scale study,
+    // against 45% with the delay) and a kernel left idle holds no more than it uses.
+    // SAFETY: sets an option by its number; mimalloc reads it at each purge.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     // Engine panics are caught per statement and reported as diagnostics; the default
     // hook would print a second, rawer message.
     std::panic::set_hook(Box::new(|_| {}));
