@@ -373,15 +373,28 @@ fn unreadable(shown: &str, error: PolarsError, span: Span) -> Diagnostic {
     .with_note(reason)
 }
 
+/// A temporary file in `folder`, to be renamed into place once written. It is made with
+/// the permissions any new file gets (read and write for all, less the umask), not the
+/// owner-only ones of a private temporary file, so what spel writes others can read as
+/// they could a file from R or Stata.
+fn temporary_in(folder: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".spel-write-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(folder)
+}
+
 /// Writes text to `target` atomically (for `:save`).
 pub fn write_text(target: &Path, text: &str) -> std::io::Result<()> {
     let folder = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".spel-write-")
-        .tempfile_in(folder)?;
+    let mut temp = temporary_in(folder)?;
     temp.write_all(text.as_bytes())?;
     temp.as_file_mut().flush()?;
     temp.persist(target).map_err(|e| e.error)?;
@@ -419,10 +432,7 @@ pub fn write(
     let io_error = |e: std::io::Error| {
         Diagnostic::new("spel::write::io", format!("cannot write `{path}`: {e}")).at(span)
     };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".spel-write-")
-        .tempfile_in(folder)
-        .map_err(io_error)?;
+    let mut temp = temporary_in(folder).map_err(io_error)?;
     let written = match format {
         Format::Parquet => ParquetWriter::new(temp.as_file_mut())
             .finish(df)

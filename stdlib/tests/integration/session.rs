@@ -148,6 +148,17 @@ fn write_is_atomic_and_round_trips() {
     assert!(out.error.is_none(), "{:?}", out.error);
     assert!(out.text.contains("wrote 2 rows × 2 columns to"));
     assert_eq!(out.text.matches("3.5").count(), 2, "{}", out.text);
+    // Written with the permissions of any new file (the umask's), not a temporary's.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode();
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        assert_eq!(mode(&csv), mode(&plain));
+        assert_eq!(mode(&parquet), mode(&plain));
+        std::fs::remove_file(&plain).unwrap();
+    }
 
     // A table that fails while being computed leaves no file, and no temporary file.
     let failing = dir.path().join("failing.csv");
