@@ -1,7 +1,7 @@
 //! `model`: fit a regression and report it as a paper would.
 
 use spel_grammar::Diagnostic;
-use spel_grammar::ast::{Connective, Expr as Ast, ExprKind};
+use spel_grammar::ast::{BinaryOp, Connective, Expr as Ast, ExprKind};
 
 use super::{Example, OptionSpec, Verb, VerbCtx};
 use crate::formula::{design, resolve};
@@ -294,6 +294,36 @@ pub(crate) fn fit_formula(
     let resolved = resolve::resolve(formula, &text)?;
 
     let column_option = |name: &str| -> Option<&Ast> { ctx.option(name).and_then(|a| a.as_expr()) };
+    // `cluster = pcn | ltc` reads as an `or` of two columns; it is a condition put after
+    // the options, where it cannot go.
+    for name in ["weights", "freq", "trials", "cluster"] {
+        if let Some(Ast {
+            kind:
+                ExprKind::Binary {
+                    op: BinaryOp::Or,
+                    left,
+                    right,
+                },
+            span,
+        }) = column_option(name)
+        {
+            let formula_text = ctx
+                .text(formula.span)
+                .split_whitespace()
+                .collect::<Vec<_>>();
+            return Err(Diagnostic::new(
+                "spel::model::condition_after_options",
+                "the condition after `|` goes before the options",
+            )
+            .at(*span)
+            .with_help(format!(
+                "write the condition after the formula: `model {} | {}, {name} = {}`",
+                formula_text.join(" "),
+                ctx.text(right.span),
+                ctx.text(left.span)
+            )));
+        }
+    }
     let clusters: Vec<&Ast> = match column_option("cluster") {
         Some(Ast {
             kind: ExprKind::List(items),
