@@ -159,8 +159,9 @@ pub struct Design {
     /// Rows dropped for a missing value, by the variable that was missing.
     pub missing: Vec<(String, usize)>,
     pub n_dropped_missing: usize,
-    /// The rows used, as positions among the rows that meet the condition.
-    pub rows: Vec<usize>,
+    /// The rows used, as positions among the rows that meet the condition; `None` when
+    /// every one is used (no row-length list of positions 0, 1, 2, ...).
+    pub rows: Option<Vec<usize>>,
     /// Each factor and its reference level.
     pub references: Vec<(String, String)>,
     /// Each factor's levels and reference, to code other data the same way.
@@ -326,19 +327,18 @@ pub fn build(
             None => present,
         });
     }
-    let rows: Vec<usize> = match &keep {
-        Some(k) => k
-            .iter()
+    let rows: Option<Vec<usize>> = keep.as_ref().map(|k| {
+        k.iter()
             .enumerate()
             .filter(|(_, kept)| kept.unwrap_or(false))
             .map(|(r, _)| r)
-            .collect(),
-        None => (0..n_condition).collect(),
-    };
+            .collect()
+    });
     if let Some(k) = &keep {
         df = df.filter(k).map_err(|e| polars_at(e, span))?;
     }
-    if rows.is_empty() {
+    let n = rows.as_ref().map_or(n_condition, Vec::len);
+    if n == 0 {
         let mut d =
             Diagnostic::new("spel::model::no_rows", "no rows are left to fit the model").at(span);
         if n_condition == 0 {
@@ -349,7 +349,6 @@ pub fn build(
         }
         return Err(d);
     }
-    let n = rows.len();
 
     let y = match df
         .drop_in_place("y")

@@ -56,7 +56,8 @@ pub fn predictions(
     )?;
     let link = model.family_kind.link();
     let mut out = vec![None; n_rows];
-    for (position, &row) in built.rows.iter().enumerate() {
+    let rows = built.rows.clone().unwrap_or_else(|| (0..built.y.len()).collect());
+    for (position, &row) in rows.iter().enumerate() {
         let mut eta: f64 = model
             .kept
             .iter()
