@@ -17,7 +17,8 @@ use crate::work::Work;
 #[derive(Clone, Debug)]
 pub struct Grouping {
     pub name: String,
-    pub ids: Vec<u32>,
+    /// Shared when one column is both absorbed and clustered on (`fe(pcn)`, `cluster = pcn`).
+    pub ids: Codes,
     pub levels: usize,
     /// The value each id stands for.
     pub labels: Vec<String>,
@@ -394,7 +395,7 @@ pub fn build(
         let (ids, labels) = codes(&df, key, span)?;
         Ok(Grouping {
             name,
-            ids,
+            ids: Arc::new(ids),
             levels: labels.len(),
             labels,
         })
@@ -407,11 +408,23 @@ pub fn build(
             .enumerate()
             .map(|(i, v)| grouping(&format!("f{i}"), v.name.clone()))
             .collect::<Result<Vec<_>, _>>()?;
+        // A cluster on an absorbed effect's column shares its codes.
         let clusters = request
             .clusters
             .par_iter()
             .enumerate()
-            .map(|(i, c)| grouping(&cluster_keys[i], text(c.span)))
+            .map(|(i, c)| {
+                let absorbed = cluster_keys[i]
+                    .strip_prefix('f')
+                    .and_then(|j| j.parse::<usize>().ok());
+                match absorbed {
+                    Some(j) => Ok(Grouping {
+                        name: text(c.span),
+                        ..fixed_effects[j].clone()
+                    }),
+                    None => grouping(&cluster_keys[i], text(c.span)),
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((fixed_effects, clusters))
     };

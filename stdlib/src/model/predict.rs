@@ -56,7 +56,10 @@ pub fn predictions(
     )?;
     let link = model.family_kind.link();
     let mut out = vec![None; n_rows];
-    let rows = built.rows.clone().unwrap_or_else(|| (0..built.y.len()).collect());
+    let rows = built
+        .rows
+        .clone()
+        .unwrap_or_else(|| (0..built.y.len()).collect());
     for (position, &row) in rows.iter().enumerate() {
         let mut eta: f64 = model
             .kept

@@ -895,7 +895,7 @@ mod tests {
         }
         let grouping = Grouping {
             name: "g".into(),
-            ids: groups,
+            ids: Arc::new(groups),
             levels: 30,
             labels: (0..30).map(|g| g.to_string()).collect(),
         };

@@ -4,6 +4,7 @@
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, Par};
+use std::sync::Arc;
 
 use super::rows::{Rows, column_slice};
 use crate::formula::design::Grouping;
@@ -209,7 +210,7 @@ fn intersect(first: &Grouping, second: &Grouping) -> Grouping {
     let ids = first
         .ids
         .iter()
-        .zip(&second.ids)
+        .zip(second.ids.iter())
         .map(|(a, b)| {
             let next = index.len() as u32;
             *index.entry((*a, *b)).or_insert(next)
@@ -218,7 +219,7 @@ fn intersect(first: &Grouping, second: &Grouping) -> Grouping {
     let levels = index.len();
     Grouping {
         name: format!("{}:{}", first.name, second.name),
-        ids,
+        ids: Arc::new(ids),
         levels,
         labels: Vec::new(),
     }

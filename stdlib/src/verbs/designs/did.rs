@@ -702,7 +702,7 @@ fn two_way_fixed_effects(
             name: name.to_string(),
             levels: index.len(),
             labels: Vec::new(),
-            ids,
+            ids: std::sync::Arc::new(ids),
         }
     };
     let unit = grouping("unit", units.to_vec());
