@@ -66,4 +66,19 @@ impl Work<'_> {
             lf.collect().map_err(|e| polars_error(e).at(span))
         })
     }
+
+    /// As [`Work::collect`], on polars' streaming engine: the rows are read in batches,
+    /// so what is cast on the way (texts to categoricals) is never held whole before.
+    pub fn collect_streaming(
+        &self,
+        lf: LazyFrame,
+        what: &str,
+        span: Span,
+    ) -> Result<DataFrame, Diagnostic> {
+        self.run(what, span, move || {
+            lf.collect_with_engine(Engine::Streaming)
+                .map(|result| result.unwrap_single())
+                .map_err(|e| polars_error(e).at(span))
+        })
+    }
 }

@@ -223,21 +223,38 @@ pub fn build(
     }
     let mut exprs = Vec::new();
     let mut labels: Vec<String> = Vec::new();
-    let mut add = |ast: &Ast, key: String, label: String| -> Result<(), Diagnostic> {
-        let (expr, _) = scope.checked(ast)?;
+    // `levels`: the values become levels (factors, absorbed effects, clusters). Texts
+    // among them are read as categoricals, a number per row rather than a 16-byte view,
+    // batch by batch, so the texts are never all held at once.
+    let mut add = |ast: &Ast, key: String, label: String, levels: bool| {
+        let (mut expr, dtype) = scope.checked(ast)?;
+        if levels && dtype == DataType::String {
+            let categories = Categories::random(PlSmallStr::EMPTY, CategoricalPhysical::U32);
+            expr = expr.cast(DataType::from_categories(categories));
+        }
         exprs.push(expr.alias(key.as_str()));
         labels.push(label);
-        Ok(())
+        Ok::<(), Diagnostic>(())
     };
-    add(request.outcome, "y".into(), text(request.outcome.span))?;
+    add(
+        request.outcome,
+        "y".into(),
+        text(request.outcome.span),
+        false,
+    )?;
     for (i, v) in variables.iter().enumerate() {
-        add(&v.expr, format!("v{i}"), v.name.clone())?;
+        add(&v.expr, format!("v{i}"), v.name.clone(), true)?;
     }
     for (i, v) in resolved.offsets.iter().enumerate() {
-        add(&v.expr, format!("o{i}"), format!("offset({})", v.name))?;
+        add(
+            &v.expr,
+            format!("o{i}"),
+            format!("offset({})", v.name),
+            false,
+        )?;
     }
     for (i, v) in resolved.fixed_effects.iter().enumerate() {
-        add(&v.expr, format!("f{i}"), v.name.clone())?;
+        add(&v.expr, format!("f{i}"), v.name.clone(), true)?;
     }
     // A cluster written as an absorbed effect (`fe(pcn)`, `cluster = pcn`) is read once.
     let mut cluster_keys = Vec::new();
@@ -249,7 +266,7 @@ pub fn build(
         match same {
             Some(j) => cluster_keys.push(format!("f{j}")),
             None => {
-                add(c, format!("c{i}"), text(c.span))?;
+                add(c, format!("c{i}"), text(c.span), true)?;
                 cluster_keys.push(format!("c{i}"));
             }
         }
@@ -260,7 +277,7 @@ pub fn build(
         ("t", request.trials),
     ] {
         if let Some(ast) = ast {
-            add(ast, key.into(), text(ast.span))?;
+            add(ast, key.into(), text(ast.span), false)?;
         }
     }
 
@@ -285,7 +302,7 @@ pub fn build(
         }
         None => lf,
     };
-    let mut df = work.collect(lf.select(exprs), "preparing the model's data", span)?;
+    let mut df = work.collect_streaming(lf.select(exprs), "preparing the model's data", span)?;
     let n_condition = df.height();
 
     // Listwise deletion, counted by the variable that was missing.
@@ -666,6 +683,9 @@ fn codes(df: &DataFrame, key: &str, span: Span) -> Result<(Vec<u32>, Vec<String>
             .collect();
         return Ok(merge_equal_labels(codes, labels));
     }
+    if let Some((codes, labels)) = categorical_codes(series) {
+        return Ok((codes, labels));
+    }
     let (codes, labels): (Vec<u32>, Vec<String>) = if series.dtype().is_primitive_numeric() {
         // -0.0 and 0.0 are one level; so are numbers R prints alike.
         let values = numeric_column(df, key, span)?;
@@ -763,6 +783,32 @@ fn integer_codes(series: &Series) -> Option<(Vec<u32>, Vec<i128>)> {
         DataType::UInt64 => by_offset(series.u64().ok()?),
         _ => None,
     }
+}
+
+/// [`codes`] of a categorical column by its categories' numbers, with no hashing. `None`
+/// for other columns and columns with missing values.
+fn categorical_codes(series: &Series) -> Option<(Vec<u32>, Vec<String>)> {
+    let DataType::Categorical(_, mapping) = series.dtype() else {
+        return None;
+    };
+    let values = series.cat32().ok()?;
+    if values.null_count() > 0 {
+        return None;
+    }
+    let mut code_at = vec![u32::MAX; mapping.num_cats_upper_bound()];
+    let mut labels = Vec::new();
+    let mut codes = Vec::with_capacity(values.len());
+    for array in values.physical().downcast_iter() {
+        for &category in array.values().iter() {
+            let slot = code_at.get_mut(category as usize)?;
+            if *slot == u32::MAX {
+                *slot = labels.len() as u32;
+                labels.push(mapping.cat_to_str(category)?.to_string());
+            }
+            codes.push(*slot);
+        }
+    }
+    Some((codes, labels))
 }
 
 /// [`codes`] of short texts by their 16-byte views, through a small table indexed by

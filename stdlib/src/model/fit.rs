@@ -9,7 +9,7 @@ use crate::format;
 use crate::formula::design::{Codes, Design, MatrixColumn, linear_predictor};
 use crate::stats::glm::{self, Family, Link, Problem};
 use crate::stats::linalg;
-use crate::stats::rows::{over_chunks, sum_over};
+use crate::stats::rows::{BLOCK, add_partials, over_chunks, sum_over};
 use crate::stats::vcov::{self, Adjustment, Estimator};
 use rayon::prelude::*;
 
@@ -342,6 +342,17 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         ));
     }
 
+    let fixed_effect_values = absorbed_effects(
+        &design,
+        &kept,
+        &fitted.beta,
+        &fitted.eta,
+        design.offset.as_deref(),
+    );
+    let (deviance, iterations, converged) = (fitted.deviance, fitted.iterations, fitted.converged);
+    let eta = fitted.eta;
+    // Done with the fit: the prior weights become the model's for averages, not copied.
+    let average_weights = average_weights.unwrap_or(weights);
     Ok(Model {
         family: family_name,
         formula: options.formula.clone(),
@@ -358,13 +369,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         vcov: vcov_rows,
         collinear,
         references: design.references.clone(),
-        fixed_effect_values: absorbed_effects(
-            &design,
-            &kept,
-            &fitted.beta,
-            &fitted.eta,
-            design.offset.as_deref(),
-        ),
+        fixed_effect_values,
         fixed_effects: design
             .fixed_effects
             .iter()
@@ -381,17 +386,17 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         log_lik,
         aic,
         bic,
-        deviance: fitted.deviance,
+        deviance,
         r_squared,
         pseudo_r_squared,
         theta,
-        iterations: fitted.iterations,
-        converged: fitted.converged,
+        iterations,
+        converged,
         notes,
         family_kind: family,
         kept: kept.clone(),
-        average_weights: average_weights.unwrap_or_else(|| weights.clone()),
-        eta: fitted.eta,
+        average_weights,
+        eta,
         source: None,
     })
 }
@@ -681,6 +686,35 @@ fn absorbed_effects(
     let n = eta.len();
     let columns: Vec<&MatrixColumn> = kept.iter().map(|&j| &design.columns[j]).collect();
     let slopes: Vec<f64> = kept.iter().map(|&j| beta[j].unwrap_or(0.0)).collect();
+    let labelled = |values: Vec<Vec<f64>>| {
+        groups
+            .iter()
+            .zip(values)
+            .map(|(g, v)| g.labels.iter().cloned().zip(v).collect())
+            .collect()
+    };
+    if let [group] = groups.as_slice() {
+        // One effect is each group's mean of what the terms leave of eta, in one pass
+        // over the rows a block at a time (no row-length vector).
+        let partials = over_chunks(n, |range| {
+            let mut sums = vec![0.0; 2 * group.levels];
+            let mut xb = vec![0.0; BLOCK];
+            for start in range.clone().step_by(BLOCK) {
+                let len = BLOCK.min(range.end - start);
+                linear_predictor(&columns, &slopes, start, &mut xb[..len]);
+                for (r, &x) in xb[..len].iter().enumerate() {
+                    let i = start + r;
+                    let g = 2 * group.ids[i] as usize;
+                    sums[g] += eta[i] - offset.map_or(0.0, |o| o[i]) - x;
+                    sums[g + 1] += 1.0;
+                }
+            }
+            sums
+        });
+        let sums = add_partials(partials, 2 * group.levels);
+        let values = sums.chunks(2).map(|s| s[0] / s[1]).collect();
+        return labelled(vec![values]);
+    }
     let mut remainder = vec![0.0; n];
     linear_predictor(&columns, &slopes, 0, &mut remainder);
     for i in 0..n {
@@ -711,9 +745,5 @@ fn absorbed_effects(
             break;
         }
     }
-    groups
-        .iter()
-        .zip(values)
-        .map(|(g, v)| g.labels.iter().cloned().zip(v).collect())
-        .collect()
+    labelled(values)
 }
