@@ -196,7 +196,9 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let k = (kept.len() + absorbed) as f64;
     let ols = family == Family::Gaussian;
     let residual_ss = if ols {
-        sum_over(n, |i| weights[i] * (y[i] - fitted.mu[i]).powi(2))
+        sum_over(n, |i| {
+            weights[i] * (y[i] - glm::mean(family, fitted.eta[i])).powi(2)
+        })
     } else {
         f64::NAN
     };
@@ -275,9 +277,9 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     if let Family::Binomial(_) = family {
         let mut separation = separation_notes(&design, &kept, &y);
         let extreme = fitted
-            .mu
+            .eta
             .par_iter()
-            .filter(|&&m| !(1e-8..=1.0 - 1e-8).contains(&m))
+            .filter(|&&eta| !(1e-8..=1.0 - 1e-8).contains(&glm::mean(family, eta)))
             .count();
         if separation.is_empty() && extreme > 0 {
             separation.push(format!(
@@ -288,7 +290,8 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         notes.extend(separation);
     }
 
-    let log_lik = (!has_probability_weights).then(|| glm::log_likelihood(&problem, &fitted.mu));
+    let log_lik = (!has_probability_weights)
+        .then(|| glm::log_likelihood(&problem, |i| glm::mean(family, fitted.eta[i])));
     let extra = if matches!(family, Family::Gaussian | Family::NegBin(_)) {
         1.0
     } else {
@@ -307,8 +310,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
                 && design.fixed_effects.is_empty()
                 && design.names.first().is_some_and(|n| n == "(Intercept)") =>
         {
-            let null_mu = vec![y_mean; n];
-            Some(1.0 - ll / glm::log_likelihood(&problem, &null_mu))
+            Some(1.0 - ll / glm::log_likelihood(&problem, |_| y_mean))
         }
         _ => None,
     };
@@ -596,9 +598,13 @@ fn fit_negbin<'a>(problem: &mut Problem<'a>) -> (glm::Fit<'a>, f64, f64) {
     problem.family = Family::Poisson;
     let mut fitted = glm::fit(problem);
     let n = problem.y.len();
+    let means = |family: Family, fitted: &glm::Fit| -> Vec<f64> {
+        fitted.eta.iter().map(|&eta| glm::mean(family, eta)).collect()
+    };
     let mut theta = {
+        let mu = means(problem.family, &fitted);
         let s: f64 = (0..n)
-            .map(|i| problem.weights[i] * (problem.y[i] / fitted.mu[i] - 1.0).powi(2))
+            .map(|i| problem.weights[i] * (problem.y[i] / mu[i] - 1.0).powi(2))
             .sum();
         let total: f64 = problem.weights.iter().sum();
         (total / s).max(1e-3)
@@ -606,12 +612,12 @@ fn fit_negbin<'a>(problem: &mut Problem<'a>) -> (glm::Fit<'a>, f64, f64) {
     let mut info = 1.0;
     let mut iterations = 0;
     for _ in 0..50 {
-        theta = theta_ml(problem, &fitted.mu, theta, &mut info);
+        theta = theta_ml(problem, &means(problem.family, &fitted), theta, &mut info);
         problem.family = Family::NegBin(theta);
         let previous = fitted.deviance;
         fitted = glm::fit(problem);
         iterations += fitted.iterations;
-        let new_theta = theta_ml(problem, &fitted.mu, theta, &mut info);
+        let new_theta = theta_ml(problem, &means(problem.family, &fitted), theta, &mut info);
         let settled = (new_theta - theta).abs() / theta < 1e-10
             && (fitted.deviance - previous).abs() / (fitted.deviance.abs() + 0.1) < 1e-10;
         theta = new_theta;
@@ -621,7 +627,7 @@ fn fit_negbin<'a>(problem: &mut Problem<'a>) -> (glm::Fit<'a>, f64, f64) {
     }
     problem.family = Family::NegBin(theta);
     fitted = glm::fit(problem);
-    let _ = theta_ml(problem, &fitted.mu, theta, &mut info);
+    let _ = theta_ml(problem, &means(problem.family, &fitted), theta, &mut info);
     fitted.iterations += iterations;
     (fitted, theta, 1.0 / info.sqrt())
 }

@@ -147,7 +147,7 @@ pub struct Fit<'a> {
     pub beta: Vec<Option<f64>>,
     /// Indices of the columns estimated.
     pub kept: Vec<usize>,
-    pub mu: Vec<f64>,
+    /// The linear predictor of each row; its mean is [`mean`] of it.
     pub eta: Vec<f64>,
     /// IRLS working weights and residuals at the solution (for the sandwich).
     pub working_weights: Vec<f64>,
@@ -230,14 +230,13 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
             Point::At { beta, .. } => cells.predictor(beta),
             Point::Start => (Vec::new(), Vec::new()),
         };
-        let chunks: Vec<Option<[&mut [f64]; 4]>> = match out {
+        let chunks: Vec<Option<[&mut [f64]; 3]>> = match out {
             Some(out) => out
                 .eta
                 .chunks_mut(CHUNK)
-                .zip(out.mu.chunks_mut(CHUNK))
                 .zip(out.w.chunks_mut(CHUNK))
                 .zip(out.residual.chunks_mut(CHUNK))
-                .map(|(((eta, mu), w), residual)| Some([eta, mu, w, residual]))
+                .map(|((eta, w), residual)| Some([eta, w, residual]))
                 .collect(),
             None => (0..n.div_ceil(CHUNK)).map(|_| None).collect(),
         };
@@ -312,10 +311,9 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
                             }
                         }
                     }
-                    if let Some([eta_out, mu_out, w_out, residual_out]) = &mut out {
+                    if let Some([eta_out, w_out, residual_out]) = &mut out {
                         let at = start - range.start..start - range.start + len;
                         eta_out[at.clone()].copy_from_slice(eta);
-                        mu_out[at.clone()].copy_from_slice(mu);
                         w_out[at.clone()].copy_from_slice(w);
                         residual_out[at].copy_from_slice(residual);
                     }
@@ -451,7 +449,6 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     Some(Fit {
         beta: by_column(problem.columns.len(), &kept, &beta),
         kept,
-        mu: values.mu,
         eta: values.eta,
         working_weights: values.w,
         working_residuals: values.residual,
@@ -463,11 +460,10 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     })
 }
 
-/// Each row's linear predictor, mean, working weight and working residual
-/// `(y - mu) / mu'`, as a pass writes them.
+/// Each row's linear predictor, working weight and working residual `(y - mu) / mu'`, as
+/// a pass writes them (the means are [`mean`] of eta, not kept).
 struct RowValues {
     eta: Vec<f64>,
-    mu: Vec<f64>,
     w: Vec<f64>,
     residual: Vec<f64>,
 }
@@ -476,7 +472,6 @@ impl RowValues {
     fn new(n: usize) -> Self {
         RowValues {
             eta: vec![0.0; n],
-            mu: vec![0.0; n],
             w: vec![0.0; n],
             residual: vec![0.0; n],
         }
@@ -575,7 +570,6 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
     Fit {
         beta: by_column(problem.columns.len(), &kept, &beta),
         kept,
-        mu,
         eta,
         working_weights: w,
         working_residuals: z,
@@ -798,6 +792,11 @@ impl Step {
     }
 }
 
+/// The mean at linear predictor `eta`, as the fit computes it.
+pub fn mean(family: Family, eta: f64) -> f64 {
+    clamp_mu(family, family.link().inverse(eta))
+}
+
 fn clamp_mu(family: Family, mu: f64) -> f64 {
     match family {
         Family::Binomial(_) => mu.clamp(f64::EPSILON, 1.0 - f64::EPSILON),
@@ -806,13 +805,13 @@ fn clamp_mu(family: Family, mu: f64) -> f64 {
     }
 }
 
-/// The log-likelihood at `mu` (prior weights as frequency weights).
-pub fn log_likelihood(problem: &Problem, mu: &[f64]) -> f64 {
-    let n = mu.len();
+/// The log-likelihood with row `i`'s mean `mean(i)` (prior weights as frequency weights).
+pub fn log_likelihood(problem: &Problem, mean: impl Fn(usize) -> f64) -> f64 {
+    let n = problem.y.len();
     match problem.family {
         Family::Gaussian => {
             let rss: f64 = (0..n)
-                .map(|i| problem.weights[i] * (problem.y[i] - mu[i]).powi(2))
+                .map(|i| problem.weights[i] * (problem.y[i] - mean(i)).powi(2))
                 .sum();
             let sum_w: f64 = problem.weights.iter().sum();
             let log_w: f64 = problem
@@ -831,19 +830,20 @@ pub fn log_likelihood(problem: &Problem, mu: &[f64]) -> f64 {
                 let w = problem.weights[i] / m;
                 let choose = ln_gamma(m + 1.0) - ln_gamma(k + 1.0) - ln_gamma(m - k + 1.0);
                 let term = |count: f64, p: f64| if count == 0.0 { 0.0 } else { count * p.ln() };
-                w * (choose + term(k, mu[i]) + term(m - k, 1.0 - mu[i]))
+                let mu = mean(i);
+                w * (choose + term(k, mu) + term(m - k, 1.0 - mu))
             })
             .sum(),
         Family::Poisson => (0..n)
             .map(|i| {
-                let y = problem.y[i];
+                let (y, mu) = (problem.y[i], mean(i));
                 problem.weights[i]
-                    * (if y == 0.0 { 0.0 } else { y * mu[i].ln() } - mu[i] - ln_gamma(y + 1.0))
+                    * (if y == 0.0 { 0.0 } else { y * mu.ln() } - mu - ln_gamma(y + 1.0))
             })
             .sum(),
         Family::NegBin(theta) => (0..n)
             .map(|i| {
-                let (y, m) = (problem.y[i], mu[i]);
+                let (y, m) = (problem.y[i], mean(i));
                 problem.weights[i]
                     * (ln_gamma(y + theta) - ln_gamma(theta) - ln_gamma(y + 1.0)
                         + theta * (theta / (theta + m)).ln()
