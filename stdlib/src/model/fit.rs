@@ -599,7 +599,11 @@ fn fit_negbin<'a>(problem: &mut Problem<'a>) -> (glm::Fit<'a>, f64, f64) {
     let mut fitted = glm::fit(problem);
     let n = problem.y.len();
     let means = |family: Family, fitted: &glm::Fit| -> Vec<f64> {
-        fitted.eta.iter().map(|&eta| glm::mean(family, eta)).collect()
+        fitted
+            .eta
+            .iter()
+            .map(|&eta| glm::mean(family, eta))
+            .collect()
     };
     let mut theta = {
         let mu = means(problem.family, &fitted);
