@@ -139,6 +139,12 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         Family::Binomial(_) => design.trials.as_deref(),
         _ => None,
     };
+    // One-way cluster-robust errors (asked for, or the default with clusters) need only
+    // each cluster's sums of scores, which the fit can add as it goes.
+    let clustered = match options.estimator {
+        Some(e) => e == Estimator::Cluster,
+        None => !design.clusters.is_empty(),
+    };
     let mut problem = Problem {
         family,
         y: &y,
@@ -147,6 +153,10 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         trials,
         offset: design.offset.as_deref(),
         fixed_effects: &design.fixed_effects,
+        score_grouping: match design.clusters.as_slice() {
+            [one] if clustered => Some(one),
+            _ => None,
+        },
     };
     let mut theta = None;
     let fitted = if let Family::NegBin(_) = family {
@@ -234,6 +244,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         ols,
         dispersion,
         clusters: &design.clusters,
+        cluster_scores: fitted.cluster_scores.as_deref(),
     };
     let v = vcov::estimate(&inputs, estimator, options.adjustment);
 

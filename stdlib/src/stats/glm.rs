@@ -128,6 +128,10 @@ pub struct Problem<'a> {
     /// `None` for no offset.
     pub offset: Option<&'a [f64]>,
     pub fixed_effects: &'a [Grouping],
+    /// The clusters of a one-way cluster-robust variance: their sums of scores are added
+    /// in the fit's last pass (no row-length weights and residuals are kept for them)
+    /// where the fit can. `None` for other variances.
+    pub score_grouping: Option<&'a Grouping>,
 }
 
 impl Problem<'_> {
@@ -143,6 +147,10 @@ impl Problem<'_> {
 }
 
 pub struct Fit<'a> {
+    /// Each cluster's sum of scores times the estimated columns (`p` numbers a cluster,
+    /// as [`Rows::group_score_sums`]) when the fit added them for
+    /// [`Problem::score_grouping`]; then the working weights and residuals are empty.
+    pub cluster_scores: Option<Vec<f64>>,
     /// One per column; `None` for a column dropped as collinear.
     pub beta: Vec<Option<f64>>,
     /// Indices of the columns estimated.
@@ -188,6 +196,8 @@ struct PassSums {
     deviance: f64,
     cells: Vec<f64>,
     groups: Vec<f64>,
+    /// The clusters' sums of scores, in a pass that writes the rows' values for them.
+    scores: Vec<f64>,
 }
 
 /// IRLS with one pass over the rows per step, when the columns have cells (few
@@ -223,20 +233,26 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
                 table: &GroupTable,
                 columns: &[&MatrixColumn],
                 point: Point,
-                out: Option<&mut RowValues>| {
+                out: Option<&mut RowValues>,
+                scores_by: Option<&Grouping>| {
         let numeric = cells.numeric_values(columns);
         let group_size = group.map_or(0, |g| g.levels * table.width);
+        let scores_by = scores_by.filter(|_| out.is_some());
+        let scores_size = scores_by.map_or(0, |c| c.levels * table.width);
         let (by_cell, numeric_beta) = match point {
             Point::At { beta, .. } => cells.predictor(beta),
             Point::Start => (Vec::new(), Vec::new()),
         };
-        let chunks: Vec<Option<[&mut [f64]; 3]>> = match out {
-            Some(out) => out
-                .eta
+        type Out<'o> = (&'o mut [f64], Option<(&'o mut [f64], &'o mut [f64])>);
+        let chunks: Vec<Option<Out>> = match out {
+            Some(RowValues { eta, w, residual }) if w.is_empty() => {
+                eta.chunks_mut(CHUNK).map(|eta| Some((eta, None))).collect()
+            }
+            Some(RowValues { eta, w, residual }) => eta
                 .chunks_mut(CHUNK)
-                .zip(out.w.chunks_mut(CHUNK))
-                .zip(out.residual.chunks_mut(CHUNK))
-                .map(|((eta, w), residual)| Some([eta, w, residual]))
+                .zip(w.chunks_mut(CHUNK))
+                .zip(residual.chunks_mut(CHUNK))
+                .map(|((eta, w), residual)| Some((eta, Some((w, residual)))))
                 .collect(),
             None => (0..n.div_ceil(CHUNK)).map(|_| None).collect(),
         };
@@ -249,6 +265,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
                     deviance: 0.0,
                     cells: vec![0.0; cells.size()],
                     groups: vec![0.0; group_size],
+                    scores: vec![0.0; scores_size],
                 };
                 let mut block = Block::new();
                 for start in range.clone().step_by(BLOCK) {
@@ -311,11 +328,16 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
                             }
                         }
                     }
-                    if let Some([eta_out, w_out, residual_out]) = &mut out {
+                    if let Some((eta_out, rest)) = &mut out {
                         let at = start - range.start..start - range.start + len;
                         eta_out[at.clone()].copy_from_slice(eta);
-                        w_out[at.clone()].copy_from_slice(w);
-                        residual_out[at].copy_from_slice(residual);
+                        if let Some((w_out, residual_out)) = rest {
+                            w_out[at.clone()].copy_from_slice(w);
+                            residual_out[at].copy_from_slice(residual);
+                        }
+                    }
+                    if let Some(c) = scores_by {
+                        table.add_scores(&mut sums.scores, c, start, w, residual);
                     }
                     let (w, z) = (&*w, &*z);
                     cells.add_block(&mut sums.cells, &numeric, start, w, z);
@@ -331,6 +353,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
             deviance: 0.0,
             cells: vec![0.0; cells.size()],
             groups: vec![0.0; group_size],
+            scores: vec![0.0; scores_size],
         };
         for partial in partials {
             total.deviance += partial.deviance;
@@ -338,6 +361,9 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
                 *s += v;
             }
             for (s, v) in total.groups.iter_mut().zip(partial.groups) {
+                *s += v;
+            }
+            for (s, v) in total.scores.iter_mut().zip(partial.scores) {
                 *s += v;
             }
         }
@@ -357,7 +383,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         absorb_one_way(&mut xtwx, &mut xtwz, &means, &weights, &z_means)
             .then_some((xtwx, xtwz, means, z_means))
     };
-    let mut sums = pass(&cells, &table, &columns, Point::Start, None);
+    let mut sums = pass(&cells, &table, &columns, Point::Start, None, None);
     let (mut xtwx, mut xtwz, mut means, mut z_means) =
         normal_equations(&cells, &table, &columns, &sums)?;
     // Collinear columns are found once, on the first weighted design.
@@ -367,9 +393,14 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         columns = kept_columns(&kept);
         cells = Cells::new(&columns)?;
         table = GroupTable::new(&columns);
-        sums = pass(&cells, &table, &columns, Point::Start, None);
+        sums = pass(&cells, &table, &columns, Point::Start, None, None);
         (xtwx, xtwz, means, z_means) = normal_equations(&cells, &table, &columns, &sums)?;
     }
+    // One-way clusters' sums of scores come from the pass that writes the rows' values
+    // when the sandwich would sum them by a table of the same columns.
+    let scores_by = problem
+        .score_grouping
+        .filter(|c| group.is_none_or(|g| g.ids == c.ids) && c.levels * table.width <= 1 << 20);
     let mut beta: Vec<f64> = Vec::new();
     let mut shift: Vec<f64> = Vec::new();
     let mut deviance_old = f64::INFINITY;
@@ -394,8 +425,10 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         let mut new_beta = linalg::solve(&xtwx, &xtwz)?;
         let mut new_shift = group_shifts(&new_beta, &means, &z_means);
         let at = |beta: &[f64], shift: &[f64], values: &mut Option<RowValues>| {
-            let out = write.then(|| values.get_or_insert_with(|| RowValues::new(n)));
-            pass(&cells, &table, &columns, Point::At { beta, shift }, out)
+            let out =
+                write.then(|| values.get_or_insert_with(|| RowValues::new(n, scores_by.is_none())));
+            let point = Point::At { beta, shift };
+            pass(&cells, &table, &columns, point, out, scores_by)
         };
         let mut next = at(&new_beta, &new_shift, &mut values);
         let mut halvings = 0;
@@ -423,16 +456,20 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         deviance_old = deviance;
     }
     if !written {
-        let out = values.get_or_insert_with(|| RowValues::new(n));
+        let out = values.get_or_insert_with(|| RowValues::new(n, scores_by.is_none()));
         let point = Point::At {
             beta: &beta,
             shift: &shift,
         };
-        sums = pass(&cells, &table, &columns, point, Some(out));
+        sums = pass(&cells, &table, &columns, point, Some(out), scores_by);
     }
     let values = values.expect("the last pass wrote the rows' values");
     // The last pass was at the solution: its sums give X̃'WX̃ and the groups' means there.
     let information = normal_equations(&cells, &table, &columns, &sums).map(|(xtwx, ..)| xtwx);
+    if information.is_none() && values.w.is_empty() {
+        // The report would need X'WX from the rows' weights, which were not written.
+        return None;
+    }
     let rows = match group {
         Some(g) => {
             let (means, weights, _) = table.finish(&columns, &sums.groups);
@@ -446,7 +483,9 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         }
         None => Rows::with_cells(columns, &[], &values.w, None, Some(cells)),
     };
+    let cluster_scores = scores_by.map(|c| rows.finish_group_scores(c, &sums.scores));
     Some(Fit {
+        cluster_scores,
         beta: by_column(problem.columns.len(), &kept, &beta),
         kept,
         eta: values.eta,
@@ -464,16 +503,18 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
 /// a pass writes them (the means are [`mean`] of eta, not kept).
 struct RowValues {
     eta: Vec<f64>,
+    /// Empty when the pass adds the clusters' scores instead.
     w: Vec<f64>,
     residual: Vec<f64>,
 }
 
 impl RowValues {
-    fn new(n: usize) -> Self {
+    fn new(n: usize, weights: bool) -> Self {
+        let rows = if weights { n } else { 0 };
         RowValues {
             eta: vec![0.0; n],
-            w: vec![0.0; n],
-            residual: vec![0.0; n],
+            w: vec![0.0; rows],
+            residual: vec![0.0; rows],
         }
     }
 }
@@ -568,6 +609,7 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
     working(problem, &eta, &mu, &mut w, &mut z, false);
     let rows = Rows::with_cells(kept_columns(&kept), problem.fixed_effects, &w, None, cells);
     Fit {
+        cluster_scores: None,
         beta: by_column(problem.columns.len(), &kept, &beta),
         kept,
         eta,
@@ -933,11 +975,34 @@ mod tests {
                 trials: None,
                 offset: None,
                 fixed_effects: if absorbed { &groups } else { &[] },
+                score_grouping: None,
             };
             let by_cells = fit_by_cells(&problem).expect("these columns have cells");
             let by_rows = fit_by_rows(&problem);
             assert!(by_cells.converged && by_rows.converged);
             close(&by_cells, &by_rows, 1e-9);
+
+            // Clustered on the same groups, the fit adds the clusters' scores itself and
+            // writes no weights or residuals; the sums equal those made from the rows.
+            let clustered = Problem {
+                score_grouping: Some(&groups[0]),
+                ..problem
+            };
+            let with_scores = fit_by_cells(&clustered).expect("these columns have cells");
+            assert!(with_scores.working_weights.is_empty());
+            let added = with_scores.cluster_scores.expect("the fit added the scores");
+            let from_rows = by_cells
+                .rows
+                .group_score_sums(
+                    &groups[0],
+                    &by_cells.working_weights,
+                    &by_cells.working_residuals,
+                )
+                .expect("the scores sum by a table");
+            assert_eq!(added.len(), from_rows.len());
+            for (a, b) in added.iter().zip(&from_rows) {
+                assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+            }
         }
     }
 
@@ -961,6 +1026,7 @@ mod tests {
             trials: None,
             offset: None,
             fixed_effects: &groups,
+            score_grouping: None,
         };
         assert!(fit_by_cells(&problem).is_none());
         assert!(fit(&problem).converged);

@@ -341,43 +341,47 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// Each group's sum of `score_i · x̃_i` (group by group, `p` numbers each) by tables
-    /// rather than rows of the design: when nothing is absorbed, or the groups are the
-    /// absorbed ones (then `Σ_{i∈g} s_i x̃_i = Σ_{i∈g} s_i x_i − x̄_g Σ_{i∈g} s_i`).
-    /// `None` otherwise.
-    /// The scores are `w_i · r_i` (working weight times working residual), made a
-    /// block at a time.
-    pub fn group_score_sums(&self, grouping: &Grouping, w: &[f64], r: &[f64]) -> Option<Vec<f64>> {
-        let absorbed_means = match &self.demeaning {
-            Demeaning::None => None,
-            Demeaning::OneWay { means, .. } if self.groups[0].ids == grouping.ids => Some(means),
-            _ => return None,
+    /// Whether [`Rows::group_score_sums`] sums the scores by `grouping` from a table:
+    /// when nothing is absorbed, or the groups are the absorbed ones, and the table is
+    /// not too large.
+    pub fn scores_by_table(&self, grouping: &Grouping) -> bool {
+        let absorbed_fits = match &self.demeaning {
+            Demeaning::None => true,
+            Demeaning::OneWay { .. } => self.groups[0].ids == grouping.ids,
+            Demeaning::Columns(_) => false,
         };
-        let table = GroupTable::new(&self.columns);
-        let size = grouping.levels * table.width;
-        if size > 1 << 20 {
+        absorbed_fits && grouping.levels * GroupTable::new(&self.columns).width <= 1 << 20
+    }
+
+    /// Each group's sum of `score_i · x̃_i` (group by group, `p` numbers each) by tables
+    /// rather than rows of the design, when [`Rows::scores_by_table`] (then
+    /// `Σ_{i∈g} s_i x̃_i = Σ_{i∈g} s_i x_i − x̄_g Σ_{i∈g} s_i`); `None` otherwise.
+    /// The scores are `w_i · r_i` (working weight times working residual), made a
+    /// block at a time, as [`GroupTable::add_scores`] adds them.
+    pub fn group_score_sums(&self, grouping: &Grouping, w: &[f64], r: &[f64]) -> Option<Vec<f64>> {
+        if !self.scores_by_table(grouping) {
             return None;
         }
+        let table = GroupTable::new(&self.columns);
+        let size = grouping.levels * table.width;
         let partials = over_chunks(w.len(), |range| {
             let mut sums = vec![0.0; size];
-            let mut scores = vec![0.0; BLOCK];
-            let zeros = vec![0.0; BLOCK];
             for start in range.clone().step_by(BLOCK) {
-                let len = BLOCK.min(range.end - start);
-                let rows = start..start + len;
-                for ((s, w), r) in scores
-                    .iter_mut()
-                    .zip(&w[rows.clone()])
-                    .zip(&r[rows.clone()])
-                {
-                    *s = w * r;
-                }
-                let ids = &grouping.ids[rows];
-                table.add_block(&mut sums, ids, start, &scores[..len], &zeros[..len]);
+                let rows = start..BLOCK.min(range.end - start) + start;
+                table.add_scores(&mut sums, grouping, start, &w[rows.clone()], &r[rows]);
             }
             sums
         });
-        let sums = add_partials(partials, size);
+        Some(self.finish_group_scores(grouping, &add_partials(partials, size)))
+    }
+
+    /// [`Rows::group_score_sums`] from the table's sums.
+    pub fn finish_group_scores(&self, grouping: &Grouping, sums: &[f64]) -> Vec<f64> {
+        let absorbed_means = match &self.demeaning {
+            Demeaning::OneWay { means, .. } => Some(means),
+            _ => None,
+        };
+        let table = GroupTable::new(&self.columns);
         let p = self.width();
         let mut out = vec![0.0; grouping.levels * p];
         for g in 0..grouping.levels {
@@ -390,7 +394,7 @@ impl<'a> Rows<'a> {
                 out[g * p + c] = value;
             }
         }
-        Some(out)
+        out
     }
 
     /// `z` demeaned as the columns are.
@@ -501,6 +505,22 @@ impl<'a> GroupTable<'a> {
                 sums[g as usize * width + at] += w * x;
             }
         }
+    }
+
+    /// Adds the scores `w·r` of rows `start..start + w.len()` to `sums` by the groups of
+    /// `grouping` (a table of [`Rows::finish_group_scores`]).
+    pub fn add_scores(
+        &self,
+        sums: &mut [f64],
+        grouping: &Grouping,
+        start: usize,
+        w: &[f64],
+        r: &[f64],
+    ) {
+        let scores: Vec<f64> = w.iter().zip(r).map(|(w, r)| w * r).collect();
+        let zeros = vec![0.0; w.len()];
+        let ids = &grouping.ids[start..start + w.len()];
+        self.add_block(sums, ids, start, &scores, &zeros);
     }
 
     /// Column `c`'s sum in one group's `row` of the table.

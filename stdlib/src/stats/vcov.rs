@@ -47,6 +47,9 @@ pub struct Inputs<'a> {
     pub ols: bool,
     pub dispersion: f64,
     pub clusters: &'a [Grouping],
+    /// The one cluster grouping's sums of scores when the fit added them (then the
+    /// working weights and residuals are empty).
+    pub cluster_scores: Option<&'a [f64]>,
 }
 
 pub fn estimate(inputs: &Inputs, estimator: Estimator, adjustment: Adjustment) -> Mat<f64> {
@@ -151,6 +154,9 @@ fn scale_to_scores(inputs: &Inputs, start: usize, len: usize, mut block: MatMut<
 /// Each cluster's sum of scores, cluster by cluster (`p` numbers each). One partial
 /// sum per chunk when that is small; otherwise one pass on this thread.
 fn cluster_sums(inputs: &Inputs, grouping: &Grouping) -> Vec<f64> {
+    if let (Some(sums), [_]) = (inputs.cluster_scores, inputs.clusters) {
+        return sums.to_vec();
+    }
     if let Some(sums) =
         inputs
             .rows
