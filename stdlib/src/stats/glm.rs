@@ -990,7 +990,9 @@ mod tests {
             };
             let with_scores = fit_by_cells(&clustered).expect("these columns have cells");
             assert!(with_scores.working_weights.is_empty());
-            let added = with_scores.cluster_scores.expect("the fit added the scores");
+            let added = with_scores
+                .cluster_scores
+                .expect("the fit added the scores");
             let from_rows = by_cells
                 .rows
                 .group_score_sums(
