@@ -7,7 +7,7 @@ use spel_grammar::{Diagnostic, Span};
 use super::Model;
 use crate::eval::Env;
 use crate::eval::expr::Scope;
-use crate::formula::design::{self, Request};
+use crate::formula::design::{self, MatrixColumn, Request};
 use crate::work::Work;
 
 /// One prediction per row of `table`; missing where a term's value is.
@@ -70,8 +70,12 @@ pub fn predictions(
         if let Some(offset) = &built.offset {
             eta += offset[position];
         }
-        // A level of an absorbed effect the fit never saw has no estimate.
-        let mut known = true;
+        // A level the fit never saw, of a factor (coded as no level) or of an absorbed
+        // effect, has no estimate: the prediction is missing, not the reference level's.
+        let mut known = model.kept.iter().all(|&j| match &built.columns[j] {
+            MatrixColumn::Indicator { codes, .. } => codes[position] != u32::MAX,
+            _ => true,
+        });
         for (grouping, values) in built.fixed_effects.iter().zip(&model.fixed_effect_values) {
             let label = &grouping.labels[grouping.ids[position] as usize];
             match values.get(label) {

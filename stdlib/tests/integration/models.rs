@@ -294,6 +294,27 @@ fn predictions_of_a_logit_average_to_the_outcome_and_join_the_current_table() {
             "{row}"
         );
     }
+
+    // A factor level the fit never saw has no estimate: a missing prediction, not the
+    // reference level's; a seen level gets the intercept plus its own coefficient.
+    let unseen = run(
+        "t = table y = [1.0, 2.0, 3.5, 4.0, 6.5, 5.5], g = [\"a\", \"a\", \"b\", \"b\", \"c\", \"c\"]\n\
+         m = t |> model y ~ g\n\
+         table g = [\"b\", \"d\", \"a\"] |> predict m as p",
+    );
+    assert!(unseen.error.is_none(), "{:?}", unseen.error);
+    let table: Value = serde_json::from_str(unseen.json.lines().last().unwrap()).unwrap();
+    let p: Vec<Option<f64>> = table["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row[1].as_f64())
+        .collect();
+    assert!(p[1].is_none(), "{table}");
+    assert!(
+        close(p[0].unwrap(), 3.75, 1e-9) && close(p[2].unwrap(), 1.5, 1e-9),
+        "{table}"
+    );
 }
 
 #[test]
