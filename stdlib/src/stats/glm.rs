@@ -17,6 +17,7 @@ use faer::Mat;
 
 use super::rows::{
     BLOCK, CHUNK, Cells, GroupTable, Rows, absorb_one_way, fill_chunks, group_shifts,
+    scores_by_table,
 };
 use crate::formula::design::{Grouping, MatrixColumn};
 
@@ -245,7 +246,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         };
         type Out<'o> = (&'o mut [f64], Option<(&'o mut [f64], &'o mut [f64])>);
         let chunks: Vec<Option<Out>> = match out {
-            Some(RowValues { eta, w, residual }) if w.is_empty() => {
+            Some(RowValues { eta, w, .. }) if w.is_empty() => {
                 eta.chunks_mut(CHUNK).map(|eta| Some((eta, None))).collect()
             }
             Some(RowValues { eta, w, residual }) => eta
@@ -307,7 +308,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
                                 logit_block(y, prior, eta, mu, w, residual, &mut sums.deviance);
                             } else {
                                 for (r, i) in rows.clone().enumerate() {
-                                    mu[r] = clamp_mu(family, link.inverse(eta[r]));
+                                    mu[r] = mean(family, eta[r]);
                                     sums.deviance += problem.weights[i]
                                         * family.unit_deviance(problem.y[i], mu[r]);
                                     (w[r], residual[r]) = working_row(problem, i, eta[r], mu[r]);
@@ -355,17 +356,16 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
             groups: vec![0.0; group_size],
             scores: vec![0.0; scores_size],
         };
+        let add = |total: &mut [f64], part: Vec<f64>| {
+            for (s, v) in total.iter_mut().zip(part) {
+                *s += v;
+            }
+        };
         for partial in partials {
             total.deviance += partial.deviance;
-            for (s, v) in total.cells.iter_mut().zip(partial.cells) {
-                *s += v;
-            }
-            for (s, v) in total.groups.iter_mut().zip(partial.groups) {
-                *s += v;
-            }
-            for (s, v) in total.scores.iter_mut().zip(partial.scores) {
-                *s += v;
-            }
+            add(&mut total.cells, partial.cells);
+            add(&mut total.groups, partial.groups);
+            add(&mut total.scores, partial.scores);
         }
         total
     };
@@ -400,7 +400,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     // when the sandwich would sum them by a table of the same columns.
     let scores_by = problem
         .score_grouping
-        .filter(|c| group.is_none_or(|g| g.ids == c.ids) && c.levels * table.width <= 1 << 20);
+        .filter(|c| scores_by_table(group, c, table.width));
     let mut beta: Vec<f64> = Vec::new();
     let mut shift: Vec<f64> = Vec::new();
     let mut deviance_old = f64::INFINITY;
@@ -809,7 +809,6 @@ impl Step {
     /// Takes the step to `eta`, in one pass over the rows.
     fn take(&mut self, problem: &Problem, eta: &[f64]) {
         let family = problem.family;
-        let link = family.link();
         let partials: Vec<f64> = self
             .mu
             .par_chunks_mut(CHUNK)
@@ -820,7 +819,7 @@ impl Step {
                 let mut deviance = 0.0;
                 for r in 0..mu.len() {
                     let i = c * CHUNK + r;
-                    let m = clamp_mu(family, link.inverse(eta[i]));
+                    let m = mean(family, eta[i]);
                     mu[r] = m;
                     deviance += problem.weights[i] * family.unit_deviance(problem.y[i], m);
                     let (weight, residual) = working_row(problem, i, eta[i], m);

@@ -341,16 +341,14 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// Whether [`Rows::group_score_sums`] sums the scores by `grouping` from a table:
-    /// when nothing is absorbed, or the groups are the absorbed ones, and the table is
-    /// not too large.
+    /// Whether [`Rows::group_score_sums`] sums the scores by `grouping` from a table.
     pub fn scores_by_table(&self, grouping: &Grouping) -> bool {
-        let absorbed_fits = match &self.demeaning {
-            Demeaning::None => true,
-            Demeaning::OneWay { .. } => self.groups[0].ids == grouping.ids,
+        let width = GroupTable::new(&self.columns).width;
+        match &self.demeaning {
+            Demeaning::None => scores_by_table(None, grouping, width),
+            Demeaning::OneWay { .. } => scores_by_table(Some(&self.groups[0]), grouping, width),
             Demeaning::Columns(_) => false,
-        };
-        absorbed_fits && grouping.levels * GroupTable::new(&self.columns).width <= 1 << 20
+        }
     }
 
     /// Each group's sum of `score_i · x̃_i` (group by group, `p` numbers each) by tables
@@ -558,6 +556,13 @@ impl<'a> GroupTable<'a> {
     }
 }
 
+/// Whether scores can be summed by `grouping` from a [`GroupTable`] of `width` numbers a
+/// group: when nothing is absorbed, or the groups are the one absorbed grouping, and the
+/// table is not too large.
+pub fn scores_by_table(absorbed: Option<&Grouping>, grouping: &Grouping, width: usize) -> bool {
+    absorbed.is_none_or(|g| g.ids == grouping.ids) && grouping.levels * width <= 1 << 20
+}
+
 /// Adds sums of each chunk's table in chunk order.
 pub fn add_partials(partials: Vec<Vec<f64>>, size: usize) -> Vec<f64> {
     let mut sums = vec![0.0; size];
@@ -628,7 +633,7 @@ pub fn absorb_one_way(
 /// instead of a row of the design. Worth it when the cells are few.
 pub struct Cells {
     ids: Vec<u32>,
-    pub count: usize,
+    count: usize,
     /// How each column reads a cell: its value in every cell, or a numeric column.
     reads: Vec<CellRead>,
     /// The numeric columns, by position among the columns.
