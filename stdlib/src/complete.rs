@@ -97,7 +97,11 @@ pub(crate) fn complete(
             if let Some(spec) =
                 verbs::find(&verb).and_then(|v| v.options.iter().find(|o| o.name == option))
             {
-                candidates.extend(spec.choices.iter().map(|c| Candidate {
+                let words: &[&str] = match spec.kind {
+                    verbs::OptionKind::Bool => &["true", "false"],
+                    kind => kind.words(),
+                };
+                candidates.extend(words.iter().map(|c| Candidate {
                     text: c.to_string(),
                     kind: Kind::OptionValue,
                     detail: option.clone(),

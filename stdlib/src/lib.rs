@@ -13,7 +13,6 @@ pub mod plot;
 pub mod render;
 mod session;
 pub mod simulate;
-pub mod stats;
 pub mod value;
 pub mod verbs;
 pub mod work;

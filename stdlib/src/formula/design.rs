@@ -9,136 +9,19 @@ use rayon::prelude::*;
 use spel_grammar::ast::Expr as Ast;
 use spel_grammar::{Diagnostic, Span};
 
+pub use spel_stats::matrix::{Codes, Grouping, MatrixColumn, linear_predictor};
+
 use super::resolve::{Resolved, Variable};
 use crate::eval::expr::Scope;
 use crate::work::Work;
 
-/// Row ids of a grouping (a fixed effect or a cluster), `0..levels`.
+/// A grouping of the rows by a column: what the user named and what each group stands for.
 #[derive(Clone, Debug)]
-pub struct Grouping {
+pub struct NamedGrouping {
     pub name: String,
-    /// Shared when one column is both absorbed and clustered on (`fe(pcn)`, `cluster = pcn`).
-    pub ids: Codes,
-    pub levels: usize,
-    /// The value each id stands for.
+    /// The value each group id stands for.
     pub labels: Vec<String>,
-}
-
-/// A factor's level code in each row, shared by its dummies. A `Vec` behind the `Arc`
-/// (not a slice) so that codes found in a `Vec` are shared without being copied.
-pub type Codes = Arc<Vec<u32>>;
-
-/// One column of the model matrix. A factor's dummies are kept as the factor's level
-/// codes, shared among its columns: on millions of rows a dummy stored as numbers
-/// costs eight bytes a row and is read in full by every pass of a fit.
-#[derive(Clone, Debug)]
-pub enum MatrixColumn {
-    Values(Vec<f64>),
-    /// 1 where the row's level code is `level`, else 0; `levels` codes in all
-    /// (`u32::MAX` marks a value outside them, which no dummy takes).
-    Indicator {
-        codes: Codes,
-        level: u32,
-        levels: u32,
-    },
-    /// The same number in every row (the intercept).
-    Constant {
-        value: f64,
-        rows: usize,
-    },
-}
-
-impl MatrixColumn {
-    pub fn len(&self) -> usize {
-        match self {
-            MatrixColumn::Values(x) => x.len(),
-            MatrixColumn::Indicator { codes, .. } => codes.len(),
-            MatrixColumn::Constant { rows, .. } => *rows,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn get(&self, row: usize) -> f64 {
-        match self {
-            MatrixColumn::Values(x) => x[row],
-            MatrixColumn::Indicator { codes, level, .. } => {
-                f64::from(u8::from(codes[row] == *level))
-            }
-            MatrixColumn::Constant { value, .. } => *value,
-        }
-    }
-
-    /// Writes rows `start..start + out.len()` into `out`.
-    pub fn fill(&self, start: usize, out: &mut [f64]) {
-        let end = start + out.len();
-        match self {
-            MatrixColumn::Values(x) => out.copy_from_slice(&x[start..end]),
-            MatrixColumn::Indicator { codes, level, .. } => {
-                // A mask rather than a branch: codes come in no order, and a branch per
-                // row mispredicts half the time.
-                let one = 1.0_f64.to_bits();
-                for (o, &c) in out.iter_mut().zip(&codes[start..end]) {
-                    *o = f64::from_bits(u64::from(c == *level).wrapping_neg() & one);
-                }
-            }
-            MatrixColumn::Constant { value, .. } => out.fill(*value),
-        }
-    }
-
-    /// Whether every value is 0 or 1.
-    pub fn is_dummy(&self) -> bool {
-        match self {
-            MatrixColumn::Values(x) => x.iter().all(|&v| v == 0.0 || v == 1.0),
-            MatrixColumn::Indicator { .. } => true,
-            MatrixColumn::Constant { value, .. } => *value == 0.0 || *value == 1.0,
-        }
-    }
-}
-
-/// `x · beta` for rows `start..start + out.len()`, column by column; a factor's
-/// dummies are added by one look-up per row rather than one pass per level.
-pub fn linear_predictor(columns: &[&MatrixColumn], beta: &[f64], start: usize, out: &mut [f64]) {
-    out.fill(0.0);
-    let end = start + out.len();
-    let mut factors: Vec<(&Codes, Vec<f64>)> = Vec::new();
-    for (column, &b) in columns.iter().zip(beta) {
-        match column {
-            MatrixColumn::Values(x) => {
-                for (o, v) in out.iter_mut().zip(&x[start..end]) {
-                    *o += b * v;
-                }
-            }
-            MatrixColumn::Constant { value, .. } => {
-                for o in out.iter_mut() {
-                    *o += b * value;
-                }
-            }
-            MatrixColumn::Indicator {
-                codes,
-                level,
-                levels,
-            } => {
-                let position = match factors.iter().position(|(c, _)| Arc::ptr_eq(c, codes)) {
-                    Some(position) => position,
-                    None => {
-                        factors.push((codes, vec![0.0; *levels as usize]));
-                        factors.len() - 1
-                    }
-                };
-                factors[position].1[*level as usize] += b;
-            }
-        }
-    }
-    for (codes, by_level) in factors {
-        for (o, &c) in out.iter_mut().zip(&codes[start..end]) {
-            if let Some(v) = by_level.get(c as usize) {
-                *o += v;
-            }
-        }
-    }
+    pub grouping: Grouping,
 }
 
 #[derive(Clone, Debug)]
@@ -152,8 +35,8 @@ pub struct Design {
     pub freq: Option<Vec<f64>>,
     pub trials: Option<Vec<f64>>,
     pub offset: Option<Vec<f64>>,
-    pub fixed_effects: Vec<Grouping>,
-    pub clusters: Vec<Grouping>,
+    pub fixed_effects: Vec<NamedGrouping>,
+    pub clusters: Vec<NamedGrouping>,
     /// Rows in the table before the condition and missing values.
     pub n_total: usize,
     pub n_outside_condition: usize,
@@ -408,17 +291,19 @@ pub fn build(
             })
             .collect()
     };
-    let grouping = |key: &str, name: String| -> Result<Grouping, Diagnostic> {
+    let grouping = |key: &str, name: String| -> Result<NamedGrouping, Diagnostic> {
         let (ids, labels) = codes(&df, key, span)?;
-        Ok(Grouping {
+        Ok(NamedGrouping {
             name,
-            ids: Arc::new(ids),
-            levels: labels.len(),
+            grouping: Grouping {
+                ids: Arc::new(ids),
+                levels: labels.len(),
+            },
             labels,
         })
     };
 
-    let code_groupings = || -> Result<(Vec<Grouping>, Vec<Grouping>), Diagnostic> {
+    let code_groupings = || -> Result<(Vec<NamedGrouping>, Vec<NamedGrouping>), Diagnostic> {
         let fixed_effects = resolved
             .fixed_effects
             .par_iter()
@@ -435,7 +320,7 @@ pub fn build(
                     .strip_prefix('f')
                     .and_then(|j| j.parse::<usize>().ok());
                 match absorbed {
-                    Some(j) => Ok(Grouping {
+                    Some(j) => Ok(NamedGrouping {
                         name: text(c.span),
                         ..fixed_effects[j].clone()
                     }),

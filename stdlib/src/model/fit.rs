@@ -4,18 +4,19 @@
 use faer::Mat;
 use spel_grammar::{Diagnostic, Span};
 
-use super::{Coefficient, Distribution, Model};
+use super::{Coefficient, Distribution, Model, ModelFamily};
 use crate::format;
-use crate::formula::design::{Codes, Design, MatrixColumn, linear_predictor};
-use crate::stats::glm::{self, Family, Link, Problem};
-use crate::stats::linalg;
-use crate::stats::rows::{BLOCK, add_partials, over_chunks, sum_over};
-use crate::stats::vcov::{self, Adjustment, Estimator};
+use crate::formula::design::{Codes, Design, Grouping, MatrixColumn, linear_predictor};
+use crate::verbs::Choice;
 use rayon::prelude::*;
+use spel_stats::glm::{self, Family, Link, Problem};
+use spel_stats::linalg;
+use spel_stats::rows::{BLOCK, add_partials, over_chunks, sum_over};
+use spel_stats::vcov::{self, Adjustment, Estimator};
 
 pub struct Options {
     /// `None`: logit for a 0/1 outcome, OLS otherwise.
-    pub family: Option<&'static str>,
+    pub family: Option<ModelFamily>,
     pub estimator: Option<Estimator>,
     pub adjustment: Adjustment,
     /// t with n-k degrees of freedom for clustered OLS, instead of G-1.
@@ -47,16 +48,16 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         .iter()
         .fold(true, |all, &y| all & ((y == 0.0) | (y == 1.0)));
     let family_name = match options.family {
-        Some(name) => name,
+        Some(family) => family,
         None if binary && design.trials.is_none() => {
             notes.push(format!(
                 "The outcome `{}` is 0/1, so the model is a logit; say `family = ols` for a linear probability model.",
                 design.outcome
             ));
-            "logit"
+            ModelFamily::Logit
         }
-        None if design.trials.is_some() => "logit",
-        None => "ols",
+        None if design.trials.is_some() => ModelFamily::Logit,
+        None => ModelFamily::Ols,
     };
 
     // Prior weights: probability or frequency weights times binomial trials. The
@@ -79,9 +80,9 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let average_weights = design.trials.as_ref().map(|_| weights.clone());
     let mut y = std::mem::take(&mut design.y);
     let family = match family_name {
-        "ols" => Family::Gaussian,
-        "logit" | "probit" => {
-            let link = if family_name == "logit" {
+        ModelFamily::Ols => Family::Gaussian,
+        ModelFamily::Logit | ModelFamily::Probit => {
+            let link = if family_name == ModelFamily::Logit {
                 Link::Logit
             } else {
                 Link::Probit
@@ -100,35 +101,35 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
                     weights[i] *= t[i];
                 }
             } else if !binary {
-                return Err(not_binary(&design, &y, family_name, options));
+                return Err(not_binary(&design, &y, family_name.word(), options));
             }
             Family::Binomial(link)
         }
-        "poisson" | "negbin" => {
+        ModelFamily::Poisson | ModelFamily::NegBin => {
             if let Some(bad) = y.iter().find(|&&v| v < 0.0) {
                 return Err(Diagnostic::new(
                     "spel::model::counts",
                     format!(
-                        "a {family_name} model needs counts of 0 or more, but `{}` has {}",
+                        "a {} model needs counts of 0 or more, but `{}` has {}",
+                        family_name.word(),
                         design.outcome,
                         format::number(*bad)
                     ),
                 )
                 .at(options.outcome_span));
             }
-            if family_name == "poisson" {
+            if family_name == ModelFamily::Poisson {
                 Family::Poisson
             } else {
                 Family::NegBin(1.0)
             }
         }
-        _ => Family::Gaussian,
     };
-    for grouping in &design.clusters {
-        if grouping.levels < 2 {
+    for named in &design.clusters {
+        if named.grouping.levels < 2 {
             return Err(Diagnostic::new(
                 "spel::model::one_cluster",
-                format!("`{}` has a single cluster in the rows used; clustered errors need two or more (and ideally dozens)", grouping.name),
+                format!("`{}` has a single cluster in the rows used; clustered errors need two or more (and ideally dozens)", named.name),
             )
             .at(options.span_of("cluster"))
             .with_help("cluster by a coarser or finer grouping, or drop `cluster =`"));
@@ -145,6 +146,12 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         Some(e) => e == Estimator::Cluster,
         None => !design.clusters.is_empty(),
     };
+    let fixed_effects: Vec<Grouping> = design
+        .fixed_effects
+        .iter()
+        .map(|g| g.grouping.clone())
+        .collect();
+    let clusters: Vec<Grouping> = design.clusters.iter().map(|g| g.grouping.clone()).collect();
     let mut problem = Problem {
         family,
         y: &y,
@@ -152,8 +159,8 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         weights: &weights,
         trials,
         offset: design.offset.as_deref(),
-        fixed_effects: &design.fixed_effects,
-        score_grouping: match design.clusters.as_slice() {
+        fixed_effects: &fixed_effects,
+        score_grouping: match clusters.as_slice() {
             [one] if clustered => Some(one),
             _ => None,
         },
@@ -200,8 +207,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let absorbed: usize = if design.fixed_effects.is_empty() {
         0
     } else {
-        design.fixed_effects.iter().map(|g| g.levels).sum::<usize>()
-            - (design.fixed_effects.len() - 1)
+        fixed_effects.iter().map(|g| g.levels).sum::<usize>() - (design.fixed_effects.len() - 1)
     };
     let k = (kept.len() + absorbed) as f64;
     let ols = family == Family::Gaussian;
@@ -243,12 +249,12 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         k,
         ols,
         dispersion,
-        clusters: &design.clusters,
+        clusters: &clusters,
         cluster_scores: fitted.cluster_scores.as_deref(),
     };
     let v = vcov::estimate(&inputs, estimator, options.adjustment);
 
-    let g_min = design.clusters.iter().map(|g| g.levels).min().unwrap_or(0) as f64;
+    let g_min = clusters.iter().map(|g| g.levels).min().unwrap_or(0) as f64;
     let distribution = if !ols {
         Distribution::Normal
     } else if estimator == Estimator::Cluster && !options.residual_df {
@@ -346,7 +352,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         let fe: Vec<String> = design
             .fixed_effects
             .iter()
-            .map(|g| format!("{} ({} levels)", g.name, format::count(g.levels)))
+            .map(|g| format!("{} ({} levels)", g.name, format::count(g.grouping.levels)))
             .collect();
         notes.push(format!(
             "Absorbed fixed effects: {}; they count {} parameters in the degrees of freedom, as Stata's areg.",
@@ -386,12 +392,12 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         fixed_effects: design
             .fixed_effects
             .iter()
-            .map(|g| (g.name.clone(), g.levels))
+            .map(|g| (g.name.clone(), g.grouping.levels))
             .collect(),
         clusters: design
             .clusters
             .iter()
-            .map(|g| (g.name.clone(), g.levels))
+            .map(|g| (g.name.clone(), g.grouping.levels))
             .collect(),
         se_description,
         distribution,
@@ -587,7 +593,7 @@ fn describe_se(
             let parts: Vec<String> = design
                 .clusters
                 .iter()
-                .map(|g| format!("{} ({} clusters)", g.name, format::count(g.levels)))
+                .map(|g| format!("{} ({} clusters)", g.name, format::count(g.grouping.levels)))
                 .collect();
             format!("clustered by {}", parts.join(" and "))
         }
@@ -700,7 +706,11 @@ fn absorbed_effects(
     eta: &[f64],
     offset: Option<&[f64]>,
 ) -> Vec<std::collections::HashMap<String, f64>> {
-    let groups = &design.fixed_effects;
+    let named = &design.fixed_effects;
+    if named.is_empty() {
+        return Vec::new();
+    }
+    let groups: Vec<&Grouping> = named.iter().map(|g| &g.grouping).collect();
     if groups.is_empty() {
         return Vec::new();
     }
@@ -708,7 +718,7 @@ fn absorbed_effects(
     let columns: Vec<&MatrixColumn> = kept.iter().map(|&j| &design.columns[j]).collect();
     let slopes: Vec<f64> = kept.iter().map(|&j| beta[j].unwrap_or(0.0)).collect();
     let labelled = |values: Vec<Vec<f64>>| {
-        groups
+        named
             .iter()
             .zip(values)
             .map(|(g, v)| g.labels.iter().cloned().zip(v).collect())

@@ -14,7 +14,18 @@ use spel_grammar::ast::Expr;
 
 use crate::formula::design::FactorCoding;
 use crate::formula::resolve::Resolved;
-use crate::stats::glm::Family;
+use spel_stats::glm::Family;
+
+crate::choice! {
+    /// A model's family as the user names it (`family = logit`).
+    pub enum ModelFamily {
+        Ols = "ols",
+        Logit = "logit",
+        Probit = "probit",
+        Poisson = "poisson",
+        NegBin = "negbin",
+    }
+}
 
 /// What a model was fitted on, kept (lazily) so post-estimation can rebuild its design
 /// with other values: the table, the resolved terms and the statement's columns.
@@ -96,7 +107,7 @@ pub enum Distribution {
 #[derive(Clone, Debug)]
 pub struct Model {
     /// `ols`, `logit`, `probit`, `poisson`, `negbin`.
-    pub family: &'static str,
+    pub family: ModelFamily,
     pub formula: String,
     pub outcome: String,
     pub n: usize,
@@ -145,19 +156,19 @@ impl Model {
     /// Whether exponentiated estimates are shown, and under what name.
     pub fn ratio_name(&self) -> Option<(&'static str, &'static str)> {
         match self.family {
-            "logit" => Some(("odds_ratio", "or")),
-            "poisson" | "negbin" => Some(("irr", "irr")),
-            _ => None,
+            ModelFamily::Logit => Some(("odds_ratio", "or")),
+            ModelFamily::Poisson | ModelFamily::NegBin => Some(("irr", "irr")),
+            ModelFamily::Ols | ModelFamily::Probit => None,
         }
     }
 
     pub fn family_title(&self) -> &'static str {
         match self.family {
-            "ols" => "Linear regression (OLS)",
-            "logit" => "Logistic regression (logit)",
-            "probit" => "Probit regression",
-            "poisson" => "Poisson regression",
-            _ => "Negative binomial regression (NB2)",
+            ModelFamily::Ols => "Linear regression (OLS)",
+            ModelFamily::Logit => "Logistic regression (logit)",
+            ModelFamily::Probit => "Probit regression",
+            ModelFamily::Poisson => "Poisson regression",
+            ModelFamily::NegBin => "Negative binomial regression (NB2)",
         }
     }
 }

@@ -77,7 +77,7 @@ pub fn predictions(
             _ => true,
         });
         for (grouping, values) in built.fixed_effects.iter().zip(&model.fixed_effect_values) {
-            let label = &grouping.labels[grouping.ids[position] as usize];
+            let label = &grouping.labels[grouping.grouping.ids[position] as usize];
             match values.get(label) {
                 Some(value) => eta += value,
                 None => known = false,

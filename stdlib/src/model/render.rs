@@ -179,7 +179,7 @@ fn fit_line(model: &Model) -> String {
     if let Some(r2) = model.pseudo_r_squared {
         parts.push(format!("pseudo-R² {r2:.4}"));
     }
-    if model.family != "ols" {
+    if model.family != super::ModelFamily::Ols {
         parts.push(format!("deviance {}", stat(model.deviance)));
     }
     if let Some((theta, se)) = model.theta {
@@ -289,7 +289,7 @@ pub fn json(model: &Model) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "type": "model",
-        "family": model.family,
+        "family": crate::verbs::Choice::word(model.family),
         "formula": model.formula,
         "n": model.n,
         "n_dropped": model.n_outside_condition + model.n_dropped_missing,

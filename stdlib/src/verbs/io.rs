@@ -3,7 +3,7 @@
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::{Arg, Connective};
 
-use super::{OptionSpec, Verb, VerbCtx};
+use super::{OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::eval::scalar;
 use crate::files::{self, Encoding, ReadOptions};
 use crate::format;
@@ -27,25 +27,25 @@ pub static VERBS: &[Verb] = &[
             OptionSpec {
                 name: "delimiter",
                 values: "one character, such as \";\" or \"\\t\"",
-                choices: &[],
+                kind: OptionKind::Text,
                 summary: "Field separator of a CSV file (default \",\").",
             },
             OptionSpec {
                 name: "encoding",
                 values: "\"utf8\" or \"cp1252\"",
-                choices: &[],
+                kind: OptionKind::Text,
                 summary: "Text encoding of a CSV file (default UTF-8).",
             },
             OptionSpec {
                 name: "null_values",
                 values: "a string or a list of strings",
-                choices: &[],
+                kind: OptionKind::Value,
                 summary: "Cell texts that mean missing, such as \"NA\" or \"-\".",
             },
             OptionSpec {
                 name: "source_file",
                 values: "true or false",
-                choices: &[],
+                kind: OptionKind::Bool,
                 summary: "Add a `source_file` column: the name of the file each row came from.",
             },
         ],

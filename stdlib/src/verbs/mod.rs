@@ -8,6 +8,7 @@ pub(crate) mod model;
 mod plot;
 mod post;
 mod reshape;
+pub mod signature;
 mod simulate;
 mod summary;
 
@@ -19,15 +20,7 @@ use crate::errors::polars_error;
 use crate::eval::expr::Scope;
 use crate::eval::{Effects, Env};
 use crate::value::Value;
-
-/// An option a verb accepts after a comma: `encoding = "cp1252"`.
-pub struct OptionSpec {
-    pub name: &'static str,
-    /// What a value looks like, or the closed set of words it may be.
-    pub values: &'static str,
-    pub choices: &'static [&'static str],
-    pub summary: &'static str,
-}
+pub use signature::{Choice, OptionKind, OptionSpec};
 
 /// A runnable example: the code and the text it prints.
 pub struct Example {
@@ -97,13 +90,15 @@ impl<'a> VerbCtx<'a> {
             effects,
         };
         ctx.check_shape()?;
+        ctx.check_options()?;
         Ok(ctx)
     }
 
     /// Rejects connectives and options the verb does not take, with suggestions.
     fn check_shape(&self) -> Result<(), Diagnostic> {
-        // `a > 0 and b > 0` reads as three arguments; say what the user meant.
-        for arg in self.all_args() {
+        // `a > 0 and b > 0` reads as three arguments; say what the user meant. (An
+        // option's value may be the word: `solve = or`.)
+        for arg in self.all_args().filter(|a| a.name.is_none()) {
             let word = arg.as_expr().and_then(|e| e.as_ident());
             if let Some((word, symbol)) = match word {
                 Some("and") => Some(("and", "&")),
@@ -209,6 +204,21 @@ impl<'a> VerbCtx<'a> {
         Ok(())
     }
 
+    /// Checks every option's value against its declared kind, before the verb runs.
+    fn check_options(&self) -> Result<(), Diagnostic> {
+        for arg in self.all_args() {
+            if let Some(spec) = self.spec_of(arg) {
+                signature::check_option(spec, arg, self.env)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn spec_of(&self, arg: &Arg) -> Option<&'static OptionSpec> {
+        let name = arg.name.as_ref()?;
+        self.verb.options.iter().find(|o| o.name == name.name)
+    }
+
     fn all_args(&self) -> impl Iterator<Item = &'a Arg> {
         self.call
             .args
@@ -251,10 +261,74 @@ impl<'a> VerbCtx<'a> {
             .find(|a| a.name.as_ref().is_some_and(|n| n.name == name) && self.is_option(a))
     }
 
-    /// An option's value as a constant (`delimiter = ";"`, `n = 5`).
+    /// An option's value as a constant (`delimiter = ";"`, `n = 5`), checked against its
+    /// kind: a word of a set (bare or quoted) comes back as a string.
     pub fn option_value(&self, name: &str) -> Result<Option<(Value, Span)>, Diagnostic> {
+        let Some((spec, expr)) = self.option_expr(name)? else {
+            return Ok(None);
+        };
+        match spec.kind {
+            OptionKind::Word(words) => {
+                let index = signature::check_word(spec, words, expr)?;
+                Ok(Some((Value::Str(words[index].to_string()), expr.span)))
+            }
+            OptionKind::Number { .. }
+            | OptionKind::Whole { .. }
+            | OptionKind::Bool
+            | OptionKind::Text => signature::constant(spec, expr, self.env).map(Some),
+            OptionKind::Column | OptionKind::Columns | OptionKind::Value => Ok(Some((
+                crate::eval::scalar::evaluate(expr, self.env)?,
+                expr.span,
+            ))),
+        }
+    }
+
+    /// A word option's value as the verb's enum (`family = logit` or `"logit"`).
+    pub fn choice<T: Choice>(&self, name: &str) -> Result<Option<T>, Diagnostic> {
+        let Some((spec, expr)) = self.option_expr(name)? else {
+            return Ok(None);
+        };
+        if spec.kind != OptionKind::Word(T::WORDS) {
+            return Err(Diagnostic::internal(format!(
+                "`{name}` of `{}` is not declared with the words its verb reads",
+                self.verb.name
+            ))
+            .at(expr.span));
+        }
+        let index = signature::check_word(spec, T::WORDS, expr)?;
+        Ok(Some(T::VALUES[index]))
+    }
+
+    /// A number option's value (in its declared range) and where it was written.
+    pub fn number(&self, name: &str) -> Result<Option<(f64, Span)>, Diagnostic> {
+        Ok(match self.option_value(name)? {
+            Some((Value::Number(x), span)) => Some((x, span)),
+            _ => None,
+        })
+    }
+
+    /// A true-or-false option's value.
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, Diagnostic> {
+        Ok(match self.option_value(name)? {
+            Some((Value::Bool(b), _)) => Some(b),
+            _ => None,
+        })
+    }
+
+    /// An option's declaration and the expression written for it.
+    fn option_expr(
+        &self,
+        name: &str,
+    ) -> Result<Option<(&'static OptionSpec, &'a Ast)>, Diagnostic> {
         let Some(arg) = self.option(name) else {
             return Ok(None);
+        };
+        let Some(spec) = self.spec_of(arg) else {
+            return Err(Diagnostic::internal(format!(
+                "`{}` declares no option `{name}`",
+                self.verb.name
+            ))
+            .at(arg.span));
         };
         let Some(expr) = arg.as_expr() else {
             return Err(Diagnostic::new(
@@ -263,26 +337,7 @@ impl<'a> VerbCtx<'a> {
             )
             .at(arg.span));
         };
-        // A bare word in a closed set (`how = inner`) is that word, not a binding.
-        let spec = self.verb.options.iter().find(|o| o.name == name);
-        if let (Some(word), Some(spec)) = (expr.as_ident(), spec)
-            && !spec.choices.is_empty()
-        {
-            if spec.choices.contains(&word) {
-                return Ok(Some((Value::Str(word.to_string()), expr.span)));
-            }
-            return Err(Diagnostic::new(
-                "spel::verb::option_value",
-                format!("`{word}` is not a value of `{name}`"),
-            )
-            .at(expr.span)
-            .suggest(did_you_mean(word, spec.choices.iter().copied()))
-            .with_note(format!("`{name}` is one of {}", spec.choices.join(", "))));
-        }
-        Ok(Some((
-            crate::eval::scalar::evaluate(expr, self.env)?,
-            expr.span,
-        )))
+        Ok(Some((spec, expr)))
     }
 
     /// The table this verb works on: piped in, `from x`, or the current table.

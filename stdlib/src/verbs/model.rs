@@ -3,11 +3,19 @@
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::{BinaryOp, Connective, Expr as Ast, ExprKind};
 
-use super::{Example, OptionSpec, Verb, VerbCtx};
+use super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::formula::{design, resolve};
+use crate::model::ModelFamily;
 use crate::model::fit::{self, Options};
-use crate::stats::vcov::{Adjustment, Estimator};
 use crate::value::Value;
+use spel_stats::vcov::{Adjustment, Estimator};
+
+crate::choice! { impl Estimator { Classical = "classical", Robust = "robust", Hc3 = "hc3", Cluster = "cluster" } }
+crate::choice! { impl Adjustment { Stata = "stata", None = "none", Ml = "ml", Reg = "reg", Min = "min" } }
+crate::choice! {
+    /// The t distribution's degrees of freedom for clustered OLS.
+    pub enum DegreesOfFreedom { Clusters = "clusters", Residual = "residual" }
+}
 
 pub static VERBS: &[Verb] = &[Verb {
     name: "model",
@@ -27,55 +35,55 @@ pub static VERBS: &[Verb] = &[Verb {
         OptionSpec {
             name: "family",
             values: "ols, logit, probit, poisson or negbin",
-            choices: &["ols", "logit", "probit", "poisson", "negbin"],
+            kind: OptionKind::Word(ModelFamily::WORDS),
             summary: "The model's family (default: logit for a 0/1 outcome, else ols).",
         },
         OptionSpec {
             name: "weights",
             values: "a column",
-            choices: &[],
+            kind: OptionKind::Column,
             summary: "Probability (sampling) weights, as a survey's; standard errors become robust.",
         },
         OptionSpec {
             name: "freq",
             values: "a column",
-            choices: &[],
+            kind: OptionKind::Column,
             summary: "Frequency weights: each row stands for that many.",
         },
         OptionSpec {
             name: "trials",
             values: "a column",
-            choices: &[],
+            kind: OptionKind::Column,
             summary: "Binomial trials: the outcome counts successes out of this many.",
         },
         OptionSpec {
             name: "cluster",
             values: "a column or [col1, col2]",
-            choices: &[],
+            kind: OptionKind::Columns,
             summary: "Cluster-robust standard errors by one or two columns.",
         },
         OptionSpec {
             name: "se",
             values: "classical, robust, hc3 or cluster",
-            choices: &["classical", "robust", "hc3", "cluster"],
+            kind: OptionKind::Word(Estimator::WORDS),
             summary: "How standard errors are estimated.",
         },
         OptionSpec {
             name: "ssc",
             values: "stata, none, ml, reg or min",
-            choices: &["stata", "none", "ml", "reg", "min"],
+            kind: OptionKind::Word(Adjustment::WORDS),
             summary: "The small-sample factor of robust and clustered errors (default: Stata's).",
         },
         OptionSpec {
             name: "df",
             values: "clusters or residual",
-            choices: &["clusters", "residual"],
+            kind: OptionKind::Word(DegreesOfFreedom::WORDS),
             summary: "t degrees of freedom for clustered OLS: G-1 (default) or n-k.",
         },
         OptionSpec {
             name: "level",
             values: "a number such as 0.95",
-            choices: &[],
+            kind: OptionKind::PROBABILITY,
             summary: "Confidence level of the intervals.",
         },
     ],
@@ -348,52 +356,18 @@ pub(crate) fn fit_formula(
         clusters,
         codings: &[],
     };
-    let word = |name: &str| -> Result<Option<String>, Diagnostic> {
-        Ok(match ctx.option_value(name)? {
-            Some((Value::Str(s), _)) => Some(s),
-            _ => None,
-        })
-    };
-    let family = word("family")?.map(|f| match f.as_str() {
-        "ols" => "ols",
-        "logit" => "logit",
-        "probit" => "probit",
-        "poisson" => "poisson",
-        _ => "negbin",
-    });
-    let estimator = word("se")?.map(|s| match s.as_str() {
-        "classical" => Estimator::Classical,
-        "robust" => Estimator::Robust,
-        "hc3" => Estimator::Hc3,
-        _ => Estimator::Cluster,
-    });
-    let adjustment = match word("ssc")?.as_deref() {
-        Some("none") => Adjustment::None,
-        Some("ml") => Adjustment::Ml,
-        Some("reg") => Adjustment::Reg,
-        Some("min") => Adjustment::Min,
-        _ => Adjustment::Stata,
-    };
-    let level = match ctx.option_value("level")? {
-        Some((Value::Number(x), _)) if x > 0.0 && x < 1.0 => x,
-        Some((_, span)) => {
-            return Err(Diagnostic::new(
-                "spel::model::level",
-                "`level` is a number between 0 and 1, such as 0.95",
-            )
-            .at(span));
-        }
-        None => 0.95,
-    };
+    let level = ctx.number("level")?.map_or(0.95, |(x, _)| x);
     let option_spans = ["weights", "freq", "trials", "cluster", "se"]
         .into_iter()
         .filter_map(|name| ctx.option(name).map(|a| (name, a.span)))
         .collect();
     let options = Options {
-        family,
-        estimator,
-        adjustment,
-        residual_df: word("df")?.as_deref() == Some("residual"),
+        family: ctx.choice::<ModelFamily>("family")?,
+        estimator: ctx.choice::<Estimator>("se")?,
+        adjustment: ctx
+            .choice::<Adjustment>("ssc")?
+            .unwrap_or(Adjustment::Stata),
+        residual_df: ctx.choice::<DegreesOfFreedom>("df")? == Some(DegreesOfFreedom::Residual),
         level,
         // A formula written over several lines reads as one.
         formula: ctx

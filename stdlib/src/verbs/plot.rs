@@ -4,16 +4,21 @@ use polars::prelude::*;
 use spel_grammar::ast::{Connective, Expr as Ast, ExprKind};
 use spel_grammar::{Diagnostic, Span};
 
-use super::{Example, OptionSpec, Verb, VerbCtx};
+use super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::plot::{Datum, Mark, Plot, Scale};
 use crate::value::Value;
 
-const fn option(name: &'static str, values: &'static str, summary: &'static str) -> OptionSpec {
+const fn option(
+    name: &'static str,
+    kind: OptionKind,
+    values: &'static str,
+    summary: &'static str,
+) -> OptionSpec {
     OptionSpec {
         name,
         values,
-        choices: &[],
+        kind,
         summary,
     }
 }
@@ -37,36 +42,50 @@ pub static VERBS: &[Verb] = &[
         options: &[
             option(
                 "colour",
+                OptionKind::Column,
                 "a column",
                 "One series (colour) per value of this column.",
             ),
             option(
                 "low",
+                OptionKind::Column,
                 "a column",
                 "Lower end of each interval (`interval`).",
             ),
             option(
                 "high",
+                OptionKind::Column,
                 "a column",
                 "Upper end of each interval (`interval`).",
             ),
             option(
                 "ref",
+                OptionKind::Value,
                 "a number",
                 "A dashed reference line at this value of Y.",
             ),
-            option("title", "a string", "The plot's title."),
+            option("title", OptionKind::Text, "a string", "The plot's title."),
             option(
                 "xlabel",
+                OptionKind::Text,
                 "a string",
                 "The x axis title (default: the column).",
             ),
             option(
                 "ylabel",
+                OptionKind::Text,
                 "a string",
                 "The y axis title (default: the column).",
             ),
-            option("bins", "a whole number", "Bins of a histogram."),
+            option(
+                "bins",
+                OptionKind::Whole {
+                    min: 1.0,
+                    max: 10_000.0,
+                },
+                "a whole number",
+                "Bins of a histogram.",
+            ),
         ],
         named_arguments: false,
         examples: &[Example {
@@ -85,7 +104,12 @@ pub static VERBS: &[Verb] = &[
                       logit, Poisson and negative binomial models) and a dashed line at no \
                       effect (1 for ratios, 0 otherwise).",
         connectives: &[Connective::On],
-        options: &[option("title", "a string", "The plot's title.")],
+        options: &[option(
+            "title",
+            OptionKind::Text,
+            "a string",
+            "The plot's title.",
+        )],
         named_arguments: false,
         examples: &[],
         run: forest,

@@ -4,7 +4,12 @@ use polars::prelude::*;
 use spel_grammar::ast::Connective;
 use spel_grammar::{Diagnostic, Span, did_you_mean};
 
-use super::{Example, OptionSpec, Verb, VerbCtx};
+crate::choice! {
+    /// The scale of `predict`'s values.
+    enum PredictScale { Response = "response", Link = "link" }
+}
+
+use super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::eval::scalar;
 use crate::model::{Coefficient, Model};
@@ -25,7 +30,7 @@ pub static VERBS: &[Verb] = &[
         options: &[OptionSpec {
             name: "exponentiate",
             values: "true or false",
-            choices: &[],
+            kind: OptionKind::Bool,
             summary: "Ratios (exp of estimate and interval) for log-link models.",
         }],
         named_arguments: false,
@@ -57,7 +62,7 @@ pub static VERBS: &[Verb] = &[
         options: &[OptionSpec {
             name: "type",
             values: "response or link",
-            choices: &["response", "link"],
+            kind: OptionKind::Word(PredictScale::WORDS),
             summary: "The scale of the predictions.",
         }],
         named_arguments: false,
@@ -538,7 +543,7 @@ fn predict(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     else {
         return Err(ctx.usage_error("`predict` needs `as` and a new column's name"));
     };
-    let link_scale = matches!(ctx.option_value("type")?, Some((Value::Str(s), _)) if s == "link");
+    let link_scale = ctx.choice::<PredictScale>("type")? == Some(PredictScale::Link);
     let table = ctx.table()?;
     let column = crate::model::predict::predictions(
         model,

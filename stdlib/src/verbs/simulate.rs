@@ -3,7 +3,7 @@
 use polars::prelude::IntoLazy;
 use spel_grammar::Diagnostic;
 
-use super::{Example, OptionSpec, Verb, VerbCtx};
+use super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::simulate::{gpps, teaching};
 use crate::value::Value;
@@ -30,13 +30,16 @@ pub static VERBS: &[Verb] = &[Verb {
         OptionSpec {
             name: "n",
             values: "a number of respondents",
-            choices: &[],
+            kind: OptionKind::Whole {
+                min: 1.0,
+                max: 100_000_000.0,
+            },
             summary: "Respondents (gpps, default 4,132,676, the study's size), PCNs (rollout, default 300) or people (gp_visits, default 2,000).",
         },
         OptionSpec {
             name: "seed",
             values: "a whole number",
-            choices: &[],
+            kind: OptionKind::SEED,
             summary: "The random seed (default 1).",
         },
     ],

@@ -4,7 +4,7 @@ use polars::prelude::*;
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 
-use super::{Example, OptionSpec, Verb, VerbCtx};
+use super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::eval::expr::Scope;
 use crate::functions::has_aggregate;
 use crate::value::Value;
@@ -47,7 +47,7 @@ pub static VERBS: &[Verb] = &[
         options: &[OptionSpec {
             name: "weights",
             values: "a numeric column",
-            choices: &[],
+            kind: OptionKind::Column,
             summary: "Weight each row by this column.",
         }],
         named_arguments: false,

@@ -317,7 +317,8 @@ fn power_refuses_impossible_targets() {
         .error
         .unwrap();
     assert!(
-        certain.contains("`power` is a probability between 0 and 1"),
+        certain.contains("`power = 1` is out of range")
+            && certain.contains("`power` takes a probability, above 0 and below 1"),
         "{certain}"
     );
 }

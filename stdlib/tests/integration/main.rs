@@ -8,6 +8,7 @@ mod errors;
 mod golden;
 mod models;
 mod nhs;
+mod options;
 mod plots;
 mod scale;
 mod session;

@@ -7,7 +7,7 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
-use super::super::{Example, OptionSpec, Verb, VerbCtx};
+use super::super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use super::complete_pairs;
 use crate::errors::polars_error;
 use crate::value::Value;
@@ -30,7 +30,7 @@ pub const VERB: Verb = Verb {
     options: &[OptionSpec {
         name: "paired",
         values: "true or false",
-        choices: &[],
+        kind: OptionKind::Bool,
         summary: "The columns are two measurements of the same units.",
     }],
     named_arguments: false,

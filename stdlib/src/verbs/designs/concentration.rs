@@ -4,7 +4,12 @@ use polars::prelude::*;
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 
-use super::super::{Example, OptionSpec, Verb, VerbCtx};
+crate::choice! {
+    /// Which concentration index: the standard one, or a bounded outcome's corrections.
+    enum ConcentrationType { Standard = "standard", Erreygers = "erreygers", Wagstaff = "wagstaff" }
+}
+
+use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use super::complete_pairs;
 use crate::errors::polars_error;
 use crate::value::Value;
@@ -24,13 +29,13 @@ pub const VERB: Verb = Verb {
         OptionSpec {
             name: "type",
             values: "standard, erreygers or wagstaff",
-            choices: &["standard", "erreygers", "wagstaff"],
+            kind: OptionKind::Word(ConcentrationType::WORDS),
             summary: "Which index.",
         },
         OptionSpec {
             name: "curve",
             values: "true",
-            choices: &[],
+            kind: OptionKind::Bool,
             summary: "Give the concentration curve's points instead of the index.",
         },
     ],
@@ -65,10 +70,9 @@ fn concentration(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     else {
         return Err(ctx.usage_error("`concentration` needs `by` and the ranking column"));
     };
-    let kind = match ctx.option_value("type")? {
-        Some((Value::Str(s), _)) => s,
-        _ => "standard".to_string(),
-    };
+    let kind = ctx
+        .choice::<ConcentrationType>("type")?
+        .unwrap_or(ConcentrationType::Standard);
     let (y, _) = scope.checked(outcome_ast)?;
     let (rank, _) = scope.checked(rank_ast)?;
     let (ys, ranks) = complete_pairs(ctx, lf, y, rank, true, "ranking")?;
@@ -102,7 +106,7 @@ fn concentration(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         }
         i = j + 1;
     }
-    if matches!(ctx.option_value("curve")?, Some((Value::Bool(true), _))) {
+    if ctx.flag("curve")? == Some(true) {
         return curve(ctx, &ys, &ranks);
     }
     let c = 2.0 / (nf * mean) * ys.iter().zip(&fractional).map(|(y, r)| y * r).sum::<f64>() - 1.0;
@@ -118,20 +122,23 @@ fn concentration(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let se_c = ((sum_squares / nf - (1.0 + c).powi(2)) / nf)
         .max(0.0)
         .sqrt();
-    let scale = match kind.as_str() {
-        "erreygers" => 4.0 * mean / (high - low),
-        "wagstaff" => mean * (high - low) / ((high - mean) * (mean - low)),
-        _ => 1.0,
+    let scale = match kind {
+        ConcentrationType::Erreygers => 4.0 * mean / (high - low),
+        ConcentrationType::Wagstaff => mean * (high - low) / ((high - mean) * (mean - low)),
+        ConcentrationType::Standard => 1.0,
     };
     if !scale.is_finite() {
         return Err(Diagnostic::new(
             "spel::concentration::bounds",
-            format!("the {kind} index needs an outcome that varies between its bounds"),
+            format!(
+                "the {} index needs an outcome that varies between its bounds",
+                kind.word()
+            ),
         )
         .at(outcome_ast.span));
     }
     let result = crate::model::Coefficient::wald(
-        &kind,
+        kind.word(),
         scale * c,
         scale * se_c,
         crate::model::Distribution::Normal,

@@ -11,10 +11,19 @@ use spel_grammar::ast::Expr as Ast;
 use spel_grammar::{Diagnostic, Span};
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use super::super::{Example, OptionSpec, Verb, VerbCtx};
+use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::format::plural;
-use crate::formula::design::Grouping;
+use spel_stats::matrix::Grouping;
+
+crate::choice! {
+    /// Which units are the comparison.
+    enum Controls { Never = "never", NotYet = "notyet" }
+}
+crate::choice! {
+    /// What `did` shows.
+    enum DidShow { Summary = "summary", GroupTime = "group_time" }
+}
 use crate::value::{Report, Value};
 
 pub const VERB: Verb = Verb {
@@ -34,43 +43,43 @@ pub const VERB: Verb = Verb {
         OptionSpec {
             name: "unit",
             values: "a column",
-            choices: &[],
+            kind: OptionKind::Column,
             summary: "The panel's units (PCNs, practices).",
         },
         OptionSpec {
             name: "time",
             values: "a numeric column",
-            choices: &[],
+            kind: OptionKind::Column,
             summary: "The period (quarter, year).",
         },
         OptionSpec {
             name: "first",
             values: "a numeric column",
-            choices: &[],
+            kind: OptionKind::Column,
             summary: "The first treated period of the unit; 0 for never treated.",
         },
         OptionSpec {
             name: "controls",
             values: "never or notyet",
-            choices: &["never", "notyet"],
+            kind: OptionKind::Word(Controls::WORDS),
             summary: "Which units are the comparison: never treated, or not yet treated.",
         },
         OptionSpec {
             name: "weights",
             values: "a numeric column, constant within a unit",
-            choices: &[],
+            kind: OptionKind::Column,
             summary: "Sampling weights.",
         },
         OptionSpec {
             name: "show",
             values: "summary or group_time",
-            choices: &["summary", "group_time"],
+            kind: OptionKind::Word(DidShow::WORDS),
             summary: "The aggregated estimates (default) or every group-time ATT.",
         },
         OptionSpec {
             name: "seed",
             values: "a whole number",
-            choices: &[],
+            kind: OptionKind::SEED,
             summary: "Seed of the multiplier bootstrap for the simultaneous band.",
         },
     ],
@@ -162,10 +171,8 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let time_ast = required("time", "the period column")?;
     let first_ast = required("first", "each unit's first treated period (0 if never)")?;
     let weight_ast = ctx.option("weights").and_then(|a| a.as_expr());
-    let not_yet =
-        matches!(ctx.option_value("controls")?, Some((Value::Str(s), _)) if s == "notyet");
-    let group_time =
-        matches!(ctx.option_value("show")?, Some((Value::Str(s), _)) if s == "group_time");
+    let not_yet = ctx.choice::<Controls>("controls")? == Some(Controls::NotYet);
+    let group_time = ctx.choice::<DidShow>("show")? == Some(DidShow::GroupTime);
     let seed = match ctx.option_value("seed")? {
         Some((Value::Number(x), _)) if x >= 0.0 && x.fract() == 0.0 => x as u64,
         Some((_, span)) => {
@@ -689,7 +696,7 @@ fn two_way_fixed_effects(
     ys: &[f64],
     weights: &[f64],
 ) -> (f64, f64) {
-    let grouping = |name: &str, keys: Vec<String>| {
+    let grouping = |keys: Vec<String>| {
         let mut index: HashMap<String, u32> = HashMap::new();
         let ids: Vec<u32> = keys
             .iter()
@@ -699,18 +706,16 @@ fn two_way_fixed_effects(
             })
             .collect();
         Grouping {
-            name: name.to_string(),
             levels: index.len(),
-            labels: Vec::new(),
             ids: std::sync::Arc::new(ids),
         }
     };
-    let unit = grouping("unit", units.to_vec());
-    let time = grouping("time", times.iter().map(|t| t.to_string()).collect());
+    let unit = grouping(units.to_vec());
+    let time = grouping(times.iter().map(|t| t.to_string()).collect());
     let (n_units, n_times) = (unit.levels, time.levels);
     let groups = [unit, time];
-    let d = crate::stats::rows::demean(treated, weights, &groups);
-    let y = crate::stats::rows::demean(ys, weights, &groups);
+    let d = spel_stats::rows::demean(treated, weights, &groups);
+    let y = spel_stats::rows::demean(ys, weights, &groups);
     let sxx: f64 = d.iter().zip(weights).map(|(d, w)| w * d * d).sum();
     let sxy: f64 = d
         .iter()

@@ -3,11 +3,16 @@
 use polars::prelude::*;
 use spel_grammar::Diagnostic;
 
-use super::super::{Example, OptionSpec, Verb, VerbCtx};
+use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use super::complete_pairs;
 use crate::errors::polars_error;
 use crate::formula::design::MatrixColumn;
-use crate::stats::rows::Rows;
+use spel_stats::rows::Rows;
+
+crate::choice! {
+    /// What `its` shows.
+    enum ItsShow { Estimates = "estimates", Fitted = "fitted" }
+}
 use crate::value::Value;
 
 pub const VERB: Verb = Verb {
@@ -24,25 +29,25 @@ pub const VERB: Verb = Verb {
         OptionSpec {
             name: "break",
             values: "a value of TIME (a number or a date)",
-            choices: &[],
+            kind: OptionKind::Value,
             summary: "The first period after the change.",
         },
         OptionSpec {
             name: "seasonal",
             values: "a column",
-            choices: &[],
+            kind: OptionKind::Column,
             summary: "Season (month, quarter) as dummies against its first level.",
         },
         OptionSpec {
             name: "show",
             values: "estimates or fitted",
-            choices: &["estimates", "fitted"],
+            kind: OptionKind::Word(ItsShow::WORDS),
             summary: "The estimates (default), or each period's fitted and counterfactual values.",
         },
         OptionSpec {
             name: "lags",
             values: "a whole number",
-            choices: &[],
+            kind: OptionKind::Whole { min: 0.0, max: 1e6 },
             summary: "Newey–West lags.",
         },
     ],
@@ -196,8 +201,8 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let matrix: Vec<MatrixColumn> = columns.iter().cloned().map(MatrixColumn::Values).collect();
     let (xtx, xty) = Rows::new(matrix.iter().collect(), &[], &ones).cross_products(&ones, &ys);
     let (Some(beta), Some(bread)) = (
-        crate::stats::linalg::solve(&xtx, &xty),
-        crate::stats::linalg::inverse(&xtx),
+        spel_stats::linalg::solve(&xtx, &xty),
+        spel_stats::linalg::inverse(&xtx),
     ) else {
         return Err(Diagnostic::new(
             "spel::its::singular",
@@ -205,7 +210,7 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         )
         .at(ctx.call.span));
     };
-    if matches!(ctx.option_value("show")?, Some((Value::Str(s), _)) if s == "fitted") {
+    if ctx.choice::<ItsShow>("show")? == Some(ItsShow::Fitted) {
         // The counterfactual continues the pre-break line: level and slope changes off.
         let predict = |i: usize, with_change: bool| -> f64 {
             (0..p)

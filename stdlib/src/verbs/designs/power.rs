@@ -7,17 +7,28 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::Formula;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use super::super::{Example, OptionSpec, Verb, VerbCtx};
+use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::format::number;
+use crate::model::ModelFamily;
 use crate::simulate::gpps;
 use crate::value::{Report, Value};
 
-const fn option(name: &'static str, values: &'static str, summary: &'static str) -> OptionSpec {
+crate::choice! {
+    /// What `power logit` solves for.
+    enum Solve { N = "n", Or = "or", Power = "power" }
+}
+
+const fn option(
+    name: &'static str,
+    kind: OptionKind,
+    values: &'static str,
+    summary: &'static str,
+) -> OptionSpec {
     OptionSpec {
         name,
         values,
-        choices: &[],
+        kind,
         summary,
     }
 }
@@ -37,58 +48,90 @@ pub const VERB: Verb = Verb {
                   odds ratio (coverage).",
     connectives: &[],
     options: &[
-        option("or", "an odds ratio per unit", "The effect to detect."),
+        option(
+            "or",
+            OptionKind::POSITIVE,
+            "an odds ratio per unit",
+            "The effect to detect.",
+        ),
         option(
             "p0",
+            OptionKind::PROBABILITY,
             "a probability",
             "The outcome's probability at the covariate's mean.",
         ),
         option(
             "sd",
+            OptionKind::POSITIVE,
             "a positive number",
             "The covariate's standard deviation (default 1).",
         ),
-        option("n", "a whole number", "Respondents."),
+        option(
+            "n",
+            OptionKind::Number {
+                min: 1.0,
+                max: f64::INFINITY,
+            },
+            "a whole number",
+            "Respondents.",
+        ),
         option(
             "power",
+            OptionKind::PROBABILITY,
             "a probability",
             "The power wanted (to solve for n or the OR).",
         ),
         OptionSpec {
             name: "solve",
             values: "n, or or power",
-            choices: &["n", "or", "power"],
+            kind: OptionKind::Word(Solve::WORDS),
             summary: "What to solve for (default: what is missing).",
         },
         option(
             "alpha",
+            OptionKind::PROBABILITY,
             "a probability",
             "Two-sided significance level (default 0.05).",
         ),
         option(
             "deff",
+            OptionKind::Number {
+                min: 1.0,
+                max: f64::INFINITY,
+            },
             "a number of 1 or more",
             "Design effect (default 1).",
         ),
         option(
             "reps",
+            OptionKind::Whole {
+                min: 1.0,
+                max: 100_000.0,
+            },
             "a whole number",
             "Simulated surveys (`power simulate`).",
         ),
         option(
             "seed",
+            OptionKind::SEED,
             "a whole number",
             "First seed (`power simulate`, default 1).",
         ),
         OptionSpec {
             name: "family",
             values: "ols, logit, probit, poisson or negbin",
-            choices: &["ols", "logit", "probit", "poisson", "negbin"],
+            kind: OptionKind::Word(ModelFamily::WORDS),
             summary: "Model family (`power simulate`).",
         },
-        option("weights", "a column", "Survey weights (`power simulate`)."),
+        option(
+            "weights",
+            OptionKind::Column,
+            "a column",
+            "Survey weights (`power simulate`).",
+        ),
         option(
             "cluster",
+            OptionKind::Column,
             "a column",
             "Cluster-robust SEs (`power simulate`).",
         ),
@@ -199,12 +242,12 @@ fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
         "a number of respondents above 1",
     )?;
     let wanted = number_option(ctx, "power", 0.0, 1.0, "a probability between 0 and 1")?;
-    let solve = match ctx.option_value("solve")? {
-        Some((Value::Str(s), _)) => s,
-        _ => match (or, n, wanted) {
-            (Some(_), Some(_), _) => "power".into(),
-            (Some(_), None, Some(_)) => "n".into(),
-            (None, Some(_), Some(_)) => "or".into(),
+    let solve = match ctx.choice::<Solve>("solve")? {
+        Some(solve) => solve,
+        None => match (or, n, wanted) {
+            (Some(_), Some(_), _) => Solve::Power,
+            (Some(_), None, Some(_)) => Solve::N,
+            (None, Some(_), Some(_)) => Solve::Or,
             _ => {
                 return Err(ctx.usage_error(
                     "give two of `or`, `n` and `power`, and `power logit` solves for the third",
@@ -214,13 +257,14 @@ fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
     };
     let z_alpha = normal.inverse_cdf(1.0 - alpha / 2.0);
     let information = p0 * (1.0 - p0) * sd * sd / deff;
-    let missing = |name: &str| ctx.usage_error(format!("solving for {solve} needs `{name} = ...`"));
+    let missing =
+        |name: &str| ctx.usage_error(format!("solving for {} needs `{name} = ...`", solve.word()));
     let impossible = |message: String, name: &str| {
         let span = ctx.option(name).map_or(ctx.call.span, |a| a.span);
         Diagnostic::new("spel::power::impossible", message).at(span)
     };
-    let (or, n, achieved) = match solve.as_str() {
-        "power" => {
+    let (or, n, achieved) = match solve {
+        Solve::Power => {
             let (or, n) = (
                 or.ok_or_else(|| missing("or"))?,
                 n.ok_or_else(|| missing("n"))?,
@@ -228,7 +272,7 @@ fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
             let shift = or.ln().abs() * (n * information).sqrt();
             (or, n, normal.cdf(shift - z_alpha))
         }
-        "n" => {
+        Solve::N => {
             let (or, wanted) = (
                 or.ok_or_else(|| missing("or"))?,
                 wanted.ok_or_else(|| missing("power"))?,
@@ -254,7 +298,7 @@ fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
             let n = ((z_alpha + z_power) / or.ln()).powi(2) / information;
             (or, n.ceil(), wanted)
         }
-        _ => {
+        Solve::Or => {
             let (n, wanted) = (
                 n.ok_or_else(|| missing("n"))?,
                 wanted.ok_or_else(|| missing("power"))?,
@@ -284,10 +328,10 @@ fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
         "power" => [achieved],
     )
     .map_err(|e| polars_error(e).at(ctx.call.span))?;
-    let solved = match solve.as_str() {
-        "n" => format!("respondents needed: {}", number(n)),
-        "or" => format!("smallest detectable odds ratio: {}", number(or)),
-        _ => format!("power: {}", number(achieved)),
+    let solved = match solve {
+        Solve::N => format!("respondents needed: {}", number(n)),
+        Solve::Or => format!("smallest detectable odds ratio: {}", number(or)),
+        Solve::Power => format!("power: {}", number(achieved)),
     };
     Ok(Value::Report(std::sync::Arc::new(Report {
         title: format!("Power of a logit slope (Wald test): {solved}"),

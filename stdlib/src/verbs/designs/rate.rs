@@ -5,7 +5,7 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 
-use super::super::{Example, OptionSpec, Verb, VerbCtx};
+use super::super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::value::Value;
 
@@ -22,13 +22,13 @@ pub const VERB: Verb = Verb {
         OptionSpec {
             name: "ref",
             values: "a level of the group",
-            choices: &[],
+            kind: OptionKind::Value,
             summary: "The reference group for rate ratios.",
         },
         OptionSpec {
             name: "level",
             values: "a number such as 0.95",
-            choices: &[],
+            kind: OptionKind::PROBABILITY,
             summary: "Confidence level.",
         },
     ],

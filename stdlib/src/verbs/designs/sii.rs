@@ -5,7 +5,7 @@ use polars::prelude::*;
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 
-use super::super::{Example, OptionSpec, Verb, VerbCtx};
+use super::super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::value::Value;
 
 pub const VERB: Verb = Verb {
@@ -23,7 +23,7 @@ pub const VERB: Verb = Verb {
     options: &[OptionSpec {
         name: "weights",
         values: "a numeric column",
-        choices: &[],
+        kind: OptionKind::Column,
         summary: "Population or survey weights.",
     }],
     named_arguments: false,

@@ -19,7 +19,7 @@ use super::rows::{
     BLOCK, CHUNK, Cells, GroupTable, Rows, absorb_one_way, fill_chunks, group_shifts,
     scores_by_table,
 };
-use crate::formula::design::{Grouping, MatrixColumn};
+use crate::matrix::{Grouping, MatrixColumn};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Link {
@@ -906,7 +906,7 @@ mod tests {
     use rand_pcg::Pcg64;
 
     use super::*;
-    use crate::formula::design::Codes;
+    use crate::matrix::Codes;
 
     /// A logit design of `n` rows: an intercept-free design with a numeric column, a
     /// 4-level factor (three dummies) and a 30-level absorbed grouping, or with an
@@ -935,10 +935,8 @@ mod tests {
             });
         }
         let grouping = Grouping {
-            name: "g".into(),
             ids: Arc::new(groups),
             levels: 30,
-            labels: (0..30).map(|g| g.to_string()).collect(),
         };
         (columns, y, weights, grouping)
     }

@@ -13,7 +13,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, Par};
 use rayon::prelude::*;
 
-use crate::formula::design::{Codes, Grouping, MatrixColumn, linear_predictor};
+use crate::matrix::{Codes, Grouping, MatrixColumn, linear_predictor};
 
 /// Rows per chunk of work given to a core.
 pub const CHUNK: usize = 1 << 16;

@@ -7,7 +7,7 @@ use faer::{Accum, Mat, MatMut, Par};
 use std::sync::Arc;
 
 use super::rows::{Rows, column_slice};
-use crate::formula::design::Grouping;
+use crate::matrix::Grouping;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Estimator {
@@ -224,9 +224,7 @@ fn intersect(first: &Grouping, second: &Grouping) -> Grouping {
         .collect();
     let levels = index.len();
     Grouping {
-        name: format!("{}:{}", first.name, second.name),
         ids: Arc::new(ids),
         levels,
-        labels: Vec::new(),
     }
 }

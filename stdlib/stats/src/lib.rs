@@ -1,0 +1,18 @@
+//! spel's numerics. Every estimator here works on slices and matrices and returns a
+//! plain result struct: no tables, no column names, no rendering. The engine
+//! (`spel-stdlib`) turns tables into these inputs and results into values.
+//!
+//! - [`matrix`]: the model matrix column by column, and groupings of rows.
+//! - [`glm`]: generalised linear models by IRLS with absorbed groupings.
+//! - [`rows`]: the design as a fit reads it, in chunks on every core.
+//! - [`vcov`]: variance estimators, the one sandwich with its small-sample factors.
+//! - [`linalg`]: solving and inverting small symmetric systems.
+
+// Numeric code walks parallel per-row arrays (y, mu, weights, columns) by index.
+#![allow(clippy::needless_range_loop)]
+
+pub mod glm;
+pub mod linalg;
+pub mod matrix;
+pub mod rows;
+pub mod vcov;

@@ -1,0 +1,129 @@
+//! The model matrix column by column, and groupings of rows: what every estimator of
+//! this crate reads.
+
+use std::sync::Arc;
+
+/// Each row's group (of an absorbed effect or of clusters), numbered `0..levels`.
+#[derive(Clone, Debug)]
+pub struct Grouping {
+    /// Shared when one column both is absorbed and clusters the rows.
+    pub ids: Codes,
+    pub levels: usize,
+}
+
+/// A factor's level code in each row, shared by its dummies. A `Vec` behind the `Arc`
+/// (not a slice) so that codes found in a `Vec` are shared without being copied.
+pub type Codes = Arc<Vec<u32>>;
+
+/// One column of the model matrix. A factor's dummies are kept as the factor's level
+/// codes, shared among its columns: on millions of rows a dummy stored as numbers
+/// costs eight bytes a row and is read in full by every pass of a fit.
+#[derive(Clone, Debug)]
+pub enum MatrixColumn {
+    Values(Vec<f64>),
+    /// 1 where the row's level code is `level`, else 0; `levels` codes in all
+    /// (`u32::MAX` marks a value outside them, which no dummy takes).
+    Indicator {
+        codes: Codes,
+        level: u32,
+        levels: u32,
+    },
+    /// The same number in every row (the intercept).
+    Constant {
+        value: f64,
+        rows: usize,
+    },
+}
+
+impl MatrixColumn {
+    pub fn len(&self) -> usize {
+        match self {
+            MatrixColumn::Values(x) => x.len(),
+            MatrixColumn::Indicator { codes, .. } => codes.len(),
+            MatrixColumn::Constant { rows, .. } => *rows,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, row: usize) -> f64 {
+        match self {
+            MatrixColumn::Values(x) => x[row],
+            MatrixColumn::Indicator { codes, level, .. } => {
+                f64::from(u8::from(codes[row] == *level))
+            }
+            MatrixColumn::Constant { value, .. } => *value,
+        }
+    }
+
+    /// Writes rows `start..start + out.len()` into `out`.
+    pub fn fill(&self, start: usize, out: &mut [f64]) {
+        let end = start + out.len();
+        match self {
+            MatrixColumn::Values(x) => out.copy_from_slice(&x[start..end]),
+            MatrixColumn::Indicator { codes, level, .. } => {
+                // A mask rather than a branch: codes come in no order, and a branch per
+                // row mispredicts half the time.
+                let one = 1.0_f64.to_bits();
+                for (o, &c) in out.iter_mut().zip(&codes[start..end]) {
+                    *o = f64::from_bits(u64::from(c == *level).wrapping_neg() & one);
+                }
+            }
+            MatrixColumn::Constant { value, .. } => out.fill(*value),
+        }
+    }
+
+    /// Whether every value is 0 or 1.
+    pub fn is_dummy(&self) -> bool {
+        match self {
+            MatrixColumn::Values(x) => x.iter().all(|&v| v == 0.0 || v == 1.0),
+            MatrixColumn::Indicator { .. } => true,
+            MatrixColumn::Constant { value, .. } => *value == 0.0 || *value == 1.0,
+        }
+    }
+}
+
+/// `x · beta` for rows `start..start + out.len()`, column by column; a factor's
+/// dummies are added by one look-up per row rather than one pass per level.
+pub fn linear_predictor(columns: &[&MatrixColumn], beta: &[f64], start: usize, out: &mut [f64]) {
+    out.fill(0.0);
+    let end = start + out.len();
+    let mut factors: Vec<(&Codes, Vec<f64>)> = Vec::new();
+    for (column, &b) in columns.iter().zip(beta) {
+        match column {
+            MatrixColumn::Values(x) => {
+                for (o, v) in out.iter_mut().zip(&x[start..end]) {
+                    *o += b * v;
+                }
+            }
+            MatrixColumn::Constant { value, .. } => {
+                for o in out.iter_mut() {
+                    *o += b * value;
+                }
+            }
+            MatrixColumn::Indicator {
+                codes,
+                level,
+                levels,
+            } => {
+                let position = match factors.iter().position(|(c, _)| Arc::ptr_eq(c, codes)) {
+                    Some(position) => position,
+                    None => {
+                        factors.push((codes, vec![0.0; *levels as usize]));
+                        factors.len() - 1
+                    }
+                };
+                factors[position].1[*level as usize] += b;
+            }
+        }
+    }
+    for (codes, by_level) in factors {
+        for (o, &c) in out.iter_mut().zip(&codes[start..end]) {
+            if let Some(v) = by_level.get(c as usize) {
+                *o += v;
+            }
+        }
+    }
+}
