@@ -195,6 +195,56 @@ fn cluster_sums(inputs: &Inputs, grouping: &Grouping) -> Vec<f64> {
     }
 }
 
+/// The meat of a sandwich on dense columns: the scores `x_i · s_i` (with `s_i` a row's
+/// weighted residual) summed by `grouping` before their outer products, or row by row
+/// (heteroskedasticity-robust) without one.
+pub fn dense_meat(columns: &[Vec<f64>], scores: &[f64], grouping: Option<&Grouping>) -> Mat<f64> {
+    let p = columns.len();
+    let mut meat = Mat::<f64>::zeros(p, p);
+    let Some(grouping) = grouping else {
+        for (i, s) in scores.iter().enumerate() {
+            let x: Vec<f64> = columns.iter().map(|c| c[i] * s).collect();
+            add_outer(&mut meat, &x, &x, 1.0);
+        }
+        return meat;
+    };
+    let mut sums = vec![0.0; grouping.levels * p];
+    for (i, s) in scores.iter().enumerate() {
+        let g = grouping.ids[i] as usize;
+        for (c, column) in columns.iter().enumerate() {
+            sums[g * p + c] += column[i] * s;
+        }
+    }
+    for x in sums.chunks(p.max(1)) {
+        add_outer(&mut meat, x, x, 1.0);
+    }
+    meat
+}
+
+/// Newey–West's meat: the Bartlett-weighted autocovariances of the scores `x_t · e_t`
+/// of a time series, up to `lags` periods apart.
+pub fn newey_west_meat(columns: &[Vec<f64>], residuals: &[f64], lags: usize) -> Mat<f64> {
+    let (n, p) = (residuals.len(), columns.len());
+    let score = |t: usize, j: usize| columns[j][t] * residuals[t];
+    let mut meat = Mat::<f64>::zeros(p, p);
+    for lag in 0..=lags.min(n.saturating_sub(1)) {
+        let weight = 1.0 - lag as f64 / (lags as f64 + 1.0);
+        for t in lag..n {
+            for a in 0..p {
+                for b in 0..p {
+                    let term = score(t, a) * score(t - lag, b);
+                    meat[(a, b)] += if lag == 0 {
+                        term
+                    } else {
+                        weight * (term + score(t - lag, a) * score(t, b))
+                    };
+                }
+            }
+        }
+    }
+    meat
+}
+
 fn add_outer(m: &mut Mat<f64>, a: &[f64], b: &[f64], scale: f64) {
     for i in 0..a.len() {
         for j in 0..b.len() {
@@ -203,7 +253,9 @@ fn add_outer(m: &mut Mat<f64>, a: &[f64], b: &[f64], scale: f64) {
     }
 }
 
-fn sandwich(bread: &Mat<f64>, meat: &Mat<f64>, factor: f64) -> Mat<f64> {
+/// `factor · bread · meat · bread`: every sandwich variance of spel, the models' and
+/// the designs', is made here.
+pub fn sandwich(bread: &Mat<f64>, meat: &Mat<f64>, factor: f64) -> Mat<f64> {
     let product = bread * meat * bread;
     Mat::from_fn(product.nrows(), product.ncols(), |i, j| {
         factor * product[(i, j)]

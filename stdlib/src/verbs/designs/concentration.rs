@@ -3,6 +3,7 @@
 use polars::prelude::*;
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
+use spel_stats::designs::inequality::{self, Correction};
 
 crate::choice! {
     /// Which concentration index: the standard one, or a bounded outcome's corrections.
@@ -79,11 +80,7 @@ fn concentration(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let n = ys.len();
     let nf = n as f64;
     let mean = ys.iter().sum::<f64>() / nf;
-    let (low, high) = ys
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
-            (l.min(*v), h.max(*v))
-        });
+    let low = ys.iter().fold(f64::INFINITY, |l, v| l.min(*v));
     if n < 2 || low < 0.0 || mean <= 0.0 {
         return Err(Diagnostic::new(
             "spel::concentration::outcome",
@@ -92,42 +89,15 @@ fn concentration(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         .at(outcome_ast.span)
         .with_help("for an outcome that can be negative, compare groups with `summarise ... by` or use `sii`"));
     }
-    // Fractional ranks (i - 0.5)/n, averaged over tied values of the ranking.
-    let mut fractional = vec![0.0; n];
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && ranks[j + 1] == ranks[i] {
-            j += 1;
-        }
-        let average = ((i + j) as f64 / 2.0 + 0.5) / nf;
-        for value in fractional.iter_mut().take(j + 1).skip(i) {
-            *value = average;
-        }
-        i = j + 1;
-    }
     if ctx.flag("curve")? == Some(true) {
         return curve(ctx, &ys, &ranks);
     }
-    let c = 2.0 / (nf * mean) * ys.iter().zip(&fractional).map(|(y, r)| y * r).sum::<f64>() - 1.0;
-    // Kakwani, Wagstaff & van Doorslaer (1997), eq. 14.
-    let mut cumulative = 0.0;
-    let mut sum_squares = 0.0;
-    for (y, r) in ys.iter().zip(&fractional) {
-        let previous = cumulative;
-        cumulative += y / (nf * mean);
-        let a = (y / mean) * (2.0 * r - 1.0 - c) + 2.0 - previous - cumulative;
-        sum_squares += a * a;
-    }
-    let se_c = ((sum_squares / nf - (1.0 + c).powi(2)) / nf)
-        .max(0.0)
-        .sqrt();
-    let scale = match kind {
-        ConcentrationType::Erreygers => 4.0 * mean / (high - low),
-        ConcentrationType::Wagstaff => mean * (high - low) / ((high - mean) * (mean - low)),
-        ConcentrationType::Standard => 1.0,
+    let correction = match kind {
+        ConcentrationType::Standard => Correction::Standard,
+        ConcentrationType::Erreygers => Correction::Erreygers,
+        ConcentrationType::Wagstaff => Correction::Wagstaff,
     };
-    if !scale.is_finite() {
+    let Some(index) = inequality::concentration(&ys, &ranks, correction) else {
         return Err(Diagnostic::new(
             "spel::concentration::bounds",
             format!(
@@ -136,11 +106,11 @@ fn concentration(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             ),
         )
         .at(outcome_ast.span));
-    }
+    };
     let result = crate::model::Coefficient::wald(
         kind.word(),
-        scale * c,
-        scale * se_c,
+        index.estimate,
+        index.std_error,
         crate::model::Distribution::Normal,
         0.95,
     );
@@ -150,17 +120,7 @@ fn concentration(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
 /// The concentration curve: cumulative share of the outcome against cumulative share
 /// of the population ranked from the lowest RANK, one point after each distinct rank.
 fn curve(ctx: &VerbCtx, ys: &[f64], ranks: &[f64]) -> Result<Value, Diagnostic> {
-    let n = ys.len();
-    let total: f64 = ys.iter().sum();
-    let (mut population, mut outcome) = (vec![0.0], vec![0.0]);
-    let mut running = 0.0;
-    for i in 0..n {
-        running += ys[i];
-        if i + 1 == n || ranks[i + 1] != ranks[i] {
-            population.push((i + 1) as f64 / n as f64);
-            outcome.push(running / total);
-        }
-    }
+    let (population, outcome) = inequality::concentration_curve(ys, ranks);
     let table = df!(
         "population_share" => population,
         "outcome_share" => outcome,

@@ -6,8 +6,7 @@ use spel_grammar::Diagnostic;
 use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use super::complete_pairs;
 use crate::errors::polars_error;
-use crate::formula::design::MatrixColumn;
-use spel_stats::rows::Rows;
+use spel_stats::{least_squares, vcov};
 
 crate::choice! {
     /// What `its` shows.
@@ -197,19 +196,14 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         }
     }
     let p = columns.len();
-    let ones = vec![1.0; n];
-    let matrix: Vec<MatrixColumn> = columns.iter().cloned().map(MatrixColumn::Values).collect();
-    let (xtx, xty) = Rows::new(matrix.iter().collect(), &[], &ones).cross_products(&ones, &ys);
-    let (Some(beta), Some(bread)) = (
-        spel_stats::linalg::solve(&xtx, &xty),
-        spel_stats::linalg::inverse(&xtx),
-    ) else {
+    let Some(fit) = least_squares::fit(&columns, &ys, &vec![1.0; n]) else {
         return Err(Diagnostic::new(
             "spel::its::singular",
             "the time series cannot be fitted (too few distinct periods on a side of the break)",
         )
         .at(ctx.call.span));
     };
+    let beta = &fit.beta;
     if ctx.choice::<ItsShow>("show")? == Some(ItsShow::Fitted) {
         // The counterfactual continues the pre-break line: level and slope changes off.
         let predict = |i: usize, with_change: bool| -> f64 {
@@ -243,57 +237,19 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         };
         return Ok(Value::Table(table));
     }
-    let residuals: Vec<f64> = (0..n)
-        .map(|i| ys[i] - (0..p).map(|j| columns[j][i] * beta[j]).sum::<f64>())
-        .collect();
-    let lags = match ctx.option_value("lags")? {
-        Some((Value::Number(k), _)) if k >= 0.0 && k.fract() == 0.0 => k as usize,
-        Some((_, span)) => {
-            return Err(Diagnostic::new("spel::its::lags", "`lags` is a whole number").at(span));
-        }
+    let lags = match ctx.number("lags")? {
+        Some((k, _)) => k as usize,
         None => (4.0 * (n as f64 / 100.0).powf(2.0 / 9.0)).floor() as usize,
     };
     // Newey–West: Bartlett-weighted autocovariances of the scores x_t e_t.
-    let score = |t: usize, j: usize| columns[j][t] * residuals[t];
-    let mut meat = vec![vec![0.0_f64; p]; p];
-    for lag in 0..=lags.min(n - 1) {
-        let weight = if lag == 0 {
-            1.0
-        } else {
-            1.0 - lag as f64 / (lags as f64 + 1.0)
-        };
-        for t in lag..n {
-            for a in 0..p {
-                for b in 0..p {
-                    let term = score(t, a) * score(t - lag, b);
-                    meat[a][b] += weight
-                        * if lag == 0 {
-                            term
-                        } else {
-                            term + score(t - lag, a) * score(t, b)
-                        };
-                }
-            }
-        }
-    }
-    let mut variance = vec![vec![0.0_f64; p]; p];
-    for a in 0..p {
-        for b in 0..p {
-            let mut total = 0.0;
-            for c in 0..p {
-                for d in 0..p {
-                    total += bread[(a, c)] * meat[c][d] * bread[(d, b)];
-                }
-            }
-            variance[a][b] = total;
-        }
-    }
+    let meat = vcov::newey_west_meat(&columns, &fit.residuals, lags);
+    let variance = vcov::sandwich(&fit.bread, &meat, 1.0);
     let rows: Vec<crate::model::Coefficient> = (0..p)
         .map(|j| {
             crate::model::Coefficient::wald(
                 &names[j],
                 beta[j],
-                variance[j][j].sqrt(),
+                variance[(j, j)].sqrt(),
                 crate::model::Distribution::Normal,
                 0.95,
             )

@@ -4,6 +4,7 @@
 use polars::prelude::*;
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
+use spel_stats::designs::inequality;
 
 use super::super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::value::Value;
@@ -78,61 +79,18 @@ fn sii(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         super::floats(ctx, &df, "w")?,
     );
     let n = ys.len();
-    let total: f64 = ws.iter().sum();
-    let mut ridit = vec![0.0; n];
-    let (mut i, mut below) = (0, 0.0);
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && ranks[j + 1] == ranks[i] {
-            j += 1;
-        }
-        let here: f64 = ws[i..=j].iter().sum();
-        ridit[i..=j].fill((below + here / 2.0) / total);
-        below += here;
-        i = j + 1;
-    }
-    if n < 3 || ridit.first() == ridit.last() {
+    let Some(index) = inequality::slope_index(&ys, &ranks, &ws) else {
         return Err(Diagnostic::new(
             "spel::sii::ranks",
             "the slope index needs a ranking with at least two values",
         )
         .at(rank_ast.span));
-    }
-    let mean = |v: &[f64]| v.iter().zip(&ws).map(|(x, w)| w * x).sum::<f64>() / total;
-    let (mean_r, mean_y) = (mean(&ridit), mean(&ys));
-    let sxx: f64 = ridit
-        .iter()
-        .zip(&ws)
-        .map(|(r, w)| w * (r - mean_r).powi(2))
-        .sum();
-    let sxy: f64 = (0..n)
-        .map(|i| ws[i] * (ridit[i] - mean_r) * (ys[i] - mean_y))
-        .sum();
-    let slope = sxy / sxx;
-    let intercept = mean_y - slope * mean_r;
-    // HC1: the sandwich of the two-parameter fit, slope element, times n/(n − 2).
-    let (mut a, mut b, mut c) = (0.0, 0.0, 0.0);
-    let (mut s0, mut s1, mut s2) = (0.0, 0.0, 0.0);
-    for i in 0..n {
-        let e = ys[i] - intercept - slope * ridit[i];
-        let u = ws[i] * e;
-        a += u * u;
-        b += u * u * ridit[i];
-        c += u * u * ridit[i] * ridit[i];
-        s0 += ws[i];
-        s1 += ws[i] * ridit[i];
-        s2 += ws[i] * ridit[i] * ridit[i];
-    }
-    let det = s0 * s2 - s1 * s1;
-    // The slope's row of (X'WX)^-1 is (−s1, s0)/det.
-    let variance = (s1 * s1 * a - 2.0 * s1 * s0 * b + s0 * s0 * c) / (det * det);
-    let nf = n as f64;
-    let se = (variance * nf / (nf - 2.0)).sqrt();
+    };
     let result = crate::model::Coefficient::wald(
         "SII",
-        slope,
-        se,
-        crate::model::Distribution::StudentT(nf - 2.0),
+        index.estimate,
+        index.std_error,
+        crate::model::Distribution::StudentT(n as f64 - 2.0),
         0.95,
     );
     super::estimate_table(ctx, &result, n)

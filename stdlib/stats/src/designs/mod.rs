@@ -1,0 +1,5 @@
+//! The evaluation designs' estimators, each on slices with a plain result: the engine's
+//! verbs of the same names turn tables into these inputs and the results into reports.
+
+pub mod compare;
+pub mod inequality;
