@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 
 use polars::prelude::*;
-use rand::{RngExt, SeedableRng};
-use rand_pcg::Pcg64;
 use spel_grammar::ast::Expr as Ast;
 use spel_grammar::{Diagnostic, Span};
 use statrs::distribution::{ContinuousCDF, Normal};
@@ -14,6 +12,10 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::format::plural;
+use spel_stats::designs::did::{
+    Cell, Effect, Panel, aggregate, group_time_cells, simultaneous_critical_value, standard_error,
+    two_way_fixed_effects,
+};
 use spel_stats::matrix::Grouping;
 
 crate::choice! {
@@ -112,42 +114,6 @@ Note: CS: Callaway–Sant'Anna group-time ATTs, varying base period, analytic in
     }],
     run: did,
 };
-
-/// A balanced panel, unit by period.
-struct Panel {
-    units: Vec<String>,
-    periods: Vec<f64>,
-    /// Index into `periods` of each unit's first treated period; `None` for never treated.
-    cohort: Vec<Option<usize>>,
-    weight: Vec<f64>,
-    /// `y[unit][period]`.
-    y: Vec<Vec<f64>>,
-}
-
-/// One group-time ATT with its influence function over the panel's units.
-struct Cell {
-    group: usize,
-    time: usize,
-    att: f64,
-    influence: Vec<f64>,
-}
-
-impl Cell {
-    fn event(&self) -> i64 {
-        self.time as i64 - self.group as i64
-    }
-}
-
-/// An aggregated effect: estimate and influence function.
-struct Effect {
-    att: f64,
-    influence: Vec<f64>,
-}
-
-fn standard_error(influence: &[f64]) -> f64 {
-    let n = influence.len() as f64;
-    influence.iter().map(|v| v * v).sum::<f64>().sqrt() / n
-}
 
 fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let lf = ctx.table()?;
@@ -289,12 +255,18 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         )
         .at(ctx.call.span));
     }
-    let twfe = two_way_fixed_effects(&units, &times, &treat, &ys, &weights);
+    let twfe = two_way_fixed_effects(
+        &first_appearance_codes(&units),
+        &first_appearance_codes(&times.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
+        &treat,
+        &ys,
+        &weights,
+    );
     let z = Normal::standard().inverse_cdf(0.975);
 
     let title = format!(
         "Difference in differences: {} units ({} treated in {}, {} never treated), {}; controls: {}",
-        panel.units.len(),
+        panel.units(),
         n_treated,
         plural(
             {
@@ -363,7 +335,7 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         let k = post.len() as f64;
         let average = Effect {
             att: post.iter().map(|e| e.att).sum::<f64>() / k,
-            influence: (0..panel.units.len())
+            influence: (0..panel.units())
                 .map(|u| post.iter().map(|e| e.influence[u]).sum::<f64>() / k)
                 .collect(),
         };
@@ -476,7 +448,6 @@ fn balanced_panel(
     }
     let mut dropped = Dropped::default();
     let mut panel = Panel {
-        units: Vec::new(),
         periods: periods.clone(),
         cohort: Vec::new(),
         weight: Vec::new(),
@@ -512,7 +483,6 @@ fn balanced_panel(
                 }
             }
         };
-        panel.units.push(order[u].clone());
         panel.cohort.push(cohort);
         panel.weight.push(weight_of[u]);
         panel.y.push(y[u].clone());
@@ -520,217 +490,18 @@ fn balanced_panel(
     Ok((panel, dropped))
 }
 
-/// Every ATT(g, t) for t after the first period: the weighted difference between the
-/// cohort's and the controls' mean change since the base period (g − 1 after treatment
-/// starts, t − 1 before).
-fn group_time_cells(panel: &Panel, not_yet: bool) -> Vec<Cell> {
-    let n = panel.units.len();
-    let mut groups: Vec<usize> = panel.cohort.iter().flatten().copied().collect();
-    groups.sort_unstable();
-    groups.dedup();
-    let mut cells = Vec::new();
-    for &g in &groups {
-        for t in 1..panel.periods.len() {
-            let base = if t >= g { g - 1 } else { t - 1 };
-            let latest = t.max(base);
-            let is_control = |c: Option<usize>| match c {
-                None => true,
-                Some(h) => not_yet && h > latest && h != g,
-            };
-            let (mut sum_treated, mut weight_treated) = (0.0, 0.0);
-            let (mut sum_control, mut weight_control) = (0.0, 0.0);
-            for u in 0..n {
-                let change = panel.y[u][t] - panel.y[u][base];
-                let w = panel.weight[u];
-                if panel.cohort[u] == Some(g) {
-                    sum_treated += w * change;
-                    weight_treated += w;
-                } else if is_control(panel.cohort[u]) {
-                    sum_control += w * change;
-                    weight_control += w;
-                }
-            }
-            if weight_control == 0.0 || weight_treated == 0.0 {
-                continue;
-            }
-            let (m1, m0) = (sum_treated / weight_treated, sum_control / weight_control);
-            let nf = n as f64;
-            let influence = (0..n)
-                .map(|u| {
-                    let change = panel.y[u][t] - panel.y[u][base];
-                    let w = panel.weight[u];
-                    if panel.cohort[u] == Some(g) {
-                        nf * w * (change - m1) / weight_treated
-                    } else if is_control(panel.cohort[u]) {
-                        -nf * w * (change - m0) / weight_control
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            cells.push(Cell {
-                group: g,
-                time: t,
-                att: m1 - m0,
-                influence,
-            });
-        }
-    }
-    cells
-}
-
-/// The cells that `keep` selects, averaged with weights proportional to their cohort's
-/// share of units; the influence function includes the estimated weights' own term.
-fn aggregate(panel: &Panel, cells: &[Cell], keep: impl Fn(&Cell) -> bool) -> Effect {
-    let n = panel.units.len();
-    let nf = n as f64;
-    let kept: Vec<&Cell> = cells.iter().filter(|c| keep(c)).collect();
-    let in_group = |u: usize, g: usize| {
-        if panel.cohort[u] == Some(g) {
-            panel.weight[u]
-        } else {
-            0.0
-        }
-    };
-    let share: Vec<f64> = kept
+/// Each row's key numbered by first appearance.
+fn first_appearance_codes(keys: &[String]) -> Grouping {
+    let mut index: HashMap<&str, u32> = HashMap::new();
+    let ids: Vec<u32> = keys
         .iter()
-        .map(|c| (0..n).map(|u| in_group(u, c.group)).sum::<f64>() / nf)
-        .collect();
-    let total: f64 = share.iter().sum();
-    let att = kept
-        .iter()
-        .zip(&share)
-        .map(|(c, p)| p / total * c.att)
-        .sum();
-    let influence = (0..n)
-        .map(|u| {
-            let deviation: Vec<f64> = kept
-                .iter()
-                .zip(&share)
-                .map(|(c, p)| in_group(u, c.group) - p)
-                .collect();
-            let deviation_sum: f64 = deviation.iter().sum();
-            kept.iter()
-                .zip(&share)
-                .zip(&deviation)
-                .map(|((c, p), d)| {
-                    let weight_term = d / total - p / (total * total) * deviation_sum;
-                    p / total * c.influence[u] + weight_term * c.att
-                })
-                .sum()
+        .map(|k| {
+            let next = index.len() as u32;
+            *index.entry(k.as_str()).or_insert(next)
         })
         .collect();
-    Effect { att, influence }
-}
-
-/// The sup-t critical value over the event times: the 95th percentile of the largest
-/// |t| across them in a multiplier bootstrap with Mammen weights (as R's `did`).
-// The draws are indexed by event time and draw together.
-#[allow(clippy::needless_range_loop)]
-fn simultaneous_critical_value(effects: &[Effect], seed: u64, level: f64) -> f64 {
-    const DRAWS: usize = 999;
-    let usable: Vec<&Effect> = effects
-        .iter()
-        .filter(|e| standard_error(&e.influence) > 0.0)
-        .collect();
-    if usable.is_empty() {
-        return f64::NAN;
+    Grouping {
+        levels: index.len(),
+        ids: std::sync::Arc::new(ids),
     }
-    let n = usable[0].influence.len();
-    let root5 = 5f64.sqrt();
-    let (low, high) = ((1.0 - root5) / 2.0, (1.0 + root5) / 2.0);
-    let p_low = (root5 + 1.0) / (2.0 * root5);
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let mut draws = vec![vec![0.0; DRAWS]; usable.len()];
-    for b in 0..DRAWS {
-        let v: Vec<f64> = (0..n)
-            .map(|_| {
-                if rng.random::<f64>() < p_low {
-                    low
-                } else {
-                    high
-                }
-            })
-            .collect();
-        for (k, effect) in usable.iter().enumerate() {
-            draws[k][b] = effect
-                .influence
-                .iter()
-                .zip(&v)
-                .map(|(f, m)| f * m)
-                .sum::<f64>()
-                / (n as f64).sqrt();
-        }
-    }
-    // Each event time in units of its analytic standard error (R's `did` uses the
-    // draws' interquartile range, which collapses when a cohort has a handful of units).
-    let sigma: Vec<f64> = usable
-        .iter()
-        .map(|e| standard_error(&e.influence) * (n as f64).sqrt())
-        .collect();
-    let largest: Vec<f64> = (0..DRAWS)
-        .map(|b| {
-            (0..usable.len())
-                .map(|k| (draws[k][b] / sigma[k]).abs())
-                .fold(0.0, f64::max)
-        })
-        .collect();
-    quantile(&largest, level)
-}
-
-/// R's default (type 7) sample quantile.
-fn quantile(values: &[f64], p: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let h = (sorted.len() - 1) as f64 * p;
-    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
-}
-
-/// TWFE: y on the treatment dummy with unit and time effects absorbed, SE clustered by
-/// unit with the factor G/(G − 1)·(N − 1)/(N − K), K counting every absorbed level.
-fn two_way_fixed_effects(
-    units: &[String],
-    times: &[f64],
-    treated: &[f64],
-    ys: &[f64],
-    weights: &[f64],
-) -> (f64, f64) {
-    let grouping = |keys: Vec<String>| {
-        let mut index: HashMap<String, u32> = HashMap::new();
-        let ids: Vec<u32> = keys
-            .iter()
-            .map(|k| {
-                let next = index.len() as u32;
-                *index.entry(k.clone()).or_insert(next)
-            })
-            .collect();
-        Grouping {
-            levels: index.len(),
-            ids: std::sync::Arc::new(ids),
-        }
-    };
-    let unit = grouping(units.to_vec());
-    let time = grouping(times.iter().map(|t| t.to_string()).collect());
-    let (n_units, n_times) = (unit.levels, time.levels);
-    let groups = [unit, time];
-    let d = spel_stats::rows::demean(treated, weights, &groups);
-    let y = spel_stats::rows::demean(ys, weights, &groups);
-    let sxx: f64 = d.iter().zip(weights).map(|(d, w)| w * d * d).sum();
-    let sxy: f64 = d
-        .iter()
-        .zip(&y)
-        .zip(weights)
-        .map(|((d, y), w)| w * d * y)
-        .sum();
-    let beta = sxy / sxx;
-    let mut score = vec![0.0; n_units];
-    for i in 0..d.len() {
-        score[groups[0].ids[i] as usize] += weights[i] * d[i] * (y[i] - beta * d[i]);
-    }
-    let meat: f64 = score.iter().map(|s| s * s).sum();
-    let (n, g) = (d.len() as f64, n_units as f64);
-    let k = (n_units + n_times) as f64;
-    let factor = g / (g - 1.0) * (n - 1.0) / (n - k);
-    (beta, (factor * meat).sqrt() / sxx)
 }

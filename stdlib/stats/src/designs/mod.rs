@@ -2,4 +2,5 @@
 //! verbs of the same names turn tables into these inputs and the results into reports.
 
 pub mod compare;
+pub mod did;
 pub mod inequality;
