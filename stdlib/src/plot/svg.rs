@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::{Datum, Mark, PALETTE, Plot, Scale, date_label, tick_label, ticks};
+use crate::render::html::escape;
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 380.0;
@@ -13,13 +14,6 @@ const FONT: &str = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Ari
 const CHAR: f64 = 6.6;
 const GRID: &str = "#e6e6e6";
 const INK: &str = "#333333";
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 fn text_width(text: &str) -> f64 {
     text.chars().count() as f64 * CHAR

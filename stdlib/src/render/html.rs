@@ -64,6 +64,8 @@ fn class(numeric: bool) -> &'static str {
     if numeric { " class=\"num\"" } else { "" }
 }
 
+/// Text for HTML and SVG alike (both XML markup): the one escape of the engine's
+/// markup.
 pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -5,11 +5,11 @@
 use polars::prelude::*;
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::Formula;
-use statrs::distribution::{ContinuousCDF, Normal};
+use spel_stats::designs::power::LogitSlope;
 
 use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
-use crate::format::number;
+use crate::format::number as number_text;
 use crate::model::ModelFamily;
 use crate::simulate::gpps;
 use crate::value::{Report, Value};
@@ -198,50 +198,26 @@ fn power(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     }
 }
 
-/// A numeric option inside (low, high), or an error naming the range.
-fn number_option(
-    ctx: &VerbCtx,
-    name: &str,
-    low: f64,
-    high: f64,
-    what: &str,
-) -> Result<Option<f64>, Diagnostic> {
-    match ctx.option_value(name)? {
-        None => Ok(None),
-        Some((Value::Number(x), _)) if x > low && x < high => Ok(Some(x)),
-        Some((_, span)) => {
-            Err(Diagnostic::new("spel::power::option", format!("`{name}` is {what}")).at(span))
-        }
-    }
-}
-
 fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
-    let normal = Normal::standard();
-    let p0 =
-        number_option(ctx, "p0", 0.0, 1.0, "a probability between 0 and 1")?.ok_or_else(|| {
-            ctx.usage_error("`power logit` needs `p0 = ...`, the outcome's probability")
-        })?;
-    let sd = number_option(ctx, "sd", 0.0, f64::INFINITY, "a positive number")?.unwrap_or(1.0);
-    let alpha =
-        number_option(ctx, "alpha", 0.0, 1.0, "a probability between 0 and 1")?.unwrap_or(0.05);
-    let deff = match ctx.option_value("deff")? {
-        None => 1.0,
-        Some((Value::Number(x), _)) if x >= 1.0 => x,
-        Some((_, span)) => {
-            return Err(
-                Diagnostic::new("spel::power::option", "`deff` is a number of 1 or more").at(span),
-            );
-        }
+    let number =
+        |name: &str| -> Result<Option<f64>, Diagnostic> { Ok(ctx.number(name)?.map(|(x, _)| x)) };
+    let p0 = number("p0")?.ok_or_else(|| {
+        ctx.usage_error("`power logit` needs `p0 = ...`, the outcome's probability")
+    })?;
+    let test = LogitSlope {
+        p0,
+        sd: number("sd")?.unwrap_or(1.0),
+        alpha: number("alpha")?.unwrap_or(0.05),
+        deff: number("deff")?.unwrap_or(1.0),
     };
-    let or = number_option(ctx, "or", 0.0, f64::INFINITY, "a positive odds ratio")?;
-    let n = number_option(
-        ctx,
-        "n",
-        1.0,
-        f64::INFINITY,
-        "a number of respondents above 1",
-    )?;
-    let wanted = number_option(ctx, "power", 0.0, 1.0, "a probability between 0 and 1")?;
+    let (
+        LogitSlope {
+            sd, alpha, deff, ..
+        },
+        or,
+        n,
+    ) = (test, number("or")?, number("n")?);
+    let wanted = number("power")?;
     let solve = match ctx.choice::<Solve>("solve")? {
         Some(solve) => solve,
         None => match (or, n, wanted) {
@@ -255,13 +231,24 @@ fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
             }
         },
     };
-    let z_alpha = normal.inverse_cdf(1.0 - alpha / 2.0);
-    let information = p0 * (1.0 - p0) * sd * sd / deff;
     let missing =
         |name: &str| ctx.usage_error(format!("solving for {} needs `{name} = ...`", solve.word()));
     let impossible = |message: String, name: &str| {
         let span = ctx.option(name).map_or(ctx.call.span, |a| a.span);
         Diagnostic::new("spel::power::impossible", message).at(span)
+    };
+    let above_chance = |wanted: f64| {
+        if wanted > alpha / 2.0 {
+            return Ok(wanted);
+        }
+        Err(impossible(
+            format!(
+                "power {} is below what chance alone gives ({})",
+                number_text(wanted),
+                number_text(alpha / 2.0)
+            ),
+            "power",
+        ))
     };
     let (or, n, achieved) = match solve {
         Solve::Power => {
@@ -269,8 +256,7 @@ fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
                 or.ok_or_else(|| missing("or"))?,
                 n.ok_or_else(|| missing("n"))?,
             );
-            let shift = or.ln().abs() * (n * information).sqrt();
-            (or, n, normal.cdf(shift - z_alpha))
+            (or, n, test.power(or, n))
         }
         Solve::N => {
             let (or, wanted) = (
@@ -284,38 +270,16 @@ fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
                 )
                 .with_help("give the smallest effect worth detecting, such as `or = 1.01`"));
             }
-            if wanted <= alpha / 2.0 {
-                return Err(impossible(
-                    format!(
-                        "power {} is below what chance alone gives ({})",
-                        number(wanted),
-                        number(alpha / 2.0)
-                    ),
-                    "power",
-                ));
-            }
-            let z_power = normal.inverse_cdf(wanted);
-            let n = ((z_alpha + z_power) / or.ln()).powi(2) / information;
-            (or, n.ceil(), wanted)
+            let wanted = above_chance(wanted)?;
+            (or, test.respondents(or, wanted), wanted)
         }
         Solve::Or => {
             let (n, wanted) = (
                 n.ok_or_else(|| missing("n"))?,
                 wanted.ok_or_else(|| missing("power"))?,
             );
-            if wanted <= alpha / 2.0 {
-                return Err(impossible(
-                    format!(
-                        "power {} is below what chance alone gives ({})",
-                        number(wanted),
-                        number(alpha / 2.0)
-                    ),
-                    "power",
-                ));
-            }
-            let z_power = normal.inverse_cdf(wanted);
-            let log_or = (z_alpha + z_power) / (n * information).sqrt();
-            (log_or.exp(), n, wanted)
+            let wanted = above_chance(wanted)?;
+            (test.detectable_odds_ratio(n, wanted), n, wanted)
         }
     };
     let table = df!(
@@ -329,9 +293,9 @@ fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
     )
     .map_err(|e| polars_error(e).at(ctx.call.span))?;
     let solved = match solve {
-        Solve::N => format!("respondents needed: {}", number(n)),
-        Solve::Or => format!("smallest detectable odds ratio: {}", number(or)),
-        Solve::Power => format!("power: {}", number(achieved)),
+        Solve::N => format!("respondents needed: {}", number_text(n)),
+        Solve::Or => format!("smallest detectable odds ratio: {}", number_text(or)),
+        Solve::Power => format!("power: {}", number_text(achieved)),
     };
     Ok(Value::Report(std::sync::Arc::new(Report {
         title: format!("Power of a logit slope (Wald test): {solved}"),
@@ -360,8 +324,7 @@ fn simulated(ctx: &VerbCtx, formula: &Formula) -> Result<Value, Diagnostic> {
     let n = whole("n", None)? as usize;
     let reps = whole("reps", None)? as usize;
     let seed = whole("seed", Some(1.0))? as u64;
-    let alpha =
-        number_option(ctx, "alpha", 0.0, 1.0, "a probability between 0 and 1")?.unwrap_or(0.05);
+    let alpha = ctx.number("alpha")?.map_or(0.05, |(x, _)| x);
     let outcome = ctx.text(formula.lhs.span).to_string();
     let Some(truth) = gpps::OUTCOMES.iter().find(|o| o.name == outcome) else {
         return Err(Diagnostic::new(
@@ -437,14 +400,14 @@ fn simulated(ctx: &VerbCtx, formula: &Formula) -> Result<Value, Diagnostic> {
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" "),
-            number(n as f64)
+            number_text(n as f64)
         ),
         table,
         notes: vec![
             format!(
                 "power is the share of fits with p < {} for `{term}`; coverage the share of 95% intervals containing the true log odds ratio {}",
-                number(alpha),
-                number(true_log_odds)
+                number_text(alpha),
+                number_text(true_log_odds)
             ),
             "mean_std_error near sd_estimate means the standard errors are honest".into(),
         ],

@@ -3,7 +3,7 @@
 use polars::prelude::*;
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
-use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
+use spel_stats::designs::rate;
 
 use super::super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
@@ -48,19 +48,6 @@ pub const VERB: Verb = Verb {
     }],
     run: rate,
 };
-
-/// The exact (Garwood) Poisson interval for a count.
-pub fn poisson_interval(count: f64, level: f64) -> (f64, f64) {
-    let alpha = 1.0 - level;
-    let lower = if count <= 0.0 {
-        0.0
-    } else {
-        ChiSquared::new(2.0 * count).map_or(f64::NAN, |d| d.inverse_cdf(alpha / 2.0) / 2.0)
-    };
-    let upper = ChiSquared::new(2.0 * (count + 1.0))
-        .map_or(f64::NAN, |d| d.inverse_cdf(1.0 - alpha / 2.0) / 2.0);
-    (lower, upper)
-}
 
 fn rate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let lf = ctx.table()?;
@@ -141,15 +128,14 @@ fn rate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         )
         .at(population_ast.span));
     }
-    let mut rates = Vec::new();
-    let mut lows = Vec::new();
-    let mut highs = Vec::new();
-    for (count, population) in counts.iter().zip(&people) {
-        let (low, high) = poisson_interval(*count, level);
-        rates.push(count / population * k);
-        lows.push(low / population * k);
-        highs.push(high / population * k);
-    }
+    let estimates: Vec<rate::Rate> = counts
+        .iter()
+        .zip(&people)
+        .map(|(count, population)| rate::rate(*count, *population, k, level))
+        .collect();
+    let rates: Vec<f64> = estimates.iter().map(|r| r.rate).collect();
+    let lows: Vec<f64> = estimates.iter().map(|r| r.low).collect();
+    let highs: Vec<f64> = estimates.iter().map(|r| r.high).collect();
     let mut columns = vec![
         Column::new("rate".into(), rates.clone()),
         Column::new("conf_low".into(), lows),
@@ -184,25 +170,14 @@ fn rate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             }
             None => 0,
         };
-        let z = Normal::standard().inverse_cdf(1.0 - (1.0 - level) / 2.0);
-        let (ref_count, ref_rate) = (counts[reference], rates[reference]);
-        let mut ratio = Vec::new();
-        let mut ratio_low = Vec::new();
-        let mut ratio_high = Vec::new();
-        for (row, (count, r)) in counts.iter().zip(&rates).enumerate() {
-            // The reference group's ratio is 1 by definition: no interval.
-            if row == reference {
-                ratio.push(Some(1.0));
-                ratio_low.push(None);
-                ratio_high.push(None);
-                continue;
-            }
-            let rr = r / ref_rate;
-            let se = (1.0 / count + 1.0 / ref_count).sqrt();
-            ratio.push(Some(rr));
-            ratio_low.push(Some(rr * (-z * se).exp()));
-            ratio_high.push(Some(rr * (z * se).exp()));
-        }
+        // The reference group's ratio is 1 by definition: no interval.
+        let ratios = rate::rate_ratios(&counts, &rates, reference, level);
+        let ratio: Vec<Option<f64>> = ratios
+            .iter()
+            .map(|r| Some(r.map_or(1.0, |r| r.rate)))
+            .collect();
+        let ratio_low: Vec<Option<f64>> = ratios.iter().map(|r| r.map(|r| r.low)).collect();
+        let ratio_high: Vec<Option<f64>> = ratios.iter().map(|r| r.map(|r| r.high)).collect();
         columns.push(Column::new("rate_ratio".into(), ratio));
         columns.push(Column::new("rr_conf_low".into(), ratio_low));
         columns.push(Column::new("rr_conf_high".into(), ratio_high));

@@ -4,3 +4,5 @@
 pub mod compare;
 pub mod did;
 pub mod inequality;
+pub mod power;
+pub mod rate;
