@@ -11,11 +11,14 @@
 // Numeric code walks parallel per-row arrays (y, mu, weights, columns) by index.
 #![allow(clippy::needless_range_loop)]
 
+pub mod absorbed;
 pub mod designs;
 pub mod glm;
 pub mod least_squares;
 pub mod linalg;
 pub mod matrix;
+pub mod negbin;
 pub mod ranks;
 pub mod rows;
+pub mod separation;
 pub mod vcov;
