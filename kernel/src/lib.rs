@@ -1,11 +1,13 @@
 //! spel's Jupyter kernel: wire format and signing ([`wire`]), the sockets and what each
-//! answers ([`server`]), the engine adapter ([`engine`]), cursor units ([`offsets`]) and
+//! answers ([`server`]), the engine adapter ([`engine`]), cursor units ([`offsets`]), where
+//! jupyter-protocol falls short ([`protocol_gaps`]) and
 //! the kernelspec ([`install`]). The engine is spel-stdlib's `Session`; nothing here
 //! evaluates or formats.
 
 pub mod engine;
 pub mod install;
 pub mod offsets;
+pub mod protocol_gaps;
 pub mod server;
 pub mod wire;
 
