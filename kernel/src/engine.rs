@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 
-use serde_json::{Map, Value, json};
+use jupyter_protocol::{ErrorOutput, Media, MediaType};
 use spel_stdlib::complete::Completions;
 use spel_stdlib::{Colour, Session, Shown};
 use tokio::sync::{mpsc as async_mpsc, oneshot};
@@ -14,21 +14,15 @@ use tokio::sync::{mpsc as async_mpsc, oneshot};
 pub enum Event {
     /// Text for the stdout stream (what `print` and `write` say).
     Stream(String),
-    /// A result's MIME bundle (`text/plain`, `text/html`).
-    Result(Map<String, Value>),
+    /// A result's MIME bundle (see [`bundle`]).
+    Result(Media),
     /// Help text for the notebook's pager (`:help filter`).
     Page(String),
     /// Long work began (a read, a fit); the server shows it if it lasts.
     WorkStarted(String),
     WorkFinished,
     /// The end: `Ok`, or the error to report.
-    Done(Result<(), ErrorReport>),
-}
-
-pub struct ErrorReport {
-    pub ename: String,
-    pub evalue: String,
-    pub traceback: Vec<String>,
+    Done(Result<(), ErrorOutput>),
 }
 
 pub enum Request {
@@ -130,19 +124,27 @@ fn execute(
     let done = match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(diagnostic)) => Err(report(session, &diagnostic)),
-        Err(_) => Err(ErrorReport {
-            ename: "spel::internal".into(),
-            evalue: "internal error: the engine failed; please report it".into(),
-            traceback: vec!["internal error: the engine failed; please report it".into()],
-        }),
+        Err(_) => Err(internal_error(
+            "internal error: the engine failed; please report it",
+            "internal error: the engine failed; please report it",
+        )),
     };
     let _ = events.send(Event::Done(done));
 }
 
+/// An error of the kernel itself (not of the code it ran).
+pub fn internal_error(evalue: &str, traceback: &str) -> ErrorOutput {
+    ErrorOutput {
+        ename: "spel::internal".into(),
+        evalue: evalue.into(),
+        traceback: vec![traceback.into()],
+    }
+}
+
 /// A diagnostic as Jupyter's error: the code, the message, and the terminal's rendering
 /// (in colour) as the traceback.
-fn report(session: &Session, diagnostic: &spel_stdlib::Diagnostic) -> ErrorReport {
-    ErrorReport {
+fn report(session: &Session, diagnostic: &spel_stdlib::Diagnostic) -> ErrorOutput {
+    ErrorOutput {
         ename: diagnostic.code.to_string(),
         evalue: diagnostic.message.clone(),
         traceback: session
@@ -155,25 +157,21 @@ fn report(session: &Session, diagnostic: &spel_stdlib::Diagnostic) -> ErrorRepor
 
 /// One rendering: the text the terminal shows and the notebook's HTML. (Not
 /// `application/json`: JupyterLab ranks its tree viewer above HTML and would show that.)
-pub fn bundle(shown: &Shown) -> Map<String, Value> {
-    let mut data = Map::new();
-    data.insert(
-        "text/plain".into(),
-        json!(shown.text(spel_stdlib::render::DEFAULT_WIDTH)),
-    );
+pub fn bundle(shown: &Shown) -> Media {
+    let mut data = vec![MediaType::Plain(
+        shown.text(spel_stdlib::render::DEFAULT_WIDTH),
+    )];
     // A plot: SVG for any front end, Vega-Lite for those that render it (JupyterLab
     // prefers it); its HTML would only repeat the SVG.
     if let Some(svg) = shown.svg() {
-        data.insert("image/svg+xml".into(), json!(svg));
+        data.push(MediaType::Svg(svg));
         if let Some(spec) = shown.vegalite() {
-            data.insert("application/vnd.vegalite.v5+json".into(), spec);
+            data.push(MediaType::VegaLiteV5(spec));
         }
-        return data;
+    } else if let Some(html) = shown.html() {
+        data.push(MediaType::Html(html));
     }
-    if let Some(html) = shown.html() {
-        data.insert("text/html".into(), json!(html));
-    }
-    data
+    Media::new(data)
 }
 
 /// The engine's progress hooks, forwarded to the cell that is running.

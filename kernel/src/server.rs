@@ -1,47 +1,82 @@
 //! The sockets and what is answered on each: heartbeat, iopub (XPUB, with a welcome to
 //! each subscriber), shell (one request at a time, busy → outputs → idle around each),
 //! control (on its own task, so interrupt and shutdown are answered while a cell runs)
-//! and stdin (bound; spel never asks for input).
+//! and stdin (bound; spel never asks for input). Every message is one of
+//! jupyter-protocol's; [`crate::protocol_gaps`] fills where those differ from what
+//! clients expect.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use jupyter_protocol::ConnectionInfo;
-use serde_json::{Value, json};
+use jupyter_protocol::{
+    CodeMirrorMode, CommInfoReply, CompleteReply, CompleteRequest, ConnectionInfo, DisplayData,
+    ErrorOutput, ExecuteInput, ExecuteReply, ExecuteRequest, ExecutionCount, HistoryEntry,
+    HistoryReply, HistoryRequest, InspectReply, InspectRequest, InterruptReply, IoPubWelcome,
+    IsCompleteReply, JupyterMessage, JupyterMessageContent, KernelInfoReply, LanguageInfo, Media,
+    MediaType, Payload, ReplyStatus, ShutdownReply, Status, StreamContent, Transient,
+    UnknownMessage, UpdateDisplayData,
+};
+use serde_json::{Map, Value, json};
 use spel_stdlib::Completeness;
 use tokio::sync::{mpsc, oneshot};
-use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
+use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
 use crate::engine::{self, Event, Request};
 use crate::offsets;
-use crate::wire::{self, Message, Signer};
+use crate::protocol_gaps;
+use crate::wire::{self, Signer};
+
+/// What every message this kernel sends carries: its signing key and its session.
+#[derive(Clone)]
+struct Kernel {
+    signer: Signer,
+    session: String,
+}
+
+impl Kernel {
+    /// A new message in this kernel's session (not the client's), answering `parent`.
+    fn message(
+        &self,
+        content: impl Into<JupyterMessageContent>,
+        parent: Option<&JupyterMessage>,
+    ) -> JupyterMessage {
+        let mut message = JupyterMessage::new(content, parent);
+        message.header.session.clone_from(&self.session);
+        message.header.username = "spel".into();
+        message
+    }
+
+    /// The reply to `request`, addressed to whoever sent it.
+    fn reply(
+        &self,
+        request: &JupyterMessage,
+        content: impl Into<JupyterMessageContent>,
+    ) -> Option<ZmqMessage> {
+        let reply = self.message(content, Some(request));
+        to_zmq(wire::encode(
+            request.zmq_identities.clone(),
+            &reply,
+            &self.signer,
+        ))
+    }
+}
 
 /// Sends to the iopub socket from any task.
 #[derive(Clone)]
 struct IoPub {
     sender: mpsc::UnboundedSender<Vec<Bytes>>,
-    signer: Signer,
-    session: String,
+    kernel: Kernel,
 }
 
 impl IoPub {
-    fn publish(&self, msg_type: &str, parent: Option<&Message>, content: Value) {
-        let topic = Bytes::from(format!("kernel.{}.{msg_type}", self.session));
-        let frames = wire::encode(
-            vec![topic],
-            &self.session,
-            msg_type,
-            parent,
-            &content,
-            &self.signer,
-        );
+    fn publish(&self, content: impl Into<JupyterMessageContent>, parent: Option<&JupyterMessage>) {
+        let message = self.kernel.message(content, parent);
+        let topic = format!("kernel.{}.{}", self.kernel.session, message.message_type());
+        let frames = wire::encode(vec![Bytes::from(topic)], &message, &self.kernel.signer);
         let _ = self.sender.send(frames);
-    }
-
-    fn status(&self, parent: &Message, state: &str) {
-        self.publish("status", Some(parent), json!({ "execution_state": state }));
     }
 }
 
@@ -53,36 +88,79 @@ fn to_zmq(frames: Vec<Bytes>) -> Option<ZmqMessage> {
     ZmqMessage::try_from(frames).ok()
 }
 
-pub async fn serve(connection: ConnectionInfo) -> Result<(), String> {
-    let signer = Signer::new(&connection.key);
-    let session = uuid::Uuid::new_v4().to_string();
-    let (engine, interrupt) = engine::start();
+/// Reads a request from `frames`, logging what cannot be read (dropped) or was read
+/// leniently.
+fn receive(frames: ZmqMessage, signer: &Signer, channel: &str) -> Option<JupyterMessage> {
+    match wire::decode(frames.into_vec(), signer) {
+        Ok(received) => {
+            if let Some(note) = received.lenient {
+                log(&format!("{channel}: {note}"));
+            }
+            Some(received.message)
+        }
+        Err(e) => {
+            log(&format!("dropped a {channel} message: {e:?}"));
+            None
+        }
+    }
+}
 
+struct Sockets {
+    heartbeat: zeromq::RepSocket,
+    iopub: zeromq::XPubSocket,
+    shell: RouterSocket,
+    control: RouterSocket,
+    stdin: RouterSocket,
+}
+
+async fn bind(connection: &ConnectionInfo) -> Result<Sockets, String> {
     let mut heartbeat = zeromq::RepSocket::new();
     heartbeat
         .bind(&connection.hb_url())
         .await
         .map_err(|e| format!("heartbeat: {e}"))?;
-    let mut iopub_socket = zeromq::XPubSocket::new();
-    iopub_socket
+    let mut iopub = zeromq::XPubSocket::new();
+    iopub
         .bind(&connection.iopub_url())
         .await
         .map_err(|e| format!("iopub: {e}"))?;
-    let mut shell = zeromq::RouterSocket::new();
+    let mut shell = RouterSocket::new();
     shell
         .bind(&connection.shell_url())
         .await
         .map_err(|e| format!("shell: {e}"))?;
-    let mut control = zeromq::RouterSocket::new();
+    let mut control = RouterSocket::new();
     control
         .bind(&connection.control_url())
         .await
         .map_err(|e| format!("control: {e}"))?;
-    let mut stdin = zeromq::RouterSocket::new();
+    let mut stdin = RouterSocket::new();
     stdin
         .bind(&connection.stdin_url())
         .await
         .map_err(|e| format!("stdin: {e}"))?;
+    Ok(Sockets {
+        heartbeat,
+        iopub,
+        shell,
+        control,
+        stdin,
+    })
+}
+
+pub async fn serve(connection: ConnectionInfo) -> Result<(), String> {
+    let kernel = Kernel {
+        signer: Signer::new(&connection.key),
+        session: uuid::Uuid::new_v4().to_string(),
+    };
+    let (engine, interrupt) = engine::start();
+    let Sockets {
+        mut heartbeat,
+        iopub: iopub_socket,
+        shell,
+        control,
+        mut stdin,
+    } = bind(&connection).await?;
 
     tokio::spawn(async move {
         while let Ok(message) = heartbeat.recv().await {
@@ -91,37 +169,12 @@ pub async fn serve(connection: ConnectionInfo) -> Result<(), String> {
             }
         }
     });
-
-    let (sender, mut outgoing) = mpsc::unbounded_channel::<Vec<Bytes>>();
+    let (sender, outgoing) = mpsc::unbounded_channel::<Vec<Bytes>>();
     let iopub = IoPub {
         sender,
-        signer: signer.clone(),
-        session: session.clone(),
+        kernel: kernel.clone(),
     };
-    let welcome = iopub.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                frames = outgoing.recv() => {
-                    let Some(frames) = frames else { break };
-                    if let Some(message) = to_zmq(frames) {
-                        let _ = iopub_socket.send(message).await;
-                    }
-                }
-                subscription = iopub_socket.recv() => {
-                    // XPUB delivers subscriptions: byte 1 then the topic.
-                    if let Ok(message) = subscription
-                        && let Some(frame) = message.get(0)
-                        && frame.first() == Some(&1)
-                    {
-                        let topic = String::from_utf8_lossy(&frame[1..]).into_owned();
-                        welcome.publish("iopub_welcome", None, json!({ "subscription": topic }));
-                    }
-                }
-            }
-        }
-    });
-
+    tokio::spawn(iopub_loop(iopub_socket, outgoing, iopub.clone()));
     // Ctrl-C (and jupyter_client's SIGINT on interrupt or shutdown) interrupts the cell.
     let signal_flag = Arc::clone(&interrupt);
     tokio::spawn(async move {
@@ -133,72 +186,104 @@ pub async fn serve(connection: ConnectionInfo) -> Result<(), String> {
     tokio::spawn(async move {
         let parent = std::os::unix::process::parent_id();
         loop {
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
             if std::os::unix::process::parent_id() != parent {
                 std::process::exit(0);
             }
         }
     });
     tokio::spawn(async move { while let Ok(_ignored) = stdin.recv().await {} });
+    tokio::spawn(control_loop(
+        control,
+        kernel.clone(),
+        iopub.clone(),
+        Arc::clone(&interrupt),
+    ));
+    shell_loop(shell, kernel, iopub, engine, interrupt).await
+}
 
-    let control_iopub = iopub.clone();
-    let control_signer = signer.clone();
-    let control_session = session.clone();
-    let control_interrupt = Arc::clone(&interrupt);
-    tokio::spawn(async move {
-        loop {
-            let Ok(received) = control.recv().await else {
-                continue;
-            };
-            let request = match wire::decode(received.into_vec(), &control_signer) {
-                Ok(request) => request,
-                Err(e) => {
-                    log(&format!("dropped a control message: {e:?}"));
-                    continue;
+/// Publishes what the other tasks send, and welcomes each subscriber.
+async fn iopub_loop(
+    mut socket: zeromq::XPubSocket,
+    mut outgoing: mpsc::UnboundedReceiver<Vec<Bytes>>,
+    welcome: IoPub,
+) {
+    loop {
+        tokio::select! {
+            frames = outgoing.recv() => {
+                let Some(frames) = frames else { break };
+                if let Some(message) = to_zmq(frames) {
+                    let _ = socket.send(message).await;
                 }
-            };
-            let (reply_type, content, shutting_down) = match request.msg_type() {
-                "interrupt_request" => {
-                    control_interrupt.store(true, Ordering::SeqCst);
-                    ("interrupt_reply", json!({ "status": "ok" }), false)
-                }
-                "shutdown_request" => {
-                    let restart = request.content["restart"].as_bool().unwrap_or(false);
-                    (
-                        "shutdown_reply",
-                        json!({ "status": "ok", "restart": restart }),
-                        true,
-                    )
-                }
-                "kernel_info_request" => ("kernel_info_reply", kernel_info(), false),
-                other => {
-                    log(&format!("unknown control message {other}"));
-                    continue;
-                }
-            };
-            control_iopub.status(&request, "busy");
-            let frames = wire::encode(
-                request.identities.clone(),
-                &control_session,
-                reply_type,
-                Some(&request),
-                &content,
-                &control_signer,
-            );
-            if let Some(message) = to_zmq(frames) {
-                let _ = control.send(message).await;
             }
-            if shutting_down {
-                control_iopub.publish("shutdown_reply", Some(&request), content.clone());
-            }
-            control_iopub.status(&request, "idle");
-            if shutting_down {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                std::process::exit(0);
+            subscription = socket.recv() => {
+                // XPUB delivers subscriptions: byte 1 then the topic.
+                if let Ok(message) = subscription
+                    && let Some(frame) = message.get(0)
+                    && frame.first() == Some(&1)
+                {
+                    let topic = String::from_utf8_lossy(&frame[1..]).into_owned();
+                    welcome.publish(IoPubWelcome::new(topic), None);
+                }
             }
         }
-    });
+    }
+}
 
+/// Interrupt, shutdown and kernel info, answered while a cell runs.
+async fn control_loop(
+    mut control: RouterSocket,
+    kernel: Kernel,
+    iopub: IoPub,
+    interrupt: Arc<AtomicBool>,
+) {
+    loop {
+        let Ok(received) = control.recv().await else {
+            continue;
+        };
+        let Some(request) = receive(received, &kernel.signer, "control") else {
+            continue;
+        };
+        let (reply, shutting_down): (JupyterMessageContent, bool) = match &request.content {
+            JupyterMessageContent::InterruptRequest(_) => {
+                interrupt.store(true, Ordering::SeqCst);
+                (InterruptReply::new().into(), false)
+            }
+            JupyterMessageContent::ShutdownRequest(shutdown) => {
+                (shutdown_reply(shutdown.restart).into(), true)
+            }
+            JupyterMessageContent::KernelInfoRequest(_) => (kernel_info().into(), false),
+            _ => {
+                log(&format!(
+                    "unknown control message {}",
+                    request.header.msg_type
+                ));
+                continue;
+            }
+        };
+        iopub.publish(Status::busy(), Some(&request));
+        if let Some(message) = kernel.reply(&request, reply.clone()) {
+            let _ = control.send(message).await;
+        }
+        if shutting_down {
+            iopub.publish(reply, Some(&request));
+        }
+        iopub.publish(Status::idle(), Some(&request));
+        if shutting_down {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            std::process::exit(0);
+        }
+    }
+}
+
+/// One request at a time: busy, the outputs, the reply, idle.
+async fn shell_loop(
+    mut shell: RouterSocket,
+    kernel: Kernel,
+    iopub: IoPub,
+    engine: std_mpsc::Sender<Request>,
+    interrupt: Arc<AtomicBool>,
+) -> Result<(), String> {
     let mut state = ShellState {
         execution_count: 0,
         history: Vec::new(),
@@ -207,29 +292,17 @@ pub async fn serve(connection: ConnectionInfo) -> Result<(), String> {
         let Ok(received) = shell.recv().await else {
             continue;
         };
-        let request = match wire::decode(received.into_vec(), &signer) {
-            Ok(request) => request,
-            Err(e) => {
-                log(&format!("dropped a shell message: {e:?}"));
-                continue;
-            }
+        let Some(request) = receive(received, &kernel.signer, "shell") else {
+            continue;
         };
-        iopub.status(&request, "busy");
-        let (reply_type, content) = handle(&request, &mut state, &engine, &iopub, &interrupt).await;
-        let frames = wire::encode(
-            request.identities.clone(),
-            &session,
-            reply_type,
-            Some(&request),
-            &content,
-            &signer,
-        );
-        if let Some(message) = to_zmq(frames)
+        iopub.publish(Status::busy(), Some(&request));
+        let reply = handle(&request, &mut state, &engine, &iopub, &interrupt).await;
+        if let Some(message) = kernel.reply(&request, reply)
             && let Err(e) = shell.send(message).await
         {
             log(&format!("could not reply: {e}"));
         }
-        iopub.status(&request, "idle");
+        iopub.publish(Status::idle(), Some(&request));
     }
 }
 
@@ -239,290 +312,355 @@ struct ShellState {
     history: Vec<(usize, String, String)>,
 }
 
-fn kernel_info() -> Value {
-    json!({
-        "status": "ok",
-        "protocol_version": "5.3",
-        "implementation": "spel",
-        "implementation_version": env!("CARGO_PKG_VERSION"),
-        "language_info": {
-            "name": "spel",
-            "version": env!("CARGO_PKG_VERSION"),
-            "mimetype": "text/x-spel",
-            "file_extension": ".spel",
-            "pygments_lexer": "text",
-            "codemirror_mode": "r",
+fn kernel_info() -> KernelInfoReply {
+    let version = env!("CARGO_PKG_VERSION");
+    KernelInfoReply {
+        status: ReplyStatus::Ok,
+        protocol_version: "5.3".into(),
+        implementation: "spel".into(),
+        implementation_version: version.into(),
+        language_info: LanguageInfo {
+            name: "spel".into(),
+            version: version.into(),
+            mimetype: Some("text/x-spel".into()),
+            file_extension: Some(".spel".into()),
+            pygments_lexer: Some("text".into()),
+            codemirror_mode: Some(CodeMirrorMode::Simple("r".into())),
+            nbconvert_exporter: None,
         },
-        "banner": format!("spel {} — a language for evaluating health-service programmes", env!("CARGO_PKG_VERSION")),
-        "help_links": [],
-        "debugger": false,
-    })
+        banner: format!("spel {version} — a language for evaluating health-service programmes"),
+        help_links: Vec::new(),
+        debugger: false,
+        error: None,
+    }
+}
+
+fn shutdown_reply(restart: bool) -> ShutdownReply {
+    ShutdownReply {
+        restart,
+        ..ShutdownReply::default()
+    }
 }
 
 async fn handle(
-    request: &Message,
+    request: &JupyterMessage,
     state: &mut ShellState,
     engine: &std_mpsc::Sender<Request>,
     iopub: &IoPub,
     interrupt: &Arc<AtomicBool>,
-) -> (&'static str, Value) {
-    let content = &request.content;
-    match request.msg_type() {
-        "kernel_info_request" => ("kernel_info_reply", kernel_info()),
-        "execute_request" => (
-            "execute_reply",
-            execute(request, state, engine, iopub, interrupt).await,
-        ),
-        "is_complete_request" => {
-            let code = content["code"].as_str().unwrap_or("");
-            let reply = match spel_stdlib::is_complete(code) {
-                Completeness::Complete => json!({ "status": "complete" }),
-                Completeness::Incomplete { indent } => {
-                    json!({ "status": "incomplete", "indent": indent })
-                }
-                Completeness::Invalid => json!({ "status": "invalid" }),
-            };
-            ("is_complete_reply", reply)
+) -> JupyterMessageContent {
+    match &request.content {
+        JupyterMessageContent::KernelInfoRequest(_) => kernel_info().into(),
+        JupyterMessageContent::ExecuteRequest(execute_request) => {
+            let cell = Cell::new(request, execute_request, state, iopub);
+            execute(cell, state, engine, interrupt).await.into()
         }
-        "complete_request" => {
-            let code = content["code"].as_str().unwrap_or("").to_string();
-            let cursor = content["cursor_pos"]
-                .as_u64()
-                .unwrap_or(code.chars().count() as u64) as usize;
-            let byte = offsets::byte_offset(&code, cursor);
-            let (reply, answer) = oneshot::channel();
-            let _ = engine.send(Request::Complete {
-                code: code.clone(),
-                cursor: byte,
-                reply,
-            });
-            let completions = answer.await.unwrap_or_default();
-            let start = offsets::code_points(&code, completions.start);
-            let end = offsets::code_points(&code, completions.end);
-            let matches: Vec<&str> = completions
-                .candidates
-                .iter()
-                .map(|c| c.text.as_str())
-                .collect();
-            let types: Vec<Value> = completions
-                .candidates
-                .iter()
-                .map(|c| json!({ "text": c.text, "type": c.kind.label(), "start": start, "end": end, "signature": c.detail }))
-                .collect();
-            (
-                "complete_reply",
-                json!({
-                    "status": "ok",
-                    "matches": matches,
-                    "cursor_start": start,
-                    "cursor_end": end,
-                    "metadata": { "_jupyter_types_experimental": types },
-                }),
-            )
+        JupyterMessageContent::IsCompleteRequest(is_complete) => {
+            match spel_stdlib::is_complete(&is_complete.code) {
+                Completeness::Complete => IsCompleteReply::complete(),
+                Completeness::Incomplete { indent } => IsCompleteReply::incomplete(indent),
+                Completeness::Invalid => IsCompleteReply::invalid(),
+            }
+            .into()
         }
-        "inspect_request" => {
-            let code = content["code"].as_str().unwrap_or("").to_string();
-            let cursor = content["cursor_pos"].as_u64().unwrap_or(0) as usize;
-            let byte = offsets::byte_offset(&code, cursor);
-            let (reply, answer) = oneshot::channel();
-            let _ = engine.send(Request::Inspect {
-                code,
-                cursor: byte,
-                reply,
-            });
-            let reply = match answer.await.ok().flatten() {
-                Some(text) => {
-                    json!({ "status": "ok", "found": true, "data": { "text/plain": text }, "metadata": {} })
-                }
-                None => json!({ "status": "ok", "found": false, "data": {}, "metadata": {} }),
-            };
-            ("inspect_reply", reply)
+        JupyterMessageContent::CompleteRequest(complete_request) => {
+            complete(complete_request, engine).await.into()
         }
-        "history_request" => ("history_reply", history(content, state)),
-        "comm_info_request" => ("comm_info_reply", json!({ "status": "ok", "comms": {} })),
-        "shutdown_request" => {
-            let restart = content["restart"].as_bool().unwrap_or(false);
-            (
-                "shutdown_reply",
-                json!({ "status": "ok", "restart": restart }),
-            )
+        JupyterMessageContent::InspectRequest(inspect_request) => {
+            inspect(inspect_request, engine).await.into()
         }
-        other => {
+        JupyterMessageContent::HistoryRequest(history_request) => {
+            history(history_request, state).into()
+        }
+        JupyterMessageContent::CommInfoRequest(_) => CommInfoReply::default().into(),
+        JupyterMessageContent::ShutdownRequest(shutdown) => shutdown_reply(shutdown.restart).into(),
+        _ => {
+            let other = &request.header.msg_type;
             log(&format!("unknown shell message {other}"));
-            (
-                "error",
-                json!({ "status": "error", "ename": "UnknownMessage", "evalue": other, "traceback": [] }),
-            )
+            // As the kernel has always answered: an `error` reply.
+            UnknownMessage {
+                msg_type: "error".into(),
+                content: json!({ "status": "error", "ename": "UnknownMessage", "evalue": other, "traceback": [] }),
+            }
+            .into()
         }
     }
 }
 
-async fn execute(
-    request: &Message,
-    state: &mut ShellState,
-    engine: &std_mpsc::Sender<Request>,
-    iopub: &IoPub,
-    interrupt: &Arc<AtomicBool>,
-) -> Value {
-    let code = request.content["code"].as_str().unwrap_or("").to_string();
-    let silent = request.content["silent"].as_bool().unwrap_or(false);
-    let store_history = request.content["store_history"].as_bool().unwrap_or(true) && !silent;
-    if store_history {
-        state.execution_count += 1;
-    }
-    let count = state.execution_count;
-    if !silent {
-        iopub.publish(
-            "execute_input",
-            Some(request),
-            json!({ "code": code, "execution_count": count }),
-        );
-    }
-    interrupt.store(false, Ordering::SeqCst);
-    let (events, mut received) = mpsc::unbounded_channel();
-    let _ = engine.send(Request::Execute {
+async fn complete(request: &CompleteRequest, engine: &std_mpsc::Sender<Request>) -> CompleteReply {
+    let code = &request.code;
+    let (reply, answer) = oneshot::channel();
+    let _ = engine.send(Request::Complete {
         code: code.clone(),
-        cell: format!("cell[{count}]"),
-        events,
+        cursor: offsets::byte_offset(code, request.cursor_pos),
+        reply,
     });
-    // Every result but the last is display_data; the last is the execute_result.
-    let mut held: Option<serde_json::Map<String, Value>> = None;
-    let mut pages: Vec<Value> = Vec::new();
-    let mut last_text = String::new();
-    // Long work shows a line after half a second, updated each second, then replaced
-    // by how long it took (one display id per cell). Marked in its metadata so tools that
-    // compare stored notebooks can leave out what depends on the machine's speed.
-    let display_id = format!("spel-progress-{}", uuid::Uuid::new_v4());
-    let mut work: Option<(String, std::time::Instant)> = None;
-    let mut progress_shown = false;
-    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(250));
-    let outcome = loop {
-        let event = tokio::select! {
-            event = received.recv() => event,
-            _ = ticker.tick() => {
-                if let Some((what, began)) = &work
-                    && !silent
-                {
-                    let elapsed = began.elapsed().as_secs_f64();
-                    if elapsed >= 0.5 {
-                        let text = format!("{what} … {elapsed:.0} s");
-                        let kind = if progress_shown { "update_display_data" } else { "display_data" };
-                        iopub.publish(kind, Some(request), json!({ "data": { "text/plain": text }, "metadata": { "spel_progress": true }, "transient": { "display_id": display_id } }));
-                        progress_shown = true;
+    let completions = answer.await.unwrap_or_default();
+    let start = offsets::code_points(code, completions.start);
+    let end = offsets::code_points(code, completions.end);
+    let types: Vec<Value> = completions
+        .candidates
+        .iter()
+        .map(|c| json!({ "text": c.text, "type": c.kind.label(), "start": start, "end": end, "signature": c.detail }))
+        .collect();
+    let mut metadata = Map::new();
+    metadata.insert("_jupyter_types_experimental".into(), Value::Array(types));
+    CompleteReply {
+        matches: completions.candidates.into_iter().map(|c| c.text).collect(),
+        cursor_start: start,
+        cursor_end: end,
+        metadata,
+        ..CompleteReply::default()
+    }
+}
+
+async fn inspect(request: &InspectRequest, engine: &std_mpsc::Sender<Request>) -> InspectReply {
+    let (reply, answer) = oneshot::channel();
+    let _ = engine.send(Request::Inspect {
+        code: request.code.clone(),
+        cursor: offsets::byte_offset(&request.code, request.cursor_pos),
+        reply,
+    });
+    match answer.await.ok().flatten() {
+        Some(text) => InspectReply {
+            found: true,
+            data: Media::new(vec![MediaType::Plain(text)]),
+            ..InspectReply::default()
+        },
+        None => InspectReply::default(),
+    }
+}
+
+/// What one execution shows, in order: every result but the last is display_data, the
+/// last is the execute_result; help goes to the pager.
+struct Cell<'a> {
+    request: &'a JupyterMessage,
+    iopub: &'a IoPub,
+    silent: bool,
+    count: usize,
+    code: String,
+    store_history: bool,
+    /// The latest result: display_data when another follows, else the execute_result.
+    held: Option<Media>,
+    /// Help for the pager, sent in the reply.
+    pages: Vec<Payload>,
+    progress: Progress,
+}
+
+/// Long work shows a line after half a second, updated each second, then replaced by how
+/// long it took (one display id per cell). Marked in its metadata so tools that compare
+/// stored notebooks can leave out what depends on the machine's speed.
+struct Progress {
+    display_id: String,
+    work: Option<(String, Instant)>,
+    shown: bool,
+}
+
+impl<'a> Cell<'a> {
+    fn new(
+        request: &'a JupyterMessage,
+        execute: &ExecuteRequest,
+        state: &mut ShellState,
+        iopub: &'a IoPub,
+    ) -> Self {
+        let silent = execute.silent;
+        let store_history = execute.store_history && !silent;
+        if store_history {
+            state.execution_count += 1;
+        }
+        Cell {
+            request,
+            iopub,
+            silent,
+            count: state.execution_count,
+            code: execute.code.clone(),
+            store_history,
+            held: None,
+            pages: Vec::new(),
+            progress: Progress {
+                display_id: format!("spel-progress-{}", uuid::Uuid::new_v4()),
+                work: None,
+                shown: false,
+            },
+        }
+    }
+
+    fn publish(&self, content: impl Into<JupyterMessageContent>) {
+        if !self.silent {
+            self.iopub.publish(content, Some(self.request));
+        }
+    }
+
+    /// Runs the events to the end: `Ok`, or the error to report.
+    async fn run(&mut self, mut events: mpsc::UnboundedReceiver<Event>) -> Result<(), ErrorOutput> {
+        let mut ticker = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(Event::Done(outcome)) => return outcome,
+                    Some(event) => self.show(event),
+                    None => {
+                        return Err(engine::internal_error(
+                            "the engine stopped",
+                            "internal error: the engine stopped",
+                        ));
                     }
-                }
-                continue;
+                },
+                _ = ticker.tick() => self.tick(),
             }
-        };
+        }
+    }
+
+    fn show(&mut self, event: Event) {
         match event {
-            Some(Event::WorkStarted(what)) => work = Some((what, std::time::Instant::now())),
-            Some(Event::WorkFinished) => {
-                if let Some((what, began)) = work.take()
-                    && progress_shown
+            Event::WorkStarted(what) => self.progress.work = Some((what, Instant::now())),
+            Event::WorkFinished => {
+                if let Some((what, began)) = self.progress.work.take()
+                    && self.progress.shown
                 {
                     let text = format!("{what}: {:.1} s", began.elapsed().as_secs_f64());
-                    iopub.publish("update_display_data", Some(request), json!({ "data": { "text/plain": text }, "metadata": { "spel_progress": true }, "transient": { "display_id": display_id } }));
-                    progress_shown = false;
+                    self.publish(self.progress_line(text));
+                    self.progress.shown = false;
                 }
             }
-            Some(Event::Stream(text)) if !silent => {
-                iopub.publish(
-                    "stream",
-                    Some(request),
-                    json!({ "name": "stdout", "text": text }),
-                );
-            }
-            Some(Event::Stream(_)) => {}
-            Some(Event::Page(text)) => {
-                pages.push(json!({ "source": "page", "data": { "text/plain": text }, "start": 0 }));
-            }
-            Some(Event::Result(bundle)) => {
-                if let Some(previous) = held.replace(bundle)
-                    && !silent
-                {
-                    iopub.publish(
-                        "display_data",
-                        Some(request),
-                        json!({ "data": previous, "metadata": {}, "transient": {} }),
-                    );
+            Event::Stream(text) => self.publish(StreamContent::stdout(&text)),
+            Event::Page(text) => self.pages.push(Payload::Page {
+                data: Media::new(vec![MediaType::Plain(text)]),
+                start: 0,
+            }),
+            Event::Result(bundle) => {
+                if let Some(previous) = self.held.replace(bundle) {
+                    self.publish(protocol_gaps::display_data(previous));
                 }
             }
-            Some(Event::Done(result)) => break result,
-            None => {
-                break Err(engine::ErrorReport {
-                    ename: "spel::internal".into(),
-                    evalue: "the engine stopped".into(),
-                    traceback: vec!["internal error: the engine stopped".into()],
-                });
-            }
-        }
-    };
-    match outcome {
-        Ok(()) => {
-            if let Some(bundle) = held
-                && !silent
-            {
-                last_text = bundle
-                    .get("text/plain")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                iopub.publish(
-                    "execute_result",
-                    Some(request),
-                    json!({ "execution_count": count, "data": bundle, "metadata": {}, "transient": {} }),
-                );
-            }
-            if store_history {
-                state.history.push((count, code, last_text));
-            }
-            json!({ "status": "ok", "execution_count": count, "user_expressions": {}, "payload": pages })
-        }
-        Err(error) => {
-            if let Some(bundle) = held
-                && !silent
-            {
-                iopub.publish(
-                    "display_data",
-                    Some(request),
-                    json!({ "data": bundle, "metadata": {}, "transient": {} }),
-                );
-            }
-            if !silent {
-                iopub.publish(
-                    "error",
-                    Some(request),
-                    json!({ "ename": error.ename, "evalue": error.evalue, "traceback": error.traceback }),
-                );
-            }
-            if store_history {
-                state.history.push((count, code, String::new()));
-            }
-            json!({
-                "status": "error",
-                "execution_count": count,
-                "ename": error.ename,
-                "evalue": error.evalue,
-                "traceback": error.traceback,
-            })
+            Event::Done(_) => {}
         }
     }
+
+    /// Shows or updates the progress line if the work has lasted half a second.
+    fn tick(&mut self) {
+        if let Some((what, began)) = &self.progress.work
+            && !self.silent
+        {
+            let elapsed = began.elapsed().as_secs_f64();
+            if elapsed >= 0.5 {
+                let text = format!("{what} … {elapsed:.0} s");
+                self.publish(self.progress_line(text));
+                self.progress.shown = true;
+            }
+        }
+    }
+
+    /// The progress line: display_data the first time, then updates of it.
+    fn progress_line(&self, text: String) -> JupyterMessageContent {
+        let data = Media::new(vec![MediaType::Plain(text)]);
+        let mut metadata = Map::new();
+        metadata.insert("spel_progress".into(), Value::Bool(true));
+        let transient = Transient {
+            display_id: Some(self.progress.display_id.clone()),
+        };
+        if self.progress.shown {
+            UpdateDisplayData {
+                data,
+                metadata,
+                transient,
+            }
+            .into()
+        } else {
+            DisplayData {
+                data,
+                metadata,
+                transient: Some(transient),
+            }
+            .into()
+        }
+    }
+
+    /// The last result (or the error) and the reply; the text of the result for history.
+    fn finish(mut self, outcome: Result<(), ErrorOutput>) -> (ExecuteReply, String) {
+        match outcome {
+            Ok(()) => {
+                let mut text = String::new();
+                if let Some(bundle) = self.held.take()
+                    && !self.silent
+                {
+                    text = plain_text(&bundle);
+                    self.publish(protocol_gaps::execute_result(self.count, bundle));
+                }
+                let reply =
+                    protocol_gaps::execute_reply(self.count, Ok(std::mem::take(&mut self.pages)));
+                (reply, text)
+            }
+            Err(error) => {
+                if let Some(bundle) = self.held.take() {
+                    self.publish(protocol_gaps::display_data(bundle));
+                }
+                self.publish(error.clone());
+                (
+                    protocol_gaps::execute_reply(self.count, Err(error)),
+                    String::new(),
+                )
+            }
+        }
+    }
+}
+
+fn plain_text(bundle: &Media) -> String {
+    bundle
+        .content
+        .iter()
+        .find_map(|m| match m {
+            MediaType::Plain(text) => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Runs a cell: execute_input, its outputs, then the reply (the shell sends it).
+async fn execute(
+    mut cell: Cell<'_>,
+    state: &mut ShellState,
+    engine: &std_mpsc::Sender<Request>,
+    interrupt: &Arc<AtomicBool>,
+) -> ExecuteReply {
+    cell.publish(ExecuteInput {
+        code: cell.code.clone(),
+        execution_count: ExecutionCount::new(cell.count),
+    });
+    interrupt.store(false, Ordering::SeqCst);
+    let (events, received) = mpsc::unbounded_channel();
+    let _ = engine.send(Request::Execute {
+        code: cell.code.clone(),
+        cell: format!("cell[{}]", cell.count),
+        events,
+    });
+    let outcome = cell.run(received).await;
+    let (count, code, store_history) = (cell.count, cell.code.clone(), cell.store_history);
+    let (reply, text) = cell.finish(outcome);
+    if store_history {
+        state.history.push((count, code, text));
+    }
+    reply
 }
 
 /// `tail`, `range` and `search` over this session's inputs (session number 1).
-fn history(content: &Value, state: &ShellState) -> Value {
-    let output = content["output"].as_bool().unwrap_or(false);
+fn history(request: &HistoryRequest, state: &ShellState) -> HistoryReply {
+    let size = |n: i32| usize::try_from(n).unwrap_or(0);
+    let output = match request {
+        HistoryRequest::Range { output, .. }
+        | HistoryRequest::Tail { output, .. }
+        | HistoryRequest::Search { output, .. } => *output,
+    };
     let entry = |(count, code, text): &(usize, String, String)| {
         if output {
-            json!([1, count, [code, text]])
+            HistoryEntry::InputOutput(1, *count, (code.clone(), text.clone()))
         } else {
-            json!([1, count, code])
+            HistoryEntry::Input(1, *count, code.clone())
         }
     };
-    let entries: Vec<Value> = match content["hist_access_type"].as_str().unwrap_or("tail") {
-        "range" => {
-            let start = content["start"].as_u64().unwrap_or(0) as usize;
-            let stop = content["stop"].as_u64().map_or(usize::MAX, |s| s as usize);
+    let entries: Vec<HistoryEntry> = match request {
+        HistoryRequest::Range { start, stop, .. } => {
+            let (start, stop) = (size(*start), size(*stop));
             state
                 .history
                 .iter()
@@ -530,30 +668,28 @@ fn history(content: &Value, state: &ShellState) -> Value {
                 .map(entry)
                 .collect()
         }
-        "search" => {
-            let pattern = content["pattern"].as_str().unwrap_or("*");
-            let unique = content["unique"].as_bool().unwrap_or(false);
-            let n = content["n"].as_u64().map_or(usize::MAX, |n| n as usize);
+        HistoryRequest::Search {
+            pattern, unique, n, ..
+        } => {
             let mut seen = std::collections::HashSet::new();
-            let mut found: Vec<Value> = state
+            let mut found: Vec<HistoryEntry> = state
                 .history
                 .iter()
                 .rev()
                 .filter(|(_, code, _)| glob_match(pattern, code))
                 .filter(|(_, code, _)| !unique || seen.insert(code.clone()))
-                .take(n)
+                .take(size(*n))
                 .map(entry)
                 .collect();
             found.reverse();
             found
         }
-        _ => {
-            let n = content["n"].as_u64().unwrap_or(10) as usize;
-            let skip = state.history.len().saturating_sub(n);
+        HistoryRequest::Tail { n, .. } => {
+            let skip = state.history.len().saturating_sub(size(*n));
             state.history.iter().skip(skip).map(entry).collect()
         }
     };
-    json!({ "status": "ok", "history": entries })
+    HistoryReply::new(entries)
 }
 
 /// `*` and `?` globbing, as IPython's history search.

@@ -1,10 +1,14 @@
 //! Jupyter's wire format: `identities… <IDS|MSG> signature header parent metadata
-//! content buffers…`, signed with HMAC-SHA256 over the four JSON frames as sent.
+//! content buffers…`, signed with HMAC-SHA256 over the four JSON frames as sent, to and
+//! from jupyter-protocol's `JupyterMessage`.
 
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
-use serde_json::{Value, json};
+use jupyter_protocol::{Header, JupyterMessage};
+use serde_json::Value;
 use sha2::Sha256;
+
+use crate::protocol_gaps;
 
 const DELIMITER: &[u8] = b"<IDS|MSG>";
 
@@ -44,20 +48,11 @@ impl Signer {
     }
 }
 
-/// A message as received: routing identities and the four parsed frames.
-#[derive(Clone, Debug)]
-pub struct Message {
-    pub identities: Vec<Bytes>,
-    pub header: Value,
-    pub parent_header: Value,
-    pub metadata: Value,
-    pub content: Value,
-}
-
-impl Message {
-    pub fn msg_type(&self) -> &str {
-        self.header["msg_type"].as_str().unwrap_or("")
-    }
+/// A message as received, and what about its content was not as expected (for the log;
+/// see [`protocol_gaps::content`]).
+pub struct Received {
+    pub message: JupyterMessage,
+    pub lenient: Option<String>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -66,10 +61,12 @@ pub enum DecodeError {
     TooFewFrames,
     BadSignature,
     BadJson,
+    BadHeader,
 }
 
-/// Splits, verifies and parses the frames of a received multipart message.
-pub fn decode(frames: Vec<Bytes>, signer: &Signer) -> Result<Message, DecodeError> {
+/// Splits and verifies the frames of a received multipart message (the signature over the
+/// four JSON frames as received), then reads them into a `JupyterMessage`.
+pub fn decode(frames: Vec<Bytes>, signer: &Signer) -> Result<Received, DecodeError> {
     let split = frames
         .iter()
         .position(|f| f.as_ref() == DELIMITER)
@@ -77,54 +74,53 @@ pub fn decode(frames: Vec<Bytes>, signer: &Signer) -> Result<Message, DecodeErro
     if frames.len() < split + 6 {
         return Err(DecodeError::TooFewFrames);
     }
-    let signature = &frames[split + 1];
     let parts: Vec<&[u8]> = frames[split + 2..split + 6]
         .iter()
         .map(|f| f.as_ref())
         .collect();
-    if !signer.verify(&parts, signature) {
+    if !signer.verify(&parts, &frames[split + 1]) {
         return Err(DecodeError::BadSignature);
     }
-    let parse = |b: &[u8]| serde_json::from_slice::<Value>(b).map_err(|_| DecodeError::BadJson);
-    Ok(Message {
-        identities: frames[..split].to_vec(),
-        header: parse(parts[0])?,
-        parent_header: parse(parts[1])?,
-        metadata: parse(parts[2])?,
-        content: parse(parts[3])?,
-    })
+    let header: Header = serde_json::from_slice(parts[0]).map_err(|_| DecodeError::BadHeader)?;
+    // Only replies need the parent; one that does not read is left out.
+    let parent_header = jupyter_protocol::deserialize_parent_header(
+        &mut serde_json::Deserializer::from_slice(parts[1]),
+    )
+    .unwrap_or(None);
+    let json = |b: &[u8]| serde_json::from_slice::<Value>(b).map_err(|_| DecodeError::BadJson);
+    let metadata = json(parts[2])?;
+    let (content, lenient) = protocol_gaps::content(&header.msg_type, json(parts[3])?);
+    let message = JupyterMessage {
+        zmq_identities: frames[..split].to_vec(),
+        header,
+        parent_header,
+        metadata,
+        content,
+        buffers: frames[split + 6..].to_vec(),
+        channel: None,
+    };
+    Ok(Received { message, lenient })
 }
 
-/// A new message's frames: `prefix` is the routing identities (shell, control) or the
-/// topic (iopub).
-pub fn encode(
-    prefix: Vec<Bytes>,
-    session: &str,
-    msg_type: &str,
-    parent: Option<&Message>,
-    content: &Value,
-    signer: &Signer,
-) -> Vec<Bytes> {
-    let header = json!({
-        "msg_id": uuid::Uuid::new_v4().to_string(),
-        "username": "spel",
-        "session": session,
-        "date": chrono::Utc::now().to_rfc3339(),
-        "msg_type": msg_type,
-        "version": "5.3",
-    });
-    let parent_header = parent.map_or_else(|| json!({}), |p| p.header.clone());
+/// A message's frames: `prefix` is the routing identities (shell, control) or the topic
+/// (iopub). An absent parent is `{}`.
+pub fn encode(prefix: Vec<Bytes>, message: &JupyterMessage, signer: &Signer) -> Vec<Bytes> {
+    let parent_header = match &message.parent_header {
+        Some(parent) => serde_json::to_vec(parent),
+        None => Ok(b"{}".to_vec()),
+    };
     let frames: [Vec<u8>; 4] = [
-        serde_json::to_vec(&header).unwrap_or_default(),
-        serde_json::to_vec(&parent_header).unwrap_or_default(),
-        b"{}".to_vec(),
-        serde_json::to_vec(content).unwrap_or_default(),
+        serde_json::to_vec(&message.header).unwrap_or_default(),
+        parent_header.unwrap_or_default(),
+        serde_json::to_vec(&message.metadata).unwrap_or_default(),
+        serde_json::to_vec(&message.content).unwrap_or_default(),
     ];
     let signature = signer.sign(&frames.iter().map(Vec::as_slice).collect::<Vec<_>>());
     let mut out = prefix;
     out.push(Bytes::from_static(DELIMITER));
     out.push(Bytes::from(signature));
     out.extend(frames.into_iter().map(Bytes::from));
+    out.extend(message.buffers.iter().cloned());
     out
 }
 
@@ -145,27 +141,35 @@ mod tests {
     #[test]
     fn round_trip_and_tampering() {
         let signer = Signer::new("secret");
-        let frames = encode(
-            vec![Bytes::from_static(b"client")],
-            "s",
-            "status",
-            None,
-            &json!({"execution_state": "idle"}),
-            &signer,
-        );
-        let message = decode(frames.clone(), &signer).unwrap();
-        assert_eq!(message.msg_type(), "status");
-        assert_eq!(message.identities, vec![Bytes::from_static(b"client")]);
+        let mut request = JupyterMessage::new(jupyter_protocol::KernelInfoRequest {}, None);
+        request.zmq_identities = vec![Bytes::from_static(b"client")];
+        let reply = JupyterMessage::new(jupyter_protocol::Status::idle(), Some(&request));
+        let frames = encode(reply.zmq_identities.clone(), &reply, &signer);
+        let received = decode(frames.clone(), &signer).unwrap();
+        assert!(received.lenient.is_none());
+        let message = received.message;
+        assert_eq!(message.message_type(), "status");
+        assert_eq!(message.zmq_identities, [Bytes::from_static(b"client")]);
+        let parent = message.parent_header.expect("a parent header");
+        assert_eq!(parent.msg_id, request.header.msg_id);
         let mut tampered = frames;
         let last = tampered.len() - 1;
         tampered[last] = Bytes::from_static(br#"{"execution_state": "busy"}"#);
         assert_eq!(
-            decode(tampered, &signer).unwrap_err(),
-            DecodeError::BadSignature
+            decode(tampered, &signer).err(),
+            Some(DecodeError::BadSignature)
         );
         assert_eq!(
-            decode(vec![Bytes::from_static(b"x")], &signer).unwrap_err(),
-            DecodeError::NoDelimiter
+            decode(vec![Bytes::from_static(b"x")], &signer).err(),
+            Some(DecodeError::NoDelimiter)
         );
+    }
+
+    #[test]
+    fn no_parent_is_an_empty_object() {
+        let message = JupyterMessage::new(jupyter_protocol::Status::busy(), None);
+        let frames = encode(vec![], &message, &Signer::new(""));
+        assert_eq!(frames[3].as_ref(), b"{}");
+        assert_eq!(frames[5].as_ref(), br#"{"execution_state":"busy"}"#);
     }
 }

@@ -6,8 +6,9 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use bytes::Bytes;
+use jupyter_protocol::{JupyterMessage, JupyterMessageContent, UnknownMessage};
 use serde_json::{Value, json};
-use spel_kernel::wire::{self, Message, Signer};
+use spel_kernel::wire::{self, Signer};
 use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
 
 fn free_port() -> u16 {
@@ -18,6 +19,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A message's content as JSON, as a client sees it.
+fn content(message: &JupyterMessage) -> Value {
+    serde_json::to_value(&message.content).unwrap()
+}
+
+fn parent_id(message: &JupyterMessage) -> &str {
+    message
+        .parent_header
+        .as_ref()
+        .map_or("", |parent| parent.msg_id.as_str())
+}
+
 struct Frontend {
     shell: zeromq::DealerSocket,
     iopub: zeromq::SubSocket,
@@ -26,26 +39,36 @@ struct Frontend {
 }
 
 impl Frontend {
+    /// Sends a request whose content is given as JSON (so it may leave fields out, as a
+    /// front end may).
     async fn send(&mut self, msg_type: &str, content: Value, signer: &Signer) -> String {
-        let frames = wire::encode(vec![], "frontend", msg_type, None, &content, signer);
-        let header: Value = serde_json::from_slice(&frames[2]).unwrap();
+        let request = JupyterMessage::new(
+            UnknownMessage {
+                msg_type: msg_type.into(),
+                content,
+            },
+            None,
+        );
+        let frames = wire::encode(vec![], &request, signer);
         self.shell
             .send(ZmqMessage::try_from(frames).unwrap())
             .await
             .unwrap();
-        header["msg_id"].as_str().unwrap().to_string()
+        request.header.msg_id
     }
 
-    async fn reply(&mut self) -> Option<Message> {
+    async fn reply(&mut self) -> Option<JupyterMessage> {
         let received = tokio::time::timeout(Duration::from_secs(10), self.shell.recv())
             .await
             .ok()?
             .ok()?;
-        wire::decode(received.into_vec(), &self.signer).ok()
+        wire::decode(received.into_vec(), &self.signer)
+            .ok()
+            .map(|r| r.message)
     }
 
     /// The iopub messages answering `msg_id`, up to its `idle`.
-    async fn outputs(&mut self, msg_id: &str) -> Vec<Message> {
+    async fn outputs(&mut self, msg_id: &str) -> Vec<JupyterMessage> {
         let mut out = Vec::new();
         loop {
             let received = tokio::time::timeout(Duration::from_secs(10), self.iopub.recv())
@@ -53,14 +76,15 @@ impl Frontend {
                 .unwrap()
                 .unwrap();
             let frames: Vec<Bytes> = received.into_vec();
-            let Ok(message) = wire::decode(frames, &self.signer) else {
+            let Ok(received) = wire::decode(frames, &self.signer) else {
                 continue;
             };
-            if message.parent_header["msg_id"] != msg_id {
+            let message = received.message;
+            if parent_id(&message) != msg_id {
                 continue;
             }
-            let idle =
-                message.msg_type() == "status" && message.content["execution_state"] == "idle";
+            let idle = message.message_type() == "status"
+                && content(&message)["execution_state"] == "idle";
             out.push(message);
             if idle {
                 return out;
@@ -114,17 +138,21 @@ async fn execution_order_mime_types_forgery_and_heartbeat() {
         .send("kernel_info_request", json!({}), &signer)
         .await;
     let reply = frontend.reply().await.expect("a kernel_info_reply");
-    assert_eq!(reply.msg_type(), "kernel_info_reply");
-    assert_eq!(reply.content["language_info"]["file_extension"], ".spel");
-    assert_eq!(reply.parent_header["msg_id"], id.as_str());
+    let JupyterMessageContent::KernelInfoReply(info) = &reply.content else {
+        panic!("not a kernel_info_reply: {reply:?}");
+    };
+    assert_eq!(info.language_info.file_extension.as_deref(), Some(".spel"));
+    assert_eq!(parent_id(&reply), id);
+    assert_eq!(reply.header.username, "spel");
 
     let id = frontend
         .send("execute_request", json!({ "code": "t = table x = [1, 2]\nt\n6 * 7", "silent": false, "store_history": true, "user_expressions": {}, "allow_stdin": false }), &signer)
         .await;
     let reply = frontend.reply().await.expect("an execute_reply");
-    assert_eq!(reply.content["status"], "ok");
+    assert_eq!(content(&reply)["status"], "ok");
+    assert_eq!(content(&reply)["user_expressions"], json!({}));
     let outputs = frontend.outputs(&id).await;
-    let kinds: Vec<&str> = outputs.iter().map(|m| m.msg_type()).collect();
+    let kinds: Vec<&str> = outputs.iter().map(|m| m.message_type()).collect();
     assert_eq!(
         kinds,
         [
@@ -136,13 +164,16 @@ async fn execution_order_mime_types_forgery_and_heartbeat() {
         ]
     );
     assert!(
-        outputs[2].content["data"]["text/html"]
+        content(&outputs[2])["data"]["text/html"]
             .as_str()
             .unwrap()
             .contains("<table>")
     );
-    assert_eq!(outputs[3].content["data"]["text/plain"], "42");
-    assert_eq!(outputs[3].content["execution_count"], 1);
+    assert_eq!(content(&outputs[2])["transient"], json!({}));
+    let result = content(&outputs[3]);
+    assert_eq!(result["data"]["text/plain"], "42");
+    assert_eq!(result["execution_count"], 1);
+    assert_eq!(result["transient"], json!({}));
 
     // A message signed with another key is never run and never answered.
     let forged = Signer::new("not-the-key");
@@ -177,7 +208,7 @@ async fn execution_order_mime_types_forgery_and_heartbeat() {
     assert_eq!(echo.get(0).unwrap().as_ref(), b"ping");
     assert!(began.elapsed() < Duration::from_millis(500));
     let reply = frontend.reply().await.expect("the long cell's reply");
-    assert_eq!(reply.parent_header["msg_id"], id.as_str());
+    assert_eq!(parent_id(&reply), id);
 
     let id = frontend
         .send(
@@ -187,10 +218,40 @@ async fn execution_order_mime_types_forgery_and_heartbeat() {
         )
         .await;
     let reply = frontend.reply().await.unwrap();
-    assert_eq!(reply.content["status"], "error");
+    assert_eq!(content(&reply)["status"], "error");
     let outputs = frontend.outputs(&id).await;
     assert_eq!(
-        outputs.iter().filter(|m| m.msg_type() == "error").count(),
+        outputs
+            .iter()
+            .filter(|m| m.message_type() == "error")
+            .count(),
         1
     );
+}
+
+/// Requests as front ends send them, not always with every field jupyter-protocol
+/// requires: an execute request with only its code, a history search without `n` or
+/// `unique` (jupyter_client's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_with_fields_left_out_are_answered() {
+    let mut frontend = start().await;
+    let signer = frontend.signer.clone();
+    let id = frontend
+        .send("execute_request", json!({ "code": "6 * 7" }), &signer)
+        .await;
+    let reply = frontend.reply().await.expect("an execute_reply");
+    assert_eq!(content(&reply)["execution_count"], 1);
+    let outputs = frontend.outputs(&id).await;
+    assert!(outputs.iter().any(|m| m.message_type() == "execute_result"));
+
+    frontend
+        .send(
+            "history_request",
+            json!({ "hist_access_type": "search", "pattern": "6*", "output": false, "raw": true }),
+            &signer,
+        )
+        .await;
+    let reply = frontend.reply().await.expect("a history_reply");
+    assert_eq!(reply.message_type(), "history_reply");
+    assert_eq!(content(&reply)["history"], json!([[1, 1, "6 * 7"]]));
 }
