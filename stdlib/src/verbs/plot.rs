@@ -9,20 +9,6 @@ use crate::errors::polars_error;
 use crate::plot::{Datum, Mark, Plot, Scale};
 use crate::value::Value;
 
-const fn option(
-    name: &'static str,
-    kind: OptionKind,
-    values: &'static str,
-    summary: &'static str,
-) -> OptionSpec {
-    OptionSpec {
-        name,
-        values,
-        kind,
-        summary,
-    }
-}
-
 pub static VERBS: &[Verb] = &[
     Verb {
         name: "plot",
@@ -40,44 +26,44 @@ pub static VERBS: &[Verb] = &[
                       .json for the Vega-Lite spec).",
         connectives: &[Connective::By],
         options: &[
-            option(
+            OptionSpec::new(
                 "colour",
                 OptionKind::Column,
                 "a column",
                 "One series (colour) per value of this column.",
             ),
-            option(
+            OptionSpec::new(
                 "low",
                 OptionKind::Column,
                 "a column",
                 "Lower end of each interval (`interval`).",
             ),
-            option(
+            OptionSpec::new(
                 "high",
                 OptionKind::Column,
                 "a column",
                 "Upper end of each interval (`interval`).",
             ),
-            option(
+            OptionSpec::new(
                 "ref",
                 OptionKind::Value,
                 "a number",
                 "A dashed reference line at this value of Y.",
             ),
-            option("title", OptionKind::Text, "a string", "The plot's title."),
-            option(
+            OptionSpec::new("title", OptionKind::Text, "a string", "The plot's title."),
+            OptionSpec::new(
                 "xlabel",
                 OptionKind::Text,
                 "a string",
                 "The x axis title (default: the column).",
             ),
-            option(
+            OptionSpec::new(
                 "ylabel",
                 OptionKind::Text,
                 "a string",
                 "The y axis title (default: the column).",
             ),
-            option(
+            OptionSpec::new(
                 "bins",
                 OptionKind::Whole {
                     min: 1.0,
@@ -104,7 +90,7 @@ pub static VERBS: &[Verb] = &[
                       logit, Poisson and negative binomial models) and a dashed line at no \
                       effect (1 for ratios, 0 otherwise).",
         connectives: &[Connective::On],
-        options: &[option(
+        options: &[OptionSpec::new(
             "title",
             OptionKind::Text,
             "a string",

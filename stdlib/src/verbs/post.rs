@@ -4,16 +4,16 @@ use polars::prelude::*;
 use spel_grammar::ast::Connective;
 use spel_grammar::{Diagnostic, Span, did_you_mean};
 
-crate::choice! {
-    /// The scale of `predict`'s values.
-    enum PredictScale { Response = "response", Link = "link" }
-}
-
 use super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::eval::scalar;
 use crate::model::{Coefficient, Model};
 use crate::value::Value;
+
+crate::choice! {
+    /// The scale of `predict`'s values.
+    enum PredictScale { Response = "response", Link = "link" }
+}
 
 pub static VERBS: &[Verb] = &[
     Verb {

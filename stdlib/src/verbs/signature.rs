@@ -21,6 +21,22 @@ pub struct OptionSpec {
     pub summary: &'static str,
 }
 
+impl OptionSpec {
+    pub const fn new(
+        name: &'static str,
+        kind: OptionKind,
+        values: &'static str,
+        summary: &'static str,
+    ) -> Self {
+        OptionSpec {
+            name,
+            values,
+            kind,
+            summary,
+        }
+    }
+}
+
 /// What an option's value must be.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum OptionKind {

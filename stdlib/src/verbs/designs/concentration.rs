@@ -5,15 +5,15 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 use spel_stats::designs::inequality::{self, Correction};
 
-crate::choice! {
-    /// Which concentration index: the standard one, or a bounded outcome's corrections.
-    enum ConcentrationType { Standard = "standard", Erreygers = "erreygers", Wagstaff = "wagstaff" }
-}
-
 use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use super::complete_pairs;
 use crate::errors::polars_error;
 use crate::value::Value;
+
+crate::choice! {
+    /// Which concentration index: the standard one, or a bounded outcome's corrections.
+    enum ConcentrationType { Standard = "standard", Erreygers = "erreygers", Wagstaff = "wagstaff" }
+}
 
 pub const VERB: Verb = Verb {
     name: "concentration",

@@ -18,15 +18,17 @@ use spel_stats::designs::did::{
 };
 use spel_stats::matrix::Grouping;
 
+use crate::value::{Report, Value};
+
 crate::choice! {
     /// Which units are the comparison.
     enum Controls { Never = "never", NotYet = "notyet" }
 }
+
 crate::choice! {
     /// What `did` shows.
     enum DidShow { Summary = "summary", GroupTime = "group_time" }
 }
-use crate::value::{Report, Value};
 
 pub const VERB: Verb = Verb {
     name: "did",

@@ -8,11 +8,12 @@ use super::complete_pairs;
 use crate::errors::polars_error;
 use spel_stats::{least_squares, vcov};
 
+use crate::value::Value;
+
 crate::choice! {
     /// What `its` shows.
     enum ItsShow { Estimates = "estimates", Fitted = "fitted" }
 }
-use crate::value::Value;
 
 pub const VERB: Verb = Verb {
     name: "its",

@@ -19,20 +19,6 @@ crate::choice! {
     enum Solve { N = "n", Or = "or", Power = "power" }
 }
 
-const fn option(
-    name: &'static str,
-    kind: OptionKind,
-    values: &'static str,
-    summary: &'static str,
-) -> OptionSpec {
-    OptionSpec {
-        name,
-        values,
-        kind,
-        summary,
-    }
-}
-
 pub const VERB: Verb = Verb {
     name: "power",
     signature: "power logit, or = OR, p0 = P [, sd = S] (, n = N | , power = 0.8) [, solve = n | or | power] [, alpha = 0.05] [, deff = D] | power simulate FORMULA, n = N, reps = R [, model options]",
@@ -48,25 +34,25 @@ pub const VERB: Verb = Verb {
                   odds ratio (coverage).",
     connectives: &[],
     options: &[
-        option(
+        OptionSpec::new(
             "or",
             OptionKind::POSITIVE,
             "an odds ratio per unit",
             "The effect to detect.",
         ),
-        option(
+        OptionSpec::new(
             "p0",
             OptionKind::PROBABILITY,
             "a probability",
             "The outcome's probability at the covariate's mean.",
         ),
-        option(
+        OptionSpec::new(
             "sd",
             OptionKind::POSITIVE,
             "a positive number",
             "The covariate's standard deviation (default 1).",
         ),
-        option(
+        OptionSpec::new(
             "n",
             OptionKind::Number {
                 min: 1.0,
@@ -75,7 +61,7 @@ pub const VERB: Verb = Verb {
             "a whole number",
             "Respondents.",
         ),
-        option(
+        OptionSpec::new(
             "power",
             OptionKind::PROBABILITY,
             "a probability",
@@ -87,13 +73,13 @@ pub const VERB: Verb = Verb {
             kind: OptionKind::Word(Solve::WORDS),
             summary: "What to solve for (default: what is missing).",
         },
-        option(
+        OptionSpec::new(
             "alpha",
             OptionKind::PROBABILITY,
             "a probability",
             "Two-sided significance level (default 0.05).",
         ),
-        option(
+        OptionSpec::new(
             "deff",
             OptionKind::Number {
                 min: 1.0,
@@ -102,7 +88,7 @@ pub const VERB: Verb = Verb {
             "a number of 1 or more",
             "Design effect (default 1).",
         ),
-        option(
+        OptionSpec::new(
             "reps",
             OptionKind::Whole {
                 min: 1.0,
@@ -111,7 +97,7 @@ pub const VERB: Verb = Verb {
             "a whole number",
             "Simulated surveys (`power simulate`).",
         ),
-        option(
+        OptionSpec::new(
             "seed",
             OptionKind::SEED,
             "a whole number",
@@ -123,13 +109,13 @@ pub const VERB: Verb = Verb {
             kind: OptionKind::Word(ModelFamily::WORDS),
             summary: "Model family (`power simulate`).",
         },
-        option(
+        OptionSpec::new(
             "weights",
             OptionKind::Column,
             "a column",
             "Survey weights (`power simulate`).",
         ),
-        option(
+        OptionSpec::new(
             "cluster",
             OptionKind::Column,
             "a column",

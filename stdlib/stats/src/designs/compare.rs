@@ -264,3 +264,59 @@ pub fn wilcoxon(d: &[f64]) -> (f64, f64, usize) {
     };
     (statistic, p, n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tolerance: f64) -> bool {
+        (a - b).abs() <= tolerance * b.abs().max(1.0)
+    }
+
+    /// scipy 1.17: ttest_ind(b, a, equal_var=False) and mannwhitneyu(b, a).
+    #[test]
+    fn welch_and_mann_whitney_as_scipy() {
+        let a = [3.1, 4.2, 2.8, 5.0, 4.4, 3.9, 4.1, 3.3, 2.9, 4.8];
+        let b = [4.0, 5.1, 4.7, 5.9, 3.8, 5.5, 6.2, 4.9];
+        let tests = unpaired(&a, &b).unwrap();
+        assert!(close(tests[0].statistic, 2.9796742835657386, 1e-9));
+        assert!(close(tests[0].df.unwrap(), 14.580135103612909, 1e-9));
+        assert!(close(tests[0].p_value, 0.009588635798768237, 1e-7));
+        assert_eq!(tests[1].statistic, 66.0);
+        assert!(close(tests[1].p_value, 0.020521961698432286, 1e-9));
+        // Ties: the normal approximation with tie and continuity corrections.
+        let x = [3.0, 5.0, 2.0, 8.0, 6.0, 4.0, 7.0, 3.0, 5.0, 9.0, 2.0, 4.0];
+        let y = [4.0, 6.0, 6.0, 9.0, 7.0, 5.0, 8.0, 3.0, 6.0, 9.0, 5.0, 7.0];
+        let (u, p) = mann_whitney(&y, &x);
+        assert_eq!(u, 100.0);
+        assert!(close(p, 0.10937826452134577, 1e-9));
+    }
+
+    /// scipy 1.17: ttest_rel(after, before) and wilcoxon(after, before): exact without
+    /// ties, by permutation with ties and zeros.
+    #[test]
+    fn paired_tests_as_scipy() {
+        let before = [10.0, 12.0, 9.0, 14.0, 11.0, 13.0, 8.0, 15.0, 16.0, 7.0];
+        let after = [12.5, 11.2, 12.1, 13.05, 14.7, 12.35, 10.9, 17.8, 15.45, 9.6];
+        let tests = paired(&before, &after).unwrap();
+        assert!(close(tests[0].statistic, 2.406089000733851, 1e-9));
+        assert!(close(tests[0].p_value, 0.03950153652360807, 1e-7));
+        assert_eq!(tests[1].statistic, 10.0);
+        assert!(close(tests[1].p_value, 0.083984375, 1e-12));
+        let before = [3.0, 5.0, 2.0, 8.0, 6.0, 4.0, 7.0, 3.0, 5.0, 9.0, 2.0, 4.0];
+        let after = [2.0, 4.0, 2.0, 5.0, 6.0, 3.0, 4.0, 1.0, 5.0, 6.0, 1.0, 3.0];
+        let (w, p, n) = wilcoxon(
+            &after
+                .iter()
+                .zip(&before)
+                .map(|(a, b)| a - b)
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!((w, n), (0.0, 9));
+        assert!(close(p, 0.00390625, 1e-12));
+        // Counts give the rate ratio too: Σafter/Σbefore.
+        let ratio = &paired(&before, &after).unwrap()[2];
+        assert!(close(ratio.estimate.unwrap(), 42.0 / 58.0, 1e-12));
+        assert_eq!(paired(&[1.0], &[2.0]), Err(Unfit::TooFew));
+    }
+}

@@ -101,3 +101,36 @@ pub fn slope_index(ys: &[f64], ranks: &[f64], weights: &[f64]) -> Option<Index> 
         std_error: variance[(1, 1)].sqrt(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Even shares across the ranking have index 0 and a straight curve; all of the
+    /// outcome at the top has the largest index, (n − 1)/n.
+    #[test]
+    fn concentration_of_equal_and_top_heavy_outcomes() {
+        let ranks = [1.0, 2.0, 3.0, 4.0];
+        let even = concentration(&[1.0; 4], &ranks, Correction::Standard).unwrap();
+        assert!(even.estimate.abs() < 1e-12);
+        let top = concentration(&[0.0, 0.0, 0.0, 1.0], &ranks, Correction::Standard).unwrap();
+        assert!((top.estimate - 0.75).abs() < 1e-12);
+        let (population, outcome) = concentration_curve(&[1.0; 4], &[1.0, 2.0, 2.0, 3.0]);
+        assert_eq!(population, vec![0.0, 0.25, 0.75, 1.0]);
+        assert_eq!(outcome, population);
+        assert_eq!(concentration(&[1.0; 4], &ranks, Correction::Wagstaff), None);
+    }
+
+    /// An outcome that rises by 2 across the whole ranking (ridit 0 to 1) has SII 2.
+    #[test]
+    fn slope_index_of_a_straight_line() {
+        let ranks: Vec<f64> = (0..10).map(f64::from).collect();
+        let weights = vec![1.0; 10];
+        let ridit = crate::ranks::ridits(&ranks, &weights);
+        let ys: Vec<f64> = ridit.iter().map(|r| 5.0 + 2.0 * r).collect();
+        let index = slope_index(&ys, &ranks, &weights).unwrap();
+        assert!((index.estimate - 2.0).abs() < 1e-12);
+        assert!(index.std_error < 1e-9);
+        assert_eq!(slope_index(&[1.0, 2.0, 3.0], &[1.0; 3], &[1.0; 3]), None);
+    }
+}
