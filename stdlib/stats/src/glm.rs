@@ -39,6 +39,7 @@ pub enum Family {
 }
 
 impl Family {
+    #[inline]
     pub fn link(self) -> Link {
         match self {
             Family::Gaussian => Link::Identity,
@@ -80,6 +81,7 @@ impl Family {
 }
 
 impl Link {
+    #[inline]
     pub fn inverse(self, eta: f64) -> f64 {
         match self {
             Link::Identity => eta,
@@ -99,6 +101,7 @@ impl Link {
     }
 
     /// d mu / d eta.
+    #[inline]
     pub fn derivative(self, eta: f64) -> f64 {
         match self {
             Link::Identity => 1.0,
@@ -834,10 +837,12 @@ impl Step {
 }
 
 /// The mean at linear predictor `eta`, as the fit computes it.
+#[inline]
 pub fn mean(family: Family, eta: f64) -> f64 {
     clamp_mu(family, family.link().inverse(eta))
 }
 
+#[inline]
 fn clamp_mu(family: Family, mu: f64) -> f64 {
     match family {
         Family::Binomial(_) => mu.clamp(f64::EPSILON, 1.0 - f64::EPSILON),

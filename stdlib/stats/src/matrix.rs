@@ -36,6 +36,7 @@ pub enum MatrixColumn {
 }
 
 impl MatrixColumn {
+    #[inline]
     pub fn len(&self) -> usize {
         match self {
             MatrixColumn::Values(x) => x.len(),
@@ -48,6 +49,7 @@ impl MatrixColumn {
         self.len() == 0
     }
 
+    #[inline]
     pub fn get(&self, row: usize) -> f64 {
         match self {
             MatrixColumn::Values(x) => x[row],
