@@ -11,6 +11,12 @@ cargo fmt --all -- --check
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== the numerics crate depends on no tables"
+if cargo tree -p spel-stats --locked -e normal --prefix none | grep -E '^(polars|spel-stdlib) '; then
+  echo "spel-stats must not depend on polars or the engine" >&2
+  exit 1
+fi
+
 echo "== tests"
 cargo test --workspace --locked
 
