@@ -119,7 +119,6 @@ Note: CS: Callaway–Sant'Anna group-time ATTs, varying base period, analytic in
 
 fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let lf = ctx.table()?;
-    let scope = ctx.scope(&lf)?;
     let args = ctx.args();
     let formula = args
         .iter()
@@ -135,26 +134,98 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .and_then(|a| a.as_expr())
             .ok_or_else(|| ctx.usage_error(format!("`did` needs `{name} = ...`, {what}")))
     };
-    let unit_ast = required("unit", "the column naming each unit")?;
-    let time_ast = required("time", "the period column")?;
-    let first_ast = required("first", "each unit's first treated period (0 if never)")?;
-    let weight_ast = ctx.option("weights").and_then(|a| a.as_expr());
+    let asts = Columns {
+        outcome: &formula.lhs,
+        treated: treated_ast,
+        unit: required("unit", "the column naming each unit")?,
+        time: required("time", "the period column")?,
+        first: required("first", "each unit's first treated period (0 if never)")?,
+        weight: ctx.option("weights").and_then(|a| a.as_expr()),
+    };
     let not_yet = ctx.choice::<Controls>("controls")? == Some(Controls::NotYet);
     let group_time = ctx.choice::<DidShow>("show")? == Some(DidShow::GroupTime);
-    let seed = match ctx.option_value("seed")? {
-        Some((Value::Number(x), _)) if x >= 0.0 && x.fract() == 0.0 => x as u64,
-        Some((_, span)) => {
-            return Err(Diagnostic::new("spel::did::seed", "`seed` is a whole number").at(span));
-        }
-        None => 1,
-    };
+    let seed = ctx.number("seed")?.map_or(1, |(x, _)| x as u64);
 
-    let (y, _) = scope.checked(&formula.lhs)?;
-    let (treated, _) = scope.checked(treated_ast)?;
-    let (unit, _) = scope.checked(unit_ast)?;
-    let (time, _) = scope.checked(time_ast)?;
-    let (first, _) = scope.checked(first_ast)?;
-    let weight = match weight_ast {
+    let rows = read_rows(ctx, lf, &asts)?;
+    let (panel, dropped) = balanced_panel(
+        &rows.units,
+        &rows.times,
+        &rows.firsts,
+        &rows.ys,
+        &rows.weights,
+        ctx,
+        asts.first.span,
+        asts.weight.map(|a| a.span),
+    )?;
+    let mut notes = dropped_notes(&dropped);
+    check_comparisons(ctx, &panel, not_yet, asts.first)?;
+    let cells = group_time_cells(&panel, not_yet);
+    if cells.is_empty() {
+        return Err(Diagnostic::new(
+            "spel::did::no_cells",
+            "no group-time effect can be estimated: no cohort has comparison units",
+        )
+        .at(ctx.call.span));
+    }
+    notes.push(
+        "TWFE: OLS with unit and time effects, SEs clustered by unit (Stata's areg factor, absorbed levels counted); \
+         with staggered adoption and effects that change over time it mixes comparisons of later- with earlier-treated units"
+            .to_string(),
+    );
+    notes.push(
+        "CS: Callaway–Sant'Anna group-time ATTs, varying base period, analytic influence-function SEs; \
+         overall ATT is the simple aggregation; the event-study band is simultaneous over event times (multiplier bootstrap, 999 draws)"
+            .to_string(),
+    );
+    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+    let table = if group_time {
+        group_time_table(&panel, &cells).map_err(fail)?
+    } else {
+        let twfe = two_way_fixed_effects(
+            &first_appearance_codes(&rows.units),
+            &first_appearance_codes(&rows.times.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
+            &rows.treat,
+            &rows.ys,
+            &rows.weights,
+        );
+        let treated_name = ctx.text(treated_ast.span).to_string();
+        summary_table(&panel, &cells, twfe, &treated_name, seed).map_err(fail)?
+    };
+    Ok(Value::Report(std::sync::Arc::new(Report {
+        title: title(&panel, not_yet),
+        table,
+        notes,
+    })))
+}
+
+/// The expressions of a `did` call's columns.
+struct Columns<'a> {
+    outcome: &'a Ast,
+    treated: &'a Ast,
+    unit: &'a Ast,
+    time: &'a Ast,
+    first: &'a Ast,
+    weight: Option<&'a Ast>,
+}
+
+/// The panel's rows as slices (rows with a missing value left out).
+struct Rows {
+    units: Vec<String>,
+    times: Vec<f64>,
+    firsts: Vec<f64>,
+    treat: Vec<f64>,
+    ys: Vec<f64>,
+    weights: Vec<f64>,
+}
+
+fn read_rows(ctx: &VerbCtx, lf: LazyFrame, asts: &Columns) -> Result<Rows, Diagnostic> {
+    let scope = ctx.scope(&lf)?;
+    let (y, _) = scope.checked(asts.outcome)?;
+    let (treated, _) = scope.checked(asts.treated)?;
+    let (unit, _) = scope.checked(asts.unit)?;
+    let (time, _) = scope.checked(asts.time)?;
+    let (first, _) = scope.checked(asts.first)?;
+    let weight = match asts.weight {
         Some(ast) => scope.checked(ast)?.0,
         None => lit(1.0),
     };
@@ -194,20 +265,21 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 crate::format::number(*w)
             ),
         )
-        .at(weight_ast.map_or(ctx.call.span, |a| a.span)));
+        .at(asts.weight.map_or(ctx.call.span, |a| a.span)));
     }
+    Ok(Rows {
+        units,
+        times,
+        firsts,
+        treat,
+        ys,
+        weights,
+    })
+}
 
+/// What the balancing of the panel dropped or recoded, said in notes.
+fn dropped_notes(dropped: &Dropped) -> Vec<String> {
     let mut notes = Vec::new();
-    let (panel, dropped) = balanced_panel(
-        &units,
-        &times,
-        &firsts,
-        &ys,
-        &weights,
-        ctx,
-        first_ast.span,
-        weight_ast.map(|a| a.span),
-    )?;
     if dropped.unbalanced > 0 {
         notes.push(format!(
             "{} dropped: not observed in every period (Callaway–Sant'Anna needs a balanced panel)",
@@ -226,6 +298,17 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             plural(dropped.after_end, "unit")
         ));
     }
+    notes
+}
+
+/// A difference in differences needs treated units and, with never-treated controls,
+/// some that are never treated.
+fn check_comparisons(
+    ctx: &VerbCtx,
+    panel: &Panel,
+    not_yet: bool,
+    first_ast: &Ast,
+) -> Result<(), Diagnostic> {
     let n_treated = panel.cohort.iter().filter(|c| c.is_some()).count();
     let n_never = panel.cohort.len() - n_treated;
     if n_treated == 0 {
@@ -248,25 +331,13 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         .at(first_ast.span)
         .with_help("compare with units not yet treated: add `controls = notyet`"));
     }
+    Ok(())
+}
 
-    let cells = group_time_cells(&panel, not_yet);
-    if cells.is_empty() {
-        return Err(Diagnostic::new(
-            "spel::did::no_cells",
-            "no group-time effect can be estimated: no cohort has comparison units",
-        )
-        .at(ctx.call.span));
-    }
-    let twfe = two_way_fixed_effects(
-        &first_appearance_codes(&units),
-        &first_appearance_codes(&times.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
-        &treat,
-        &ys,
-        &weights,
-    );
-    let z = Normal::standard().inverse_cdf(0.975);
-
-    let title = format!(
+fn title(panel: &Panel, not_yet: bool) -> String {
+    let n_treated = panel.cohort.iter().filter(|c| c.is_some()).count();
+    let n_never = panel.cohort.len() - n_treated;
+    format!(
         "Difference in differences: {} units ({} treated in {}, {} never treated), {}; controls: {}",
         panel.units(),
         n_treated,
@@ -286,96 +357,92 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         } else {
             "never treated"
         }
-    );
-    notes.push(
-        "TWFE: OLS with unit and time effects, SEs clustered by unit (Stata's areg factor, absorbed levels counted); \
-         with staggered adoption and effects that change over time it mixes comparisons of later- with earlier-treated units"
-            .to_string(),
-    );
-    notes.push(
-        "CS: Callaway–Sant'Anna group-time ATTs, varying base period, analytic influence-function SEs; \
-         overall ATT is the simple aggregation; the event-study band is simultaneous over event times (multiplier bootstrap, 999 draws)"
-            .to_string(),
-    );
+    )
+}
 
-    let table = if group_time {
-        let se: Vec<f64> = cells.iter().map(|c| standard_error(&c.influence)).collect();
-        df!(
-            "group" => cells.iter().map(|c| panel.periods[c.group]).collect::<Vec<_>>(),
-            "time" => cells.iter().map(|c| panel.periods[c.time]).collect::<Vec<_>>(),
-            "event_time" => cells.iter().map(Cell::event).collect::<Vec<_>>(),
-            "estimate" => cells.iter().map(|c| c.att).collect::<Vec<_>>(),
-            "std_error" => se.clone(),
-            "conf_low" => cells.iter().zip(&se).map(|(c, s)| c.att - z * s).collect::<Vec<_>>(),
-            "conf_high" => cells.iter().zip(&se).map(|(c, s)| c.att + z * s).collect::<Vec<_>>(),
-        )
-        .map_err(fail)?
-    } else {
-        let simple = aggregate(&panel, &cells, |c| c.time >= c.group);
-        let mut events: Vec<i64> = cells.iter().map(Cell::event).collect();
-        events.sort_unstable();
-        events.dedup();
-        let dynamic: Vec<Effect> = events
-            .iter()
-            .map(|e| aggregate(&panel, &cells, |c| c.event() == *e))
-            .collect();
-        let band = simultaneous_critical_value(&dynamic, seed, 0.95);
-        let mut estimator = vec!["TWFE".to_string(), "CS simple".to_string()];
-        let mut term = vec![ctx.text(treated_ast.span).to_string(), "ATT".to_string()];
-        let mut event = vec![None, None];
-        let mut estimate = vec![twfe.0, simple.att];
-        let mut se = vec![twfe.1, standard_error(&simple.influence)];
-        let mut band_low = vec![None, None];
-        let mut band_high = vec![None, None];
-        // The event study's summary: the plain mean of the effects from e = 0 on.
-        let post: Vec<&Effect> = events
-            .iter()
-            .zip(&dynamic)
-            .filter(|(e, _)| **e >= 0)
-            .map(|(_, effect)| effect)
-            .collect();
-        let k = post.len() as f64;
-        let average = Effect {
-            att: post.iter().map(|e| e.att).sum::<f64>() / k,
-            influence: (0..panel.units())
-                .map(|u| post.iter().map(|e| e.influence[u]).sum::<f64>() / k)
-                .collect(),
-        };
-        estimator.push("CS event".into());
-        term.push("average e >= 0".into());
-        event.push(None);
-        estimate.push(average.att);
-        se.push(standard_error(&average.influence));
-        band_low.push(None);
-        band_high.push(None);
-        for (e, effect) in events.iter().zip(&dynamic) {
-            let s = standard_error(&effect.influence);
-            estimator.push("CS event".into());
-            term.push(format!("e = {e}"));
-            event.push(Some(*e));
-            estimate.push(effect.att);
-            se.push(s);
-            band_low.push(Some(effect.att - band * s));
-            band_high.push(Some(effect.att + band * s));
-        }
-        df!(
-            "estimator" => estimator,
-            "term" => term,
-            "event_time" => event,
-            "estimate" => estimate.clone(),
-            "std_error" => se.clone(),
-            "conf_low" => estimate.iter().zip(&se).map(|(b, s)| b - z * s).collect::<Vec<_>>(),
-            "conf_high" => estimate.iter().zip(&se).map(|(b, s)| b + z * s).collect::<Vec<_>>(),
-            "band_low" => band_low,
-            "band_high" => band_high,
-        )
-        .map_err(fail)?
+/// Every ATT(g, t) with its pointwise interval.
+fn group_time_table(panel: &Panel, cells: &[Cell]) -> PolarsResult<DataFrame> {
+    let z = Normal::standard().inverse_cdf(0.975);
+    let se: Vec<f64> = cells.iter().map(|c| standard_error(&c.influence)).collect();
+    df!(
+        "group" => cells.iter().map(|c| panel.periods[c.group]).collect::<Vec<_>>(),
+        "time" => cells.iter().map(|c| panel.periods[c.time]).collect::<Vec<_>>(),
+        "event_time" => cells.iter().map(Cell::event).collect::<Vec<_>>(),
+        "estimate" => cells.iter().map(|c| c.att).collect::<Vec<_>>(),
+        "std_error" => se.clone(),
+        "conf_low" => cells.iter().zip(&se).map(|(c, s)| c.att - z * s).collect::<Vec<_>>(),
+        "conf_high" => cells.iter().zip(&se).map(|(c, s)| c.att + z * s).collect::<Vec<_>>(),
+    )
+}
+
+/// TWFE, the simple CS aggregation, the event study's average from e = 0, and each
+/// event time with its pointwise interval and simultaneous band.
+fn summary_table(
+    panel: &Panel,
+    cells: &[Cell],
+    twfe: (f64, f64),
+    treated_name: &str,
+    seed: u64,
+) -> PolarsResult<DataFrame> {
+    let z = Normal::standard().inverse_cdf(0.975);
+    let simple = aggregate(panel, cells, |c| c.time >= c.group);
+    let mut events: Vec<i64> = cells.iter().map(Cell::event).collect();
+    events.sort_unstable();
+    events.dedup();
+    let dynamic: Vec<Effect> = events
+        .iter()
+        .map(|e| aggregate(panel, cells, |c| c.event() == *e))
+        .collect();
+    let band = simultaneous_critical_value(&dynamic, seed, 0.95);
+    let mut estimator = vec!["TWFE".to_string(), "CS simple".to_string()];
+    let mut term = vec![treated_name.to_string(), "ATT".to_string()];
+    let mut event = vec![None, None];
+    let mut estimate = vec![twfe.0, simple.att];
+    let mut se = vec![twfe.1, standard_error(&simple.influence)];
+    let mut band_low = vec![None, None];
+    let mut band_high = vec![None, None];
+    // The event study's summary: the plain mean of the effects from e = 0 on.
+    let post: Vec<&Effect> = events
+        .iter()
+        .zip(&dynamic)
+        .filter(|(e, _)| **e >= 0)
+        .map(|(_, effect)| effect)
+        .collect();
+    let k = post.len() as f64;
+    let average = Effect {
+        att: post.iter().map(|e| e.att).sum::<f64>() / k,
+        influence: (0..panel.units())
+            .map(|u| post.iter().map(|e| e.influence[u]).sum::<f64>() / k)
+            .collect(),
     };
-    Ok(Value::Report(std::sync::Arc::new(Report {
-        title,
-        table,
-        notes,
-    })))
+    estimator.push("CS event".into());
+    term.push("average e >= 0".into());
+    event.push(None);
+    estimate.push(average.att);
+    se.push(standard_error(&average.influence));
+    band_low.push(None);
+    band_high.push(None);
+    for (e, effect) in events.iter().zip(&dynamic) {
+        let s = standard_error(&effect.influence);
+        estimator.push("CS event".into());
+        term.push(format!("e = {e}"));
+        event.push(Some(*e));
+        estimate.push(effect.att);
+        se.push(s);
+        band_low.push(Some(effect.att - band * s));
+        band_high.push(Some(effect.att + band * s));
+    }
+    df!(
+        "estimator" => estimator,
+        "term" => term,
+        "event_time" => event,
+        "estimate" => estimate.clone(),
+        "std_error" => se.clone(),
+        "conf_low" => estimate.iter().zip(&se).map(|(b, s)| b - z * s).collect::<Vec<_>>(),
+        "conf_high" => estimate.iter().zip(&se).map(|(b, s)| b + z * s).collect::<Vec<_>>(),
+        "band_low" => band_low,
+        "band_high" => band_high,
+    )
 }
 
 #[derive(Default)]
