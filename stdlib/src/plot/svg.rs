@@ -140,96 +140,11 @@ pub fn render(plot: &Plot) -> String {
     );
 
     // Where each datum goes across.
+    // Where each datum goes across.
     let x_position: Box<Across> = if plot.x_scale == Scale::Category {
-        let n = plot.categories.len().max(1) as f64;
-        let band = plot_width / n;
-        let series = plot.series.len().max(1) as f64;
-        for (i, category) in plot.categories.iter().enumerate() {
-            if i % label_every != 0 {
-                continue;
-            }
-            let cx = left + band * (i as f64 + 0.5);
-            if rotate {
-                let _ = write!(
-                    out,
-                    r#"<text transform="translate({cx:.1},{:.1}) rotate(-40)" text-anchor="end" fill="{INK}">{}</text>"#,
-                    bottom + 14.0,
-                    escape(category)
-                );
-            } else {
-                let _ = write!(
-                    out,
-                    r#"<text x="{cx:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text>"#,
-                    bottom + 18.0,
-                    escape(category)
-                );
-            }
-        }
-        let dodge = plot.mark == Mark::Bar;
-        Box::new(move |d: &Datum| {
-            let start = left + band * d.x;
-            if dodge {
-                let inner = band * 0.8 / series;
-                let x0 = start + band * 0.1 + inner * d.series as f64;
-                (x0, x0 + inner)
-            } else {
-                (start + band * 0.5, start + band * 0.5)
-            }
-        })
+        category_axis(&mut out, plot, (left, right, bottom), rotate, label_every)
     } else {
-        let (x_low, x_high) = extent(
-            plot.data
-                .iter()
-                .flat_map(|d| [Some(d.x), d.x_end])
-                .flatten(),
-            false,
-        );
-        let span = x_high - x_low;
-        let years = plot.x_is_years();
-        let (x_ticks, x_step) = if plot.x_scale == Scale::Date {
-            date_ticks(x_low, x_high)
-        } else {
-            let (t, step) = ticks(x_low, x_high, 6);
-            if years && step < 1.0 {
-                // No half years.
-                (
-                    (x_low as i64..=x_high as i64).map(|y| y as f64).collect(),
-                    1.0,
-                )
-            } else {
-                (t, step)
-            }
-        };
-        let (d0, d1) = if plot.mark == Mark::Histogram {
-            (x_low, x_high)
-        } else {
-            (x_low - span * 0.03, x_high + span * 0.03)
-        };
-        let x = Linear {
-            domain: (d0, d1),
-            range: (left, right),
-        };
-        for v in x_ticks
-            .iter()
-            .filter(|v| **v >= d0 - 1e-9 && **v <= d1 + 1e-9)
-        {
-            let px = x.at(*v);
-            let label = if plot.x_scale == Scale::Date {
-                date_label(*v, span)
-            } else if years {
-                format!("{v:.0}")
-            } else {
-                tick_label(*v, x_step)
-            };
-            let _ = write!(
-                out,
-                r#"<line x1="{px:.1}" x2="{px:.1}" y1="{bottom:.1}" y2="{:.1}" stroke="{INK}"/><text x="{px:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text>"#,
-                bottom + 5.0,
-                bottom + 18.0,
-                escape(&label)
-            );
-        }
-        Box::new(move |d: &Datum| (x.at(d.x), d.x_end.map_or(x.at(d.x), |e| x.at(e))))
+        continuous_axis(&mut out, plot, (left, right, bottom))
     };
     let _ = write!(
         out,
@@ -246,7 +161,124 @@ pub fn render(plot: &Plot) -> String {
         );
     }
 
-    // The marks, series by series.
+    draw_marks(&mut out, plot, &*x_position, y);
+    if legend {
+        draw_legend(&mut out, plot, right + 16.0, top + 4.0);
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// The x axis of categories, one band each (labels turned when they do not fit), and
+/// where a datum goes across its band (bars of several series side by side).
+fn category_axis(
+    out: &mut String,
+    plot: &Plot,
+    (left, right, bottom): (f64, f64, f64),
+    rotate: bool,
+    label_every: usize,
+) -> Box<Across> {
+    let plot_width = right - left;
+    let n = plot.categories.len().max(1) as f64;
+    let band = plot_width / n;
+    let series = plot.series.len().max(1) as f64;
+    for (i, category) in plot.categories.iter().enumerate() {
+        if i % label_every != 0 {
+            continue;
+        }
+        let cx = left + band * (i as f64 + 0.5);
+        if rotate {
+            let _ = write!(
+                out,
+                r#"<text transform="translate({cx:.1},{:.1}) rotate(-40)" text-anchor="end" fill="{INK}">{}</text>"#,
+                bottom + 14.0,
+                escape(category)
+            );
+        } else {
+            let _ = write!(
+                out,
+                r#"<text x="{cx:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text>"#,
+                bottom + 18.0,
+                escape(category)
+            );
+        }
+    }
+    let dodge = plot.mark == Mark::Bar;
+    Box::new(move |d: &Datum| {
+        let start = left + band * d.x;
+        if dodge {
+            let inner = band * 0.8 / series;
+            let x0 = start + band * 0.1 + inner * d.series as f64;
+            (x0, x0 + inner)
+        } else {
+            (start + band * 0.5, start + band * 0.5)
+        }
+    })
+}
+
+/// A continuous x axis (numbers, years or dates) with its ticks, and where a datum goes.
+fn continuous_axis(
+    out: &mut String,
+    plot: &Plot,
+    (left, right, bottom): (f64, f64, f64),
+) -> Box<Across> {
+    let (x_low, x_high) = extent(
+        plot.data
+            .iter()
+            .flat_map(|d| [Some(d.x), d.x_end])
+            .flatten(),
+        false,
+    );
+    let span = x_high - x_low;
+    let years = plot.x_is_years();
+    let (x_ticks, x_step) = if plot.x_scale == Scale::Date {
+        date_ticks(x_low, x_high)
+    } else {
+        let (t, step) = ticks(x_low, x_high, 6);
+        if years && step < 1.0 {
+            // No half years.
+            (
+                (x_low as i64..=x_high as i64).map(|y| y as f64).collect(),
+                1.0,
+            )
+        } else {
+            (t, step)
+        }
+    };
+    let (d0, d1) = if plot.mark == Mark::Histogram {
+        (x_low, x_high)
+    } else {
+        (x_low - span * 0.03, x_high + span * 0.03)
+    };
+    let x = Linear {
+        domain: (d0, d1),
+        range: (left, right),
+    };
+    for v in x_ticks
+        .iter()
+        .filter(|v| **v >= d0 - 1e-9 && **v <= d1 + 1e-9)
+    {
+        let px = x.at(*v);
+        let label = if plot.x_scale == Scale::Date {
+            date_label(*v, span)
+        } else if years {
+            format!("{v:.0}")
+        } else {
+            tick_label(*v, x_step)
+        };
+        let _ = write!(
+            out,
+            r#"<line x1="{px:.1}" x2="{px:.1}" y1="{bottom:.1}" y2="{:.1}" stroke="{INK}"/><text x="{px:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text>"#,
+            bottom + 5.0,
+            bottom + 18.0,
+            escape(&label)
+        );
+    }
+    Box::new(move |d: &Datum| (x.at(d.x), d.x_end.map_or(x.at(d.x), |e| x.at(e))))
+}
+
+/// The marks, series by series.
+fn draw_marks(out: &mut String, plot: &Plot, x_position: &Across, y: Linear) {
     for s in 0..plot.series.len().max(1) {
         let colour = PALETTE[s % PALETTE.len()];
         let mut points: Vec<&Datum> = plot.data.iter().filter(|d| d.series == s).collect();
@@ -325,31 +357,30 @@ pub fn render(plot: &Plot) -> String {
             Mark::Forest => {}
         }
     }
-    if legend {
-        let lx = right + 16.0;
-        let mut ly = top + 4.0;
-        if let Some(title) = &plot.series_title {
-            let _ = write!(
-                out,
-                r#"<text x="{lx:.1}" y="{ly:.1}" font-weight="600" fill="{INK}">{}</text>"#,
-                escape(title)
-            );
-            ly += 18.0;
-        }
-        for (s, name) in plot.series.iter().enumerate() {
-            let colour = PALETTE[s % PALETTE.len()];
-            let _ = write!(
-                out,
-                r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="{ly:.1}" fill="{INK}">{}</text>"#,
-                ly - 10.0,
-                lx + 18.0,
-                escape(name)
-            );
-            ly += 18.0;
-        }
+}
+
+/// The legend: the series' title, then a swatch and a name per series.
+fn draw_legend(out: &mut String, plot: &Plot, lx: f64, top: f64) {
+    let mut ly = top;
+    if let Some(title) = &plot.series_title {
+        let _ = write!(
+            out,
+            r#"<text x="{lx:.1}" y="{ly:.1}" font-weight="600" fill="{INK}">{}</text>"#,
+            escape(title)
+        );
+        ly += 18.0;
     }
-    out.push_str("</svg>");
-    out
+    for (s, name) in plot.series.iter().enumerate() {
+        let colour = PALETTE[s % PALETTE.len()];
+        let _ = write!(
+            out,
+            r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="{ly:.1}" fill="{INK}">{}</text>"#,
+            ly - 10.0,
+            lx + 18.0,
+            escape(name)
+        );
+        ly += 18.0;
+    }
 }
 
 /// The `<svg>` element with its accessible title, a white background and the plot's
