@@ -24,3 +24,12 @@ fn first_line(message: &str) -> String {
     // polars says "SchemaMismatch: ..." or "cannot compare ..."; keep its words, trimmed.
     line.trim_end_matches(':').to_string()
 }
+
+/// The text of a caught panic.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic".into())
+}

@@ -1,5 +1,6 @@
 #![doc = include_str!("../../ARCHITECTURE.md")]
 
+pub mod choice;
 pub mod complete;
 pub mod errors;
 pub mod eval;

@@ -80,7 +80,8 @@ impl Session {
             let shown = match result {
                 Ok(result) => result?,
                 Err(panic) => {
-                    return Err(Diagnostic::internal(panic_message(&panic)).at(statement.span));
+                    return Err(Diagnostic::internal(crate::errors::panic_message(&panic))
+                        .at(statement.span));
                 }
             };
             self.script
@@ -362,13 +363,4 @@ impl Session {
         out.extend(shown);
         Ok(out)
     }
-}
-
-/// The text of a caught panic.
-pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "a panic".into())
 }

@@ -56,7 +56,7 @@ impl Work<'_> {
         }
         match handle.join() {
             Ok(result) => result,
-            Err(panic) => Err(Diagnostic::internal(crate::session::panic_message(&panic)).at(span)),
+            Err(panic) => Err(Diagnostic::internal(crate::errors::panic_message(&panic)).at(span)),
         }
     }
 
@@ -65,6 +65,17 @@ impl Work<'_> {
         self.run(what, span, move || {
             lf.collect().map_err(|e| polars_error(e).at(span))
         })
+    }
+
+    /// Rows in a lazy table, counted without materialising its columns.
+    pub fn count(&self, lf: &LazyFrame, span: Span) -> Result<usize, Diagnostic> {
+        let counted = self.collect(lf.clone().select([len().alias("n")]), "counting rows", span)?;
+        Ok(counted
+            .column("n")
+            .ok()
+            .and_then(|c| c.get(0).ok())
+            .and_then(|v| v.extract::<u64>())
+            .unwrap_or(0) as usize)
     }
 
     /// As [`Work::collect`], on polars' streaming engine: the rows are read in batches,

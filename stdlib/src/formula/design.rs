@@ -11,6 +11,7 @@ use spel_grammar::{Diagnostic, Span};
 
 pub use spel_stats::matrix::{Codes, Grouping, MatrixColumn, linear_predictor};
 
+pub use super::resolve::FactorCoding;
 use super::resolve::{Resolved, Variable};
 use crate::eval::expr::Scope;
 use crate::work::Work;
@@ -50,14 +51,6 @@ pub struct Design {
     pub references: Vec<(String, String)>,
     /// Each factor's levels and reference, to code other data the same way.
     pub codings: Vec<FactorCoding>,
-}
-
-/// How a factor was coded: its levels in order and its reference level.
-#[derive(Clone, Debug)]
-pub struct FactorCoding {
-    pub name: String,
-    pub levels: Vec<String>,
-    pub reference: String,
 }
 
 /// What the model statement asks of the data besides the formula's terms.
@@ -164,7 +157,7 @@ pub fn build(
         }
     }
 
-    let n_total = crate::render::count(&lf, work, span)?;
+    let n_total = work.count(&lf, span)?;
     let lf = match request.condition {
         Some(condition) => {
             let (expr, dtype) = scope.checked(condition)?;

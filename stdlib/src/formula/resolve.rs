@@ -195,3 +195,11 @@ fn term_key(variables: &[Variable]) -> Vec<String> {
     key.sort();
     key
 }
+
+/// How a factor was coded: its levels in order and its reference level.
+#[derive(Clone, Debug)]
+pub struct FactorCoding {
+    pub name: String,
+    pub levels: Vec<String>,
+    pub reference: String,
+}

@@ -5,9 +5,9 @@ use faer::Mat;
 use spel_grammar::{Diagnostic, Span};
 
 use super::{Coefficient, Distribution, Model, ModelFamily};
+use crate::choice::Choice;
 use crate::format;
 use crate::formula::design::{Design, Grouping, MatrixColumn};
-use crate::verbs::Choice;
 use rayon::prelude::*;
 use spel_stats::glm::{self, Family, Link, Problem};
 use spel_stats::linalg;

@@ -12,8 +12,7 @@ pub mod render;
 use polars::prelude::LazyFrame;
 use spel_grammar::ast::Expr;
 
-use crate::formula::design::FactorCoding;
-use crate::formula::resolve::Resolved;
+use crate::formula::resolve::{FactorCoding, Resolved};
 use spel_stats::glm::Family;
 
 crate::choice! {

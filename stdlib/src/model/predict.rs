@@ -45,7 +45,7 @@ pub fn predictions(
         clusters: Vec::new(),
         codings: &source.codings,
     };
-    let n_rows = crate::render::count(table, work, span)?;
+    let n_rows = work.count(table, span)?;
     let built = design::build(
         table.clone(),
         &scope,

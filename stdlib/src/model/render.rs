@@ -289,7 +289,7 @@ pub fn json(model: &Model) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "type": "model",
-        "family": crate::verbs::Choice::word(model.family),
+        "family": crate::choice::Choice::word(model.family),
         "formula": model.formula,
         "n": model.n,
         "n_dropped": model.n_outside_condition + model.n_dropped_missing,

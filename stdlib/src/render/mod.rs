@@ -227,19 +227,8 @@ fn scalar(value: &Value) -> Scalar {
     }
 }
 
-/// Rows in a lazy table, counted without materialising its columns.
-pub fn count(lf: &LazyFrame, work: Work, span: Span) -> Result<usize, Diagnostic> {
-    let counted = work.collect(lf.clone().select([len().alias("n")]), "counting rows", span)?;
-    Ok(counted
-        .column("n")
-        .ok()
-        .and_then(|c| c.get(0).ok())
-        .and_then(|v| v.extract::<u64>())
-        .unwrap_or(0) as usize)
-}
-
 fn table_snapshot(lf: &LazyFrame, work: Work, span: Span) -> Result<TableSnapshot, Diagnostic> {
-    let n_rows = count(lf, work, span)?;
+    let n_rows = work.count(lf, span)?;
     let head = work.collect(
         lf.clone().limit(JSON_ROWS as IdxSize),
         "computing the table",
