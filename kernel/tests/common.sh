@@ -5,11 +5,12 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 venv=${SPEL_VENV:-$HOME/.cache/spel/venv}
 target=${CARGO_TARGET_DIR:-$root/target}
 
-# skip_unless_present FILE WHAT: the shared tools live beside the project.
+# skip_unless_present FILE WHAT: the shared tools live beside the project; without them
+# the check fails (a missing tool is not a pass).
 skip_unless_present() {
   if [ ! -f "$1" ]; then
-    echo "skipping $2: $1 is not beside the project"
-    exit 0
+    echo "$2 needs $1: put shared/ beside the project" >&2
+    exit 1
   fi
 }
 

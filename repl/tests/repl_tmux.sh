@@ -6,8 +6,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tool="$root/../shared/tools/tmux_repl_check.sh"
 if [ ! -f "$tool" ]; then
-  echo "skipping the tmux REPL check: $tool is not beside the project"
-  exit 0
+  echo "the tmux REPL check needs $tool: put shared/ beside the project" >&2
+  exit 1
 fi
 spel="${CARGO_TARGET_DIR:-$root/target}/debug/spel"
 home=$(mktemp -d)

@@ -87,13 +87,11 @@ fn parsing_never_panics_on_odd_input() {
 #[test]
 fn design_draft_and_seed_study_parse() {
     let design = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/design");
-    let (Ok(draft), Ok(seed)) = (
-        std::fs::read_to_string(design.join("language.md")),
-        std::fs::read_to_string(design.join("seed_study.spel")),
-    ) else {
-        eprintln!("skipping: {} is not beside the project", design.display());
-        return;
+    let read = |name: &str| {
+        std::fs::read_to_string(design.join(name))
+            .unwrap_or_else(|e| panic!("{} must be beside the project: {e}", design.display()))
     };
+    let (draft, seed) = (read("language.md"), read("seed_study.spel"));
     parse(&seed, SourceId(0)).unwrap_or_else(|e| panic!("seed study: {}", e[0].message));
     let mut blocks = 0;
     let mut block = String::new();
