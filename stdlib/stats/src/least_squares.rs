@@ -32,7 +32,7 @@ pub fn fit(columns: &[Vec<f64>], y: &[f64], weights: &[f64]) -> Option<LeastSqua
     })
 }
 
-/// `x_i · β`, or the sum over the columns `keep` selects.
+/// The fitted value of row `i`, `x_i · β`.
 pub fn fitted(columns: &[Vec<f64>], beta: &[f64], i: usize) -> f64 {
     (0..beta.len()).map(|j| columns[j][i] * beta[j]).sum()
 }
