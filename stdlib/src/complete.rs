@@ -8,6 +8,7 @@ use spel_grammar::{SourceId, SourceMap};
 
 use crate::eval::{Effects, Env};
 use crate::functions;
+use crate::pipeline;
 use crate::value::{Value, dtype_name};
 use crate::verbs;
 
@@ -300,7 +301,7 @@ fn scope_schema(
         base_dir: None,
         progress: None,
     };
-    match env.pipeline(pipeline, &mut Effects::default()).ok()? {
+    match pipeline::run(&env, pipeline, &mut Effects::default()).ok()? {
         Value::Table(mut lf) => lf.collect_schema().ok(),
         _ => None,
     }

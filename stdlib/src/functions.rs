@@ -5,8 +5,6 @@ use polars::prelude::*;
 use spel_grammar::ast::{CallArg, Expr as Ast, ExprKind, Ident};
 use spel_grammar::{Diagnostic, Span, did_you_mean};
 
-use crate::eval::expr::Scope;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// Many rows to one (in `summarise`; in `derive` the value repeats on every row).
@@ -259,11 +257,22 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     FUNCTIONS.iter().map(|f| f.name)
 }
 
+/// What a call's arguments are translated in: the scope the call stands in. A trait, so
+/// that the table of functions does not depend on the evaluator that calls into it.
+pub trait CallScope {
+    /// The polars expression for an argument.
+    fn expr(&self, ast: &Ast) -> Result<Expr, Diagnostic>;
+    /// An argument's value when it is a single number (`digits`, `p`).
+    fn number(&self, ast: &Ast) -> Option<f64>;
+    /// The columns in scope, in order; empty outside a table.
+    fn column_names(&self) -> Vec<String>;
+}
+
 /// A call's arguments matched to the function's parameters.
 pub struct Args<'a> {
     function: &'static Function,
     values: Vec<Option<&'a Ast>>,
-    scope: &'a Scope<'a>,
+    scope: &'a dyn CallScope,
     span: Span,
 }
 
@@ -281,10 +290,9 @@ impl Args<'_> {
             return Ok(None);
         };
         let name = self.function.params[index].name;
-        let value = crate::eval::scalar::evaluate(ast, self.scope.env).ok();
-        match value {
-            Some(crate::value::Value::Number(x)) => Ok(Some(x)),
-            _ => Err(Diagnostic::new(
+        match self.scope.number(ast) {
+            Some(x) => Ok(Some(x)),
+            None => Err(Diagnostic::new(
                 "spel::function::constant",
                 format!("`{name}` of `{}` must be a number", self.function.name),
             )
@@ -312,7 +320,7 @@ pub fn build(
     function: &Ident,
     args: &[CallArg],
     span: Span,
-    scope: &Scope,
+    scope: &dyn CallScope,
 ) -> Result<Expr, Diagnostic> {
     let Some(spec) = find(&function.name) else {
         return Err(unknown_function(function, scope));
@@ -369,7 +377,7 @@ pub fn build(
     (spec.build)(&parsed)
 }
 
-fn unknown_function(function: &Ident, scope: &Scope) -> Diagnostic {
+fn unknown_function(function: &Ident, scope: &dyn CallScope) -> Diagnostic {
     let name = &function.name;
     let mut diagnostic = Diagnostic::new(
         "spel::function::unknown",
@@ -379,7 +387,7 @@ fn unknown_function(function: &Ident, scope: &Scope) -> Diagnostic {
     .with_label("not a function");
     if let Some(s) = did_you_mean(name, names()) {
         diagnostic = diagnostic.with_help(format!("did you mean `{s}`?"));
-    } else if scope.schema.contains(name) {
+    } else if scope.column_names().iter().any(|c| c == name) {
         diagnostic = diagnostic.with_help(format!("`{name}` is a column; columns are not called"));
     }
     diagnostic
@@ -413,14 +421,14 @@ fn round(a: &Args) -> Result<Expr, Diagnostic> {
 
 /// A running count of ones: polars' `int_range` needs a feature not built here.
 fn row_number(a: &Args) -> Result<Expr, Diagnostic> {
-    let Some(first) = a.scope.schema.iter_names().next() else {
+    let Some(first) = a.scope.column_names().into_iter().next() else {
         return Err(Diagnostic::new(
             "spel::function::no_table",
             "`row_number()` numbers the rows of a table",
         )
         .at(a.span));
     };
-    let ones = col(first.clone()).is_null().cast(DataType::Int64) * lit(0i64) + lit(1i64);
+    let ones = col(first).is_null().cast(DataType::Int64) * lit(0i64) + lit(1i64);
     Ok(ones.cum_sum(false))
 }
 

@@ -13,6 +13,7 @@ use spel_grammar::{Colour, Diagnostic, SourceMap, parse, render};
 use crate::complete::Completions;
 use crate::eval::{Effects, Env};
 use crate::meta::{self, After};
+use crate::pipeline;
 use crate::render::{Shown, snapshot};
 use crate::value::Value;
 use crate::verbs;
@@ -323,7 +324,7 @@ impl Session {
                     .at(name.span)
                     .with_help(format!("choose another name, such as `my_{}`", name.name)));
                 }
-                let value = env.pipeline(value, &mut effects)?;
+                let value = pipeline::run(&env, value, &mut effects)?;
                 if matches!(value, Value::Message(_) | Value::Nothing) {
                     return Err(Diagnostic::new(
                         "spel::name::nothing",
@@ -334,7 +335,7 @@ impl Session {
                 }
                 (Some((name.name.clone(), value)), None)
             }
-            StatementKind::Show(pipeline) => match env.pipeline(pipeline, &mut effects)? {
+            StatementKind::Show(pipeline) => match pipeline::run(&env, pipeline, &mut effects)? {
                 Value::Nothing => (None, None),
                 value => (
                     None,

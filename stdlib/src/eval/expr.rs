@@ -1,13 +1,16 @@
-//! Expressions inside a table's scope (`filter`, `derive`, `summarise`) to polars
-//! expressions: names resolve to columns first, then to scalar bindings.
+//! Expressions to polars expressions. Inside a table's scope (`filter`, `derive`,
+//! `summarise`) names resolve to columns first, then to scalar bindings; outside any table
+//! (`x = 6 * 7`) an expression is evaluated by polars on an empty frame, so functions mean
+//! exactly what they mean inside a table.
 
+use chrono::NaiveDate;
 use polars::prelude::*;
 use spel_grammar::ast::{BinaryOp, Expr as Ast, ExprKind, UnaryOp};
-use spel_grammar::{Diagnostic, did_you_mean};
+use spel_grammar::{Diagnostic, Span, did_you_mean};
 
 use super::Env;
 use crate::errors::polars_error;
-use crate::functions;
+use crate::functions::{self, CallScope};
 use crate::value::{Value, dtype_name};
 
 /// The columns an expression can see, and the session's bindings behind them.
@@ -23,7 +26,7 @@ impl Scope<'_> {
             ExprKind::Number(x) => lit(*x),
             ExprKind::Str(s) => lit(s.clone()),
             ExprKind::Bool(b) => lit(*b),
-            ExprKind::Date(text) => lit(super::scalar::parse_date(text, ast.span)?),
+            ExprKind::Date(text) => lit(parse_date(text, ast.span)?),
             ExprKind::Ident(name) => self.name(name, ast)?,
             ExprKind::List(_) => {
                 return Err(Diagnostic::new(
@@ -132,7 +135,7 @@ impl Scope<'_> {
         let items: Vec<Value> = match &right.kind {
             ExprKind::List(items) => items
                 .iter()
-                .map(|item| super::scalar::evaluate(item, self.env))
+                .map(|item| evaluate(item, self.env))
                 .collect::<Result<_, _>>()?,
             ExprKind::Ident(name) => match self.env.bindings.get(name) {
                 Some(Value::List(items)) => items.clone(),
@@ -256,6 +259,23 @@ impl Scope<'_> {
     }
 }
 
+impl CallScope for Scope<'_> {
+    fn expr(&self, ast: &Ast) -> Result<Expr, Diagnostic> {
+        Scope::expr(self, ast)
+    }
+
+    fn number(&self, ast: &Ast) -> Option<f64> {
+        match evaluate(ast, self.env) {
+            Ok(Value::Number(x)) => Some(x),
+            _ => None,
+        }
+    }
+
+    fn column_names(&self) -> Vec<String> {
+        self.schema.iter_names().map(|n| n.to_string()).collect()
+    }
+}
+
 fn not_a_list(ast: &Ast) -> Diagnostic {
     Diagnostic::new("spel::type::not_list", "`in` needs a list after it")
         .at(ast.span)
@@ -271,58 +291,38 @@ pub fn list_series(items: &[Value]) -> Result<Series, Diagnostic> {
             "a list's items must all be of one type",
         )
     };
+    // Every item must be of the first item's kind; `pick` takes it out of a value.
+    fn all_of<T>(items: &[Value], pick: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
+        items.iter().map(pick).collect()
+    }
     match items.first() {
         None => Ok(Series::new_empty(name, &DataType::Null)),
         Some(Value::Number(_)) => {
-            let values: Option<Vec<f64>> = items
-                .iter()
-                .map(|v| {
-                    if let Value::Number(x) = v {
-                        Some(*x)
-                    } else {
-                        None
-                    }
-                })
-                .collect();
+            let values = all_of(items, |v| match v {
+                Value::Number(x) => Some(*x),
+                _ => None,
+            });
             Ok(Series::new(name, values.ok_or_else(mismatch)?))
         }
         Some(Value::Str(_)) => {
-            let values: Option<Vec<String>> = items
-                .iter()
-                .map(|v| {
-                    if let Value::Str(s) = v {
-                        Some(s.clone())
-                    } else {
-                        None
-                    }
-                })
-                .collect();
+            let values = all_of(items, |v| match v {
+                Value::Str(s) => Some(s.clone()),
+                _ => None,
+            });
             Ok(Series::new(name, values.ok_or_else(mismatch)?))
         }
         Some(Value::Bool(_)) => {
-            let values: Option<Vec<bool>> = items
-                .iter()
-                .map(|v| {
-                    if let Value::Bool(b) = v {
-                        Some(*b)
-                    } else {
-                        None
-                    }
-                })
-                .collect();
+            let values = all_of(items, |v| match v {
+                Value::Bool(b) => Some(*b),
+                _ => None,
+            });
             Ok(Series::new(name, values.ok_or_else(mismatch)?))
         }
         Some(Value::Date(_)) => {
-            let values: Option<Vec<chrono::NaiveDate>> = items
-                .iter()
-                .map(|v| {
-                    if let Value::Date(d) = v {
-                        Some(*d)
-                    } else {
-                        None
-                    }
-                })
-                .collect();
+            let values = all_of(items, |v| match v {
+                Value::Date(d) => Some(*d),
+                _ => None,
+            });
             Series::new(name, values.ok_or_else(mismatch)?)
                 .cast(&DataType::Date)
                 .map_err(polars_error)
@@ -332,4 +332,72 @@ pub fn list_series(items: &[Value]) -> Result<Series, Diagnostic> {
             format!("a list cannot hold a {}", other.type_name()),
         )),
     }
+}
+
+pub fn evaluate(ast: &Ast, env: &Env) -> Result<Value, Diagnostic> {
+    match &ast.kind {
+        ExprKind::Number(x) => return Ok(Value::Number(*x)),
+        ExprKind::Str(s) => return Ok(Value::Str(s.clone())),
+        ExprKind::Bool(b) => return Ok(Value::Bool(*b)),
+        ExprKind::Date(text) => return Ok(Value::Date(parse_date(text, ast.span)?)),
+        ExprKind::Ident(name) => {
+            return env
+                .bindings
+                .get(name)
+                .cloned()
+                .ok_or_else(|| env.unknown_name(name, ast.span));
+        }
+        ExprKind::List(items) => {
+            let values = items.iter().map(|item| evaluate(item, env));
+            return Ok(Value::List(values.collect::<Result<_, _>>()?));
+        }
+        _ => {}
+    }
+    let scope = Scope {
+        schema: Arc::new(Schema::default()),
+        env,
+    };
+    let (expr, _) = scope.checked(ast)?;
+    let frame = DataFrame::empty()
+        .lazy()
+        .select([expr.alias("value")])
+        .collect()
+        .map_err(|e| polars_error(e).at(ast.span))?;
+    let column = frame
+        .column("value")
+        .map_err(|e| polars_error(e).at(ast.span))?;
+    let value = column.get(0).map_err(|e| polars_error(e).at(ast.span))?;
+    from_any_value(&value).ok_or_else(|| {
+        Diagnostic::new(
+            "spel::type::unsupported",
+            format!(
+                "this gives a {}, which spel cannot hold as a value",
+                value.dtype()
+            ),
+        )
+        .at(ast.span)
+    })
+}
+
+/// A single polars value as a spel value; `None` for nested types.
+pub fn from_any_value(value: &AnyValue) -> Option<Value> {
+    Some(match value {
+        AnyValue::Null => Value::Number(f64::NAN),
+        AnyValue::Boolean(b) => Value::Bool(*b),
+        AnyValue::String(s) => Value::Str(s.to_string()),
+        AnyValue::StringOwned(s) => Value::Str(s.to_string()),
+        AnyValue::Date(days) => Value::Date(
+            NaiveDate::from_num_days_from_ce_opt(*days + 719_163).unwrap_or(NaiveDate::MIN),
+        ),
+        other => Value::Number(other.extract::<f64>()?),
+    })
+}
+
+/// A `2019-07-01` literal; the grammar checked its shape, this checks the calendar.
+pub fn parse_date(text: &str, span: Span) -> Result<NaiveDate, Diagnostic> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        Diagnostic::new("spel::date::invalid", format!("`{text}` is not a date"))
+            .at(span)
+            .with_help("dates are written year-month-day, as 2019-07-01")
+    })
 }

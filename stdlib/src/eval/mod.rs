@@ -1,18 +1,15 @@
-//! Statements to values: pipelines, verb dispatch and bare names.
+//! What a statement may read and change, and its expressions to values. Pipelines and
+//! verb dispatch sit above the verbs, in `pipeline`.
 
 pub mod expr;
-pub mod scalar;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use spel_grammar::ast::{Pipeline, Stage, VerbCall};
 use spel_grammar::{Diagnostic, SourceMap, Span, did_you_mean};
 
-use crate::functions;
 use crate::value::Value;
-use crate::verbs::{self, VerbCtx};
 use crate::work::{Progress, Work};
 
 /// What a statement may read: the session's bindings, current table and sources.
@@ -66,106 +63,18 @@ impl Env<'_> {
         Ok(())
     }
 
-    pub fn pipeline(
-        &self,
-        pipeline: &Pipeline,
-        effects: &mut Effects,
-    ) -> Result<Value, Diagnostic> {
-        let mut value = match &pipeline.first {
-            Stage::Expr(expr) => match expr.as_ident() {
-                Some(name) => self.bare_name(name, expr.span, effects)?,
-                None => scalar::evaluate(expr, self)?,
-            },
-            Stage::Verb(call) => self.verb(call, None, effects)?,
-        };
-        for call in &pipeline.rest {
-            self.check_interrupt(call.span)?;
-            if value.as_table().is_none() {
-                return Err(Diagnostic::new(
-                    "spel::pipe::not_table",
-                    format!(
-                        "`|>` passes a table along, but this is a {}",
-                        value.type_name()
-                    ),
-                )
-                .at(pipeline.first.span())
-                .with_label("this is not a table")
-                .with_help("start a pipeline with a table, such as a name bound by `read`"));
-            }
-            value = self.verb(call, Some(value), effects)?;
-        }
-        Ok(value)
-    }
-
-    /// A bare name: a binding, or a verb called with no arguments (`describe`).
-    fn bare_name(
-        &self,
-        name: &str,
-        span: Span,
-        effects: &mut Effects,
-    ) -> Result<Value, Diagnostic> {
-        if let Some(value) = self.bindings.get(name) {
-            return Ok(value.clone());
-        }
-        if verbs::find(name).is_some() {
-            let call = VerbCall {
-                verb: spel_grammar::ast::Ident {
-                    name: name.to_string(),
-                    span,
-                },
-                args: vec![],
-                clauses: vec![],
-                span,
-            };
-            return self.verb(&call, None, effects);
-        }
-        if functions::find(name).is_some() {
-            return Err(Diagnostic::new(
-                "spel::name::function",
-                format!("`{name}` is a function; it needs brackets"),
-            )
-            .at(span)
-            .with_help(format!("call it, as in `{name}(x)`")));
-        }
-        Err(self.unknown_name(name, span))
-    }
-
+    /// A name that is not bound, with the nearest binding suggested.
     pub fn unknown_name(&self, name: &str, span: Span) -> Diagnostic {
-        let mut candidates: Vec<&str> = self.bindings.keys().map(String::as_str).collect();
-        for verb in verbs::names() {
-            candidates.push(verb);
-        }
+        self.unknown_name_among(name, span, &[])
+    }
+
+    /// A name that is not bound, with the nearest of the bindings and `more` suggested.
+    pub fn unknown_name_among(&self, name: &str, span: Span, more: &[&str]) -> Diagnostic {
+        let bound = self.bindings.keys().map(String::as_str);
+        let candidates = bound.chain(more.iter().copied());
         Diagnostic::new("spel::name::unknown", format!("unknown name `{name}`"))
             .at(span)
             .with_label("no value or verb has this name")
             .suggest(did_you_mean(name, candidates))
-    }
-
-    pub fn verb(
-        &self,
-        call: &VerbCall,
-        input: Option<Value>,
-        effects: &mut Effects,
-    ) -> Result<Value, Diagnostic> {
-        let Some(verb) = verbs::find(&call.verb.name) else {
-            let name = &call.verb.name;
-            let mut diagnostic =
-                Diagnostic::new("spel::verb::unknown", format!("unknown verb `{name}`"))
-                    .at(call.verb.span)
-                    .with_label("not a verb");
-            diagnostic = match did_you_mean(name, verbs::names()) {
-                Some(s) => diagnostic.with_help(format!("did you mean `{s}`?")),
-                None if self.bindings.contains_key(name) => diagnostic.with_help(format!(
-                    "`{name}` is a value; to pass it to a verb, write `{name} |> verb ...`"
-                )),
-                None => {
-                    let all: Vec<&str> = verbs::names().collect();
-                    diagnostic.with_note(format!("the verbs are {}", all.join(", ")))
-                }
-            };
-            return Err(diagnostic);
-        };
-        let mut ctx = VerbCtx::new(self, verb, call, input, effects)?;
-        (verb.run)(&mut ctx).map_err(|d| d.or_at(call.span))
     }
 }

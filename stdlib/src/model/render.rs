@@ -3,7 +3,7 @@
 
 use super::{Distribution, Model};
 use crate::format;
-use crate::render::html::escape;
+use crate::markup::escape;
 
 /// Coefficients and their statistics to four significant digits, as a table shows them.
 pub fn sig(x: f64) -> String {

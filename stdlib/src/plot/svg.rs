@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{Datum, Mark, PALETTE, Plot, Scale, date_label, tick_label, ticks};
-use crate::render::html::escape;
+use crate::markup::escape;
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 380.0;

@@ -2,6 +2,7 @@
 
 use super::text::visible_rows;
 use super::{Cell, TableSnapshot};
+use crate::markup::escape;
 
 pub(super) fn table(t: &TableSnapshot) -> String {
     let mut out = String::from(
@@ -62,13 +63,4 @@ pub(super) fn table(t: &TableSnapshot) -> String {
 
 fn class(numeric: bool) -> &'static str {
     if numeric { " class=\"num\"" } else { "" }
-}
-
-/// Text for HTML and SVG alike (both XML markup): the one escape of the engine's
-/// markup.
-pub(crate) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

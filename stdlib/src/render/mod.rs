@@ -2,7 +2,7 @@
 //!
 //! Front ends never format: they ask a [`Shown`] for the rendering they can display.
 
-pub(crate) mod html;
+mod html;
 mod json;
 mod text;
 
@@ -11,6 +11,7 @@ use spel_grammar::{Diagnostic, Span};
 
 use crate::errors::polars_error;
 use crate::format;
+use crate::markup::escape;
 use crate::value::{Value, dtype_name};
 use crate::work::Work;
 
@@ -127,11 +128,11 @@ impl Shown {
                 let notes: String = r
                     .notes
                     .iter()
-                    .map(|n| format!("<li>{}</li>", html::escape(n)))
+                    .map(|n| format!("<li>{}</li>", escape(n)))
                     .collect();
                 Some(format!(
                     "<div class=\"spel-report\"><p><strong>{}</strong></p>{}<ul class=\"spel-notes\">{notes}</ul></div>",
-                    html::escape(&r.title),
+                    escape(&r.title),
                     html::table(&r.table)
                 ))
             }
@@ -142,7 +143,7 @@ impl Shown {
             Shown::Scalar(s) => Some(format!(
                 "<code class=\"spel-value\" title=\"{}\">{}</code>",
                 s.type_name,
-                html::escape(&s.text)
+                escape(&s.text)
             )),
             Shown::Message(_) => None,
         }
@@ -179,7 +180,7 @@ impl Shown {
 
 /// Plain text as HTML (for messages in an HTML page).
 pub fn html_text(text: &str) -> String {
-    format!("<pre class=\"spel-text\">{}</pre>", html::escape(text))
+    format!("<pre class=\"spel-text\">{}</pre>", escape(text))
 }
 
 /// Collects what is needed to show `value`; the only place a shown table is computed.

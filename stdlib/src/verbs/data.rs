@@ -5,7 +5,7 @@ use spel_grammar::Diagnostic;
 
 use super::{Example, Verb, VerbCtx};
 use crate::errors::polars_error;
-use crate::eval::scalar;
+use crate::eval::expr::evaluate;
 use crate::value::{Value, dtype_name};
 
 pub static VERBS: &[Verb] = &[
@@ -141,7 +141,7 @@ fn make_table(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .at(arg.span)
             .with_help(format!("write `name = {}`", ctx.text(arg.span))));
         };
-        let values = match scalar::evaluate(expr, ctx.env)? {
+        let values = match evaluate(expr, ctx.env)? {
             Value::List(items) => items,
             scalar @ (Value::Number(_) | Value::Str(_) | Value::Bool(_) | Value::Date(_)) => {
                 vec![scalar]
@@ -214,7 +214,7 @@ fn head(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             let expr = arg
                 .as_expr()
                 .ok_or_else(|| ctx.usage_error("`head` takes a number"))?;
-            match scalar::evaluate(expr, ctx.env)? {
+            match evaluate(expr, ctx.env)? {
                 Value::Number(x) if x >= 0.0 && x.fract() == 0.0 => x as IdxSize,
                 _ => {
                     return Err(Diagnostic::new(
@@ -356,7 +356,7 @@ fn print(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         };
         let value = match expr.as_ident().and_then(|n| ctx.env.bindings.get(n)) {
             Some(v) => v.clone(),
-            None => scalar::evaluate(expr, ctx.env)?,
+            None => evaluate(expr, ctx.env)?,
         };
         parts.push(match value {
             Value::Str(s) | Value::Message(s) => s,

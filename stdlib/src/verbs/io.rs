@@ -4,7 +4,7 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::{Arg, Connective};
 
 use super::{OptionKind, OptionSpec, Verb, VerbCtx};
-use crate::eval::scalar;
+use crate::eval::expr::evaluate;
 use crate::files::{self, Encoding, ReadOptions};
 use crate::format;
 use crate::value::Value;
@@ -73,7 +73,7 @@ fn read(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let [arg] = args.as_slice() else {
         return Err(ctx.usage_error("`read` takes one file path in double quotes"));
     };
-    let path = match arg.as_expr().map(|e| scalar::evaluate(e, ctx.env)) {
+    let path = match arg.as_expr().map(|e| evaluate(e, ctx.env)) {
         Some(Ok(Value::Str(path))) => path,
         Some(Err(d)) => return Err(d),
         _ => {
@@ -176,7 +176,7 @@ fn write(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     // A plot is written as its SVG or its Vega-Lite spec.
     if let [arg] = args.as_slice()
         && let Some(expr) = arg.as_expr()
-        && let Value::Plot(plot) = scalar::evaluate(expr, ctx.env)?
+        && let Value::Plot(plot) = evaluate(expr, ctx.env)?
     {
         return write_plot(ctx, &plot);
     }
@@ -209,7 +209,7 @@ fn write(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
 
 /// The path after `to`, which must be a string.
 fn target_path(ctx: &VerbCtx, target: &Arg) -> Result<String, Diagnostic> {
-    match target.as_expr().map(|e| scalar::evaluate(e, ctx.env)) {
+    match target.as_expr().map(|e| evaluate(e, ctx.env)) {
         Some(Ok(Value::Str(path))) => Ok(path),
         Some(Err(d)) => Err(d),
         _ => Err(Diagnostic::new(

@@ -277,7 +277,7 @@ impl<'a> VerbCtx<'a> {
             | OptionKind::Bool
             | OptionKind::Text => signature::constant(spec, expr, self.env).map(Some),
             OptionKind::Column | OptionKind::Columns | OptionKind::Value => Ok(Some((
-                crate::eval::scalar::evaluate(expr, self.env)?,
+                crate::eval::expr::evaluate(expr, self.env)?,
                 expr.span,
             ))),
         }
@@ -377,7 +377,7 @@ impl<'a> VerbCtx<'a> {
         let Some(expr) = arg.as_expr() else {
             return Err(not_a_table(arg.span, "formula"));
         };
-        let value = crate::eval::scalar::evaluate(expr, self.env)?;
+        let value = crate::eval::expr::evaluate(expr, self.env)?;
         value
             .as_table()
             .ok_or_else(|| not_a_table(expr.span, value.type_name()))

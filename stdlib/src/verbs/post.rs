@@ -6,7 +6,7 @@ use spel_grammar::{Diagnostic, Span, did_you_mean};
 
 use super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
-use crate::eval::scalar;
+use crate::eval::expr::evaluate;
 use crate::model::{Coefficient, Model};
 use crate::value::Value;
 
@@ -257,7 +257,7 @@ pub(super) fn models(
         let Some(expr) = arg.as_expr() else {
             return Err(ctx.usage_error("give the models by name"));
         };
-        match scalar::evaluate(expr, ctx.env)? {
+        match evaluate(expr, ctx.env)? {
             Value::Model(m) => out.push((ctx.text(expr.span).to_string(), m)),
             other => {
                 return Err(Diagnostic::new(

@@ -233,7 +233,7 @@ pub fn check_word(
 
 /// A constant option's value, checked against its kind.
 pub fn constant(spec: &OptionSpec, expr: &Ast, env: &Env) -> Result<(Value, Span), Diagnostic> {
-    let value = crate::eval::scalar::evaluate(expr, env)?;
+    let value = crate::eval::expr::evaluate(expr, env)?;
     let name = spec.name;
     let wrong = |what: &str| {
         Diagnostic::new(

@@ -65,7 +65,7 @@ fn rate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let k = match per
         .first()
         .and_then(|a| a.as_expr())
-        .map(|e| crate::eval::scalar::evaluate(e, ctx.env))
+        .map(|e| crate::eval::expr::evaluate(e, ctx.env))
     {
         Some(Ok(Value::Number(k))) if k > 0.0 => k,
         Some(Err(d)) => return Err(d),
