@@ -9,6 +9,7 @@ use crate::choice::Choice;
 use crate::format;
 use crate::formula::design::{Design, Grouping, MatrixColumn};
 use rayon::prelude::*;
+use spel_stats::conditioning::Conditioning;
 use spel_stats::glm::{self, Family, Link, Problem};
 use spel_stats::linalg;
 use spel_stats::rows::sum_over;
@@ -55,6 +56,9 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let mut y = std::mem::take(&mut design.y);
     let family = glm_family(family_name, &design, &mut y, &mut weights, binary, options)?;
     check_clusters(&design, options)?;
+    // Centred and scaled numeric columns, so that calendar years and their powers are
+    // solved and judged for rank as R's QR does; the results are taken back below.
+    let conditioning = Conditioning::apply(&mut design.columns, !design.fixed_effects.is_empty());
 
     let trials = match family {
         Family::Binomial(_) => design.trials.as_deref(),
@@ -84,6 +88,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
             [one] if clustered => Some(one),
             _ => None,
         },
+        conditioning: Some(&conditioning),
     };
     let (fitted, theta) = estimate(&mut problem);
     if !fitted.converged {
@@ -137,7 +142,11 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         clusters: &clusters,
         cluster_scores: fitted.cluster_scores.as_deref(),
     };
-    let v = vcov::estimate(&inputs, estimator, options.adjustment);
+    let v = conditioning.covariance(
+        &kept,
+        &vcov::estimate(&inputs, estimator, options.adjustment),
+    );
+    let beta = conditioning.coefficients(&fitted.beta);
 
     let g_min = clusters.iter().map(|g| g.levels).min().unwrap_or(0) as f64;
     let distribution = distribution(ols, estimator, options, g_min, n_obs - k)?;
@@ -147,7 +156,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         .map(|(a, &j)| {
             Coefficient::wald(
                 &design.names[j],
-                fitted.beta[j].unwrap_or(f64::NAN),
+                beta[j].unwrap_or(f64::NAN),
                 v[(a, a)].sqrt(),
                 distribution,
                 options.level,
@@ -182,13 +191,19 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     );
     notes.extend(design_notes(&design, absorbed));
 
-    let fixed_effect_values = absorbed_effects(
+    let mut fixed_effect_values = absorbed_effects(
         &design,
         &kept,
         &fitted.beta,
         &fitted.eta,
         design.offset.as_deref(),
     );
+    // The conditioned columns' shifts were absorbed with the effects: the first gives
+    // them back, so that the effects go with the user's coefficients.
+    if let Some(first) = fixed_effect_values.first_mut() {
+        let taken_back = conditioning.absorbed(&beta);
+        first.values_mut().for_each(|v| *v -= taken_back);
+    }
     let (deviance, iterations, converged) = (fitted.deviance, fitted.iterations, fitted.converged);
     let eta = fitted.eta;
     // Done with the fit: the prior weights become the model's for averages, not copied.

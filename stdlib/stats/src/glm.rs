@@ -16,9 +16,10 @@ use super::linalg;
 use faer::Mat;
 
 use super::rows::{
-    BLOCK, CHUNK, Cells, GroupTable, Rows, absorb_one_way, fill_chunks, group_shifts,
-    scores_by_table,
+    BLOCK, CHUNK, Cells, GroupTable, Rows, absorb_one_way, add_partials, fill_chunks, group_shifts,
+    over_chunks, scores_by_table,
 };
+use crate::conditioning::Conditioning;
 use crate::matrix::{Grouping, MatrixColumn};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -136,6 +137,10 @@ pub struct Problem<'a> {
     /// in the fit's last pass (no row-length weights and residuals are kept for them)
     /// where the fit can. `None` for other variances.
     pub score_grouping: Option<&'a Grouping>,
+    /// How the numeric columns were centred and scaled ([`Conditioning::apply`]); `None`
+    /// when they are as the user has them. The rank decision compares with the user's
+    /// units.
+    pub conditioning: Option<&'a Conditioning>,
 }
 
 impl Problem<'_> {
@@ -390,7 +395,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     let (mut xtwx, mut xtwz, mut means, mut z_means) =
         normal_equations(&cells, &table, &columns, &sums)?;
     // Collinear columns are found once, on the first weighted design.
-    let dropped = linalg::collinear(&xtwx, 1e-10);
+    let dropped = linalg::collinear(&xtwx, &reference_norms(problem));
     if !dropped.is_empty() {
         kept = without(&kept, &dropped);
         columns = kept_columns(&kept);
@@ -559,7 +564,7 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
         let (mut xtwx, mut xtwz) = rows.cross_products(&w, &z);
         if first {
             // Collinear columns are found once, on the first weighted design.
-            let dropped = linalg::collinear(&xtwx, 1e-10);
+            let dropped = linalg::collinear(&xtwx, &reference_norms(problem));
             if !dropped.is_empty() {
                 kept = without(&kept, &dropped);
                 cells = Cells::new(&kept_columns(&kept));
@@ -663,6 +668,38 @@ fn settled(family: Family, beta: &[f64], new_beta: &[f64]) -> bool {
                 .iter()
                 .zip(new_beta)
                 .all(|(old, new)| (new - old).abs() <= TOLERANCE * (new.abs() + 1e-6))
+}
+
+/// Each column's weighted sum of squares in the user's units (uncentred), in the
+/// conditioned column's scale, at the first step's working weights: what R's rank
+/// decision compares the part of a column that the others leave with.
+fn reference_norms(problem: &Problem) -> Vec<f64> {
+    let p = problem.columns.len();
+    let family = problem.family;
+    let partials = over_chunks(problem.y.len(), |range| {
+        let weights: Vec<f64> = range
+            .clone()
+            .map(|i| {
+                let mu = family.start(problem.y[i], problem.trials(i));
+                working_row(problem, i, family.link().apply(mu), mu).0
+            })
+            .collect();
+        let mut x = vec![0.0; range.len()];
+        (0..p)
+            .map(|j| {
+                problem.columns[j].fill(range.start, &mut x);
+                let uncentred = |v: f64| match problem.conditioning {
+                    Some(c) => c.uncentred(j, v),
+                    None => v,
+                };
+                x.iter()
+                    .zip(&weights)
+                    .map(|(&v, w)| w * uncentred(v).powi(2))
+                    .sum::<f64>()
+            })
+            .collect::<Vec<f64>>()
+    });
+    add_partials(partials, p)
 }
 
 /// IRLS working weights `w` and residuals `(y - mu) / mu'`, plus `eta - offset` when
@@ -978,6 +1015,7 @@ mod tests {
                 offset: None,
                 fixed_effects: if absorbed { &groups } else { &[] },
                 score_grouping: None,
+                conditioning: None,
             };
             let by_cells = fit_by_cells(&problem).expect("these columns have cells");
             let by_rows = fit_by_rows(&problem);
@@ -1031,6 +1069,7 @@ mod tests {
             offset: None,
             fixed_effects: &groups,
             score_grouping: None,
+            conditioning: None,
         };
         assert!(fit_by_cells(&problem).is_none());
         assert!(fit(&problem).converged);

@@ -6,12 +6,14 @@
 //! - [`glm`]: generalised linear models by IRLS with absorbed groupings.
 //! - [`rows`]: the design as a fit reads it, in chunks on every core.
 //! - [`vcov`]: variance estimators, the one sandwich with its small-sample factors.
-//! - [`linalg`]: solving and inverting small symmetric systems.
+//! - [`conditioning`]: numeric columns centred and scaled for a fit, and back.
+//! - [`linalg`]: solving and inverting small symmetric systems, R's rank decision.
 
 // Numeric code walks parallel per-row arrays (y, mu, weights, columns) by index.
 #![allow(clippy::needless_range_loop)]
 
 pub mod absorbed;
+pub mod conditioning;
 pub mod designs;
 pub mod glm;
 pub mod least_squares;

@@ -5,10 +5,18 @@
 use faer::linalg::solvers::DenseSolveCore;
 use faer::{Mat, Side};
 
+/// R's tolerance for a column's rank (`lm.fit`'s and `glm.fit`'s `tol`): a column is a
+/// combination of earlier ones when the norm of what they leave of it is below this
+/// fraction of its own norm.
+pub const RANK_TOLERANCE: f64 = 1e-7;
+
 /// Columns that are (numerically) combinations of earlier ones, found by a Cholesky
-/// factorisation in column order: a column whose remaining variance is below
-/// `tolerance` times its own is dropped, as R's `lm`/`glm` report `NA` for it.
-pub fn collinear(xtwx: &Mat<f64>, tolerance: f64) -> Vec<usize> {
+/// factorisation in column order, as R's `lm`/`glm` report `NA` for them: a column is
+/// dropped when the sum of squares that the earlier columns leave of it is at most
+/// [`RANK_TOLERANCE`]² times `reference[j]`, the column's own weighted sum of squares in
+/// the user's units (as R's QR compares norms).
+pub fn collinear(xtwx: &Mat<f64>, reference: &[f64]) -> Vec<usize> {
+    let tolerance = RANK_TOLERANCE * RANK_TOLERANCE;
     let p = xtwx.nrows();
     let mut l = Mat::<f64>::zeros(p, p);
     let mut kept: Vec<usize> = Vec::new();
@@ -23,7 +31,7 @@ pub fn collinear(xtwx: &Mat<f64>, tolerance: f64) -> Vec<usize> {
             row[a] = s / l[(a, a)];
         }
         let remaining = xtwx[(j, j)] - row.iter().map(|v| v * v).sum::<f64>();
-        if xtwx[(j, j)] <= 0.0 || remaining <= tolerance * xtwx[(j, j)] {
+        if xtwx[(j, j)] <= 0.0 || remaining <= tolerance * reference[j] {
             dropped.push(j);
             continue;
         }
