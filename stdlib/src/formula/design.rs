@@ -84,8 +84,99 @@ pub fn build(
     work: Work,
     span: Span,
 ) -> Result<Design, Diagnostic> {
-    let text = |s: Span| scope.env.text(s).to_string();
-    // Every distinct variable once, in order of first appearance.
+    let statement = Statement {
+        scope,
+        resolved,
+        request,
+        span,
+    };
+    let variables = distinct_variables(resolved);
+    let selection = statement.select(&variables)?;
+    let n_total = work.count(&lf, span)?;
+    let lf = statement.condition(lf)?;
+    let df = work.collect_streaming(
+        lf.select(selection.exprs),
+        "preparing the model's data",
+        span,
+    )?;
+    let n_condition = df.height();
+    let labels = selection.labels;
+    let Complete {
+        mut df,
+        rows,
+        missing,
+    } = statement.drop_missing(df, &labels)?;
+    let n = rows.as_ref().map_or(n_condition, Vec::len);
+    if n == 0 {
+        return Err(no_rows(n_condition, &missing, span));
+    }
+    let y = statement.outcome(&mut df, &labels[0])?;
+    let Coded {
+        values,
+        fixed_effects,
+        clusters,
+    } = statement.code(&mut df, &variables, &selection.cluster_keys)?;
+    let (references, codings) = factor_codings(&variables, &values);
+    let (names, columns) = statement.matrix(&variables, &values, n);
+    let offset = statement.offset(&df, n)?;
+    Ok(Design {
+        outcome: labels[0].clone(),
+        y,
+        columns,
+        names,
+        weights: optional_column(&mut df, "w", request.weights, span)?,
+        freq: optional_column(&mut df, "q", request.freq, span)?,
+        trials: optional_column(&mut df, "t", request.trials, span)?,
+        offset,
+        fixed_effects,
+        clusters,
+        n_total,
+        n_outside_condition: n_total - n_condition,
+        n_dropped_missing: n_condition - n,
+        rows,
+        missing,
+        references,
+        codings,
+    })
+}
+
+/// What every step of `build` reads: the statement's terms and options, and where to
+/// report.
+struct Statement<'a, 's> {
+    scope: &'a Scope<'s>,
+    resolved: &'a Resolved,
+    request: &'a Request<'a>,
+    span: Span,
+}
+
+/// The columns to read, keyed `y` (the outcome), `v0`, ... (the variables), `o0`, ...
+/// (the offsets), `f0`, ... (the absorbed effects), `c0`, ... (clusters not among
+/// them), then `w`, `q` and `t` (weights, frequencies and trials).
+struct Selection {
+    exprs: Vec<Expr>,
+    /// Each column as messages name it.
+    labels: Vec<String>,
+    /// Each cluster's column: its own, or an absorbed effect's.
+    cluster_keys: Vec<String>,
+}
+
+/// The rows with no value missing.
+struct Complete {
+    df: DataFrame,
+    /// As `Design::rows`.
+    rows: Option<Vec<usize>>,
+    missing: Vec<(String, usize)>,
+}
+
+/// The variables' values and the groupings' codes for the rows used.
+struct Coded {
+    values: Vec<Values>,
+    fixed_effects: Vec<NamedGrouping>,
+    clusters: Vec<NamedGrouping>,
+}
+
+/// Every distinct variable once, in order of first appearance.
+fn distinct_variables(resolved: &Resolved) -> Vec<&Variable> {
     let mut variables: Vec<&Variable> = Vec::new();
     for term in &resolved.terms {
         for v in &term.variables {
@@ -97,184 +188,229 @@ pub fn build(
             }
         }
     }
-    let mut exprs = Vec::new();
-    let mut labels: Vec<String> = Vec::new();
-    // `levels`: the values become levels (factors, absorbed effects, clusters). Texts
-    // among them are read as categoricals, a number per row rather than a 16-byte view,
-    // batch by batch, so the texts are never all held at once.
-    let mut add = |ast: &Ast, key: String, label: String, levels: bool| {
+    variables
+}
+
+impl Selection {
+    /// `levels`: the values become levels (factors, absorbed effects, clusters). Texts
+    /// among them are read as categoricals, a number per row rather than a 16-byte view,
+    /// batch by batch, so the texts are never all held at once.
+    fn add(
+        &mut self,
+        scope: &Scope,
+        ast: &Ast,
+        key: String,
+        label: String,
+        levels: bool,
+    ) -> Result<(), Diagnostic> {
         let (mut expr, dtype) = scope.checked(ast)?;
         if levels && dtype == DataType::String {
             let categories = Categories::random(PlSmallStr::EMPTY, CategoricalPhysical::U32);
             expr = expr.cast(DataType::from_categories(categories));
         }
-        exprs.push(expr.alias(key.as_str()));
-        labels.push(label);
-        Ok::<(), Diagnostic>(())
-    };
-    add(
-        request.outcome,
-        "y".into(),
-        text(request.outcome.span),
-        false,
-    )?;
-    for (i, v) in variables.iter().enumerate() {
-        add(&v.expr, format!("v{i}"), v.name.clone(), true)?;
+        self.exprs.push(expr.alias(key.as_str()));
+        self.labels.push(label);
+        Ok(())
     }
-    for (i, v) in resolved.offsets.iter().enumerate() {
-        add(
-            &v.expr,
-            format!("o{i}"),
-            format!("offset({})", v.name),
+}
+
+impl Statement<'_, '_> {
+    fn text(&self, s: Span) -> String {
+        self.scope.env.text(s).to_string()
+    }
+
+    /// The expressions for every column the model reads.
+    fn select(&self, variables: &[&Variable]) -> Result<Selection, Diagnostic> {
+        let (scope, resolved, request) = (self.scope, self.resolved, self.request);
+        let mut selection = Selection {
+            exprs: Vec::new(),
+            labels: Vec::new(),
+            cluster_keys: Vec::new(),
+        };
+        selection.add(
+            scope,
+            request.outcome,
+            "y".into(),
+            self.text(request.outcome.span),
             false,
         )?;
-    }
-    for (i, v) in resolved.fixed_effects.iter().enumerate() {
-        add(&v.expr, format!("f{i}"), v.name.clone(), true)?;
-    }
-    // A cluster written as an absorbed effect (`fe(pcn)`, `cluster = pcn`) is read once.
-    let mut cluster_keys = Vec::new();
-    for (i, c) in request.clusters.iter().enumerate() {
-        let same = resolved
-            .fixed_effects
-            .iter()
-            .position(|v| text(v.expr.span) == text(c.span));
-        match same {
-            Some(j) => cluster_keys.push(format!("f{j}")),
-            None => {
-                add(c, format!("c{i}"), text(c.span), true)?;
-                cluster_keys.push(format!("c{i}"));
+        for (i, v) in variables.iter().enumerate() {
+            selection.add(scope, &v.expr, format!("v{i}"), v.name.clone(), true)?;
+        }
+        for (i, v) in resolved.offsets.iter().enumerate() {
+            selection.add(
+                scope,
+                &v.expr,
+                format!("o{i}"),
+                format!("offset({})", v.name),
+                false,
+            )?;
+        }
+        for (i, v) in resolved.fixed_effects.iter().enumerate() {
+            selection.add(scope, &v.expr, format!("f{i}"), v.name.clone(), true)?;
+        }
+        // A cluster written as an absorbed effect (`fe(pcn)`, `cluster = pcn`) is read once.
+        for (i, c) in request.clusters.iter().enumerate() {
+            let same = resolved
+                .fixed_effects
+                .iter()
+                .position(|v| self.text(v.expr.span) == self.text(c.span));
+            match same {
+                Some(j) => selection.cluster_keys.push(format!("f{j}")),
+                None => {
+                    selection.add(scope, c, format!("c{i}"), self.text(c.span), true)?;
+                    selection.cluster_keys.push(format!("c{i}"));
+                }
             }
         }
-    }
-    for (key, ast) in [
-        ("w", request.weights),
-        ("q", request.freq),
-        ("t", request.trials),
-    ] {
-        if let Some(ast) = ast {
-            add(ast, key.into(), text(ast.span), false)?;
-        }
-    }
-
-    let n_total = work.count(&lf, span)?;
-    let lf = match request.condition {
-        Some(condition) => {
-            let (expr, dtype) = scope.checked(condition)?;
-            if dtype != DataType::Boolean {
-                return Err(Diagnostic::new(
-                    "spel::model::condition",
-                    format!(
-                        "the condition after `|` must be true or false, but `{}` is {dtype}",
-                        text(condition.span)
-                    ),
-                )
-                .at(condition.span)
-                .with_help(
-                    "write a comparison, as `age >= 30`, or a true/false column such as `ltc`",
-                ));
+        for (key, ast) in [
+            ("w", request.weights),
+            ("q", request.freq),
+            ("t", request.trials),
+        ] {
+            if let Some(ast) = ast {
+                selection.add(scope, ast, key.into(), self.text(ast.span), false)?;
             }
-            lf.filter(expr)
         }
-        None => lf,
-    };
-    let mut df = work.collect_streaming(lf.select(exprs), "preparing the model's data", span)?;
-    let n_condition = df.height();
+        Ok(selection)
+    }
 
-    // Listwise deletion, counted by the variable that was missing.
-    let mut keep: Option<BooleanChunked> = None;
-    let mut missing = Vec::new();
-    for (column, label) in df.columns().iter().zip(&labels) {
-        let series = column.as_materialized_series();
-        let mut absent = series.is_null();
-        if series.dtype().is_float()
-            && let Ok(nan) = series.is_nan()
-        {
-            absent = &absent
-                | &nan
-                    .fill_null_with_values(false)
-                    .map_err(|e| polars_at(e, span))?;
-        }
-        let count = absent.sum().unwrap_or(0) as usize;
-        if count == 0 {
-            continue;
-        }
-        if column.name().as_str() == "w" {
-            // A missing survey weight is a data error, not a row to drop quietly.
-            let weights = request.weights.map_or(span, |w| w.span);
+    /// The rows that meet the condition after `|`, if there is one.
+    fn condition(&self, lf: LazyFrame) -> Result<LazyFrame, Diagnostic> {
+        let Some(condition) = self.request.condition else {
+            return Ok(lf);
+        };
+        let (expr, dtype) = self.scope.checked(condition)?;
+        if dtype != DataType::Boolean {
             return Err(Diagnostic::new(
-                "spel::model::missing_weights",
+                "spel::model::condition",
                 format!(
-                    "the weights `{label}` are missing in {}",
-                    crate::format::plural(count, "row")
+                    "the condition after `|` must be true or false, but `{}` is {dtype}",
+                    self.text(condition.span)
                 ),
             )
-            .at(weights)
-            .with_help(format!(
-                "filter those rows out first: `filter !is_null({label})`"
-            )));
-        }
-        missing.push((label.clone(), count));
-        let present = !&absent;
-        keep = Some(match keep {
-            Some(k) => &k & &present,
-            None => present,
-        });
-    }
-    let rows: Option<Vec<usize>> = keep.as_ref().map(|k| {
-        k.iter()
-            .enumerate()
-            .filter(|(_, kept)| kept.unwrap_or(false))
-            .map(|(r, _)| r)
-            .collect()
-    });
-    if let Some(k) = &keep {
-        df = df.filter(k).map_err(|e| polars_at(e, span))?;
-    }
-    let n = rows.as_ref().map_or(n_condition, Vec::len);
-    if n == 0 {
-        let mut d =
-            Diagnostic::new("spel::model::no_rows", "no rows are left to fit the model").at(span);
-        if n_condition == 0 {
-            d = d.with_note("no row meets the condition after `|`");
-        }
-        for (name, count) in &missing {
-            d = d.with_note(format!("{count} rows have no value of `{name}`"));
-        }
-        return Err(d);
-    }
-
-    let y = match df
-        .drop_in_place("y")
-        .map_err(|e| polars_at(e, span))
-        .and_then(|column| column_numbers(column, span))
-    {
-        Ok(y) => y,
-        Err(_) => {
-            return Err(Diagnostic::new(
-                "spel::model::outcome",
-                format!("the outcome `{}` must be numbers or true/false", labels[0]),
-            )
-            .at(request.outcome.span)
+            .at(condition.span)
             .with_help(
-                "make a 0/1 column first, as `derive good = if_else(answer == \"Yes\", 1, 0)`",
+                "write a comparison, as `age >= 30`, or a true/false column such as `ltc`",
             ));
         }
-    };
+        Ok(lf.filter(expr))
+    }
 
-    // Each variable's codes on its own core (a hash look-up per row adds up), each
-    // column dropped once coded, so the table and the design are not all held at once.
-    let taken: Vec<Column> = (0..variables.len())
-        .map(|i| df.drop_in_place(&format!("v{i}")))
-        .collect::<PolarsResult<_>>()
-        .map_err(|e| polars_at(e, span))?;
-    let code_variables = || -> Result<Vec<Values>, Diagnostic> {
+    /// Listwise deletion, counted by the variable that was missing.
+    fn drop_missing(&self, mut df: DataFrame, labels: &[String]) -> Result<Complete, Diagnostic> {
+        let span = self.span;
+        let mut keep: Option<BooleanChunked> = None;
+        let mut missing = Vec::new();
+        for (column, label) in df.columns().iter().zip(labels) {
+            let series = column.as_materialized_series();
+            let mut absent = series.is_null();
+            if series.dtype().is_float()
+                && let Ok(nan) = series.is_nan()
+            {
+                absent = &absent
+                    | &nan
+                        .fill_null_with_values(false)
+                        .map_err(|e| polars_at(e, span))?;
+            }
+            let count = absent.sum().unwrap_or(0) as usize;
+            if count == 0 {
+                continue;
+            }
+            if column.name().as_str() == "w" {
+                // A missing survey weight is a data error, not a row to drop quietly.
+                let weights = self.request.weights.map_or(span, |w| w.span);
+                return Err(Diagnostic::new(
+                    "spel::model::missing_weights",
+                    format!(
+                        "the weights `{label}` are missing in {}",
+                        crate::format::plural(count, "row")
+                    ),
+                )
+                .at(weights)
+                .with_help(format!(
+                    "filter those rows out first: `filter !is_null({label})`"
+                )));
+            }
+            missing.push((label.clone(), count));
+            let present = !&absent;
+            keep = Some(match keep {
+                Some(k) => &k & &present,
+                None => present,
+            });
+        }
+        let rows: Option<Vec<usize>> = keep.as_ref().map(|k| {
+            k.iter()
+                .enumerate()
+                .filter(|(_, kept)| kept.unwrap_or(false))
+                .map(|(r, _)| r)
+                .collect()
+        });
+        if let Some(k) = &keep {
+            df = df.filter(k).map_err(|e| polars_at(e, span))?;
+        }
+        Ok(Complete { df, rows, missing })
+    }
+
+    /// The outcome's values, its column taken out of the table.
+    fn outcome(&self, df: &mut DataFrame, label: &str) -> Result<Vec<f64>, Diagnostic> {
+        let span = self.span;
+        match df
+            .drop_in_place("y")
+            .map_err(|e| polars_at(e, span))
+            .and_then(|column| column_numbers(column, span))
+        {
+            Ok(y) => Ok(y),
+            Err(_) => Err(Diagnostic::new(
+                "spel::model::outcome",
+                format!("the outcome `{label}` must be numbers or true/false"),
+            )
+            .at(self.request.outcome.span)
+            .with_help(
+                "make a 0/1 column first, as `derive good = if_else(answer == \"Yes\", 1, 0)`",
+            )),
+        }
+    }
+
+    fn code(
+        &self,
+        df: &mut DataFrame,
+        variables: &[&Variable],
+        cluster_keys: &[String],
+    ) -> Result<Coded, Diagnostic> {
+        // Each variable's codes on its own core (a hash look-up per row adds up), each
+        // column dropped once coded, so the table and the design are not all held at once.
+        let taken: Vec<Column> = (0..variables.len())
+            .map(|i| df.drop_in_place(&format!("v{i}")))
+            .collect::<PolarsResult<_>>()
+            .map_err(|e| polars_at(e, self.span))?;
+        let df = &*df;
+        // The groupings (absorbed effects, clusters) are coded beside the variables.
+        let (values, groupings) = rayon::join(
+            || self.code_variables(variables, taken),
+            || self.code_groupings(df, cluster_keys),
+        );
+        let values = values?;
+        let (fixed_effects, clusters) = groupings?;
+        Ok(Coded {
+            values,
+            fixed_effects,
+            clusters,
+        })
+    }
+
+    fn code_variables(
+        &self,
+        variables: &[&Variable],
+        taken: Vec<Column>,
+    ) -> Result<Vec<Values>, Diagnostic> {
+        let span = self.span;
         variables
             .par_iter()
             .zip(taken.into_par_iter())
             .enumerate()
             .map(|(i, (v, column))| {
-                let coding = request.codings.iter().find(|c| c.name == v.name);
+                let coding = self.request.codings.iter().find(|c| c.name == v.name);
                 if v.factor.is_none() && column.dtype().is_primitive_numeric() {
                     return column_numbers(column, span).map(Values::Numeric);
                 }
@@ -283,28 +419,24 @@ pub fn build(
                 variable_values(&one, &format!("v{i}"), v, coding, span)
             })
             .collect()
-    };
-    let grouping = |key: &str, name: String| -> Result<NamedGrouping, Diagnostic> {
-        let (ids, labels) = codes(&df, key, span)?;
-        Ok(NamedGrouping {
-            name,
-            grouping: Grouping {
-                ids: Arc::new(ids),
-                levels: labels.len(),
-            },
-            labels,
-        })
-    };
+    }
 
-    let code_groupings = || -> Result<(Vec<NamedGrouping>, Vec<NamedGrouping>), Diagnostic> {
-        let fixed_effects = resolved
+    fn code_groupings(
+        &self,
+        df: &DataFrame,
+        cluster_keys: &[String],
+    ) -> Result<(Vec<NamedGrouping>, Vec<NamedGrouping>), Diagnostic> {
+        let span = self.span;
+        let fixed_effects = self
+            .resolved
             .fixed_effects
             .par_iter()
             .enumerate()
-            .map(|(i, v)| grouping(&format!("f{i}"), v.name.clone()))
+            .map(|(i, v)| named_grouping(df, &format!("f{i}"), v.name.clone(), span))
             .collect::<Result<Vec<_>, _>>()?;
         // A cluster on an absorbed effect's column shares its codes.
-        let clusters = request
+        let clusters = self
+            .request
             .clusters
             .par_iter()
             .enumerate()
@@ -314,25 +446,123 @@ pub fn build(
                     .and_then(|j| j.parse::<usize>().ok());
                 match absorbed {
                     Some(j) => Ok(NamedGrouping {
-                        name: text(c.span),
+                        name: self.text(c.span),
                         ..fixed_effects[j].clone()
                     }),
-                    None => grouping(&cluster_keys[i], text(c.span)),
+                    None => named_grouping(df, &cluster_keys[i], self.text(c.span), span),
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((fixed_effects, clusters))
-    };
-    // The groupings (absorbed effects, clusters) are coded beside the variables.
-    let (values, groupings) = rayon::join(code_variables, code_groupings);
-    let values = values?;
-    let (fixed_effects, clusters) = groupings?;
-    let numbers = |key: &str| -> Result<Vec<f64>, Diagnostic> { numeric_column(&df, key, span) };
-    let mut columns = Vec::new();
-    let mut names = Vec::new();
+    }
+
+    /// The model matrix's names and columns, term by term.
+    fn matrix(
+        &self,
+        variables: &[&Variable],
+        values: &[Values],
+        n: usize,
+    ) -> (Vec<String>, Vec<MatrixColumn>) {
+        let resolved = self.resolved;
+        let mut columns = Vec::new();
+        let mut names = Vec::new();
+        let mut full_coded: Vec<String> = Vec::new();
+        for term in &resolved.terms {
+            // Each variable's columns: a numeric variable is one column; a factor is a
+            // dummy per level but the reference (all levels for the first factor of a
+            // model without an intercept, as R).
+            let mut parts: Vec<Vec<(String, MatrixColumn)>> = Vec::new();
+            for v in &term.variables {
+                let index = variables
+                    .iter()
+                    .position(|u| u.name == v.name && u.factor.is_some() == v.factor.is_some())
+                    .unwrap_or(0);
+                parts.push(match &values[index] {
+                    Values::Numeric(x) => vec![(v.name.clone(), MatrixColumn::Values(x.clone()))],
+                    Values::Factor {
+                        codes,
+                        levels,
+                        reference,
+                    } => {
+                        let all_levels = !resolved.intercept
+                            && resolved.fixed_effects.is_empty()
+                            && term.variables.len() == 1
+                            && full_coded.is_empty();
+                        if all_levels {
+                            full_coded.push(v.name.clone());
+                        }
+                        levels
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, l)| all_levels || *l != reference)
+                            .map(|(k, level)| {
+                                let column = MatrixColumn::Indicator {
+                                    codes: codes.clone(),
+                                    level: k as u32,
+                                    levels: levels.len() as u32,
+                                };
+                                (format!("{}{level}", v.name), column)
+                            })
+                            .collect()
+                    }
+                });
+            }
+            for (name, column) in cartesian(parts, n) {
+                names.push(name);
+                columns.push(column);
+            }
+        }
+        // Absorbed fixed effects take the intercept's place.
+        if resolved.intercept && resolved.fixed_effects.is_empty() {
+            names.insert(0, "(Intercept)".into());
+            columns.insert(
+                0,
+                MatrixColumn::Constant {
+                    value: 1.0,
+                    rows: n,
+                },
+            );
+        }
+        (names, columns)
+    }
+
+    /// The offsets, added up.
+    fn offset(&self, df: &DataFrame, n: usize) -> Result<Option<Vec<f64>>, Diagnostic> {
+        if self.resolved.offsets.is_empty() {
+            return Ok(None);
+        }
+        let mut total = vec![0.0; n];
+        for i in 0..self.resolved.offsets.len() {
+            for (t, o) in total
+                .iter_mut()
+                .zip(numeric_column(df, &format!("o{i}"), self.span)?)
+            {
+                *t += o;
+            }
+        }
+        Ok(Some(total))
+    }
+}
+
+fn no_rows(n_condition: usize, missing: &[(String, usize)], span: Span) -> Diagnostic {
+    let mut d =
+        Diagnostic::new("spel::model::no_rows", "no rows are left to fit the model").at(span);
+    if n_condition == 0 {
+        d = d.with_note("no row meets the condition after `|`");
+    }
+    for (name, count) in missing {
+        d = d.with_note(format!("{count} rows have no value of `{name}`"));
+    }
+    d
+}
+
+/// Each factor's reference level, and its levels, to code other data the same way.
+fn factor_codings(
+    variables: &[&Variable],
+    values: &[Values],
+) -> (Vec<(String, String)>, Vec<FactorCoding>) {
     let mut references = Vec::new();
     let mut codings = Vec::new();
-    let mut full_coded: Vec<String> = Vec::new();
     for (i, v) in variables.iter().enumerate() {
         if let Values::Factor {
             reference, levels, ..
@@ -346,102 +576,40 @@ pub fn build(
             });
         }
     }
-    for term in &resolved.terms {
-        // Each variable's columns: a numeric variable is one column; a factor is a
-        // dummy per level but the reference (all levels for the first factor of a
-        // model without an intercept, as R).
-        let mut parts: Vec<Vec<(String, MatrixColumn)>> = Vec::new();
-        for v in &term.variables {
-            let index = variables
-                .iter()
-                .position(|u| u.name == v.name && u.factor.is_some() == v.factor.is_some())
-                .unwrap_or(0);
-            parts.push(match &values[index] {
-                Values::Numeric(x) => vec![(v.name.clone(), MatrixColumn::Values(x.clone()))],
-                Values::Factor {
-                    codes,
-                    levels,
-                    reference,
-                } => {
-                    let all_levels = !resolved.intercept
-                        && resolved.fixed_effects.is_empty()
-                        && term.variables.len() == 1
-                        && full_coded.is_empty();
-                    if all_levels {
-                        full_coded.push(v.name.clone());
-                    }
-                    levels
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, l)| all_levels || *l != reference)
-                        .map(|(k, level)| {
-                            let column = MatrixColumn::Indicator {
-                                codes: codes.clone(),
-                                level: k as u32,
-                                levels: levels.len() as u32,
-                            };
-                            (format!("{}{level}", v.name), column)
-                        })
-                        .collect()
-                }
-            });
-        }
-        for (name, column) in cartesian(parts, n) {
-            names.push(name);
-            columns.push(column);
-        }
-    }
-    // Absorbed fixed effects take the intercept's place.
-    if resolved.intercept && resolved.fixed_effects.is_empty() {
-        names.insert(0, "(Intercept)".into());
-        columns.insert(
-            0,
-            MatrixColumn::Constant {
-                value: 1.0,
-                rows: n,
-            },
-        );
-    }
+    (references, codings)
+}
 
-    let offset = if resolved.offsets.is_empty() {
-        None
-    } else {
-        let mut total = vec![0.0; n];
-        for i in 0..resolved.offsets.len() {
-            for (t, o) in total.iter_mut().zip(numbers(&format!("o{i}"))?) {
-                *t += o;
-            }
-        }
-        Some(total)
-    };
-    let mut optional = |key: &str, ast: Option<&Ast>| -> Result<Option<Vec<f64>>, Diagnostic> {
-        match ast {
-            Some(_) => {
-                let column = df.drop_in_place(key).map_err(|e| polars_at(e, span))?;
-                column_numbers(column, span).map(Some)
-            }
-            None => Ok(None),
-        }
-    };
-    Ok(Design {
-        outcome: labels[0].clone(),
-        y,
-        columns,
-        names,
-        weights: optional("w", request.weights)?,
-        freq: optional("q", request.freq)?,
-        trials: optional("t", request.trials)?,
-        offset,
-        fixed_effects,
-        clusters,
-        n_total,
-        n_outside_condition: n_total - n_condition,
-        n_dropped_missing: n_condition - n,
-        rows,
-        missing,
-        references,
-        codings,
+fn named_grouping(
+    df: &DataFrame,
+    key: &str,
+    name: String,
+    span: Span,
+) -> Result<NamedGrouping, Diagnostic> {
+    let (ids, labels) = codes(df, key, span)?;
+    Ok(NamedGrouping {
+        name,
+        grouping: Grouping {
+            ids: Arc::new(ids),
+            levels: labels.len(),
+        },
+        labels,
     })
+}
+
+/// The weights, frequencies or trials, if asked for, their column taken out of the table.
+fn optional_column(
+    df: &mut DataFrame,
+    key: &str,
+    ast: Option<&Ast>,
+    span: Span,
+) -> Result<Option<Vec<f64>>, Diagnostic> {
+    match ast {
+        Some(_) => {
+            let column = df.drop_in_place(key).map_err(|e| polars_at(e, span))?;
+            column_numbers(column, span).map(Some)
+        }
+        None => Ok(None),
+    }
 }
 
 fn polars_at(e: PolarsError, span: Span) -> Diagnostic {
