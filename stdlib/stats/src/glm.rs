@@ -10,6 +10,8 @@
 use statrs::distribution::{ContinuousCDF, Normal};
 use statrs::function::gamma::ln_gamma;
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use super::linalg;
@@ -221,39 +223,288 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     if problem.fixed_effects.len() > 1 {
         return None;
     }
-    let n = problem.y.len();
-    let family = problem.family;
-    let link = family.link();
-    let group = problem.fixed_effects.first();
-    let mut kept: Vec<usize> = (0..problem.columns.len()).collect();
-    let kept_columns = |kept: &[usize]| -> Vec<&'a MatrixColumn> {
-        kept.iter().map(|&j| &problem.columns[j]).collect()
-    };
-    let mut columns = kept_columns(&kept);
-    let mut cells = Cells::new(&columns)?;
-    let mut table = GroupTable::new(&columns);
-    let logit_binary = family == Family::Binomial(Link::Logit)
-        && problem.trials.is_none()
-        && problem
-            .y
-            .iter()
-            .fold(true, |all, &y| all & ((y == 0.0) | (y == 1.0)));
-    let pass = |cells: &Cells,
-                table: &GroupTable,
-                columns: &[&MatrixColumn],
-                point: Point,
-                out: Option<&mut RowValues>,
-                scores_by: Option<&Grouping>| {
-        let numeric = cells.numeric_values(columns);
-        let group_size = group.map_or(0, |g| g.levels * table.width);
+    let (passes, sums, equations) = CellPasses::start(problem)?;
+    // One-way clusters' sums of scores come from the pass that writes the rows' values
+    // when the sandwich would sum them by a table of the same columns.
+    let scores_by = problem
+        .score_grouping
+        .filter(|c| scores_by_table(passes.group, c, passes.table.width));
+    let solution = passes.irls(sums, equations, scores_by)?;
+    passes.finish(solution, scores_by)
+}
+
+/// The columns estimated, their cells and the absorbed group's table: what every pass
+/// of [`fit_by_cells`] reads besides the problem.
+struct CellPasses<'a, 'p> {
+    problem: &'p Problem<'a>,
+    group: Option<&'a Grouping>,
+    /// Indices of the columns estimated.
+    kept: Vec<usize>,
+    columns: Vec<&'a MatrixColumn>,
+    cells: Arc<Cells>,
+    table: GroupTable<'a>,
+    /// A logit of a 0/1 outcome, one trial a row: its rows go by [`logit_block`].
+    logit_binary: bool,
+}
+
+/// What a pass reads besides the cells: where it evaluates the model, the numeric
+/// columns and the coefficients by cell there, and the sizes of its sums.
+struct PassInputs<'b> {
+    point: Point<'b>,
+    numeric: Vec<&'b [f64]>,
+    by_cell: Vec<f64>,
+    numeric_beta: Vec<f64>,
+    scores_by: Option<&'b Grouping>,
+    group_size: usize,
+    scores_size: usize,
+}
+
+/// A chunk's part of the rows' values a pass writes: eta, and the working weights and
+/// residuals unless the pass adds the clusters' scores instead.
+type ChunkOut<'o> = (&'o mut [f64], Option<(&'o mut [f64], &'o mut [f64])>);
+
+/// Where IRLS stopped: the coefficients, and the sums and the rows' values of the last
+/// pass, at the solution.
+struct Solution {
+    beta: Vec<f64>,
+    deviance: f64,
+    iterations: usize,
+    converged: bool,
+    sums: PassSums,
+    values: RowValues,
+}
+
+/// The columns of `kept`, their cells (`None` for none) and their table by group.
+fn kept_cells<'a>(
+    problem: &Problem<'a>,
+    kept: &[usize],
+) -> Option<(Vec<&'a MatrixColumn>, Arc<Cells>, GroupTable<'a>)> {
+    let columns: Vec<&'a MatrixColumn> = kept.iter().map(|&j| &problem.columns[j]).collect();
+    let cells = Cells::new(&columns)?;
+    let table = GroupTable::new(&columns);
+    Some((columns, cells, table))
+}
+
+impl<'a, 'p> CellPasses<'a, 'p> {
+    /// The first pass, at the starting means, and its normal equations.
+    fn start(problem: &'p Problem<'a>) -> Option<(Self, PassSums, NormalEquations)> {
+        let kept: Vec<usize> = (0..problem.columns.len()).collect();
+        let (columns, cells, table) = kept_cells(problem, &kept)?;
+        let logit_binary = problem.family == Family::Binomial(Link::Logit)
+            && problem.trials.is_none()
+            && problem
+                .y
+                .iter()
+                .fold(true, |all, &y| all & ((y == 0.0) | (y == 1.0)));
+        let mut passes = CellPasses {
+            problem,
+            group: problem.fixed_effects.first(),
+            kept,
+            columns,
+            cells,
+            table,
+            logit_binary,
+        };
+        let mut sums = passes.pass(Point::Start, None, None);
+        let mut equations = passes.normal_equations(&sums)?;
+        // Collinear columns are found once, on the first weighted design.
+        let dropped = linalg::collinear(&equations.0, &reference_norms(problem));
+        if !dropped.is_empty() {
+            let kept = without(&passes.kept, &dropped);
+            let (columns, cells, table) = kept_cells(problem, &kept)?;
+            passes = CellPasses {
+                kept,
+                columns,
+                cells,
+                table,
+                ..passes
+            };
+            sums = passes.pass(Point::Start, None, None);
+            equations = passes.normal_equations(&sums)?;
+        }
+        Some((passes, sums, equations))
+    }
+
+    /// IRLS from the first pass, with step-halving, until the deviance (and for links
+    /// that are not canonical the coefficients) stop moving; the rows' values are
+    /// written by the last pass.
+    fn irls(
+        &self,
+        mut sums: PassSums,
+        equations: NormalEquations,
+        scores_by: Option<&Grouping>,
+    ) -> Option<Solution> {
+        let n = self.problem.y.len();
+        let family = self.problem.family;
+        let (mut xtwx, mut xtwz, mut means, mut z_means) = equations;
+        let mut beta: Vec<f64> = Vec::new();
+        let mut shift: Vec<f64> = Vec::new();
+        let mut deviance_old = f64::INFINITY;
+        let mut deviance = f64::NAN;
+        let mut iterations = 0;
+        let mut converged = false;
+        // What the sandwich and the report need row by row is written by a pass that may be
+        // the last: IRLS converges quadratically, the next change in deviance being about
+        // the square of this one, so once it is below this the next step may be within the
+        // tolerance. A pass written in vain costs only the writing (the pages are the ones
+        // the last pass writes); a missed one costs a whole pass at the end.
+        const NEARLY: f64 = 1e-3;
+        let mut values: Option<RowValues> = None;
+        let mut written = false;
+        let mut change = f64::INFINITY;
+        while iterations < MAX_ITERATIONS {
+            iterations += 1;
+            if iterations > 1 {
+                (xtwx, xtwz, means, z_means) = self.normal_equations(&sums)?;
+            }
+            let write = change < NEARLY;
+            let mut new_beta = linalg::solve(&xtwx, &xtwz)?;
+            let mut new_shift = group_shifts(&new_beta, &means, &z_means);
+            let at = |beta: &[f64], shift: &[f64], values: &mut Option<RowValues>| {
+                let out = write
+                    .then(|| values.get_or_insert_with(|| RowValues::new(n, scores_by.is_none())));
+                let point = Point::At { beta, shift };
+                self.pass(point, out, scores_by)
+            };
+            let mut next = at(&new_beta, &new_shift, &mut values);
+            let mut halvings = 0;
+            while worse(next.deviance, deviance_old) && halvings < 30 {
+                halvings += 1;
+                for (new, old) in new_beta.iter_mut().zip(&beta) {
+                    *new = 0.5 * (*new + old);
+                }
+                for (new, old) in new_shift.iter_mut().zip(&shift) {
+                    *new = 0.5 * (*new + old);
+                }
+                next = at(&new_beta, &new_shift, &mut values);
+            }
+            written = write;
+            let settled = settled(family, &beta, &new_beta);
+            beta = new_beta;
+            shift = new_shift;
+            deviance = next.deviance;
+            sums = next;
+            change = (deviance - deviance_old).abs() / (deviance.abs() + 0.1);
+            if change < TOLERANCE && settled {
+                converged = true;
+                break;
+            }
+            deviance_old = deviance;
+        }
+        if !written {
+            let out = values.get_or_insert_with(|| RowValues::new(n, scores_by.is_none()));
+            let point = Point::At {
+                beta: &beta,
+                shift: &shift,
+            };
+            sums = self.pass(point, Some(out), scores_by);
+        }
+        let values = values.expect("the last pass wrote the rows' values");
+        Some(Solution {
+            beta,
+            deviance,
+            iterations,
+            converged,
+            sums,
+            values,
+        })
+    }
+
+    /// The fit at IRLS's solution. `None` when the report would need what the last
+    /// pass did not write.
+    fn finish(self, solution: Solution, scores_by: Option<&Grouping>) -> Option<Fit<'a>> {
+        let Solution {
+            beta,
+            deviance,
+            iterations,
+            converged,
+            sums,
+            values,
+        } = solution;
+        // The last pass was at the solution: its sums give X̃'WX̃ and the groups' means there.
+        let information = self.normal_equations(&sums).map(|(xtwx, ..)| xtwx);
+        if information.is_none() && values.w.is_empty() {
+            // The report would need X'WX from the rows' weights, which were not written.
+            return None;
+        }
+        let CellPasses {
+            problem,
+            group,
+            kept,
+            columns,
+            cells,
+            table,
+            ..
+        } = self;
+        let rows = match group {
+            Some(g) => {
+                let (means, weights, _) = table.finish(&columns, &sums.groups);
+                Rows::one_way(
+                    columns,
+                    std::slice::from_ref(g),
+                    means,
+                    weights,
+                    Some(cells),
+                )
+            }
+            None => Rows::with_cells(columns, &[], &values.w, None, Some(cells)),
+        };
+        let cluster_scores = scores_by.map(|c| rows.finish_group_scores(c, &sums.scores));
+        Some(Fit {
+            cluster_scores,
+            beta: by_column(problem.columns.len(), &kept, &beta),
+            kept,
+            eta: values.eta,
+            working_weights: values.w,
+            working_residuals: values.residual,
+            rows,
+            information,
+            deviance,
+            iterations,
+            converged,
+        })
+    }
+
+    /// X̃'WX̃ and X̃'Wz̃ from a pass's sums, with the groups' means.
+    fn normal_equations(&self, sums: &PassSums) -> Option<NormalEquations> {
+        let (mut xtwx, mut xtwz) = self.cells.assemble(self.columns.len(), &sums.cells);
+        if self.group.is_none() {
+            return Some((xtwx, xtwz, Vec::new(), Vec::new()));
+        }
+        let (means, weights, z_means) = self.table.finish(&self.columns, &sums.groups);
+        absorb_one_way(&mut xtwx, &mut xtwz, &means, &weights, &z_means)
+            .then_some((xtwx, xtwz, means, z_means))
+    }
+
+    /// One pass over the rows at `point`, a chunk of them on each core at a time. With
+    /// `out` the rows' values are written there, and the clusters' scores by `scores_by`
+    /// added.
+    fn pass(
+        &self,
+        point: Point,
+        out: Option<&mut RowValues>,
+        scores_by: Option<&Grouping>,
+    ) -> PassSums {
+        let n = self.problem.y.len();
+        let (cells, table) = (&self.cells, &self.table);
+        let numeric = cells.numeric_values(&self.columns);
+        let group_size = self.group.map_or(0, |g| g.levels * table.width);
         let scores_by = scores_by.filter(|_| out.is_some());
         let scores_size = scores_by.map_or(0, |c| c.levels * table.width);
         let (by_cell, numeric_beta) = match point {
             Point::At { beta, .. } => cells.predictor(beta),
             Point::Start => (Vec::new(), Vec::new()),
         };
-        type Out<'o> = (&'o mut [f64], Option<(&'o mut [f64], &'o mut [f64])>);
-        let chunks: Vec<Option<Out>> = match out {
+        let inputs = PassInputs {
+            point,
+            numeric,
+            by_cell,
+            numeric_beta,
+            scores_by,
+            group_size,
+            scores_size,
+        };
+        let chunks: Vec<Option<ChunkOut>> = match out {
             Some(RowValues { eta, w, .. }) if w.is_empty() => {
                 eta.chunks_mut(CHUNK).map(|eta| Some((eta, None))).collect()
             }
@@ -268,95 +519,7 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         let partials: Vec<PassSums> = chunks
             .into_par_iter()
             .enumerate()
-            .map(|(c, mut out)| {
-                let range = c * CHUNK..((c + 1) * CHUNK).min(n);
-                let mut sums = PassSums {
-                    deviance: 0.0,
-                    cells: vec![0.0; cells.size()],
-                    groups: vec![0.0; group_size],
-                    scores: vec![0.0; scores_size],
-                };
-                let mut block = Block::new();
-                for start in range.clone().step_by(BLOCK) {
-                    let len = BLOCK.min(range.end - start);
-                    let rows = start..start + len;
-                    let BlockRows {
-                        eta,
-                        mu,
-                        w,
-                        residual,
-                        z,
-                    } = block.first(len);
-                    match point {
-                        Point::Start => {
-                            // Starting means repeat (two values for a 0/1 outcome): the
-                            // link is applied once per distinct one. The start's deviance
-                            // is never compared: no logarithm for it.
-                            let mut start_link = (f64::NAN, f64::NAN);
-                            for (r, i) in rows.clone().enumerate() {
-                                mu[r] = family.start(problem.y[i], problem.trials(i));
-                                if mu[r].to_bits() != start_link.0.to_bits() {
-                                    start_link = (mu[r], link.apply(mu[r]));
-                                }
-                                eta[r] = start_link.1;
-                                (w[r], residual[r]) = working_row(problem, i, eta[r], mu[r]);
-                            }
-                        }
-                        Point::At { shift, .. } => {
-                            cells.predict_rows(&by_cell, &numeric, &numeric_beta, start, eta);
-                            if problem.offset.is_some() || group.is_some() {
-                                for (r, i) in rows.clone().enumerate() {
-                                    eta[r] += problem.offset(i)
-                                        + group.map_or(0.0, |g| shift[g.ids[i] as usize]);
-                                }
-                            }
-                            if logit_binary {
-                                let y = &problem.y[rows.clone()];
-                                let prior = &problem.weights[rows.clone()];
-                                logit_block(y, prior, eta, mu, w, residual, &mut sums.deviance);
-                            } else {
-                                for (r, i) in rows.clone().enumerate() {
-                                    mu[r] = mean(family, eta[r]);
-                                    sums.deviance += problem.weights[i]
-                                        * family.unit_deviance(problem.y[i], mu[r]);
-                                    (w[r], residual[r]) = working_row(problem, i, eta[r], mu[r]);
-                                }
-                            }
-                        }
-                    }
-                    match problem.offset {
-                        Some(offset) => {
-                            let offset = &offset[rows.clone()];
-                            for (r, z) in z.iter_mut().enumerate() {
-                                *z = eta[r] - offset[r] + residual[r];
-                            }
-                        }
-                        None => {
-                            for ((z, e), res) in z.iter_mut().zip(&*eta).zip(&*residual) {
-                                *z = e + res;
-                            }
-                        }
-                    }
-                    if let Some((eta_out, rest)) = &mut out {
-                        let at = start - range.start..start - range.start + len;
-                        eta_out[at.clone()].copy_from_slice(eta);
-                        if let Some((w_out, residual_out)) = rest {
-                            w_out[at.clone()].copy_from_slice(w);
-                            residual_out[at].copy_from_slice(residual);
-                        }
-                    }
-                    if let Some(c) = scores_by {
-                        table.add_scores(&mut sums.scores, c, start, w, residual);
-                    }
-                    let (w, z) = (&*w, &*z);
-                    cells.add_block(&mut sums.cells, &numeric, start, w, z);
-                    if let Some(g) = group {
-                        let ids = &g.ids[rows];
-                        table.add_block(&mut sums.groups, ids, start, w, z);
-                    }
-                }
-                sums
-            })
+            .map(|(c, out)| self.chunk_sums(&inputs, c, out))
             .collect();
         let mut total = PassSums {
             deviance: 0.0,
@@ -376,135 +539,128 @@ fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
             add(&mut total.scores, partial.scores);
         }
         total
-    };
-    // X̃'WX̃ and X̃'Wz̃ from a pass's sums, with the groups' means.
-    let normal_equations = |cells: &Cells,
-                            table: &GroupTable,
-                            columns: &[&MatrixColumn],
-                            sums: &PassSums|
-     -> Option<NormalEquations> {
-        let (mut xtwx, mut xtwz) = cells.assemble(columns.len(), &sums.cells);
-        if group.is_none() {
-            return Some((xtwx, xtwz, Vec::new(), Vec::new()));
-        }
-        let (means, weights, z_means) = table.finish(columns, &sums.groups);
-        absorb_one_way(&mut xtwx, &mut xtwz, &means, &weights, &z_means)
-            .then_some((xtwx, xtwz, means, z_means))
-    };
-    let mut sums = pass(&cells, &table, &columns, Point::Start, None, None);
-    let (mut xtwx, mut xtwz, mut means, mut z_means) =
-        normal_equations(&cells, &table, &columns, &sums)?;
-    // Collinear columns are found once, on the first weighted design.
-    let dropped = linalg::collinear(&xtwx, &reference_norms(problem));
-    if !dropped.is_empty() {
-        kept = without(&kept, &dropped);
-        columns = kept_columns(&kept);
-        cells = Cells::new(&columns)?;
-        table = GroupTable::new(&columns);
-        sums = pass(&cells, &table, &columns, Point::Start, None, None);
-        (xtwx, xtwz, means, z_means) = normal_equations(&cells, &table, &columns, &sums)?;
     }
-    // One-way clusters' sums of scores come from the pass that writes the rows' values
-    // when the sandwich would sum them by a table of the same columns.
-    let scores_by = problem
-        .score_grouping
-        .filter(|c| scores_by_table(group, c, table.width));
-    let mut beta: Vec<f64> = Vec::new();
-    let mut shift: Vec<f64> = Vec::new();
-    let mut deviance_old = f64::INFINITY;
-    let mut deviance = f64::NAN;
-    let mut iterations = 0;
-    let mut converged = false;
-    // What the sandwich and the report need row by row is written by a pass that may be
-    // the last: IRLS converges quadratically, the next change in deviance being about
-    // the square of this one, so once it is below this the next step may be within the
-    // tolerance. A pass written in vain costs only the writing (the pages are the ones
-    // the last pass writes); a missed one costs a whole pass at the end.
-    const NEARLY: f64 = 1e-3;
-    let mut values: Option<RowValues> = None;
-    let mut written = false;
-    let mut change = f64::INFINITY;
-    while iterations < MAX_ITERATIONS {
-        iterations += 1;
-        if iterations > 1 {
-            (xtwx, xtwz, means, z_means) = normal_equations(&cells, &table, &columns, &sums)?;
-        }
-        let write = change < NEARLY;
-        let mut new_beta = linalg::solve(&xtwx, &xtwz)?;
-        let mut new_shift = group_shifts(&new_beta, &means, &z_means);
-        let at = |beta: &[f64], shift: &[f64], values: &mut Option<RowValues>| {
-            let out =
-                write.then(|| values.get_or_insert_with(|| RowValues::new(n, scores_by.is_none())));
-            let point = Point::At { beta, shift };
-            pass(&cells, &table, &columns, point, out, scores_by)
+
+    /// The sums of chunk `c` of the rows, block by block, its rows' values written to
+    /// `out`.
+    fn chunk_sums(&self, inputs: &PassInputs, c: usize, mut out: Option<ChunkOut>) -> PassSums {
+        let (problem, cells, table, group) = (self.problem, &self.cells, &self.table, self.group);
+        let n = problem.y.len();
+        let numeric = &inputs.numeric;
+        let range = c * CHUNK..((c + 1) * CHUNK).min(n);
+        let mut sums = PassSums {
+            deviance: 0.0,
+            cells: vec![0.0; cells.size()],
+            groups: vec![0.0; inputs.group_size],
+            scores: vec![0.0; inputs.scores_size],
         };
-        let mut next = at(&new_beta, &new_shift, &mut values);
-        let mut halvings = 0;
-        while worse(next.deviance, deviance_old) && halvings < 30 {
-            halvings += 1;
-            for (new, old) in new_beta.iter_mut().zip(&beta) {
-                *new = 0.5 * (*new + old);
+        let mut block = Block::new();
+        for start in range.clone().step_by(BLOCK) {
+            let len = BLOCK.min(range.end - start);
+            let rows = start..start + len;
+            let mut values = block.first(len);
+            self.block_values(inputs, start, &mut values, &mut sums.deviance);
+            let BlockRows {
+                eta,
+                w,
+                residual,
+                z,
+                ..
+            } = values;
+            match problem.offset {
+                Some(offset) => {
+                    let offset = &offset[rows.clone()];
+                    for (r, z) in z.iter_mut().enumerate() {
+                        *z = eta[r] - offset[r] + residual[r];
+                    }
+                }
+                None => {
+                    for ((z, e), res) in z.iter_mut().zip(&*eta).zip(&*residual) {
+                        *z = e + res;
+                    }
+                }
             }
-            for (new, old) in new_shift.iter_mut().zip(&shift) {
-                *new = 0.5 * (*new + old);
+            if let Some((eta_out, rest)) = &mut out {
+                let at = start - range.start..start - range.start + len;
+                eta_out[at.clone()].copy_from_slice(eta);
+                if let Some((w_out, residual_out)) = rest {
+                    w_out[at.clone()].copy_from_slice(w);
+                    residual_out[at].copy_from_slice(residual);
+                }
             }
-            next = at(&new_beta, &new_shift, &mut values);
+            if let Some(c) = inputs.scores_by {
+                table.add_scores(&mut sums.scores, c, start, w, residual);
+            }
+            let (w, z) = (&*w, &*z);
+            cells.add_block(&mut sums.cells, numeric, start, w, z);
+            if let Some(g) = group {
+                let ids = &g.ids[rows];
+                table.add_block(&mut sums.groups, ids, start, w, z);
+            }
         }
-        written = write;
-        let settled = settled(family, &beta, &new_beta);
-        beta = new_beta;
-        shift = new_shift;
-        deviance = next.deviance;
-        sums = next;
-        change = (deviance - deviance_old).abs() / (deviance.abs() + 0.1);
-        if change < TOLERANCE && settled {
-            converged = true;
-            break;
+        sums
+    }
+
+    /// A block's eta, means, working weights and residuals (from row `start`), its
+    /// weighted deviance added to `deviance`.
+    #[inline]
+    fn block_values(
+        &self,
+        inputs: &PassInputs,
+        start: usize,
+        values: &mut BlockRows,
+        deviance: &mut f64,
+    ) {
+        let (problem, group) = (self.problem, self.group);
+        let family = problem.family;
+        let link = family.link();
+        let BlockRows {
+            eta,
+            mu,
+            w,
+            residual,
+            ..
+        } = values;
+        let rows = start..start + eta.len();
+        match inputs.point {
+            Point::Start => {
+                // Starting means repeat (two values for a 0/1 outcome): the
+                // link is applied once per distinct one. The start's deviance
+                // is never compared: no logarithm for it.
+                let mut start_link = (f64::NAN, f64::NAN);
+                for (r, i) in rows.clone().enumerate() {
+                    mu[r] = family.start(problem.y[i], problem.trials(i));
+                    if mu[r].to_bits() != start_link.0.to_bits() {
+                        start_link = (mu[r], link.apply(mu[r]));
+                    }
+                    eta[r] = start_link.1;
+                    (w[r], residual[r]) = working_row(problem, i, eta[r], mu[r]);
+                }
+            }
+            Point::At { shift, .. } => {
+                let (by_cell, numeric_beta) = (&inputs.by_cell, &inputs.numeric_beta);
+                self.cells
+                    .predict_rows(by_cell, &inputs.numeric, numeric_beta, start, eta);
+                if problem.offset.is_some() || group.is_some() {
+                    for (r, i) in rows.clone().enumerate() {
+                        eta[r] +=
+                            problem.offset(i) + group.map_or(0.0, |g| shift[g.ids[i] as usize]);
+                    }
+                }
+                if self.logit_binary {
+                    let y = &problem.y[rows.clone()];
+                    let prior = &problem.weights[rows.clone()];
+                    logit_block(y, prior, eta, mu, w, residual, deviance);
+                } else {
+                    for (r, i) in rows.clone().enumerate() {
+                        mu[r] = mean(family, eta[r]);
+                        *deviance += problem.weights[i] * family.unit_deviance(problem.y[i], mu[r]);
+                        (w[r], residual[r]) = working_row(problem, i, eta[r], mu[r]);
+                    }
+                }
+            }
         }
-        deviance_old = deviance;
     }
-    if !written {
-        let out = values.get_or_insert_with(|| RowValues::new(n, scores_by.is_none()));
-        let point = Point::At {
-            beta: &beta,
-            shift: &shift,
-        };
-        sums = pass(&cells, &table, &columns, point, Some(out), scores_by);
-    }
-    let values = values.expect("the last pass wrote the rows' values");
-    // The last pass was at the solution: its sums give X̃'WX̃ and the groups' means there.
-    let information = normal_equations(&cells, &table, &columns, &sums).map(|(xtwx, ..)| xtwx);
-    if information.is_none() && values.w.is_empty() {
-        // The report would need X'WX from the rows' weights, which were not written.
-        return None;
-    }
-    let rows = match group {
-        Some(g) => {
-            let (means, weights, _) = table.finish(&columns, &sums.groups);
-            Rows::one_way(
-                columns,
-                std::slice::from_ref(g),
-                means,
-                weights,
-                Some(cells),
-            )
-        }
-        None => Rows::with_cells(columns, &[], &values.w, None, Some(cells)),
-    };
-    let cluster_scores = scores_by.map(|c| rows.finish_group_scores(c, &sums.scores));
-    Some(Fit {
-        cluster_scores,
-        beta: by_column(problem.columns.len(), &kept, &beta),
-        kept,
-        eta: values.eta,
-        working_weights: values.w,
-        working_residuals: values.residual,
-        rows,
-        information,
-        deviance,
-        iterations,
-        converged,
-    })
 }
 
 /// Each row's linear predictor, working weight and working residual `(y - mu) / mu'`, as
