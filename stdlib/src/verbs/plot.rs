@@ -6,6 +6,7 @@ use spel_grammar::{Diagnostic, Span};
 
 use super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
+use crate::eval::expr::Scope;
 use crate::plot::{Datum, Mark, Plot, Scale};
 use crate::value::Value;
 
@@ -116,6 +117,40 @@ fn text_option(ctx: &VerbCtx, name: &str) -> Result<Option<String>, Diagnostic> 
 }
 
 fn plot(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let (mark, kind, y_ast) = plot_kind(ctx)?;
+    let lf = ctx.table()?;
+    let scope = ctx.scope(&lf)?;
+    let request = plot_request(ctx, mark, kind, y_ast)?;
+    let (selected, x_scale) = plot_columns(ctx, &scope, &request)?;
+    let df = ctx
+        .env
+        .work()
+        .collect(lf.select(selected), "preparing the plot", ctx.call.span)?;
+    let y_columns: Vec<Vec<Option<f64>>> = (0..request.y_asts.len())
+        .map(|i| numbers(&df, &format!("y{i}"), ctx.call.span).map(Option::unwrap_or_default))
+        .collect::<Result<_, _>>()?;
+    let plot = empty_plot(ctx, &request, x_scale)?;
+    if mark == Mark::Histogram {
+        return plot_histogram(ctx, plot, &y_columns[0], y_ast.span);
+    }
+    plot_points(ctx, &request, &df, &y_columns, plot)
+}
+
+/// What `plot` was asked to draw: the kind, the Y columns, and the X, colour and
+/// interval columns if given.
+struct PlotRequest<'a> {
+    mark: Mark,
+    /// Y as written: a column or a list of them.
+    y_ast: &'a Ast,
+    y_asts: Vec<&'a Ast>,
+    x_ast: Option<&'a Ast>,
+    colour_ast: Option<&'a Ast>,
+    low_ast: Option<&'a Ast>,
+    high_ast: Option<&'a Ast>,
+}
+
+/// The kind of plot, as written and as a mark, and Y.
+fn plot_kind<'a>(ctx: &VerbCtx<'a>) -> Result<(Mark, &'a str, &'a Ast), Diagnostic> {
     let args = ctx.args();
     let kinds = ["line", "bar", "hist", "scatter", "interval"];
     let kind_arg = args.first().and_then(|a| a.as_expr());
@@ -139,8 +174,16 @@ fn plot(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let Some(y_ast) = args.get(1).and_then(|a| a.as_expr()) else {
         return Err(ctx.usage_error(format!("say what to plot: `plot {kind} COLUMN by COLUMN`")));
     };
-    let lf = ctx.table()?;
-    let scope = ctx.scope(&lf)?;
+    Ok((mark, kind, y_ast))
+}
+
+/// The Y columns, X and the options, each checked against the kind.
+fn plot_request<'a>(
+    ctx: &VerbCtx<'a>,
+    mark: Mark,
+    kind: &'a str,
+    y_ast: &'a Ast,
+) -> Result<PlotRequest<'a>, Diagnostic> {
     let y_asts: Vec<&Ast> = match &y_ast.kind {
         ExprKind::List(items) => items.iter().collect(),
         _ => vec![y_ast],
@@ -168,9 +211,26 @@ fn plot(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             "`plot interval` needs `low = ...` and `high = ...`, the interval's ends",
         ));
     }
+    Ok(PlotRequest {
+        mark,
+        y_ast,
+        y_asts,
+        x_ast,
+        colour_ast,
+        low_ast,
+        high_ast,
+    })
+}
 
+/// The columns to read, as `y0`, `y1`, ..., `x`, `colour`, `low` and `high`, and the
+/// scale X is on.
+fn plot_columns(
+    ctx: &VerbCtx,
+    scope: &Scope,
+    request: &PlotRequest,
+) -> Result<(Vec<Expr>, Scale), Diagnostic> {
     let mut selected = Vec::new();
-    for (i, ast) in y_asts.iter().enumerate() {
+    for (i, ast) in request.y_asts.iter().enumerate() {
         let (e, dtype) = scope.checked(ast)?;
         if !dtype.is_primitive_numeric() && dtype != DataType::Boolean {
             return Err(Diagnostic::new(
@@ -188,9 +248,11 @@ fn plot(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         selected.push(e.cast(DataType::Float64).alias(format!("y{i}")));
     }
     let mut x_scale = Scale::Number;
-    if let Some(ast) = x_ast {
+    if let Some(ast) = request.x_ast {
         let (e, dtype) = scope.checked(ast)?;
-        x_scale = if mark == Mark::Bar || !(dtype.is_primitive_numeric() || dtype.is_temporal()) {
+        x_scale = if request.mark == Mark::Bar
+            || !(dtype.is_primitive_numeric() || dtype.is_temporal())
+        {
             Scale::Category
         } else if dtype.is_temporal() {
             Scale::Date
@@ -207,46 +269,56 @@ fn plot(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             Scale::Number => e.cast(DataType::Float64).alias("x"),
         });
     }
-    if let Some(ast) = colour_ast {
+    if let Some(ast) = request.colour_ast {
         selected.push(scope.checked(ast)?.0.cast(DataType::String).alias("colour"));
     }
-    for (name, ast) in [("low", low_ast), ("high", high_ast)] {
+    for (name, ast) in [("low", request.low_ast), ("high", request.high_ast)] {
         if let Some(ast) = ast {
             selected.push(scope.checked(ast)?.0.cast(DataType::Float64).alias(name));
         }
     }
-    let df = ctx
-        .env
-        .work()
-        .collect(lf.select(selected), "preparing the plot", ctx.call.span)?;
-    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-    let numbers = |name: &str| -> Result<Option<Vec<Option<f64>>>, Diagnostic> {
-        match df.column(name) {
-            Ok(c) if c.dtype() == &DataType::Float64 => {
-                Ok(Some(c.f64().map_err(fail)?.iter().collect()))
-            }
-            _ => Ok(None),
-        }
-    };
-    let strings = |name: &str| -> Result<Option<Vec<Option<String>>>, Diagnostic> {
-        match df.column(name) {
-            Ok(c) if c.dtype() == &DataType::String => Ok(Some(
-                c.str()
-                    .map_err(fail)?
-                    .iter()
-                    .map(|v| v.map(str::to_string))
-                    .collect(),
-            )),
-            _ => Ok(None),
-        }
-    };
-    let y_columns: Vec<Vec<Option<f64>>> = (0..y_asts.len())
-        .map(|i| numbers(&format!("y{i}")).map(Option::unwrap_or_default))
-        .collect::<Result<_, _>>()?;
+    Ok((selected, x_scale))
+}
+
+/// A column of numbers; `None` when there is none of that name.
+fn numbers(df: &DataFrame, name: &str, span: Span) -> Result<Option<Vec<Option<f64>>>, Diagnostic> {
+    match df.column(name) {
+        Ok(c) if c.dtype() == &DataType::Float64 => Ok(Some(
+            c.f64()
+                .map_err(|e| polars_error(e).at(span))?
+                .iter()
+                .collect(),
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// A column of strings; `None` when there is none of that name.
+fn strings(
+    df: &DataFrame,
+    name: &str,
+    span: Span,
+) -> Result<Option<Vec<Option<String>>>, Diagnostic> {
+    match df.column(name) {
+        Ok(c) if c.dtype() == &DataType::String => Ok(Some(
+            c.str()
+                .map_err(|e| polars_error(e).at(span))?
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect(),
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// The plot with its titles, scale and reference line, before its data.
+fn empty_plot(ctx: &VerbCtx, request: &PlotRequest, x_scale: Scale) -> Result<Plot, Diagnostic> {
+    let mark = request.mark;
     let y_title = match text_option(ctx, "ylabel")? {
         Some(t) => t,
         None if mark == Mark::Histogram => "count".into(),
-        None => y_asts
+        None => request
+            .y_asts
             .iter()
             .map(|a| ctx.text(a.span))
             .collect::<Vec<_>>()
@@ -254,9 +326,11 @@ fn plot(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     };
     let x_title = match text_option(ctx, "xlabel")? {
         Some(t) => t,
-        None => ctx.text(x_ast.unwrap_or(y_ast).span).to_string(),
+        None => ctx
+            .text(request.x_ast.unwrap_or(request.y_ast).span)
+            .to_string(),
     };
-    let mut plot = Plot {
+    Ok(Plot {
         mark,
         title: text_option(ctx, "title")?,
         x_title,
@@ -273,36 +347,52 @@ fn plot(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 return Err(Diagnostic::new("spel::plot::ref", "`ref` is a number").at(span));
             }
         },
+    })
+}
+
+/// A histogram of the finite values of Y.
+fn plot_histogram(
+    ctx: &VerbCtx,
+    mut plot: Plot,
+    ys: &[Option<f64>],
+    y_span: Span,
+) -> Result<Value, Diagnostic> {
+    let values: Vec<f64> = ys
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    let bins = match ctx.option_value("bins")? {
+        None => ((values.len().max(1) as f64).log2().ceil() as usize + 1).max(1),
+        Some((Value::Number(k), _)) if k >= 1.0 && k.fract() == 0.0 => k as usize,
+        Some((_, span)) => {
+            return Err(Diagnostic::new(
+                "spel::plot::bins",
+                "`bins` is a whole number of 1 or more",
+            )
+            .at(span));
+        }
     };
+    histogram(&mut plot, &values, bins, y_span)?;
+    Ok(Value::Plot(std::sync::Arc::new(plot)))
+}
 
-    if mark == Mark::Histogram {
-        let values: Vec<f64> = y_columns[0]
-            .iter()
-            .flatten()
-            .copied()
-            .filter(|v| v.is_finite())
-            .collect();
-        let bins = match ctx.option_value("bins")? {
-            None => ((values.len().max(1) as f64).log2().ceil() as usize + 1).max(1),
-            Some((Value::Number(k), _)) if k >= 1.0 && k.fract() == 0.0 => k as usize,
-            Some((_, span)) => {
-                return Err(Diagnostic::new(
-                    "spel::plot::bins",
-                    "`bins` is a whole number of 1 or more",
-                )
-                .at(span));
-            }
-        };
-        histogram(&mut plot, &values, bins, y_ast.span)?;
-        return Ok(Value::Plot(std::sync::Arc::new(plot)));
-    }
-
+/// Lines, bars, points or intervals: a datum per row and series with X and Y present.
+fn plot_points(
+    ctx: &VerbCtx,
+    request: &PlotRequest,
+    df: &DataFrame,
+    y_columns: &[Vec<Option<f64>>],
+    mut plot: Plot,
+) -> Result<Value, Diagnostic> {
+    let span = ctx.call.span;
     let n = df.height();
-    let x_numbers = numbers("x")?;
-    let x_strings = strings("x")?;
-    let colours = strings("colour")?;
-    let (lows, highs) = (numbers("low")?, numbers("high")?);
-    if x_scale == Scale::Category {
+    let x_numbers = numbers(df, "x", span)?;
+    let x_strings = strings(df, "x", span)?;
+    let colours = strings(df, "colour", span)?;
+    let (lows, highs) = (numbers(df, "low", span)?, numbers(df, "high", span)?);
+    if plot.x_scale == Scale::Category {
         // In the table's order (sort the table to order the bars), numbers by value.
         let mut levels: Vec<String> = Vec::new();
         for level in x_strings.iter().flatten().flatten() {
@@ -319,9 +409,10 @@ fn plot(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         let mut levels: Vec<String> = colours.iter().flatten().cloned().collect();
         sort_levels(&mut levels);
         plot.series = levels;
-        plot.series_title = colour_ast.map(|a| ctx.text(a.span).to_string());
-    } else if y_asts.len() > 1 {
-        plot.series = y_asts
+        plot.series_title = request.colour_ast.map(|a| ctx.text(a.span).to_string());
+    } else if request.y_asts.len() > 1 {
+        plot.series = request
+            .y_asts
             .iter()
             .map(|a| ctx.text(a.span).to_string())
             .collect();
@@ -362,7 +453,7 @@ fn plot(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             "spel::plot::empty",
             "nothing to plot: every row has a missing value",
         )
-        .at(y_ast.span));
+        .at(request.y_ast.span));
     }
     Ok(Value::Plot(std::sync::Arc::new(plot)))
 }
