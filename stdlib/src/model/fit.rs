@@ -43,53 +43,9 @@ impl Options {
 pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let mut notes = Vec::new();
     let n = design.y.len();
-    // Without branches, so the test runs on vector registers.
-    let binary = design
-        .y
-        .iter()
-        .fold(true, |all, &y| all & ((y == 0.0) | (y == 1.0)));
-    let family_name = choose_family(&design, options, binary, &mut notes);
-
-    let (mut weights, has_probability_weights) = prior_weights(&mut design, options)?;
-    // Margins average with the weights before the trials.
-    let average_weights = design.trials.as_ref().map(|_| weights.clone());
-    let mut y = std::mem::take(&mut design.y);
-    let family = glm_family(family_name, &design, &mut y, &mut weights, binary, options)?;
-    check_clusters(&design, options)?;
-    // Centred and scaled numeric columns, so that calendar years and their powers are
-    // solved and judged for rank as R's QR does; the results are taken back below.
-    let conditioning = Conditioning::apply(&mut design.columns, !design.fixed_effects.is_empty());
-
-    let trials = match family {
-        Family::Binomial(_) => design.trials.as_deref(),
-        _ => None,
-    };
-    // One-way cluster-robust errors (asked for, or the default with clusters) need only
-    // each cluster's sums of scores, which the fit can add as it goes.
-    let clustered = match options.estimator {
-        Some(e) => e == Estimator::Cluster,
-        None => !design.clusters.is_empty(),
-    };
-    let fixed_effects: Vec<Grouping> = design
-        .fixed_effects
-        .iter()
-        .map(|g| g.grouping.clone())
-        .collect();
-    let clusters: Vec<Grouping> = design.clusters.iter().map(|g| g.grouping.clone()).collect();
-    let mut problem = Problem {
-        family,
-        y: &y,
-        columns: &design.columns,
-        weights: &weights,
-        trials,
-        offset: design.offset.as_deref(),
-        fixed_effects: &fixed_effects,
-        score_grouping: match clusters.as_slice() {
-            [one] if clustered => Some(one),
-            _ => None,
-        },
-        conditioning: Some(&conditioning),
-    };
+    let data = FitData::prepare(&mut design, options, &mut notes)?;
+    let family = data.family;
+    let mut problem = data.problem(&design);
     let (fitted, theta) = estimate(&mut problem);
     if !fitted.converged {
         notes.push(format!(
@@ -97,123 +53,29 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
             fitted.iterations
         ));
     }
-
     let kept = fitted.kept.clone();
-    let collinear: Vec<String> = (0..design.names.len())
-        .filter(|j| !kept.contains(j))
-        .map(|j| design.names[j].clone())
-        .collect();
-    if !collinear.is_empty() {
-        notes.push(format!(
-            "Dropped for collinearity (a combination of other terms, as R's NA and Stata's \"omitted\"): {}.",
-            collinear.join(", ")
-        ));
-    }
-    let bread = bread(&fitted);
-
-    let n_obs: f64 = design.freq.as_ref().map_or(n as f64, |f| f.iter().sum());
-    let absorbed: usize = if design.fixed_effects.is_empty() {
-        0
-    } else {
-        fixed_effects.iter().map(|g| g.levels).sum::<usize>() - (design.fixed_effects.len() - 1)
-    };
-    let k = (kept.len() + absorbed) as f64;
-    let ols = family == Family::Gaussian;
-    let residual_ss = if ols {
-        sum_over(n, |i| {
-            weights[i] * (y[i] - glm::mean(family, fitted.eta[i])).powi(2)
-        })
-    } else {
-        f64::NAN
-    };
-    let dispersion = if ols { residual_ss / (n_obs - k) } else { 1.0 };
-
-    let estimator = choose_estimator(&design, options, has_probability_weights, &mut notes)?;
-    let inputs = vcov::Inputs {
-        rows: &fitted.rows,
-        bread: &bread,
-        working_weights: &fitted.working_weights,
-        working_residuals: &fitted.working_residuals,
-        freq: design.freq.as_deref(),
-        n: n_obs,
-        k,
-        ols,
-        dispersion,
-        clusters: &clusters,
-        cluster_scores: fitted.cluster_scores.as_deref(),
-    };
-    let v = conditioning.covariance(
-        &kept,
-        &vcov::estimate(&inputs, estimator, options.adjustment),
-    );
-    let beta = conditioning.coefficients(&fitted.beta);
-
-    let g_min = clusters.iter().map(|g| g.levels).min().unwrap_or(0) as f64;
-    let distribution = distribution(ols, estimator, options, g_min, n_obs - k)?;
-    let coefficients: Vec<Coefficient> = kept
-        .iter()
-        .enumerate()
-        .map(|(a, &j)| {
-            Coefficient::wald(
-                &design.names[j],
-                beta[j].unwrap_or(f64::NAN),
-                v[(a, a)].sqrt(),
-                distribution,
-                options.level,
-            )
-        })
-        .collect();
+    let collinear = collinear_names(&design, &kept, &mut notes);
+    let variance = Variance::estimate(&design, options, &data, &fitted, &mut notes)?;
+    let beta = data.conditioning.coefficients(&fitted.beta);
+    let coefficients = wald_coefficients(&design, options, &fitted.kept, &beta, &variance);
     let vcov_rows = (0..kept.len())
-        .map(|a| (0..kept.len()).map(|b| v[(a, b)]).collect())
+        .map(|a| (0..kept.len()).map(|b| variance.v[(a, b)]).collect())
         .collect();
-
-    if let Family::Binomial(_) = family {
-        notes.extend(binomial_notes(family, &design, &kept, &y, &fitted.eta));
-    }
-
-    let statistics = fit_statistics(
-        &problem,
-        &fitted.eta,
-        &design,
-        has_probability_weights,
-        k,
-        n_obs,
-        residual_ss,
-    );
-
-    let se_description = describe_se(
-        estimator,
-        options.adjustment,
-        ols,
-        &design,
-        distribution,
-        options.level,
-    );
-    notes.extend(design_notes(&design, absorbed));
-
-    let mut fixed_effect_values = absorbed_effects(
-        &design,
-        &kept,
-        &fitted.beta,
-        &fitted.eta,
-        design.offset.as_deref(),
-    );
-    // The conditioned columns' shifts were absorbed with the effects: the first gives
-    // them back, so that the effects go with the user's coefficients.
-    if let Some(first) = fixed_effect_values.first_mut() {
-        let taken_back = conditioning.absorbed(&beta);
-        first.values_mut().for_each(|v| *v -= taken_back);
-    }
+    let Description {
+        statistics,
+        se_description,
+        fixed_effect_values,
+    } = describe(&design, options, &problem, &fitted, &beta, &variance, &mut notes);
     let (deviance, iterations, converged) = (fitted.deviance, fitted.iterations, fitted.converged);
     let eta = fitted.eta;
     // Done with the fit: the prior weights become the model's for averages, not copied.
-    let average_weights = average_weights.unwrap_or(weights);
+    let average_weights = data.average_weights.unwrap_or(data.weights);
     Ok(Model {
-        family: family_name,
+        family: data.family_name,
         formula: options.formula.clone(),
         outcome: design.outcome.clone(),
         n,
-        n_weighted: design.freq.as_ref().map(|_| n_obs),
+        n_weighted: design.freq.as_ref().map(|_| variance.n_obs),
         n_total: design.n_total,
         n_outside_condition: design.n_outside_condition,
         condition: options.condition.clone(),
@@ -236,7 +98,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
             .map(|g| (g.name.clone(), g.grouping.levels))
             .collect(),
         se_description,
-        distribution,
+        distribution: variance.distribution,
         level: options.level,
         log_lik: statistics.log_lik,
         aic: statistics.aic,
@@ -254,6 +116,283 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         eta,
         source: None,
     })
+}
+
+/// What the fit works with besides the design: the family, the outcome and prior
+/// weights as it wants them, and the groupings.
+struct FitData {
+    family_name: ModelFamily,
+    family: Family,
+    y: Vec<f64>,
+    weights: Vec<f64>,
+    has_probability_weights: bool,
+    /// Margins average with the weights before the trials.
+    average_weights: Option<Vec<f64>>,
+    fixed_effects: Vec<Grouping>,
+    clusters: Vec<Grouping>,
+    /// One-way cluster-robust errors (asked for, or the default with clusters) need
+    /// only each cluster's sums of scores, which the fit can add as it goes.
+    clustered: bool,
+    /// How the numeric columns were centred and scaled, so that calendar years and
+    /// their powers are solved and judged for rank as R's QR does; the results are
+    /// taken back to the user's units.
+    conditioning: Conditioning,
+}
+
+impl FitData {
+    /// The family, once the outcome suits it, and the prior weights; the design's
+    /// outcome and weights are taken, not copied.
+    fn prepare(
+        design: &mut Design,
+        options: &Options,
+        notes: &mut Vec<String>,
+    ) -> Result<FitData, Diagnostic> {
+        // Without branches, so the test runs on vector registers.
+        let binary = design
+            .y
+            .iter()
+            .fold(true, |all, &y| all & ((y == 0.0) | (y == 1.0)));
+        let family_name = choose_family(design, options, binary, notes);
+
+        let (mut weights, has_probability_weights) = prior_weights(design, options)?;
+        // Margins average with the weights before the trials.
+        let average_weights = design.trials.as_ref().map(|_| weights.clone());
+        let mut y = std::mem::take(&mut design.y);
+        let family = glm_family(family_name, design, &mut y, &mut weights, binary, options)?;
+        check_clusters(design, options)?;
+
+        let clustered = match options.estimator {
+            Some(e) => e == Estimator::Cluster,
+            None => !design.clusters.is_empty(),
+        };
+        let fixed_effects: Vec<Grouping> = design
+            .fixed_effects
+            .iter()
+            .map(|g| g.grouping.clone())
+            .collect();
+        let clusters: Vec<Grouping> = design.clusters.iter().map(|g| g.grouping.clone()).collect();
+        let conditioning =
+            Conditioning::apply(&mut design.columns, !design.fixed_effects.is_empty());
+        Ok(FitData {
+            family_name,
+            family,
+            y,
+            weights,
+            has_probability_weights,
+            average_weights,
+            fixed_effects,
+            clusters,
+            clustered,
+            conditioning,
+        })
+    }
+
+    fn problem<'a>(&'a self, design: &'a Design) -> Problem<'a> {
+        let trials = match self.family {
+            Family::Binomial(_) => design.trials.as_deref(),
+            _ => None,
+        };
+        Problem {
+            family: self.family,
+            y: &self.y,
+            columns: &design.columns,
+            weights: &self.weights,
+            trials,
+            offset: design.offset.as_deref(),
+            fixed_effects: &self.fixed_effects,
+            score_grouping: match self.clusters.as_slice() {
+                [one] if self.clustered => Some(one),
+                _ => None,
+            },
+            conditioning: Some(&self.conditioning),
+        }
+    }
+}
+
+/// The columns dropped as collinear, said in a note.
+fn collinear_names(design: &Design, kept: &[usize], notes: &mut Vec<String>) -> Vec<String> {
+    let collinear: Vec<String> = (0..design.names.len())
+        .filter(|j| !kept.contains(j))
+        .map(|j| design.names[j].clone())
+        .collect();
+    if !collinear.is_empty() {
+        notes.push(format!(
+            "Dropped for collinearity (a combination of other terms, as R's NA and Stata's \"omitted\"): {}.",
+            collinear.join(", ")
+        ));
+    }
+    collinear
+}
+
+/// The coefficients' variance and what it rests on: the observations, the parameters
+/// (absorbed ones too), the estimator and the tests' distribution.
+struct Variance {
+    v: Mat<f64>,
+    n_obs: f64,
+    /// The absorbed effects' parameters.
+    absorbed: usize,
+    k: f64,
+    ols: bool,
+    residual_ss: f64,
+    has_probability_weights: bool,
+    estimator: Estimator,
+    distribution: Distribution,
+}
+
+impl Variance {
+    fn estimate(
+        design: &Design,
+        options: &Options,
+        data: &FitData,
+        fitted: &glm::Fit,
+        notes: &mut Vec<String>,
+    ) -> Result<Variance, Diagnostic> {
+        let (family, y, weights) = (data.family, &data.y, &data.weights);
+        let n = y.len();
+        let bread = bread(fitted);
+        let n_obs: f64 = design.freq.as_ref().map_or(n as f64, |f| f.iter().sum());
+        let absorbed: usize = if design.fixed_effects.is_empty() {
+            0
+        } else {
+            data.fixed_effects.iter().map(|g| g.levels).sum::<usize>()
+                - (design.fixed_effects.len() - 1)
+        };
+        let k = (fitted.kept.len() + absorbed) as f64;
+        let ols = family == Family::Gaussian;
+        let residual_ss = if ols {
+            sum_over(n, |i| {
+                weights[i] * (y[i] - glm::mean(family, fitted.eta[i])).powi(2)
+            })
+        } else {
+            f64::NAN
+        };
+        let dispersion = if ols { residual_ss / (n_obs - k) } else { 1.0 };
+
+        let has_probability_weights = data.has_probability_weights;
+        let estimator = choose_estimator(design, options, has_probability_weights, notes)?;
+        let inputs = vcov::Inputs {
+            rows: &fitted.rows,
+            bread: &bread,
+            working_weights: &fitted.working_weights,
+            working_residuals: &fitted.working_residuals,
+            freq: design.freq.as_deref(),
+            n: n_obs,
+            k,
+            ols,
+            dispersion,
+            clusters: &data.clusters,
+            cluster_scores: fitted.cluster_scores.as_deref(),
+        };
+        let v = data.conditioning.covariance(
+            &fitted.kept,
+            &vcov::estimate(&inputs, estimator, options.adjustment),
+        );
+
+        let g_min = data.clusters.iter().map(|g| g.levels).min().unwrap_or(0) as f64;
+        let distribution = distribution(ols, estimator, options, g_min, n_obs - k)?;
+        Ok(Variance {
+            v,
+            n_obs,
+            absorbed,
+            k,
+            ols,
+            residual_ss,
+            has_probability_weights,
+            estimator,
+            distribution,
+        })
+    }
+}
+
+/// Each estimated coefficient with its standard error and Wald interval.
+fn wald_coefficients(
+    design: &Design,
+    options: &Options,
+    kept: &[usize],
+    beta: &[Option<f64>],
+    variance: &Variance,
+) -> Vec<Coefficient> {
+    kept.iter()
+        .enumerate()
+        .map(|(a, &j)| {
+            Coefficient::wald(
+                &design.names[j],
+                beta[j].unwrap_or(f64::NAN),
+                variance.v[(a, a)].sqrt(),
+                variance.distribution,
+                options.level,
+            )
+        })
+        .collect()
+}
+
+/// What the report says of the fit besides the coefficients.
+struct Description {
+    statistics: FitStatistics,
+    se_description: String,
+    fixed_effect_values: Vec<std::collections::HashMap<String, f64>>,
+}
+
+/// The fit's statistics, the standard errors described, the absorbed effects' values,
+/// and the notes on separation and on the design.
+fn describe(
+    design: &Design,
+    options: &Options,
+    problem: &Problem,
+    fitted: &glm::Fit,
+    beta: &[Option<f64>],
+    variance: &Variance,
+    notes: &mut Vec<String>,
+) -> Description {
+    let family = problem.family;
+    if let Family::Binomial(_) = family {
+        notes.extend(binomial_notes(
+            family,
+            design,
+            &fitted.kept,
+            problem.y,
+            &fitted.eta,
+        ));
+    }
+
+    let statistics = fit_statistics(
+        problem,
+        &fitted.eta,
+        design,
+        variance.has_probability_weights,
+        variance.k,
+        variance.n_obs,
+        variance.residual_ss,
+    );
+
+    let se_description = describe_se(
+        variance.estimator,
+        options.adjustment,
+        variance.ols,
+        design,
+        variance.distribution,
+        options.level,
+    );
+    notes.extend(design_notes(design, variance.absorbed));
+
+    let mut fixed_effect_values = absorbed_effects(
+        design,
+        &fitted.kept,
+        &fitted.beta,
+        &fitted.eta,
+        design.offset.as_deref(),
+    );
+    // The conditioned columns' shifts were absorbed with the effects (the fit saw
+    // `x − shift`): the first effect gives them back, to go with the user's coefficients.
+    if let (Some(first), Some(conditioning)) = (fixed_effect_values.first_mut(), problem.conditioning) {
+        let taken_back = conditioning.absorbed(beta);
+        first.values_mut().for_each(|v| *v -= taken_back);
+    }
+    Description {
+        statistics,
+        se_description,
+        fixed_effect_values,
+    }
 }
 
 /// The family asked for, or the one the outcome suggests (said in a note).
