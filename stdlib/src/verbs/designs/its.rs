@@ -1,11 +1,13 @@
 //! `its`: interrupted time series (segmented regression) with Newey–West standard errors.
 
 use polars::prelude::*;
-use spel_grammar::Diagnostic;
+use spel_grammar::ast::Expr as Ast;
+use spel_grammar::{Diagnostic, Span};
 
 use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use super::complete_pairs;
 use crate::errors::polars_error;
+use crate::eval::expr::Scope;
 use spel_stats::{least_squares, vcov};
 
 use crate::value::Value;
@@ -71,10 +73,49 @@ pub const VERB: Verb = Verb {
 };
 
 // The Newey–West sums index a 4×4 matrix by row and column.
-#[allow(clippy::needless_range_loop)]
 fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let lf = ctx.table()?;
     let scope = ctx.scope(&lf)?;
+    let request = its_request(ctx, &scope)?;
+    let season_ast = ctx.option("seasonal").and_then(|a| a.as_expr());
+    let series = Series::read(ctx, lf, &scope, &request, season_ast)?;
+    let n = series.ys.len();
+    check_break(&series.ts, request.brk, request.brk_span)?;
+    let (columns, names) = segments(ctx, &request, &series, season_ast);
+    let Some(fit) = least_squares::fit(&columns, &series.ys, &vec![1.0; n]) else {
+        return Err(Diagnostic::new(
+            "spel::its::singular",
+            "the time series cannot be fitted (too few distinct periods on a side of the break)",
+        )
+        .at(ctx.call.span));
+    };
+    if ctx.choice::<ItsShow>("show")? == Some(ItsShow::Fitted) {
+        return fitted_table(ctx, &request, &series, &columns, &fit.beta);
+    }
+    estimates(ctx, &columns, &names, &fit)
+}
+
+/// The statement: the outcome, the time and the break.
+struct ItsRequest {
+    y: Expr,
+    /// The time as a number (a date's days since 1970).
+    time: Expr,
+    time_name: String,
+    time_type: DataType,
+    outcome_span: Span,
+    /// The first period after the change, as a number.
+    brk: f64,
+    brk_span: Span,
+}
+
+/// Each period's outcome and time, in time order, and its season (empty without one).
+struct Series {
+    ys: Vec<f64>,
+    ts: Vec<f64>,
+    seasons: Vec<String>,
+}
+
+fn its_request(ctx: &VerbCtx, scope: &Scope) -> Result<ItsRequest, Diagnostic> {
     let args = ctx.args();
     let formula = args
         .iter()
@@ -105,43 +146,68 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     } else {
         time
     };
-    let season_ast = ctx.option("seasonal").and_then(|a| a.as_expr());
-    let (ys, ts, seasons) = match season_ast {
-        None => {
+    Ok(ItsRequest {
+        y,
+        time,
+        time_name,
+        time_type,
+        outcome_span: formula.lhs.span,
+        brk,
+        brk_span,
+    })
+}
+
+impl Series {
+    /// The complete periods, in time order.
+    fn read(
+        ctx: &VerbCtx,
+        lf: LazyFrame,
+        scope: &Scope,
+        request: &ItsRequest,
+        season_ast: Option<&Ast>,
+    ) -> Result<Series, Diagnostic> {
+        let (y, time) = (request.y.clone(), request.time.clone());
+        let Some(ast) = season_ast else {
             let (ys, ts) = complete_pairs(ctx, lf, y, time, true, "fitting the time series")?;
             let none = vec![String::new(); ys.len()];
-            (ys, ts, none)
-        }
-        Some(ast) => {
-            let (season, _) = scope.checked(ast)?;
-            let df = ctx.env.work().collect(
-                lf.select([
-                    y.cast(DataType::Float64).alias("y"),
-                    time.cast(DataType::Float64).alias("t"),
-                    season.cast(DataType::String).alias("s"),
-                ])
-                .drop_nulls(None)
-                .sort(["t"], SortMultipleOptions::default()),
-                "fitting the time series",
-                ctx.call.span,
-            )?;
-            let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-            let seasons: Vec<String> = df
-                .column("s")
-                .map_err(fail)?
-                .str()
-                .map_err(fail)?
-                .iter()
-                .map(|v| v.unwrap_or("").to_string())
-                .collect();
-            (
-                super::floats(ctx, &df, "y")?,
-                super::floats(ctx, &df, "t")?,
-                seasons,
-            )
-        }
-    };
-    let n = ys.len();
+            return Ok(Series {
+                ys,
+                ts,
+                seasons: none,
+            });
+        };
+        let (season, _) = scope.checked(ast)?;
+        let df = ctx.env.work().collect(
+            lf.select([
+                y.cast(DataType::Float64).alias("y"),
+                time.cast(DataType::Float64).alias("t"),
+                season.cast(DataType::String).alias("s"),
+            ])
+            .drop_nulls(None)
+            .sort(["t"], SortMultipleOptions::default()),
+            "fitting the time series",
+            ctx.call.span,
+        )?;
+        let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+        let seasons: Vec<String> = df
+            .column("s")
+            .map_err(fail)?
+            .str()
+            .map_err(fail)?
+            .iter()
+            .map(|v| v.unwrap_or("").to_string())
+            .collect();
+        Ok(Series {
+            ys: super::floats(ctx, &df, "y")?,
+            ts: super::floats(ctx, &df, "t")?,
+            seasons,
+        })
+    }
+}
+
+/// At least five periods, and the break after the first and no later than the last.
+fn check_break(ts: &[f64], brk: f64, brk_span: Span) -> Result<(), Diagnostic> {
+    let n = ts.len();
     let (first, last) = (
         ts.first().copied().unwrap_or(0.0),
         ts.last().copied().unwrap_or(0.0),
@@ -158,6 +224,20 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             crate::format::number(last)
         )));
     }
+    Ok(())
+}
+
+/// The segmented regression's columns and their names: intercept, time, level and
+/// slope change, then the seasons as dummies against the first (sorted as numbers when
+/// they are numbers).
+fn segments(
+    ctx: &VerbCtx,
+    request: &ItsRequest,
+    series: &Series,
+    season_ast: Option<&Ast>,
+) -> (Vec<Vec<f64>>, Vec<String>) {
+    let (ts, seasons, brk) = (&series.ts, &series.seasons, request.brk);
+    let n = series.ys.len();
     let mut columns: Vec<Vec<f64>> = vec![
         vec![1.0; n],
         ts.clone(),
@@ -170,7 +250,7 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     ];
     let mut names: Vec<String> = vec![
         "(Intercept)".into(),
-        time_name.clone(),
+        request.time_name.clone(),
         "level_change".into(),
         "slope_change".into(),
     ];
@@ -196,54 +276,67 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             names.push(format!("factor({season_name}){label}"));
         }
     }
-    let p = columns.len();
-    let Some(fit) = least_squares::fit(&columns, &ys, &vec![1.0; n]) else {
-        return Err(Diagnostic::new(
-            "spel::its::singular",
-            "the time series cannot be fitted (too few distinct periods on a side of the break)",
-        )
-        .at(ctx.call.span));
+    (columns, names)
+}
+
+/// `show = fitted`: each period's fitted value and the counterfactual, which continues
+/// the pre-break line (level and slope changes off).
+fn fitted_table(
+    ctx: &VerbCtx,
+    request: &ItsRequest,
+    series: &Series,
+    columns: &[Vec<f64>],
+    beta: &[f64],
+) -> Result<Value, Diagnostic> {
+    let (p, n) = (columns.len(), series.ys.len());
+    let time_name = &request.time_name;
+    let predict = |i: usize, with_change: bool| -> f64 {
+        (0..p)
+            .filter(|j| with_change || !(2..4).contains(j))
+            .map(|j| columns[j][i] * beta[j])
+            .sum()
     };
+    let outcome_name = ctx.text(request.outcome_span).to_string();
+    let table = DataFrame::new_infer_height(vec![
+        Column::new(time_name.as_str().into(), series.ts.clone()),
+        Column::new(outcome_name.as_str().into(), series.ys.clone()),
+        Column::new(
+            "fitted".into(),
+            (0..n).map(|i| predict(i, true)).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "counterfactual".into(),
+            (0..n).map(|i| predict(i, false)).collect::<Vec<_>>(),
+        ),
+    ])
+    .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    let table = if request.time_type == DataType::Date {
+        table.lazy().with_column(
+            col(time_name.as_str())
+                .cast(DataType::Int32)
+                .cast(DataType::Date),
+        )
+    } else {
+        table.lazy()
+    };
+    Ok(Value::Table(table))
+}
+
+/// The estimates with Newey–West standard errors and z-based intervals.
+fn estimates(
+    ctx: &VerbCtx,
+    columns: &[Vec<f64>],
+    names: &[String],
+    fit: &least_squares::LeastSquares,
+) -> Result<Value, Diagnostic> {
+    let (p, n) = (columns.len(), fit.residuals.len());
     let beta = &fit.beta;
-    if ctx.choice::<ItsShow>("show")? == Some(ItsShow::Fitted) {
-        // The counterfactual continues the pre-break line: level and slope changes off.
-        let predict = |i: usize, with_change: bool| -> f64 {
-            (0..p)
-                .filter(|j| with_change || !(2..4).contains(j))
-                .map(|j| columns[j][i] * beta[j])
-                .sum()
-        };
-        let outcome_name = ctx.text(formula.lhs.span).to_string();
-        let table = DataFrame::new_infer_height(vec![
-            Column::new(time_name.as_str().into(), ts.clone()),
-            Column::new(outcome_name.as_str().into(), ys.clone()),
-            Column::new(
-                "fitted".into(),
-                (0..n).map(|i| predict(i, true)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "counterfactual".into(),
-                (0..n).map(|i| predict(i, false)).collect::<Vec<_>>(),
-            ),
-        ])
-        .map_err(|e| polars_error(e).at(ctx.call.span))?;
-        let table = if time_type == DataType::Date {
-            table.lazy().with_column(
-                col(time_name.as_str())
-                    .cast(DataType::Int32)
-                    .cast(DataType::Date),
-            )
-        } else {
-            table.lazy()
-        };
-        return Ok(Value::Table(table));
-    }
     let lags = match ctx.number("lags")? {
         Some((k, _)) => k as usize,
         None => (4.0 * (n as f64 / 100.0).powf(2.0 / 9.0)).floor() as usize,
     };
     // Newey–West: Bartlett-weighted autocovariances of the scores x_t e_t.
-    let meat = vcov::newey_west_meat(&columns, &fit.residuals, lags);
+    let meat = vcov::newey_west_meat(columns, &fit.residuals, lags);
     let variance = vcov::sandwich(&fit.bread, &meat, 1.0);
     let rows: Vec<crate::model::Coefficient> = (0..p)
         .map(|j| {
