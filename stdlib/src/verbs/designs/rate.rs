@@ -52,6 +52,49 @@ pub const VERB: Verb = Verb {
 fn rate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let lf = ctx.table()?;
     let scope = ctx.scope(&lf)?;
+    let request = rate_request(ctx, &scope)?;
+    let mut df = sum_by_group(ctx, lf, &scope, &request)?;
+    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+    let counts = super::floats(ctx, &df, "events")?;
+    let people = super::floats(ctx, &df, "population")?;
+    check_sums(&request, &counts, &people)?;
+    let (k, level) = (request.k, request.level);
+    let estimates: Vec<rate::Rate> = counts
+        .iter()
+        .zip(&people)
+        .map(|(count, population)| rate::rate(*count, *population, k, level))
+        .collect();
+    let rates: Vec<f64> = estimates.iter().map(|r| r.rate).collect();
+    let lows: Vec<f64> = estimates.iter().map(|r| r.low).collect();
+    let highs: Vec<f64> = estimates.iter().map(|r| r.high).collect();
+    let mut columns = vec![
+        Column::new("rate".into(), rates.clone()),
+        Column::new("conf_low".into(), lows),
+        Column::new("conf_high".into(), highs),
+    ];
+    if let Some(first_key) = request.keys.first() {
+        columns.extend(ratio_columns(ctx, &df, first_key, &counts, &rates, level)?);
+    }
+    for column in columns {
+        df.with_column(column).map_err(fail)?;
+    }
+    Ok(Value::Table(df.lazy()))
+}
+
+/// The statement: the events, the population, the multiplier, the groups and the level.
+struct RateRequest<'a> {
+    events_ast: &'a spel_grammar::ast::Expr,
+    population_ast: &'a spel_grammar::ast::Expr,
+    /// Per how many of the population (`per 1000`).
+    k: f64,
+    keys: Vec<String>,
+    level: f64,
+}
+
+fn rate_request<'a>(
+    ctx: &VerbCtx<'a>,
+    scope: &crate::eval::expr::Scope,
+) -> Result<RateRequest<'a>, Diagnostic> {
     let args = ctx.args();
     let [events_arg] = args.as_slice() else {
         return Err(
@@ -77,7 +120,7 @@ fn rate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             ctx.usage_error("`rate` needs `of` and the population column, as `of patients`")
         );
     };
-    let keys: Vec<String> = super::super::column_names(&ctx.clause_args(Connective::By), &scope)?
+    let keys: Vec<String> = super::super::column_names(&ctx.clause_args(Connective::By), scope)?
         .into_iter()
         .map(|(n, _)| n.to_string())
         .collect();
@@ -90,8 +133,25 @@ fn rate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         }
         None => 0.95,
     };
-    let (events, _) = scope.checked(events_ast)?;
-    let (population, _) = scope.checked(population_ast)?;
+    Ok(RateRequest {
+        events_ast,
+        population_ast,
+        k,
+        keys,
+        level,
+    })
+}
+
+/// The events and the population summed, by group (in the groups' order) if any.
+fn sum_by_group(
+    ctx: &VerbCtx,
+    lf: LazyFrame,
+    scope: &crate::eval::expr::Scope,
+    request: &RateRequest,
+) -> Result<DataFrame, Diagnostic> {
+    let keys = &request.keys;
+    let (events, _) = scope.checked(request.events_ast)?;
+    let (population, _) = scope.checked(request.population_ast)?;
     let aggregates = [
         events.cast(DataType::Float64).sum().alias("events"),
         population.cast(DataType::Float64).sum().alias("population"),
@@ -107,83 +167,80 @@ fn rate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 SortMultipleOptions::default().with_nulls_last(true),
             )
     };
-    let mut df = ctx
-        .env
+    ctx.env
         .work()
-        .collect(summed, "computing rates", ctx.call.span)?;
-    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-    let counts = super::floats(ctx, &df, "events")?;
-    let people = super::floats(ctx, &df, "population")?;
+        .collect(summed, "computing rates", ctx.call.span)
+}
+
+/// Events are whole counts of 0 or more, and every population positive.
+fn check_sums(request: &RateRequest, counts: &[f64], people: &[f64]) -> Result<(), Diagnostic> {
     if let Some(bad) = counts.iter().find(|c| **c < 0.0 || c.fract() != 0.0) {
         return Err(Diagnostic::new(
             "spel::rate::events",
             format!("events are counts of 0 or more, not {bad}"),
         )
-        .at(events_ast.span));
+        .at(request.events_ast.span));
     }
     if people.iter().any(|p| *p <= 0.0) {
         return Err(Diagnostic::new(
             "spel::rate::population",
             "a group's population is 0 or less",
         )
-        .at(population_ast.span));
+        .at(request.population_ast.span));
     }
-    let estimates: Vec<rate::Rate> = counts
+    Ok(())
+}
+
+/// Each group's rate ratio against the reference group (`ref`, or the first) of the
+/// first `by` column, with its interval.
+fn ratio_columns(
+    ctx: &VerbCtx,
+    df: &DataFrame,
+    first_key: &str,
+    counts: &[f64],
+    rates: &[f64],
+    level: f64,
+) -> Result<Vec<Column>, Diagnostic> {
+    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+    let labels: Vec<String> = df
+        .column(first_key)
+        .map_err(fail)?
+        .cast(&DataType::String)
+        .map_err(fail)?
+        .str()
+        .map_err(fail)?
         .iter()
-        .zip(&people)
-        .map(|(count, population)| rate::rate(*count, *population, k, level))
+        .map(|v| v.unwrap_or("").to_string())
         .collect();
-    let rates: Vec<f64> = estimates.iter().map(|r| r.rate).collect();
-    let lows: Vec<f64> = estimates.iter().map(|r| r.low).collect();
-    let highs: Vec<f64> = estimates.iter().map(|r| r.high).collect();
-    let mut columns = vec![
-        Column::new("rate".into(), rates.clone()),
-        Column::new("conf_low".into(), lows),
-        Column::new("conf_high".into(), highs),
-    ];
-    if let Some(first_key) = keys.first() {
-        let labels: Vec<String> = df
-            .column(first_key)
-            .map_err(fail)?
-            .cast(&DataType::String)
-            .map_err(fail)?
-            .str()
-            .map_err(fail)?
-            .iter()
-            .map(|v| v.unwrap_or("").to_string())
-            .collect();
-        let reference = match ctx.option_value("ref")? {
-            Some((value, span)) => {
-                let wanted = match value {
-                    Value::Str(s) => s,
-                    Value::Number(x) => crate::format::number(x),
-                    _ => String::new(),
-                };
-                labels.iter().position(|l| *l == wanted).ok_or_else(|| {
-                    Diagnostic::new(
-                        "spel::rate::ref",
-                        format!("`{first_key}` has no group \"{wanted}\""),
-                    )
-                    .at(span)
-                    .with_note(format!("its groups are {}", labels.join(", ")))
-                })?
-            }
-            None => 0,
-        };
-        // The reference group's ratio is 1 by definition: no interval.
-        let ratios = rate::rate_ratios(&counts, &rates, reference, level);
-        let ratio: Vec<Option<f64>> = ratios
-            .iter()
-            .map(|r| Some(r.map_or(1.0, |r| r.rate)))
-            .collect();
-        let ratio_low: Vec<Option<f64>> = ratios.iter().map(|r| r.map(|r| r.low)).collect();
-        let ratio_high: Vec<Option<f64>> = ratios.iter().map(|r| r.map(|r| r.high)).collect();
-        columns.push(Column::new("rate_ratio".into(), ratio));
-        columns.push(Column::new("rr_conf_low".into(), ratio_low));
-        columns.push(Column::new("rr_conf_high".into(), ratio_high));
-    }
-    for column in columns {
-        df.with_column(column).map_err(fail)?;
-    }
-    Ok(Value::Table(df.lazy()))
+    let reference = match ctx.option_value("ref")? {
+        Some((value, span)) => {
+            let wanted = match value {
+                Value::Str(s) => s,
+                Value::Number(x) => crate::format::number(x),
+                _ => String::new(),
+            };
+            labels.iter().position(|l| *l == wanted).ok_or_else(|| {
+                Diagnostic::new(
+                    "spel::rate::ref",
+                    format!("`{first_key}` has no group \"{wanted}\""),
+                )
+                .at(span)
+                .with_note(format!("its groups are {}", labels.join(", ")))
+            })?
+        }
+        None => 0,
+    };
+    // The reference group's ratio is 1 by definition: no interval.
+    let ratios = rate::rate_ratios(counts, rates, reference, level);
+    let ratio: Vec<Option<f64>> = ratios
+        .iter()
+        .map(|r| Some(r.map_or(1.0, |r| r.rate)))
+        .collect();
+    let ratio_low: Vec<Option<f64>> = ratios.iter().map(|r| r.map(|r| r.low)).collect();
+    let ratio_high: Vec<Option<f64>> = ratios.iter().map(|r| r.map(|r| r.high)).collect();
+    Ok(vec![
+        Column::new("rate_ratio".into(), ratio),
+        Column::new("rr_conf_low".into(), ratio_low),
+        Column::new("rr_conf_high".into(), ratio_high),
+    ])
 }
