@@ -136,16 +136,74 @@ fn model_by_group(
     formula: &spel_grammar::ast::Formula,
     lf: polars::prelude::LazyFrame,
 ) -> Result<Value, Diagnostic> {
-    use polars::prelude::*;
     let scope = ctx.scope(&lf)?;
-    let keys: Vec<(String, DataType)> =
-        super::column_names(&ctx.clause_args(Connective::By), &scope)?
+    let keys = group_keys(ctx, &scope)?;
+    let Groups {
+        frame: groups,
+        key_values,
+    } = find_groups(ctx, &lf, &keys)?;
+    let mut rows = GroupRows::default();
+    for g in 0..groups.height() {
+        let condition = group_condition(&keys, &key_values, g);
+        let label = key_values
+            .iter()
+            .map(|v| v[g].clone().unwrap_or_else(|| "missing".into()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let model = match fit_formula(ctx, formula, lf.clone().filter(condition)) {
+            Ok(model) => model,
+            Err(d) if d.code == "spel::interrupted" => return Err(d),
+            Err(d) => {
+                rows.notes
+                    .push(format!("{label}: not fitted, {}", d.message));
+                continue;
+            }
+        };
+        rows.add(g, &label, &model);
+    }
+    if rows.terms.is_empty() {
+        return Err(
+            Diagnostic::new("spel::model::no_group", "no group's model could be fitted")
+                .at(ctx.call.span)
+                .with_note(rows.notes.first().cloned().unwrap_or_default()),
+        );
+    }
+    rows.report(ctx, formula, &groups, &keys)
+}
+
+/// The `by` columns and their types.
+fn group_keys(
+    ctx: &VerbCtx,
+    scope: &crate::eval::expr::Scope,
+) -> Result<Vec<(String, polars::prelude::DataType)>, Diagnostic> {
+    use polars::prelude::*;
+    Ok(
+        super::column_names(&ctx.clause_args(Connective::By), scope)?
             .into_iter()
             .map(|(name, _)| {
                 let dtype = scope.schema.get(name).cloned().unwrap_or(DataType::String);
                 (name.to_string(), dtype)
             })
-            .collect();
+            .collect(),
+    )
+}
+
+/// The groups of `model ... by`, in order.
+struct Groups {
+    /// Each group's values as they are (for the result), and as text.
+    frame: polars::prelude::DataFrame,
+    /// Each key's values as text, a value per group (to select a group's rows).
+    key_values: Vec<Vec<Option<String>>>,
+}
+
+/// The groups, in order, with each group's values as they are (for the result), and
+/// each key's values as text (to select a group's rows).
+fn find_groups(
+    ctx: &VerbCtx,
+    lf: &polars::prelude::LazyFrame,
+    keys: &[(String, polars::prelude::DataType)],
+) -> Result<Groups, Diagnostic> {
+    use polars::prelude::*;
     // Each group's values as they are (for the result) and as text (to select its rows).
     let key_exprs: Vec<Expr> = keys
         .iter()
@@ -183,38 +241,50 @@ fn model_by_group(
                 .collect())
         })
         .collect::<Result<_, _>>()?;
-    // The group each row of the result belongs to.
-    let mut group_of_row: Vec<IdxSize> = Vec::new();
-    let (mut terms, mut n) = (Vec::new(), Vec::new());
-    let mut numbers: [Vec<f64>; 6] = Default::default();
-    let mut notes = Vec::new();
-    let mut described = None;
-    for g in 0..groups.height() {
-        let condition = keys
-            .iter()
-            .zip(&key_values)
-            .map(|((k, _), values)| match &values[g] {
-                Some(v) => col(k.as_str()).cast(DataType::String).eq(lit(v.clone())),
-                None => col(k.as_str()).is_null(),
-            })
-            .reduce(|a, b| a.and(b))
-            .unwrap_or(lit(true));
-        let label = key_values
-            .iter()
-            .map(|v| v[g].clone().unwrap_or_else(|| "missing".into()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let model = match fit_formula(ctx, formula, lf.clone().filter(condition)) {
-            Ok(model) => model,
-            Err(d) if d.code == "spel::interrupted" => return Err(d),
-            Err(d) => {
-                notes.push(format!("{label}: not fitted, {}", d.message));
-                continue;
-            }
-        };
-        described.get_or_insert_with(|| model.se_description.clone());
+    Ok(Groups {
+        frame: groups,
+        key_values,
+    })
+}
+
+/// The rows of group `g`.
+fn group_condition(
+    keys: &[(String, polars::prelude::DataType)],
+    key_values: &[Vec<Option<String>>],
+    g: usize,
+) -> polars::prelude::Expr {
+    use polars::prelude::*;
+    keys.iter()
+        .zip(key_values)
+        .map(|((k, _), values)| match &values[g] {
+            Some(v) => col(k.as_str()).cast(DataType::String).eq(lit(v.clone())),
+            None => col(k.as_str()).is_null(),
+        })
+        .reduce(|a, b| a.and(b))
+        .unwrap_or(lit(true))
+}
+
+/// The table of `model ... by` as it fills, group by group, and its notes.
+#[derive(Default)]
+struct GroupRows {
+    /// The group each row of the result belongs to.
+    group_of_row: Vec<polars::prelude::IdxSize>,
+    terms: Vec<String>,
+    n: Vec<i64>,
+    /// Estimate, standard error, statistic, p-value and the interval's ends.
+    numbers: [Vec<f64>; 6],
+    notes: Vec<String>,
+    /// The first fitted group's standard errors, described.
+    described: Option<String>,
+}
+
+impl GroupRows {
+    /// Group `g`'s coefficients, and a note on any term dropped in it.
+    fn add(&mut self, g: usize, label: &str, model: &crate::model::Model) {
+        self.described
+            .get_or_insert_with(|| model.se_description.clone());
         if !model.collinear.is_empty() {
-            notes.push(format!(
+            self.notes.push(format!(
                 "{label}: {} dropped (collinear in this group)",
                 model
                     .collinear
@@ -225,10 +295,10 @@ fn model_by_group(
             ));
         }
         for c in &model.coefficients {
-            group_of_row.push(g as IdxSize);
-            terms.push(c.term.clone());
-            n.push(model.n as i64);
-            for (column, value) in numbers.iter_mut().zip([
+            self.group_of_row.push(g as polars::prelude::IdxSize);
+            self.terms.push(c.term.clone());
+            self.n.push(model.n as i64);
+            for (column, value) in self.numbers.iter_mut().zip([
                 c.estimate,
                 c.std_error,
                 c.statistic,
@@ -240,54 +310,68 @@ fn model_by_group(
             }
         }
     }
-    if terms.is_empty() {
-        return Err(
-            Diagnostic::new("spel::model::no_group", "no group's model could be fitted")
-                .at(ctx.call.span)
-                .with_note(notes.first().cloned().unwrap_or_default()),
-        );
+
+    /// The report: the groups' values (keeping their types), the coefficients, and the
+    /// notes after the standard errors' description.
+    fn report(
+        self,
+        ctx: &VerbCtx,
+        formula: &spel_grammar::ast::Formula,
+        groups: &polars::prelude::DataFrame,
+        keys: &[(String, polars::prelude::DataType)],
+    ) -> Result<Value, Diagnostic> {
+        use polars::prelude::*;
+        let fail = |e: PolarsError| crate::errors::polars_error(e).at(ctx.call.span);
+        let GroupRows {
+            group_of_row,
+            terms,
+            n,
+            numbers,
+            mut notes,
+            described,
+        } = self;
+        let mut columns: Vec<Column> = Vec::new();
+        let rows = IdxCa::from_vec("rows".into(), group_of_row);
+        for (k, _) in keys {
+            // The groups keep their type: a date stays a date.
+            columns.push(groups.column(k).map_err(fail)?.take(&rows).map_err(fail)?);
+        }
+        columns.push(Column::new("term".into(), terms));
+        for (name, values) in [
+            "estimate",
+            "std_error",
+            "statistic",
+            "p_value",
+            "conf_low",
+            "conf_high",
+        ]
+        .into_iter()
+        .zip(numbers)
+        {
+            columns.push(Column::new(name.into(), values));
+        }
+        columns.push(Column::new("n".into(), n));
+        let table = DataFrame::new_infer_height(columns).map_err(fail)?;
+        if let Some(se) = described {
+            notes.insert(0, format!("standard errors (as in the first group): {se}"));
+        }
+        Ok(Value::Report(std::sync::Arc::new(crate::value::Report {
+            title: format!(
+                "{} fitted in each of {} groups by {}",
+                ctx.text(formula.span)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                groups.height(),
+                keys.iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            table,
+            notes,
+        })))
     }
-    let mut columns: Vec<Column> = Vec::new();
-    let rows = IdxCa::from_vec("rows".into(), group_of_row);
-    for (k, _) in &keys {
-        // The groups keep their type: a date stays a date.
-        columns.push(groups.column(k).map_err(fail)?.take(&rows).map_err(fail)?);
-    }
-    columns.push(Column::new("term".into(), terms));
-    for (name, values) in [
-        "estimate",
-        "std_error",
-        "statistic",
-        "p_value",
-        "conf_low",
-        "conf_high",
-    ]
-    .into_iter()
-    .zip(numbers)
-    {
-        columns.push(Column::new(name.into(), values));
-    }
-    columns.push(Column::new("n".into(), n));
-    let table = DataFrame::new_infer_height(columns).map_err(fail)?;
-    if let Some(se) = described {
-        notes.insert(0, format!("standard errors (as in the first group): {se}"));
-    }
-    Ok(Value::Report(std::sync::Arc::new(crate::value::Report {
-        title: format!(
-            "{} fitted in each of {} groups by {}",
-            ctx.text(formula.span)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-            groups.height(),
-            keys.iter()
-                .map(|(k, _)| k.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        table,
-        notes,
-    })))
 }
 
 /// Fits `formula` on `lf` with the call's model options (`family`, `weights`,
@@ -300,97 +384,17 @@ pub(crate) fn fit_formula(
     let scope = ctx.scope(&lf)?;
     let text = |s| ctx.text(s).to_string();
     let resolved = resolve::resolve(formula, &text)?;
-
-    let column_option = |name: &str| -> Option<&Ast> { ctx.option(name).and_then(|a| a.as_expr()) };
-    // `cluster = pcn | ltc` reads as an `or` of two columns; it is a condition put after
-    // the options, where it cannot go.
-    for name in ["weights", "freq", "trials", "cluster"] {
-        if let Some(Ast {
-            kind:
-                ExprKind::Binary {
-                    op: BinaryOp::Or,
-                    left,
-                    right,
-                },
-            span,
-        }) = column_option(name)
-        {
-            let formula_text = ctx
-                .text(formula.span)
-                .split_whitespace()
-                .collect::<Vec<_>>();
-            return Err(Diagnostic::new(
-                "spel::model::condition_after_options",
-                "the condition after `|` goes before the options",
-            )
-            .at(*span)
-            .with_help(format!(
-                "write the condition after the formula: `model {} | {}, {name} = {}`",
-                formula_text.join(" "),
-                ctx.text(right.span),
-                ctx.text(left.span)
-            )));
-        }
-    }
-    let clusters: Vec<&Ast> = match column_option("cluster") {
-        Some(Ast {
-            kind: ExprKind::List(items),
-            ..
-        }) => items.iter().collect(),
-        Some(one) => vec![one],
-        None => Vec::new(),
-    };
-    if clusters.len() > 2 {
-        return Err(Diagnostic::new(
-            "spel::model::clusters",
-            "`cluster` takes one or two columns",
-        )
-        .at(clusters[2].span));
-    }
+    check_no_condition_in_options(ctx, formula)?;
     let request = design::Request {
         outcome: &formula.lhs,
         condition: formula.condition.as_ref(),
-        weights: column_option("weights"),
-        freq: column_option("freq"),
-        trials: column_option("trials"),
-        clusters,
+        weights: column_option(ctx, "weights"),
+        freq: column_option(ctx, "freq"),
+        trials: column_option(ctx, "trials"),
+        clusters: cluster_columns(ctx)?,
         codings: &[],
     };
-    let level = ctx.number("level")?.map_or(0.95, |(x, _)| x);
-    let option_spans = ["weights", "freq", "trials", "cluster", "se"]
-        .into_iter()
-        .filter_map(|name| ctx.option(name).map(|a| (name, a.span)))
-        .collect();
-    let options = Options {
-        family: ctx.choice::<ModelFamily>("family")?,
-        estimator: ctx.choice::<Estimator>("se")?,
-        adjustment: ctx
-            .choice::<Adjustment>("ssc")?
-            .unwrap_or(Adjustment::Stata),
-        residual_df: ctx.choice::<DegreesOfFreedom>("df")? == Some(DegreesOfFreedom::Residual),
-        level,
-        // A formula written over several lines reads as one.
-        formula: ctx
-            .text(formula.span)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "),
-        variables: {
-            let mut names: Vec<String> = Vec::new();
-            for v in resolved.terms.iter().flat_map(|t| &t.variables) {
-                if !names.contains(&v.name) {
-                    names.push(v.name.clone());
-                }
-            }
-            names
-        },
-        condition: formula
-            .condition
-            .as_ref()
-            .map(|c| ctx.text(c.span).to_string()),
-        outcome_span: formula.lhs.span,
-        option_spans,
-    };
+    let options = model_options(ctx, formula, &resolved)?;
     let built = design::build(
         lf.clone(),
         &scope,
@@ -428,4 +432,110 @@ pub(crate) fn fit_formula(
         .run(&what, ctx.call.span, move || fit::fit(built, &options))?;
     model.source = Some(source);
     Ok(model)
+}
+
+/// An option that names a column (or an expression of columns).
+fn column_option<'a>(ctx: &VerbCtx<'a>, name: &str) -> Option<&'a Ast> {
+    ctx.option(name).and_then(|a| a.as_expr())
+}
+
+/// `cluster = pcn | ltc` reads as an `or` of two columns; it is a condition put after
+/// the options, where it cannot go.
+fn check_no_condition_in_options(
+    ctx: &VerbCtx,
+    formula: &spel_grammar::ast::Formula,
+) -> Result<(), Diagnostic> {
+    for name in ["weights", "freq", "trials", "cluster"] {
+        if let Some(Ast {
+            kind:
+                ExprKind::Binary {
+                    op: BinaryOp::Or,
+                    left,
+                    right,
+                },
+            span,
+        }) = column_option(ctx, name)
+        {
+            let formula_text = ctx
+                .text(formula.span)
+                .split_whitespace()
+                .collect::<Vec<_>>();
+            return Err(Diagnostic::new(
+                "spel::model::condition_after_options",
+                "the condition after `|` goes before the options",
+            )
+            .at(*span)
+            .with_help(format!(
+                "write the condition after the formula: `model {} | {}, {name} = {}`",
+                formula_text.join(" "),
+                ctx.text(right.span),
+                ctx.text(left.span)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The one or two columns of `cluster`.
+fn cluster_columns<'a>(ctx: &VerbCtx<'a>) -> Result<Vec<&'a Ast>, Diagnostic> {
+    let clusters: Vec<&Ast> = match column_option(ctx, "cluster") {
+        Some(Ast {
+            kind: ExprKind::List(items),
+            ..
+        }) => items.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    };
+    if clusters.len() > 2 {
+        return Err(Diagnostic::new(
+            "spel::model::clusters",
+            "`cluster` takes one or two columns",
+        )
+        .at(clusters[2].span));
+    }
+    Ok(clusters)
+}
+
+/// The fit's options: family, variance, level, and what the report says of the
+/// statement.
+fn model_options(
+    ctx: &VerbCtx,
+    formula: &spel_grammar::ast::Formula,
+    resolved: &resolve::Resolved,
+) -> Result<Options, Diagnostic> {
+    let level = ctx.number("level")?.map_or(0.95, |(x, _)| x);
+    let option_spans = ["weights", "freq", "trials", "cluster", "se"]
+        .into_iter()
+        .filter_map(|name| ctx.option(name).map(|a| (name, a.span)))
+        .collect();
+    Ok(Options {
+        family: ctx.choice::<ModelFamily>("family")?,
+        estimator: ctx.choice::<Estimator>("se")?,
+        adjustment: ctx
+            .choice::<Adjustment>("ssc")?
+            .unwrap_or(Adjustment::Stata),
+        residual_df: ctx.choice::<DegreesOfFreedom>("df")? == Some(DegreesOfFreedom::Residual),
+        level,
+        // A formula written over several lines reads as one.
+        formula: ctx
+            .text(formula.span)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        variables: {
+            let mut names: Vec<String> = Vec::new();
+            for v in resolved.terms.iter().flat_map(|t| &t.variables) {
+                if !names.contains(&v.name) {
+                    names.push(v.name.clone());
+                }
+            }
+            names
+        },
+        condition: formula
+            .condition
+            .as_ref()
+            .map(|c| ctx.text(c.span).to_string()),
+        outcome_span: formula.lhs.span,
+        option_spans,
+    })
 }
