@@ -35,71 +35,14 @@ pub fn average_marginal_effects(
             Diagnostic::new("spel::margins::source", "this model does not keep its data").at(span),
         );
     };
-    let rebuild = |table: LazyFrame| -> Result<Design, Diagnostic> {
-        let schema = table
-            .clone()
-            .collect_schema()
-            .map_err(|e| crate::errors::polars_error(e).at(span))?;
-        let scope = Scope { schema, env };
-        let request = Request {
-            outcome: &source.outcome,
-            condition: source.condition.as_ref(),
-            weights: source.weights.as_ref(),
-            freq: source.freq.as_ref(),
-            trials: source.trials.as_ref(),
-            clusters: source.clusters.iter().collect(),
-            codings: &source.codings,
-        };
-        design::build(table, &scope, &source.resolved, &request, work, span)
+    let margins = Margins {
+        model,
+        source,
+        env,
+        work,
+        span,
     };
-    let base = rebuild(source.table.clone())?;
-    let beta: Vec<f64> = model.coefficients.iter().map(|c| c.estimate).collect();
-    let link = model.family_kind.link();
-    let weights = &model.average_weights;
-    let total_weight: f64 = weights.iter().sum();
-    let n = model.eta.len();
-    let p = beta.len();
-    // eta of each row with the design changed from `base` to `other`, absorbed effects held.
-    let shifted = |other: &Design| -> Result<Vec<f64>, Diagnostic> {
-        if other.y.len() != n {
-            return Err(Diagnostic::new(
-                "spel::margins::rows",
-                "changing this variable makes some rows missing, so its margin cannot be computed",
-            )
-            .at(span));
-        }
-        Ok((0..n)
-            .map(|i| {
-                let change: f64 = model
-                    .kept
-                    .iter()
-                    .zip(&beta)
-                    .map(|(&j, b)| (other.columns[j].get(i) - base.columns[j].get(i)) * b)
-                    .sum();
-                model.eta[i] + change
-            })
-            .collect())
-    };
-    // The weighted mean difference of the means between two designs, and its gradient.
-    let contrast =
-        |high: &Design, low: &Design, scale: f64| -> Result<(f64, Vec<f64>), Diagnostic> {
-            let (eta_high, eta_low) = (shifted(high)?, shifted(low)?);
-            let mut estimate = 0.0;
-            let mut gradient = vec![0.0; p];
-            for i in 0..n {
-                let w = weights[i] / total_weight;
-                estimate += w * (link.inverse(eta_high[i]) - link.inverse(eta_low[i]));
-                let (dh, dl) = (link.derivative(eta_high[i]), link.derivative(eta_low[i]));
-                for (a, &j) in model.kept.iter().enumerate() {
-                    gradient[a] += w * (dh * high.columns[j].get(i) - dl * low.columns[j].get(i));
-                }
-            }
-            Ok((
-                estimate / scale,
-                gradient.into_iter().map(|g| g / scale).collect(),
-            ))
-        };
-
+    let contrasts = Contrasts::new(model, margins.rebuild(source.table.clone())?, span);
     let schema = source
         .table
         .clone()
@@ -123,27 +66,7 @@ pub fn average_marginal_effects(
                 .get(column.as_str())
                 .cloned()
                 .unwrap_or(DataType::String);
-            let set = |level: &str| -> Result<Design, Diagnostic> {
-                let value = level_literal(level, &dtype);
-                rebuild(
-                    source
-                        .table
-                        .clone()
-                        .with_columns([value.alias(column.as_str())]),
-                )
-            };
-            let low = set(&coding.reference)?;
-            for level in coding.levels.iter().filter(|l| **l != coding.reference) {
-                let high = set(level)?;
-                let (estimate, gradient) = contrast(&high, &low, 1.0)?;
-                effects.push(finish(
-                    model,
-                    &coding.name,
-                    &format!("{level} - {}", coding.reference),
-                    estimate,
-                    &gradient,
-                ));
-            }
+            effects.extend(margins.factor_effects(&contrasts, coding, &column, &dtype)?);
             continue;
         }
         for column in columns_of(&variable.expr, &schema) {
@@ -151,32 +74,187 @@ pub fn average_marginal_effects(
                 continue;
             }
             seen_columns.push(column.clone());
-            let largest = work
-                .collect(
-                    source
-                        .table
-                        .clone()
-                        .select([col(column.as_str()).cast(DataType::Float64).abs().max()]),
-                    "computing margins",
-                    span,
-                )?
-                .columns()[0]
-                .get(0)
-                .ok()
-                .and_then(|v| v.extract::<f64>())
-                .unwrap_or(1.0);
-            let h = 1e-5 * (1.0 + largest);
-            let moved = |by: f64| {
-                rebuild(source.table.clone().with_columns([
-                    (col(column.as_str()).cast(DataType::Float64) + lit(by)).alias(column.as_str()),
-                ]))
-            };
-            let (high, low) = (moved(h / 2.0)?, moved(-h / 2.0)?);
-            let (estimate, gradient) = contrast(&high, &low, h)?;
-            effects.push(finish(model, &column, "dY/dX", estimate, &gradient));
+            effects.push(margins.numeric_effect(&contrasts, &column)?);
         }
     }
     Ok(effects)
+}
+
+/// The model and the data it keeps: what rebuilds its design with a variable changed.
+struct Margins<'a> {
+    model: &'a Model,
+    source: &'a super::Source,
+    env: &'a Env<'a>,
+    work: Work<'a>,
+    span: Span,
+}
+
+/// The design the model was fitted on, and what a contrast between two changed designs
+/// needs of the model.
+struct Contrasts<'a> {
+    model: &'a Model,
+    base: Design,
+    beta: Vec<f64>,
+    link: spel_stats::glm::Link,
+    total_weight: f64,
+    span: Span,
+}
+
+impl Margins<'_> {
+    /// The design of `table`, coded as the model's.
+    fn rebuild(&self, table: LazyFrame) -> Result<Design, Diagnostic> {
+        let (source, span) = (self.source, self.span);
+        let schema = table
+            .clone()
+            .collect_schema()
+            .map_err(|e| crate::errors::polars_error(e).at(span))?;
+        let scope = Scope {
+            schema,
+            env: self.env,
+        };
+        let request = Request {
+            outcome: &source.outcome,
+            condition: source.condition.as_ref(),
+            weights: source.weights.as_ref(),
+            freq: source.freq.as_ref(),
+            trials: source.trials.as_ref(),
+            clusters: source.clusters.iter().collect(),
+            codings: &source.codings,
+        };
+        design::build(table, &scope, &source.resolved, &request, self.work, span)
+    }
+
+    /// A factor's effects: the change from its reference level to each other level.
+    fn factor_effects(
+        &self,
+        contrasts: &Contrasts,
+        coding: &design::FactorCoding,
+        column: &str,
+        dtype: &DataType,
+    ) -> Result<Vec<Effect>, Diagnostic> {
+        let set = |level: &str| -> Result<Design, Diagnostic> {
+            let value = level_literal(level, dtype);
+            self.rebuild(
+                self.source
+                    .table
+                    .clone()
+                    .with_columns([value.alias(column)]),
+            )
+        };
+        let low = set(&coding.reference)?;
+        let mut effects = Vec::new();
+        for level in coding.levels.iter().filter(|l| **l != coding.reference) {
+            let high = set(level)?;
+            let (estimate, gradient) = contrasts.contrast(&high, &low, 1.0)?;
+            effects.push(finish(
+                self.model,
+                &coding.name,
+                &format!("{level} - {}", coding.reference),
+                estimate,
+                &gradient,
+            ));
+        }
+        Ok(effects)
+    }
+
+    /// A numeric column's average derivative, by a central difference of a step
+    /// relative to its largest value.
+    fn numeric_effect(&self, contrasts: &Contrasts, column: &str) -> Result<Effect, Diagnostic> {
+        let (source, span) = (self.source, self.span);
+        let largest = self
+            .work
+            .collect(
+                source
+                    .table
+                    .clone()
+                    .select([col(column).cast(DataType::Float64).abs().max()]),
+                "computing margins",
+                span,
+            )?
+            .columns()[0]
+            .get(0)
+            .ok()
+            .and_then(|v| v.extract::<f64>())
+            .unwrap_or(1.0);
+        let h = 1e-5 * (1.0 + largest);
+        let moved = |by: f64| {
+            self.rebuild(
+                source
+                    .table
+                    .clone()
+                    .with_columns([(col(column).cast(DataType::Float64) + lit(by)).alias(column)]),
+            )
+        };
+        let (high, low) = (moved(h / 2.0)?, moved(-h / 2.0)?);
+        let (estimate, gradient) = contrasts.contrast(&high, &low, h)?;
+        Ok(finish(self.model, column, "dY/dX", estimate, &gradient))
+    }
+}
+
+impl<'a> Contrasts<'a> {
+    fn new(model: &'a Model, base: Design, span: Span) -> Self {
+        let beta: Vec<f64> = model.coefficients.iter().map(|c| c.estimate).collect();
+        let link = model.family_kind.link();
+        let total_weight: f64 = model.average_weights.iter().sum();
+        Contrasts {
+            model,
+            base,
+            beta,
+            link,
+            total_weight,
+            span,
+        }
+    }
+
+    /// eta of each row with the design changed from `base` to `other`, absorbed effects held.
+    fn shifted(&self, other: &Design) -> Result<Vec<f64>, Diagnostic> {
+        let (model, base) = (self.model, &self.base);
+        let n = model.eta.len();
+        if other.y.len() != n {
+            return Err(Diagnostic::new(
+                "spel::margins::rows",
+                "changing this variable makes some rows missing, so its margin cannot be computed",
+            )
+            .at(self.span));
+        }
+        Ok((0..n)
+            .map(|i| {
+                let change: f64 = model
+                    .kept
+                    .iter()
+                    .zip(&self.beta)
+                    .map(|(&j, b)| (other.columns[j].get(i) - base.columns[j].get(i)) * b)
+                    .sum();
+                model.eta[i] + change
+            })
+            .collect())
+    }
+
+    /// The weighted mean difference of the means between two designs, and its gradient.
+    fn contrast(
+        &self,
+        high: &Design,
+        low: &Design,
+        scale: f64,
+    ) -> Result<(f64, Vec<f64>), Diagnostic> {
+        let (model, link, weights) = (self.model, self.link, &self.model.average_weights);
+        let (n, p, total_weight) = (model.eta.len(), self.beta.len(), self.total_weight);
+        let (eta_high, eta_low) = (self.shifted(high)?, self.shifted(low)?);
+        let mut estimate = 0.0;
+        let mut gradient = vec![0.0; p];
+        for i in 0..n {
+            let w = weights[i] / total_weight;
+            estimate += w * (link.inverse(eta_high[i]) - link.inverse(eta_low[i]));
+            let (dh, dl) = (link.derivative(eta_high[i]), link.derivative(eta_low[i]));
+            for (a, &j) in model.kept.iter().enumerate() {
+                gradient[a] += w * (dh * high.columns[j].get(i) - dl * low.columns[j].get(i));
+            }
+        }
+        Ok((
+            estimate / scale,
+            gradient.into_iter().map(|g| g / scale).collect(),
+        ))
+    }
 }
 
 fn finish(model: &Model, term: &str, contrast: &str, estimate: f64, gradient: &[f64]) -> Effect {
