@@ -7,8 +7,34 @@ use super::{Mark, PALETTE, Plot, Scale, date_label};
 
 pub fn spec(plot: &Plot) -> Value {
     let named = plot.series.len() > 1;
-    let rows: Vec<Value> = plot
-        .data
+    let rows = data_rows(plot, named);
+    let encoding = encoding(plot, named);
+    let mut layers = layers(plot, named, &encoding);
+    if let Some(r) = plot.reference {
+        let axis = if plot.mark == Mark::Forest { "x" } else { "y" };
+        layers.push(json!({
+            "data": {"values": [{"reference": r}]},
+            "mark": {"type": "rule", "strokeDash": [4, 3], "color": "#333333"},
+            "encoding": {axis: {"field": "reference", "type": "quantitative"}},
+        }));
+    }
+    let mut spec = json!({
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "width": 520,
+        "height": if plot.mark == Mark::Forest { 40 * plot.categories.len().max(1) } else { 300 },
+        "data": {"values": rows},
+        "layer": layers,
+        "config": {"font": "system-ui, sans-serif"},
+    });
+    if let Some(title) = &plot.title {
+        spec["title"] = json!(title);
+    }
+    spec
+}
+
+/// The data inline, a row per datum (`named`: with its series' name).
+fn data_rows(plot: &Plot, named: bool) -> Vec<Value> {
+    plot.data
         .iter()
         .map(|d| {
             let mut row = serde_json::Map::new();
@@ -45,7 +71,11 @@ pub fn spec(plot: &Plot) -> Value {
             }
             Value::Object(row)
         })
-        .collect();
+        .collect()
+}
+
+/// The axes and the colour (by series when `named`).
+fn encoding(plot: &Plot, named: bool) -> Value {
     let x_type = match plot.x_scale {
         Scale::Category => "nominal",
         Scale::Date => "temporal",
@@ -72,7 +102,12 @@ pub fn spec(plot: &Plot) -> Value {
     } else {
         encoding["color"] = json!({"value": PALETTE[0]});
     }
-    let layers: Vec<Value> = match plot.mark {
+    encoding
+}
+
+/// The mark's layers.
+fn layers(plot: &Plot, named: bool, encoding: &Value) -> Vec<Value> {
+    match plot.mark {
         Mark::Line => vec![
             json!({"mark": {"type": "line", "point": plot.data.len() <= 60}, "encoding": encoding}),
         ],
@@ -109,26 +144,5 @@ pub fn spec(plot: &Plot) -> Value {
                 json!({"mark": {"type": "square", "filled": true, "size": 60}, "encoding": {"y": label, "x": {"field": "y", "type": "quantitative"}, "color": encoding["color"]}}),
             ]
         }
-    };
-    let mut layers = layers;
-    if let Some(r) = plot.reference {
-        let axis = if plot.mark == Mark::Forest { "x" } else { "y" };
-        layers.push(json!({
-            "data": {"values": [{"reference": r}]},
-            "mark": {"type": "rule", "strokeDash": [4, 3], "color": "#333333"},
-            "encoding": {axis: {"field": "reference", "type": "quantitative"}},
-        }));
     }
-    let mut spec = json!({
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "width": 520,
-        "height": if plot.mark == Mark::Forest { 40 * plot.categories.len().max(1) } else { 300 },
-        "data": {"values": rows},
-        "layer": layers,
-        "config": {"font": "system-ui, sans-serif"},
-    });
-    if let Some(title) = &plot.title {
-        spec["title"] = json!(title);
-    }
-    spec
 }
