@@ -119,64 +119,115 @@ pub(crate) fn pick(rng: &mut Pcg64, shares: &[f64]) -> usize {
 
 pub fn generate(rows: usize, seed: u64) -> PolarsResult<DataFrame> {
     let mut rng = Pcg64::seed_from_u64(seed);
-
-    // PCNs: deprivation, baseline quality, and their link-worker series.
-    let mut pcn_deprivation = vec![0.0; PCNS];
-    let mut pcn_quality = vec![0.0; PCNS];
-    let mut pcn_rate = vec![0.0; PCNS];
-    for p in 0..PCNS {
-        let region = (p % ICBS) / (ICBS / REGIONS.len());
-        pcn_deprivation[p] = normal(&mut rng);
-        pcn_quality[p] = -0.25 * pcn_deprivation[p] + 0.2 * normal(&mut rng);
-        pcn_rate[p] = REGION_SPEED[region] * (2.0 * pcn_quality[p] + 0.3 * normal(&mut rng)).exp();
-    }
-    // FTE per 50,000 patients: none before the 2019 contract, then rising.
-    let mut lw = vec![[0.0; YEARS.len()]; PCNS];
-    for p in 0..PCNS {
-        for (y, &year) in YEARS.iter().enumerate() {
-            if year >= 2020 {
-                let trend = pcn_rate[p] * f64::from(year - 2019) * 0.9;
-                lw[p][y] = (trend * (1.0 + 0.15 * normal(&mut rng))).max(0.0);
-            }
-        }
-    }
-    let practice_deprivation: Vec<f64> = (0..PRACTICES)
-        .map(|j| pcn_deprivation[j % PCNS] + 0.5 * normal(&mut rng))
-        .collect();
-
-    let mut year = Vec::with_capacity(rows);
-    let mut practice = Vec::with_capacity(rows);
-    let mut pcn = Vec::with_capacity(rows);
-    let mut icb = Vec::with_capacity(rows);
-    let mut region = Vec::with_capacity(rows);
-    let mut age_band = Vec::with_capacity(rows);
-    let mut sex = Vec::with_capacity(rows);
-    let mut ethnicity = Vec::with_capacity(rows);
-    let mut imd_quintile = Vec::with_capacity(rows);
-    let mut ltc = Vec::with_capacity(rows);
-    let mut mh_need = Vec::with_capacity(rows);
-    let mut weight = Vec::with_capacity(rows);
-    let mut lw_fte_50k = Vec::with_capacity(rows);
-    let mut outcomes: Vec<Vec<Option<i32>>> = (0..OUTCOMES.len())
-        .map(|_| Vec::with_capacity(rows))
-        .collect();
+    let networks = Networks::draw(&mut rng);
+    let mut respondents = Respondents::with_capacity(rows);
     // Quintile cut-points of the practice-plus-person deprivation score (sd ~ 1.33).
     let cuts = [-0.8416, -0.2533, 0.2533, 0.8416].map(|z| z * 1.3285);
     for k in 0..rows {
         let y = k * YEARS.len() / rows.max(1);
+        respondents.draw(&mut rng, &networks, &cuts, y);
+    }
+    respondents.into_frame()
+}
+
+/// The PCNs and practices the respondents belong to, drawn before any respondent.
+struct Networks {
+    pcn_quality: Vec<f64>,
+    /// Each PCN's link-worker FTE per 50,000 patients, by year.
+    lw: Vec<[f64; YEARS.len()]>,
+    practice_deprivation: Vec<f64>,
+}
+
+/// The columns of the table as they fill, a respondent at a time.
+struct Respondents {
+    year: Vec<i32>,
+    practice: Vec<String>,
+    pcn: Vec<String>,
+    icb: Vec<String>,
+    region: Vec<&'static str>,
+    age_band: Vec<&'static str>,
+    sex: Vec<&'static str>,
+    ethnicity: Vec<&'static str>,
+    imd_quintile: Vec<i32>,
+    ltc: Vec<bool>,
+    mh_need: Vec<bool>,
+    weight: Vec<f64>,
+    lw_fte_50k: Vec<f64>,
+    /// Each outcome's answers; `None` where the question is not asked.
+    outcomes: Vec<Vec<Option<i32>>>,
+}
+
+impl Networks {
+    fn draw(rng: &mut Pcg64) -> Networks {
+        // PCNs: deprivation, baseline quality, and their link-worker series.
+        let mut pcn_deprivation = vec![0.0; PCNS];
+        let mut pcn_quality = vec![0.0; PCNS];
+        let mut pcn_rate = vec![0.0; PCNS];
+        for p in 0..PCNS {
+            let region = (p % ICBS) / (ICBS / REGIONS.len());
+            pcn_deprivation[p] = normal(rng);
+            pcn_quality[p] = -0.25 * pcn_deprivation[p] + 0.2 * normal(rng);
+            pcn_rate[p] = REGION_SPEED[region] * (2.0 * pcn_quality[p] + 0.3 * normal(rng)).exp();
+        }
+        // FTE per 50,000 patients: none before the 2019 contract, then rising.
+        let mut lw = vec![[0.0; YEARS.len()]; PCNS];
+        for p in 0..PCNS {
+            for (y, &year) in YEARS.iter().enumerate() {
+                if year >= 2020 {
+                    let trend = pcn_rate[p] * f64::from(year - 2019) * 0.9;
+                    lw[p][y] = (trend * (1.0 + 0.15 * normal(rng))).max(0.0);
+                }
+            }
+        }
+        let practice_deprivation: Vec<f64> = (0..PRACTICES)
+            .map(|j| pcn_deprivation[j % PCNS] + 0.5 * normal(rng))
+            .collect();
+        Networks {
+            pcn_quality,
+            lw,
+            practice_deprivation,
+        }
+    }
+}
+
+impl Respondents {
+    fn with_capacity(rows: usize) -> Respondents {
+        Respondents {
+            year: Vec::with_capacity(rows),
+            practice: Vec::with_capacity(rows),
+            pcn: Vec::with_capacity(rows),
+            icb: Vec::with_capacity(rows),
+            region: Vec::with_capacity(rows),
+            age_band: Vec::with_capacity(rows),
+            sex: Vec::with_capacity(rows),
+            ethnicity: Vec::with_capacity(rows),
+            imd_quintile: Vec::with_capacity(rows),
+            ltc: Vec::with_capacity(rows),
+            mh_need: Vec::with_capacity(rows),
+            weight: Vec::with_capacity(rows),
+            lw_fte_50k: Vec::with_capacity(rows),
+            outcomes: (0..OUTCOMES.len())
+                .map(|_| Vec::with_capacity(rows))
+                .collect(),
+        }
+    }
+
+    /// One respondent of wave `y`.
+    #[inline]
+    fn draw(&mut self, rng: &mut Pcg64, networks: &Networks, cuts: &[f64; 4], y: usize) {
         let j = rng.random_range(0..PRACTICES);
         let p = j % PCNS;
         let i = p % ICBS;
         let r = i / (ICBS / REGIONS.len());
-        let age = pick(&mut rng, &AGE_SHARES);
+        let age = pick(rng, &AGE_SHARES);
         let male = rng.random::<f64>() < 0.45;
         let ethnic_shares: [f64; 5] = if REGIONS[r] == "London" {
             [0.18, 0.13, 0.05, 0.06, 0.58]
         } else {
             [0.07, 0.02, 0.02, 0.02, 0.87]
         };
-        let eth = pick(&mut rng, &ethnic_shares);
-        let person_deprivation = practice_deprivation[j] + 0.6 * normal(&mut rng);
+        let eth = pick(rng, &ethnic_shares);
+        let person_deprivation = networks.practice_deprivation[j] + 0.6 * normal(rng);
         // IMD quintile 1 is the most deprived fifth, as in the English indices.
         let bucket = cuts.iter().filter(|&&c| person_deprivation > c).count();
         let quintile = 5 - bucket as i32;
@@ -184,8 +235,8 @@ pub fn generate(rows: usize, seed: u64) -> PolarsResult<DataFrame> {
             rng.random::<f64>() < logistic(-1.0 + 0.45 * age as f64 + 0.2 * person_deprivation);
         let has_mh_need =
             rng.random::<f64>() < logistic(-1.9 + 0.3 * person_deprivation - 0.15 * age as f64);
-        let w = (0.35 * normal(&mut rng)).exp();
-        let fte = lw[p][y];
+        let w = (0.35 * normal(rng)).exp();
+        let fte = networks.lw[p][y];
         let common = 0.08 * age as f64 + if male { 0.05 } else { 0.0 }
             - if ETHNICITIES[eth] == "White" {
                 0.0
@@ -196,7 +247,7 @@ pub fn generate(rows: usize, seed: u64) -> PolarsResult<DataFrame> {
             - 0.03 * y as f64;
         for (o, outcome) in OUTCOMES.iter().enumerate() {
             let eta = outcome.intercept
-                + outcome.quality * pcn_quality[p]
+                + outcome.quality * networks.pcn_quality[p]
                 + common
                 + outcome.odds_ratio.ln() * fte;
             // Every row draws for every outcome, so the stream never depends on who is asked.
@@ -206,39 +257,42 @@ pub fn generate(rows: usize, seed: u64) -> PolarsResult<DataFrame> {
                 "mh_need" => has_mh_need,
                 _ => true,
             };
-            outcomes[o].push(asked.then_some(answer));
+            self.outcomes[o].push(asked.then_some(answer));
         }
-        year.push(YEARS[y]);
-        practice.push(format!("P{:05}", j + 1));
-        pcn.push(format!("PCN{:04}", p + 1));
-        icb.push(format!("ICB{:02}", i + 1));
-        region.push(REGIONS[r]);
-        age_band.push(AGE_BANDS[age]);
-        sex.push(if male { "Male" } else { "Female" });
-        ethnicity.push(ETHNICITIES[eth]);
-        imd_quintile.push(quintile);
-        ltc.push(has_ltc);
-        mh_need.push(has_mh_need);
-        weight.push(w);
-        lw_fte_50k.push(fte);
+        self.year.push(YEARS[y]);
+        self.practice.push(format!("P{:05}", j + 1));
+        self.pcn.push(format!("PCN{:04}", p + 1));
+        self.icb.push(format!("ICB{:02}", i + 1));
+        self.region.push(REGIONS[r]);
+        self.age_band.push(AGE_BANDS[age]);
+        self.sex.push(if male { "Male" } else { "Female" });
+        self.ethnicity.push(ETHNICITIES[eth]);
+        self.imd_quintile.push(quintile);
+        self.ltc.push(has_ltc);
+        self.mh_need.push(has_mh_need);
+        self.weight.push(w);
+        self.lw_fte_50k.push(fte);
     }
-    let mut columns = vec![
-        Column::new("year".into(), year),
-        Column::new("practice".into(), practice),
-        Column::new("pcn".into(), pcn),
-        Column::new("icb".into(), icb),
-        Column::new("region".into(), region),
-        Column::new("age_band".into(), age_band),
-        Column::new("sex".into(), sex),
-        Column::new("ethnicity".into(), ethnicity),
-        Column::new("imd_quintile".into(), imd_quintile),
-        Column::new("ltc".into(), ltc),
-        Column::new("mh_need".into(), mh_need),
-        Column::new("weight".into(), weight),
-        Column::new("lw_fte_50k".into(), lw_fte_50k),
-    ];
-    for (outcome, values) in OUTCOMES.iter().zip(outcomes) {
-        columns.push(Column::new(outcome.name.into(), values));
+
+    fn into_frame(self) -> PolarsResult<DataFrame> {
+        let mut columns = vec![
+            Column::new("year".into(), self.year),
+            Column::new("practice".into(), self.practice),
+            Column::new("pcn".into(), self.pcn),
+            Column::new("icb".into(), self.icb),
+            Column::new("region".into(), self.region),
+            Column::new("age_band".into(), self.age_band),
+            Column::new("sex".into(), self.sex),
+            Column::new("ethnicity".into(), self.ethnicity),
+            Column::new("imd_quintile".into(), self.imd_quintile),
+            Column::new("ltc".into(), self.ltc),
+            Column::new("mh_need".into(), self.mh_need),
+            Column::new("weight".into(), self.weight),
+            Column::new("lw_fte_50k".into(), self.lw_fte_50k),
+        ];
+        for (outcome, values) in OUTCOMES.iter().zip(self.outcomes) {
+            columns.push(Column::new(outcome.name.into(), values));
+        }
+        DataFrame::new_infer_height(columns)
     }
-    DataFrame::new_infer_height(columns)
 }
