@@ -1,16 +1,11 @@
 //! Every public reference case and variant (R and statsmodels results in
-//! `shared/refcases/`), fitted through `spel run --format json` and judged by the
+//! `repl/tests/refcases/`), fitted through `spel run --format json` and judged by the
 //! cases' own `check.py` at their stated tolerances.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{Map, Value, json};
-
-fn refcases() -> Option<PathBuf> {
-    let folder = crate::repo_root().join("../shared/refcases");
-    folder.join("check.py").exists().then_some(folder)
-}
 
 /// The spel options that select a reference variant's standard errors.
 fn variant_options(variant: &str, spec_cluster: &Value) -> Option<String> {
@@ -153,7 +148,7 @@ fn candidate(case: &str, variant: &str, model: &Value, has_loglik: bool) -> Valu
 
 #[test]
 fn every_reference_case_and_variant_passes_check_py() {
-    let folder = refcases().expect("shared/refcases must be beside the project");
+    let folder = crate::repo_root().join("repl/tests/refcases");
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     let mut judged = 0;

@@ -1,6 +1,6 @@
 //! Variance estimators: classical, heteroskedasticity-robust (HC0, HC1, HC3) and
 //! cluster-robust (one or two ways), with the small-sample factors of Stata, R and
-//! fixest named explicitly (see docs/models.md and shared/refcases/README.md).
+//! fixest named explicitly (see docs/models.md and repl/tests/refcases/README.md).
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, Par};

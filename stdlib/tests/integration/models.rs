@@ -208,12 +208,7 @@ fn coverage_of_the_true_odds_ratio() {
 fn average_marginal_effects_match_statsmodels_and_stata() {
     // statsmodels' Logit(...).get_margeff() on the Spector data (as Stata's
     // `margins, dydx(*)`): GPA 0.3626 (0.109), TUCE 0.0122 (0.018), PSI 0.3052 (0.092).
-    let data = crate::repo_root().join("../shared/refcases/data/spector.csv");
-    assert!(
-        data.exists(),
-        "{} must be beside the project",
-        data.display()
-    );
+    let data = crate::repo_root().join("repl/tests/refcases/data/spector.csv");
     let out = run(&format!(
         "d = read \"{}\"\nm = d |> model GRADE ~ GPA + TUCE + PSI\nmargins m",
         data.display()
