@@ -82,29 +82,22 @@ fn parsing_never_panics_on_odd_input() {
     }
 }
 
-/// The design draft's examples and the seed study (in the planning folder beside the
-/// project) must keep parsing; docs/language.md runs the ones that can run today.
+/// The design draft's examples and the seed study (copied from the draft into
+/// `tests/data/design_draft/`, one file per example block) must keep parsing;
+/// docs/language.md runs the ones that can run today.
 #[test]
 fn design_draft_and_seed_study_parse() {
-    let design = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/design");
-    let read = |name: &str| {
-        std::fs::read_to_string(design.join(name))
-            .unwrap_or_else(|e| panic!("{} must be beside the project: {e}", design.display()))
-    };
-    let (draft, seed) = (read("language.md"), read("seed_study.spel"));
-    parse(&seed, SourceId(0)).unwrap_or_else(|e| panic!("seed study: {}", e[0].message));
-    let mut blocks = 0;
-    let mut block = String::new();
-    for line in draft.lines().chain(std::iter::once("end")) {
-        if let Some(code) = line.strip_prefix("    ") {
-            block.push_str(code);
-            block.push('\n');
-        } else if !block.trim().is_empty() && !line.trim().is_empty() {
-            parse(&block, SourceId(0))
-                .unwrap_or_else(|e| panic!("draft block:\n{block}\n{}", e[0].message));
-            blocks += 1;
-            block.clear();
-        }
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/design_draft");
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "spel"))
+        .collect();
+    files.sort();
+    for path in &files {
+        let src = std::fs::read_to_string(path).unwrap();
+        parse(&src, SourceId(0))
+            .unwrap_or_else(|e| panic!("{}:\n{src}\n{}", path.display(), e[0].message));
     }
-    assert!(blocks >= 6, "found {blocks} blocks");
+    assert_eq!(files.len(), 8, "the seed study and seven example blocks");
 }
