@@ -1,14 +1,16 @@
 // Opens a stored notebook in JupyterLab (headless Chromium), waits until its plots are
 // drawn, checks their number and saves a screenshot: what a reader of the notebook sees.
 // Env: JL_URL, JL_TOKEN (the server), NOTEBOOK (path of the .ipynb), PLOTS (how many
-// plots must render), PNG (screenshot), PW_DIR (playwright-core), TIMEOUT_MS.
+// plots must render), PNG (screenshot), PW_DIR (where playwright-core is installed),
+// TIMEOUT_MS. Started by kernel/tests/notebook_in_lab.sh, which starts the server.
 import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
 const env = process.env;
-const { chromium } = createRequire(join(env.PW_DIR || '/tmp/jlsmoke-node', 'x.js'))('playwright-core');
+// An ES module ignores NODE_PATH: load playwright-core from where it was installed.
+const { chromium } = createRequire(join(env.PW_DIR, 'index.js'))('playwright-core');
 const TIMEOUT = Number(env.TIMEOUT_MS || 60000);
 const name = basename(env.NOTEBOOK);
 const api = (path, method = 'GET', body) => fetch(`${env.JL_URL}/api/${path}`, {
