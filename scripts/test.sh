@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test of spel, as CI runs them, from a fresh clone on a fresh machine.
-# Needs the Rust toolchain and Python 3; the Jupyter and terminal checks install their
-# own packages (a virtual environment under ~/.cache/spel, tmux if missing).
+# Needs the Rust toolchain, Python 3, and Node.js with npm; the Jupyter and terminal checks
+# install their own packages (a virtual environment and playwright-core under
+# ~/.cache/spel; tmux and Chromium by apt-get when missing). Everything they read is in
+# the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
