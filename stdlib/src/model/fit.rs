@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use spel_stats::conditioning::Conditioning;
 use spel_stats::glm::{self, Family, Link, Problem};
 use spel_stats::linalg;
+use spel_stats::negbin::ThetaWarning;
 use spel_stats::rows::sum_over;
 use spel_stats::vcov::{self, Adjustment, Estimator};
 
@@ -46,7 +47,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let data = FitData::prepare(&mut design, options, &mut notes)?;
     let family = data.family;
     let mut problem = data.problem(&design);
-    let (fitted, theta) = estimate(&mut problem);
+    let (fitted, theta) = estimate(&mut problem, &mut notes);
     if !fitted.converged {
         notes.push(format!(
             "The fit did not converge in {} iterations; the estimates are not reliable.",
@@ -65,7 +66,9 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         statistics,
         se_description,
         fixed_effect_values,
-    } = describe(&design, options, &problem, &fitted, &beta, &variance, &mut notes);
+    } = describe(
+        &design, options, &problem, &fitted, &beta, &variance, &mut notes,
+    );
     let (deviance, iterations, converged) = (fitted.deviance, fitted.iterations, fitted.converged);
     let eta = fitted.eta;
     // Done with the fit: the prior weights become the model's for averages, not copied.
@@ -249,7 +252,8 @@ impl Variance {
     ) -> Result<Variance, Diagnostic> {
         let (family, y, weights) = (data.family, &data.y, &data.weights);
         let n = y.len();
-        let bread = bread(fitted);
+        let bread = bread(fitted)
+            .map_err(|involved| singular_error(&involved, &fitted.kept, design, options))?;
         let n_obs: f64 = design.freq.as_ref().map_or(n as f64, |f| f.iter().sum());
         let absorbed: usize = if design.fixed_effects.is_empty() {
             0
@@ -287,6 +291,7 @@ impl Variance {
             &fitted.kept,
             &vcov::estimate(&inputs, estimator, options.adjustment),
         );
+        let v = positive_semi_definite(v, estimator, &data.clusters, notes);
 
         let g_min = data.clusters.iter().map(|g| g.levels).min().unwrap_or(0) as f64;
         let distribution = distribution(ols, estimator, options, g_min, n_obs - k)?;
@@ -302,6 +307,30 @@ impl Variance {
             distribution,
         })
     }
+}
+
+/// A two-way clustered variance with its negative eigenvalues set to zero, said in a
+/// note (Cameron, Gelbach and Miller 2011; fixest does the same).
+fn positive_semi_definite(
+    v: Mat<f64>,
+    estimator: Estimator,
+    clusters: &[Grouping],
+    notes: &mut Vec<String>,
+) -> Mat<f64> {
+    if estimator != Estimator::Cluster || clusters.len() < 2 {
+        return v;
+    }
+    let (clipped, negative) = vcov::clip_to_positive(&v);
+    if negative > 0 {
+        notes.push(format!(
+            "The two-way clustered variance was not positive semi-definite: {} of its \
+             eigenvalues {} set to zero (Cameron, Gelbach and Miller 2011; fixest does \
+             the same).",
+            negative,
+            if negative == 1 { "was" } else { "were" }
+        ));
+    }
+    clipped
 }
 
 /// Each estimated coefficient with its standard error and Wald interval.
@@ -384,7 +413,9 @@ fn describe(
     );
     // The conditioned columns' shifts were absorbed with the effects (the fit saw
     // `x − shift`): the first effect gives them back, to go with the user's coefficients.
-    if let (Some(first), Some(conditioning)) = (fixed_effect_values.first_mut(), problem.conditioning) {
+    if let (Some(first), Some(conditioning)) =
+        (fixed_effect_values.first_mut(), problem.conditioning)
+    {
         let taken_back = conditioning.absorbed(beta);
         first.values_mut().for_each(|v| *v -= taken_back);
     }
@@ -562,6 +593,18 @@ fn choose_estimator(
         )
         .at(options.span_of("se")));
     }
+    if estimator == Estimator::Hc3 && !design.fixed_effects.is_empty() {
+        // HC3 divides each score by 1 − h_ii, and the leverage h_ii of an absorbed
+        // effect's level is not in the demeaned columns the fit keeps.
+        return Err(Diagnostic::new(
+            "spel::model::hc3_absorbed",
+            "`se = hc3` needs each row's leverage, which absorbed effects (`fe()`) leave out",
+        )
+        .at(options.span_of("se"))
+        .with_help(
+            "write the effect as `factor(...)` to keep HC3, or use `se = robust` (HC1) or `cluster =`",
+        ));
+    }
     if estimator == Estimator::Classical && has_probability_weights {
         notes.push("Model-based standard errors with probability weights are not valid; use `se = robust` or `cluster =`.".into());
     }
@@ -679,17 +722,52 @@ fn binomial_notes(
 }
 
 /// IRLS, or for the negative binomial IRLS alternating with its shape (returned with
-/// its standard error).
-fn estimate<'a>(problem: &mut Problem<'a>) -> (glm::Fit<'a>, Option<(f64, f64)>) {
+/// its standard error, and notes on how its estimate went).
+fn estimate<'a>(
+    problem: &mut Problem<'a>,
+    notes: &mut Vec<String>,
+) -> (glm::Fit<'a>, Option<(f64, f64)>) {
     if let Family::NegBin(_) = problem.family {
-        let (fitted, theta, se) = spel_stats::negbin::fit_negbin(problem);
-        return (fitted, Some((theta, se)));
+        let negbin = spel_stats::negbin::fit_negbin(problem);
+        notes.extend(negbin.warnings.iter().map(|w| theta_note(*w, negbin.theta)));
+        return (negbin.fit, Some((negbin.theta, negbin.theta_se)));
     }
     (glm::fit(problem), None)
 }
 
-/// `(X̃'WX̃)⁻¹` at the solution (NaN where it is singular).
-fn bread(fitted: &glm::Fit) -> Mat<f64> {
+/// What a reader needs to know when the negative binomial's shape was hard to find;
+/// MASS::glm.nb warns in the same cases.
+fn theta_note(warning: ThetaWarning, theta: f64) -> String {
+    let theta = format::float(theta);
+    match warning {
+        ThetaWarning::AlternationLimit => format!(
+            "The fit and its shape theta did not settle in 50 alternations (MASS: \
+             \"alternation limit reached\"); theta = {theta} and the estimates are not reliable."
+        ),
+        ThetaWarning::IterationLimit => format!(
+            "The shape theta did not converge (MASS: \"iteration limit reached\"); \
+             theta = {theta} is not reliable."
+        ),
+        ThetaWarning::Unbounded => format!(
+            "The shape theta grew without bound (it stopped at {theta}): these counts are no \
+             more dispersed than a Poisson's, so the negative binomial reduces to it; \
+             fit `family = poisson`."
+        ),
+        ThetaWarning::Curvature => format!(
+            "The likelihood of the shape theta was not concave where its search stood; \
+             theta = {theta} is not reliable."
+        ),
+        ThetaWarning::Truncated => {
+            "The shape theta fell to zero and was held just above it (MASS: \"estimate \
+             truncated at zero\")."
+                .to_string()
+        }
+    }
+}
+
+/// `(X̃'WX̃)⁻¹` at the solution; when it is singular there, the estimated columns (by
+/// position among them) that are combinations of one another.
+fn bread(fitted: &glm::Fit) -> Result<Mat<f64>, Vec<usize>> {
     let xtwx = match &fitted.information {
         Some(xtwx) => xtwx.clone(),
         None => {
@@ -699,8 +777,32 @@ fn bread(fitted: &glm::Fit) -> Mat<f64> {
                 .0
         }
     };
-    let p = fitted.rows.width();
-    linalg::inverse(&xtwx).unwrap_or_else(|| Mat::from_fn(p, p, |_, _| f64::NAN))
+    linalg::inverse(&xtwx).ok_or_else(|| linalg::null_directions(&xtwx))
+}
+
+/// The information matrix at the solution cannot be inverted: no standard error exists.
+fn singular_error(
+    involved: &[usize],
+    kept: &[usize],
+    design: &Design,
+    options: &Options,
+) -> Diagnostic {
+    let names: Vec<String> = involved
+        .iter()
+        .map(|&a| format!("`{}`", design.names[kept[a]]))
+        .collect();
+    Diagnostic::new(
+        "spel::model::singular",
+        format!(
+            "the information matrix is singular at the estimates: {} are combinations of one \
+             another at the fitted weights, so they have no standard errors",
+            names.join(", ")
+        ),
+    )
+    .at(options.outcome_span)
+    .with_help(
+        "drop one of them, or combine levels that have few rows or an outcome that never varies",
+    )
 }
 
 fn weighted_mean(y: &[f64], w: &[f64]) -> f64 {

@@ -81,6 +81,8 @@ impl Coefficient {
                 )
             }
             Distribution::StudentT(df) => match StudentsT::new(0.0, 1.0, df) {
+                // statrs panics on a NaN statistic (an estimate without a standard error).
+                Ok(t) if statistic.is_nan() => (t.inverse_cdf(upper), f64::NAN),
                 Ok(t) => (t.inverse_cdf(upper), 2.0 * t.cdf(-statistic.abs())),
                 Err(_) => (f64::NAN, f64::NAN),
             },

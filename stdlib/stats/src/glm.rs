@@ -1052,15 +1052,12 @@ pub fn log_likelihood(problem: &Problem, mean: impl Fn(usize) -> f64) -> f64 {
             let rss: f64 = (0..n)
                 .map(|i| problem.weights[i] * (problem.y[i] - mean(i)).powi(2))
                 .sum();
-            let sum_w: f64 = problem.weights.iter().sum();
-            let log_w: f64 = problem
-                .weights
-                .iter()
-                .filter(|w| **w > 0.0)
-                .map(|w| w.ln())
-                .sum();
-            0.5 * (log_w
-                - sum_w * ((2.0 * std::f64::consts::PI).ln() + 1.0 - sum_w.ln() + rss.ln()))
+            // The weights are frequencies (a row stands for that many): the expanded
+            // rows' likelihood, with N their number. R's `Σ log w` term belongs to
+            // precision weights, which a Gaussian fit here never has.
+            let n_expanded: f64 = problem.weights.iter().sum();
+            -0.5 * n_expanded
+                * ((2.0 * std::f64::consts::PI).ln() + 1.0 - n_expanded.ln() + rss.ln())
         }
         Family::Binomial(_) => (0..n)
             .map(|i| {

@@ -5,10 +5,36 @@ use statrs::function::gamma::digamma;
 
 use crate::glm::{self, Family, Problem};
 
+/// The NB2 fit: the GLM at the final theta, theta, its standard error, and what went
+/// wrong on the way (MASS::glm.nb warns of the same).
+pub struct NegBin<'a> {
+    pub fit: glm::Fit<'a>,
+    pub theta: f64,
+    pub theta_se: f64,
+    pub warnings: Vec<ThetaWarning>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThetaWarning {
+    /// The GLM and theta did not settle in 50 alternations ("alternation limit reached").
+    AlternationLimit,
+    /// Newton's method for theta did not settle ("iteration limit reached").
+    IterationLimit,
+    /// Theta kept rising: the data show no over-dispersion beyond the Poisson's.
+    Unbounded,
+    /// The profile likelihood was not concave where Newton's method stood.
+    Curvature,
+    /// Theta fell to zero ("estimate truncated at zero").
+    Truncated,
+}
+
+/// Theta above this is taken as running off to infinity: the negative binomial's
+/// variance `mu + mu²/theta` is then the Poisson's to within 1e-6 of `mu²`.
+const UNBOUNDED_THETA: f64 = 1e6;
+
 /// NB2 by alternating: a GLM at fixed theta, then theta by Newton's method on its
-/// profile likelihood, until both settle (MASS::glm.nb's scheme). Returns the fit at
-/// the final theta, theta and its standard error.
-pub fn fit_negbin<'a>(problem: &mut Problem<'a>) -> (glm::Fit<'a>, f64, f64) {
+/// profile likelihood, until both settle (MASS::glm.nb's scheme).
+pub fn fit_negbin<'a>(problem: &mut Problem<'a>) -> NegBin<'a> {
     problem.family = Family::Poisson;
     let mut fitted = glm::fit(problem);
     let n = problem.y.len();
@@ -27,16 +53,16 @@ pub fn fit_negbin<'a>(problem: &mut Problem<'a>) -> (glm::Fit<'a>, f64, f64) {
         let total: f64 = problem.weights.iter().sum();
         (total / s).max(1e-3)
     };
-    let mut info = 1.0;
     let mut iterations = 0;
+    let mut settled = false;
     for _ in 0..50 {
-        theta = theta_ml(problem, &means(problem.family, &fitted), theta, &mut info);
+        theta = theta_ml(problem, &means(problem.family, &fitted), theta).value;
         problem.family = Family::NegBin(theta);
         let previous = fitted.deviance;
         fitted = glm::fit(problem);
         iterations += fitted.iterations;
-        let new_theta = theta_ml(problem, &means(problem.family, &fitted), theta, &mut info);
-        let settled = (new_theta - theta).abs() / theta < 1e-10
+        let new_theta = theta_ml(problem, &means(problem.family, &fitted), theta).value;
+        settled = (new_theta - theta).abs() / theta < 1e-10
             && (fitted.deviance - previous).abs() / (fitted.deviance.abs() + 0.1) < 1e-10;
         theta = new_theta;
         if settled {
@@ -45,36 +71,92 @@ pub fn fit_negbin<'a>(problem: &mut Problem<'a>) -> (glm::Fit<'a>, f64, f64) {
     }
     problem.family = Family::NegBin(theta);
     fitted = glm::fit(problem);
-    let _ = theta_ml(problem, &means(problem.family, &fitted), theta, &mut info);
+    let last = theta_ml(problem, &means(problem.family, &fitted), theta);
     fitted.iterations += iterations;
-    (fitted, theta, 1.0 / info.sqrt())
+    let mut warnings = last.warnings();
+    if !settled && !warnings.contains(&ThetaWarning::Unbounded) {
+        warnings.insert(0, ThetaWarning::AlternationLimit);
+    }
+    NegBin {
+        fit: fitted,
+        theta,
+        theta_se: 1.0 / last.information.sqrt(),
+        warnings,
+    }
 }
 
-/// Newton's method for theta given the means (MASS::theta.ml); `info` receives the
-/// expected information at the answer.
-fn theta_ml(problem: &Problem, mu: &[f64], start: f64, info: &mut f64) -> f64 {
-    let mut theta = start;
-    for _ in 0..100 {
-        let mut score = 0.0;
-        let mut information = 0.0;
-        for i in 0..mu.len() {
-            let (y, m, w) = (problem.y[i], mu[i], problem.weights[i]);
-            score += w
-                * (digamma(theta + y) - digamma(theta) + theta.ln() + 1.0
-                    - (theta + m).ln()
-                    - (y + theta) / (m + theta));
-            information += w
-                * (-trigamma(theta + y) + trigamma(theta) - 1.0 / theta + 2.0 / (m + theta)
-                    - (y + theta) / (m + theta).powi(2));
+/// Where Newton's method for theta ended.
+struct Theta {
+    value: f64,
+    /// The expected information at `value`.
+    information: f64,
+    converged: bool,
+    curvature: bool,
+    truncated: bool,
+}
+
+impl Theta {
+    fn warnings(&self) -> Vec<ThetaWarning> {
+        let mut warnings = Vec::new();
+        // Far out the likelihood is flat (steps look settled, or its curvature is lost
+        // to rounding): whatever Newton's method says, theta has run off.
+        if self.value > UNBOUNDED_THETA {
+            warnings.push(ThetaWarning::Unbounded);
+        } else if !self.curvature {
+            warnings.push(ThetaWarning::Curvature);
+        } else if !self.converged {
+            warnings.push(ThetaWarning::IterationLimit);
         }
-        *info = information;
+        if self.truncated {
+            warnings.push(ThetaWarning::Truncated);
+        }
+        warnings
+    }
+}
+
+/// Newton's method for theta given the means (MASS::theta.ml), checking at each step
+/// that the information is positive (the profile likelihood concave there).
+fn theta_ml(problem: &Problem, mu: &[f64], start: f64) -> Theta {
+    let mut theta = Theta {
+        value: start,
+        information: f64::NAN,
+        converged: false,
+        curvature: true,
+        truncated: false,
+    };
+    for _ in 0..100 {
+        let (score, information) = theta_score(problem, mu, theta.value);
+        theta.information = information;
+        if !(information > 0.0 && information.is_finite() && score.is_finite()) {
+            theta.curvature = false;
+            break;
+        }
         let step = score / information;
-        theta = (theta + step).max(1e-8);
-        if step.abs() < 1e-12 * theta.max(1.0) {
+        theta.truncated = theta.value + step <= 0.0;
+        theta.value = (theta.value + step).max(1e-8);
+        if step.abs() < 1e-12 * theta.value.max(1.0) {
+            theta.converged = true;
             break;
         }
     }
     theta
+}
+
+/// The score and expected information of theta's profile log-likelihood.
+fn theta_score(problem: &Problem, mu: &[f64], theta: f64) -> (f64, f64) {
+    let mut score = 0.0;
+    let mut information = 0.0;
+    for i in 0..mu.len() {
+        let (y, m, w) = (problem.y[i], mu[i], problem.weights[i]);
+        score += w
+            * (digamma(theta + y) - digamma(theta) + theta.ln() + 1.0
+                - (theta + m).ln()
+                - (y + theta) / (m + theta));
+        information += w
+            * (-trigamma(theta + y) + trigamma(theta) - 1.0 / theta + 2.0 / (m + theta)
+                - (y + theta) / (m + theta).powi(2));
+    }
+    (score, information)
 }
 
 /// The trigamma function: recurrence up to 6, then its asymptotic series.

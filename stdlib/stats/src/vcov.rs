@@ -3,7 +3,7 @@
 //! fixest named explicitly (see docs/models.md and repl/tests/refcases/README.md).
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, Par};
+use faer::{Accum, Mat, MatMut, Par, Side};
 use std::sync::Arc;
 
 use super::rows::{Rows, column_slice};
@@ -50,6 +50,30 @@ pub struct Inputs<'a> {
     /// The one cluster grouping's sums of scores when the fit added them (then the
     /// working weights and residuals are empty).
     pub cluster_scores: Option<&'a [f64]>,
+}
+
+/// `v` with its negative eigenvalues set to zero, and how many there were. Two-way
+/// clustering's `V₁ + V₂ − V₁₂` need not be positive semi-definite, and a negative
+/// variance has no standard error; Cameron, Gelbach and Miller (2011) clip the
+/// eigenvalues at zero, as fixest does. Clipping depends on the parametrisation: clip
+/// the covariance of the coefficients the user reads.
+pub fn clip_to_positive(v: &Mat<f64>) -> (Mat<f64>, usize) {
+    let p = v.nrows();
+    let Ok(eigen) = v.self_adjoint_eigen(Side::Lower) else {
+        return (v.clone(), 0);
+    };
+    let values = eigen.S().column_vector();
+    let negative = (0..p).filter(|&i| values[i] < 0.0).count();
+    if negative == 0 {
+        return (v.clone(), 0);
+    }
+    let u = eigen.U();
+    let clipped = Mat::from_fn(p, p, |i, j| {
+        (0..p)
+            .map(|k| u[(i, k)] * values[k].max(0.0) * u[(j, k)])
+            .sum()
+    });
+    (clipped, negative)
 }
 
 pub fn estimate(inputs: &Inputs, estimator: Estimator, adjustment: Adjustment) -> Mat<f64> {
@@ -278,5 +302,27 @@ fn intersect(first: &Grouping, second: &Grouping) -> Grouping {
     Grouping {
         ids: Arc::new(ids),
         levels,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_negative_eigenvalue_is_clipped_and_counted() {
+        // Eigenvalues 3 and -1 (vectors (1, 1) and (1, -1) over √2).
+        let v = Mat::from_fn(2, 2, |i, j| if i == j { 1.0 } else { 2.0 });
+        let (clipped, negative) = clip_to_positive(&v);
+        assert_eq!(negative, 1);
+        for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            assert!(
+                (clipped[(i, j)] - 1.5).abs() < 1e-12,
+                "{i},{j}: {}",
+                clipped[(i, j)]
+            );
+        }
+        let fine = Mat::from_fn(2, 2, |i, j| if i == j { 2.0 } else { 0.5 });
+        assert_eq!(clip_to_positive(&fine).1, 0);
     }
 }

@@ -127,6 +127,35 @@ fn did_twfe_matches_ols_with_unit_and_time_dummies() {
     }
 }
 
+/// TWFE is fitted on the balanced panel CS uses: with one period of unit 1 gone, it
+/// equals the model fitted without unit 1 (the model's TWFE: unit and time effects,
+/// clustered by unit, absorbed levels counted as `did` counts them).
+#[test]
+fn did_fits_twfe_on_the_same_sample_as_callaway_santanna() {
+    let gap = "d |> filter !(pcn == 1 & quarter == 3)";
+    let summary = rows(&format!(
+        "{PANEL}{gap} |> did y ~ treated, unit = pcn, time = quarter, first = first"
+    ));
+    let twfe = &summary[0];
+    let out = run(&format!(
+        "{PANEL}{gap} |> filter pcn != 1 |> model y ~ treated + fe(pcn) + fe(quarter), cluster = pcn, df = residual"
+    ));
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let model: Value = serde_json::from_str(out.json.lines().last().unwrap()).unwrap();
+    let treated = &model["terms"][0];
+    assert_eq!(treated["term"], "treatedTRUE");
+    assert!(close(
+        twfe[3].as_f64().unwrap(),
+        treated["estimate"].as_f64().unwrap(),
+        1e-9
+    ));
+    assert!(close(
+        twfe[4].as_f64().unwrap(),
+        treated["std_error"].as_f64().unwrap(),
+        1e-9
+    ));
+}
+
 #[test]
 fn did_refuses_units_that_never_change_treatment() {
     let out = run(&format!(
@@ -330,14 +359,42 @@ fn simulated_power_rejects_at_the_level_under_no_effect_and_covers_the_truth() {
     let null = rows(
         "power simulate isolated ~ lw_fte_50k + factor(year) + fe(pcn), n = 20000, reps = 40, weights = weight, cluster = pcn",
     );
-    let (power, coverage) = (null[0][5].as_f64().unwrap(), null[0][6].as_f64().unwrap());
+    // term, power, its MC SE, coverage, its MC SE, true OR, ...
+    let (power, coverage) = (null[0][1].as_f64().unwrap(), null[0][3].as_f64().unwrap());
     assert!(power <= 0.15, "size {power}");
     assert!(close(power + coverage, 1.0, 1e-12));
+    let monte_carlo = (power * (1.0 - power) / 40.0).sqrt();
+    assert!(close(null[0][2].as_f64().unwrap(), monte_carlo, 1e-12));
     // At 400,000 respondents the effect on good experience (OR 1.015) is found nearly always.
     let large = rows(
         "power simulate good_experience ~ lw_fte_50k + factor(year) + fe(pcn), n = 400000, reps = 3, weights = weight, cluster = pcn",
     );
-    assert_eq!(large[0][5].as_f64().unwrap(), 1.0);
+    assert_eq!(large[0][1].as_f64().unwrap(), 1.0);
+}
+
+/// `power simulate` tests the term it names, and knows the truth of `lw_fte_50k` only.
+#[test]
+fn simulated_power_names_its_term_and_its_truth() {
+    let sex = rows("power simulate good_experience ~ lw_fte_50k + sex on sex, n = 2000, reps = 3");
+    assert_eq!(sex[0][0].as_str(), Some("sexMale"));
+    assert!(sex[0][3].is_null() && sex[0][5].is_null(), "{:?}", sex[0]);
+    let out = run("power simulate good_experience ~ lw_fte_50k + sex on sex, n = 2000, reps = 3");
+    assert!(
+        out.text.contains("no known effect of `sexMale`"),
+        "{}",
+        out.text
+    );
+    let missing = run("power simulate good_experience ~ sex, n = 2000, reps = 2").transcript();
+    assert!(
+        missing.contains("tests `lw_fte_50k`, which this model does not have"),
+        "{missing}"
+    );
+    let unknown =
+        run("power simulate good_experience ~ lw_fte_50k on sexx, n = 2000, reps = 2").transcript();
+    assert!(
+        unknown.contains("the model has no term `sexx`"),
+        "{unknown}"
+    );
 }
 
 /// A number from the only row of a script's last result, by column name.

@@ -105,26 +105,106 @@ fn one_row_a_cluster_is_robust() {
 
 #[test]
 fn frequency_weights_are_repeated_rows() {
-    let expanded = last_model(
-        "table x = [1, 1, 2, 3, 3, 3, 4, 4, 5], y = [0, 1, 1, 0, 1, 0, 1, 1, 0]\n  |> model y ~ x, se = robust",
-    );
-    let counted = last_model(
-        "table x = [1, 1, 2, 3, 3, 4, 5], y = [0, 1, 1, 0, 1, 1, 0], f = [1, 1, 1, 2, 1, 2, 1]\n  |> model y ~ x, freq = f, se = robust",
-    );
-    for name in ["(Intercept)", "x"] {
-        for field in ["estimate", "std_error"] {
-            let (a, b) = (
-                term(&expanded, name)[field].as_f64().unwrap(),
-                term(&counted, name)[field].as_f64().unwrap(),
-            );
-            assert!(close(a, b, 1e-9), "{name} {field}: {a} vs {b}");
+    // The OLS log-likelihood too: the expanded rows', not R's precision-weight formula.
+    for family in ["logit", "ols"] {
+        let expanded = last_model(&format!(
+            "table x = [1, 1, 2, 3, 3, 3, 4, 4, 5], y = [0, 1, 1, 0, 1, 0, 1, 1, 0]\n  |> model y ~ x, se = robust, family = {family}"
+        ));
+        let counted = last_model(&format!(
+            "table x = [1, 1, 2, 3, 3, 4, 5], y = [0, 1, 1, 0, 1, 1, 0], f = [1, 1, 1, 2, 1, 2, 1]\n  |> model y ~ x, freq = f, se = robust, family = {family}"
+        ));
+        for name in ["(Intercept)", "x"] {
+            for field in ["estimate", "std_error"] {
+                let (a, b) = (
+                    term(&expanded, name)[field].as_f64().unwrap(),
+                    term(&counted, name)[field].as_f64().unwrap(),
+                );
+                assert!(close(a, b, 1e-9), "{family} {name} {field}: {a} vs {b}");
+            }
         }
+        let (a, b) = (
+            expanded["log_lik"].as_f64().unwrap(),
+            counted["log_lik"].as_f64().unwrap(),
+        );
+        assert!(close(a, b, 1e-10), "{family} log-likelihood {a} vs {b}");
+    }
+}
+
+/// A calendar-year quadratic keeps its square, as R and statsmodels do, with the
+/// estimates and standard errors of exact arithmetic (mpmath, 50 digits; statsmodels'
+/// QR fit gives the same estimates but standard errors 3e-5 off, from the pseudo-inverse
+/// of X'X), and a cubic of 21 years loses its cube, as R's QR drops it (the cube leaves
+/// 2e-8 of its norm, below R's 1e-7).
+#[test]
+fn calendar_year_polynomials_are_kept_as_r_keeps_them() {
+    let data = "table year = [2000, 2001, 2002, 2003, 2004, 2005, 2006, 2007, 2008, 2009, 2010], \
+        y = [1.0, 1.4, 2.1, 2.2, 3.0, 3.1, 3.9, 4.6, 4.8, 5.9, 6.4]\n";
+    let quadratic = last_model(&format!("{data}  |> model y ~ year + year^2"));
+    assert_eq!(quadratic["dropped_collinear"], serde_json::json!([]));
+    for (name, estimate, se) in [
+        ("(Intercept)", 64526.3776223777, 26101.9935888657),
+        ("year", -64.89668997669, 26.0369471588482),
+        ("year^2", 0.0163170163170163, 0.00649300270422908),
+    ] {
+        assert!(close(
+            term(&quadratic, name)["estimate"].as_f64().unwrap(),
+            estimate,
+            1e-8
+        ));
+        assert!(close(
+            term(&quadratic, name)["std_error"].as_f64().unwrap(),
+            se,
+            1e-8
+        ));
     }
     assert!(close(
-        expanded["log_lik"].as_f64().unwrap(),
-        counted["log_lik"].as_f64().unwrap(),
+        quadratic["log_lik"].as_f64().unwrap(),
+        4.400181187510675,
         1e-10
     ));
+    let years = "table year = [2000, 2001, 2002, 2003, 2004, 2005, 2006, 2007, 2008, 2009, 2010, \
+        2011, 2012, 2013, 2014, 2015, 2016, 2017, 2018, 2019, 2020]\n  |> derive y = (year - 2010)^2 / 10 + log(year - 1995)\n";
+    let cubic = last_model(&format!("{years}  |> model y ~ year + year^2 + year^3"));
+    assert_eq!(cubic["dropped_collinear"], serde_json::json!(["year^3"]));
+}
+
+/// Counts no more dispersed than a Poisson's: theta runs off, and the note says so, as
+/// MASS warns.
+#[test]
+fn a_negative_binomial_without_overdispersion_says_so() {
+    let model = last_model(
+        "table x = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], y = [2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3]\n  |> model y ~ x, family = negbin",
+    );
+    let notes = model["notes"].to_string();
+    assert!(notes.contains("grew without bound"), "{notes}");
+}
+
+#[test]
+fn hc3_is_refused_with_absorbed_effects() {
+    let out = run(
+        "table x = [1, 2, 3, 4, 5, 6], g = [\"a\", \"a\", \"b\", \"b\", \"c\", \"c\"], y = [1.0, 2.5, 2.0, 4.5, 3.0, 6.5]\n  |> model y ~ x + fe(g), se = hc3",
+    );
+    let error = out.error.expect("an error");
+    assert!(error.contains("spel::model::hc3_absorbed"), "{error}");
+    assert!(error.contains("factor(...)"), "{error}");
+}
+
+/// A two-way clustered variance with a negative eigenvalue (a random case that the
+/// differential tests found) is clipped at zero, with a note, so every term has a
+/// standard error (it had none before).
+#[test]
+fn two_way_clusters_are_made_positive_semi_definite() {
+    let model = last_model(
+        "d = read \"stdlib/tests/data/two_way_clusters.csv\"\nuse d\nmodel y ~ x1 + x2 + x3 + g, family = ols, cluster = [grp, other]",
+    );
+    assert!(
+        model["notes"]
+            .to_string()
+            .contains("not positive semi-definite")
+    );
+    for t in model["terms"].as_array().unwrap() {
+        assert!(t["std_error"].as_f64().is_some_and(f64::is_finite), "{t}");
+    }
 }
 
 #[test]
@@ -341,6 +421,16 @@ fn rates_have_exact_poisson_intervals_and_ratios() {
         3.688879 / 500.0 * 1000.0,
         1e-6
     ));
+}
+
+/// Differences that never vary have no t test: a located error, not a panic.
+#[test]
+fn comparisons_without_variation_say_so() {
+    let out =
+        run("table before = [1, 2, 3], after = [2, 3, 4] |> compare before, after, paired = true");
+    let error = out.error.expect("an error");
+    assert!(error.contains("spel::compare::no_variation"), "{error}");
+    assert!(!error.contains("internal"), "{error}");
 }
 
 #[test]

@@ -187,6 +187,11 @@ fn unfit(ctx: &VerbCtx, tests: Result<Vec<Test>, Unfit>) -> Result<Vec<Test>, Di
             "each group needs at least two values to compare",
         )
         .at(ctx.call.span),
-        Unfit::NoVariation => Diagnostic::internal("t distribution"),
+        Unfit::NoVariation => Diagnostic::new(
+            "spel::compare::no_variation",
+            "the values do not vary (every difference, or every value in both groups, is the same), so there is no t test",
+        )
+        .at(ctx.call.span)
+        .with_help("check the columns compared: a t test needs some spread within the groups or pairs"),
     })
 }

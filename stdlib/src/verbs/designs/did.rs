@@ -111,7 +111,7 @@ shape: (7, 9)
 │ CS event  ┆ e = 0          ┆          0 ┆  1.51667 ┆ 0.0296586 ┆    1.45854 ┆ … ┆   1.57082 │
 │ CS event  ┆ e = 1          ┆          1 ┆  1.83333 ┆ 0.0544331 ┆    1.72665 ┆ … ┆   1.93271 │
 └───────────┴────────────────┴────────────┴──────────┴───────────┴────────────┴───┴───────────┘
-Note: TWFE: OLS with unit and time effects, SEs clustered by unit (Stata's areg factor, absorbed levels counted); with staggered adoption and effects that change over time it mixes comparisons of later- with earlier-treated units
+Note: TWFE: OLS with unit and time effects on the same balanced panel as CS, SEs clustered by unit (Stata's areg factor, absorbed levels counted); with staggered adoption and effects that change over time it mixes comparisons of later- with earlier-treated units
 Note: CS: Callaway–Sant'Anna group-time ATTs, varying base period, analytic influence-function SEs; overall ATT is the simple aggregation; the event-study band is simultaneous over event times (multiplier bootstrap, 999 draws)"#,
     }],
     run: did,
@@ -168,7 +168,7 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         .at(ctx.call.span));
     }
     notes.push(
-        "TWFE: OLS with unit and time effects, SEs clustered by unit (Stata's areg factor, absorbed levels counted); \
+        "TWFE: OLS with unit and time effects on the same balanced panel as CS, SEs clustered by unit (Stata's areg factor, absorbed levels counted); \
          with staggered adoption and effects that change over time it mixes comparisons of later- with earlier-treated units"
             .to_string(),
     );
@@ -181,13 +181,7 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let table = if group_time {
         group_time_table(&panel, &cells).map_err(fail)?
     } else {
-        let twfe = two_way_fixed_effects(
-            &first_appearance_codes(&rows.units),
-            &first_appearance_codes(&rows.times.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
-            &rows.treat,
-            &rows.ys,
-            &rows.weights,
-        );
+        let twfe = twfe_on_panel(&rows, &dropped.in_panel);
         let treated_name = ctx.text(treated_ast.span).to_string();
         summary_table(&panel, &cells, twfe, &treated_name, seed).map_err(fail)?
     };
@@ -450,6 +444,8 @@ struct Dropped {
     unbalanced: usize,
     treated_from_start: usize,
     after_end: usize,
+    /// Whether each row's unit is in the panel: TWFE is fitted on the same rows as CS.
+    in_panel: Vec<bool>,
 }
 
 /// The rows as a balanced panel: units missing a period are dropped, as `csdid` does.
@@ -516,6 +512,7 @@ fn balanced_panel(
         .with_help("summarise to one row per unit and period first"));
     }
     let mut dropped = Dropped::default();
+    let mut kept = vec![false; order.len()];
     let mut panel = Panel {
         periods: periods.clone(),
         cohort: Vec::new(),
@@ -552,11 +549,40 @@ fn balanced_panel(
                 }
             }
         };
+        kept[u] = true;
         panel.cohort.push(cohort);
         panel.weight.push(weight_of[u]);
         panel.y.push(y[u].clone());
     }
+    dropped.in_panel = units.iter().map(|u| kept[index[u.as_str()]]).collect();
     Ok((panel, dropped))
+}
+
+/// TWFE on the rows of the units in the balanced panel, the sample CS uses.
+fn twfe_on_panel(rows: &Rows, in_panel: &[bool]) -> (f64, f64) {
+    let keep = |values: &[f64]| -> Vec<f64> {
+        values
+            .iter()
+            .zip(in_panel)
+            .filter(|(_, k)| **k)
+            .map(|(v, _)| *v)
+            .collect()
+    };
+    let units: Vec<String> = rows
+        .units
+        .iter()
+        .zip(in_panel)
+        .filter(|(_, k)| **k)
+        .map(|(u, _)| u.clone())
+        .collect();
+    let times: Vec<String> = keep(&rows.times).iter().map(|t| t.to_string()).collect();
+    two_way_fixed_effects(
+        &first_appearance_codes(&units),
+        &first_appearance_codes(&times),
+        &keep(&rows.treat),
+        &keep(&rows.ys),
+        &keep(&rows.weights),
+    )
 }
 
 /// Each row's key numbered by first appearance.

@@ -4,13 +4,13 @@
 
 use polars::prelude::*;
 use spel_grammar::Diagnostic;
-use spel_grammar::ast::Formula;
+use spel_grammar::ast::{Connective, Formula};
 use spel_stats::designs::power::LogitSlope;
 
 use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::format::number as number_text;
-use crate::model::ModelFamily;
+use crate::model::{Coefficient, ModelFamily};
 use crate::simulate::gpps;
 use crate::value::{Report, Value};
 
@@ -21,7 +21,7 @@ crate::choice! {
 
 pub const VERB: Verb = Verb {
     name: "power",
-    signature: "power logit, or = OR, p0 = P [, sd = S] (, n = N | , power = 0.8) [, solve = n | or | power] [, alpha = 0.05] [, deff = D] | power simulate FORMULA, n = N, reps = R [, model options]",
+    signature: "power logit, or = OR, p0 = P [, sd = S] (, n = N | , power = 0.8) [, solve = n | or | power] [, alpha = 0.05] [, deff = D] | power simulate FORMULA [on TERM], n = N, reps = R [, model options]",
     summary: "Power or sample size for a logit slope, analytic or by simulating the survey.",
     description: "`power logit`: the Wald test of a logit slope per unit of a covariate with \
                   standard deviation `sd` (default 1), outcome probability `p0` at the \
@@ -29,10 +29,11 @@ pub const VERB: Verb = Verb {
                   − z(1 − α/2)) (Hsieh, Bloch & Larsen 1998), and n or the smallest detectable OR \
                   solved from it. `deff` inflates n for clustering and weights. `power simulate`: \
                   fits the model on `reps` surveys from `simulate gpps` with `n` rows (seeds \
-                  `seed`, `seed` + 1, ...) and reports the share of fits whose test of the first \
-                  term rejects at `alpha` (empirical power) and whose interval covers the true \
-                  odds ratio (coverage).",
-    connectives: &[],
+                  `seed`, `seed` + 1, ...) and reports the share of fits whose test of the term \
+                  rejects at `alpha` (empirical power, with its Monte Carlo standard error) and, \
+                  for `lw_fte_50k`, whose interval covers the simulator's true odds ratio \
+                  (coverage). The term is `lw_fte_50k` unless `on TERM` names another.",
+    connectives: &[Connective::On],
     options: &[
         OptionSpec::new(
             "or",
@@ -331,7 +332,10 @@ fn simulated(ctx: &VerbCtx, formula: &Formula) -> Result<Value, Diagnostic> {
                 .join(", ")
         )));
     };
-    let true_log_odds = truth.odds_ratio.ln();
+    let chosen = ctx
+        .clause_args(Connective::On)
+        .first()
+        .map(|a| (ctx.text(a.span).to_string(), a.span));
     let work = ctx.env.work();
     let mut estimates = Vec::with_capacity(reps);
     let mut term = String::new();
@@ -344,21 +348,23 @@ fn simulated(ctx: &VerbCtx, formula: &Formula) -> Result<Value, Diagnostic> {
             move || gpps::generate(n, this_seed).map_err(|e| polars_error(e).at(span)),
         )?;
         let model = super::super::model::fit_formula(ctx, formula, frame.lazy())?;
-        let Some(first) = model.coefficients.iter().find(|c| c.term != "(Intercept)") else {
-            return Err(
-                Diagnostic::new("spel::power::term", "the model has no term to test")
-                    .at(formula.span),
-            );
-        };
-        term = first.term.clone();
-        estimates.push(first.clone());
+        let coefficient = tested_term(&model.coefficients, chosen.as_ref(), formula)?;
+        term = coefficient.term.clone();
+        estimates.push(coefficient.clone());
     }
+    // The simulator knows the effect of link-worker staffing only.
+    let true_log_odds = (term == "lw_fte_50k").then(|| truth.odds_ratio.ln());
     let k = reps as f64;
-    let rejected = estimates.iter().filter(|c| c.p_value < alpha).count() as f64;
-    let covered = estimates
-        .iter()
-        .filter(|c| c.conf_low <= true_log_odds && true_log_odds <= c.conf_high)
-        .count() as f64;
+    let power = estimates.iter().filter(|c| c.p_value < alpha).count() as f64 / k;
+    let coverage = true_log_odds.map(|truth| {
+        estimates
+            .iter()
+            .filter(|c| c.conf_low <= truth && truth <= c.conf_high)
+            .count() as f64
+            / k
+    });
+    // A share's Monte Carlo standard error: how far another run of `reps` could differ.
+    let monte_carlo = |share: f64| (share * (1.0 - share) / k).sqrt();
     let mean = estimates.iter().map(|c| c.estimate).sum::<f64>() / k;
     let spread = (estimates
         .iter()
@@ -367,18 +373,31 @@ fn simulated(ctx: &VerbCtx, formula: &Formula) -> Result<Value, Diagnostic> {
         / (k - 1.0).max(1.0))
     .sqrt();
     let mean_se = estimates.iter().map(|c| c.std_error).sum::<f64>() / k;
+    // What a reader looks for first, first: the text table shows what fits its width.
     let table = df!(
         "term" => [term.clone()],
-        "n" => [n as i64],
-        "reps" => [reps as i64],
-        "true_odds_ratio" => [truth.odds_ratio],
+        "power" => [power],
+        "power_mc_se" => [monte_carlo(power)],
+        "coverage" => [coverage],
+        "coverage_mc_se" => [coverage.map(monte_carlo)],
+        "true_odds_ratio" => [true_log_odds.map(f64::exp)],
         "mean_odds_ratio" => [mean.exp()],
-        "power" => [rejected / k],
-        "coverage" => [covered / k],
         "mean_std_error" => [mean_se],
         "sd_estimate" => [spread],
+        "n" => [n as i64],
+        "reps" => [reps as i64],
     )
     .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    let coverage_note = match true_log_odds {
+        Some(truth) => format!(
+            "coverage the share of 95% intervals containing the true log odds ratio {}",
+            number_text(truth)
+        ),
+        None => format!(
+            "the simulated survey has no known effect of `{term}` (it knows that of \
+             `lw_fte_50k`), so coverage is not computed"
+        ),
+    };
     Ok(Value::Report(std::sync::Arc::new(Report {
         title: format!(
             "Simulated power: {} fitted on {reps} surveys of {} respondents",
@@ -391,11 +410,65 @@ fn simulated(ctx: &VerbCtx, formula: &Formula) -> Result<Value, Diagnostic> {
         table,
         notes: vec![
             format!(
-                "power is the share of fits with p < {} for `{term}`; coverage the share of 95% intervals containing the true log odds ratio {}",
+                "power is the share of fits with p < {} for `{term}`; {coverage_note}",
                 number_text(alpha),
-                number_text(true_log_odds)
             ),
+            "power_mc_se and coverage_mc_se are Monte Carlo standard errors: √(p(1 − p)/reps)"
+                .into(),
             "mean_std_error near sd_estimate means the standard errors are honest".into(),
         ],
     })))
+}
+
+/// The coefficient `power simulate` tests: the one `on TERM` names, or `lw_fte_50k`.
+fn tested_term<'m>(
+    coefficients: &'m [Coefficient],
+    chosen: Option<&(String, spel_grammar::Span)>,
+    formula: &Formula,
+) -> Result<&'m Coefficient, Diagnostic> {
+    let terms = || {
+        coefficients
+            .iter()
+            .map(|c| format!("`{}`", c.term))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (name, span) = match chosen {
+        Some((name, span)) => (name.as_str(), *span),
+        None => ("lw_fte_50k", formula.span),
+    };
+    // A two-level factor is named by its variable (`on sex` tests `sexMale`).
+    let of_factor = || {
+        let mut levels = coefficients.iter().filter(|c| {
+            c.term.starts_with(name) && c.term.len() > name.len() && !c.term.contains(':')
+        });
+        match (levels.next(), levels.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    };
+    let found = coefficients
+        .iter()
+        .find(|c| c.term == name)
+        .or_else(of_factor);
+    found.ok_or_else(|| {
+        let diagnostic = match chosen {
+            Some(_) => Diagnostic::new(
+                "spel::power::term",
+                format!("the model has no term `{name}`"),
+            )
+            .suggest(spel_grammar::did_you_mean(
+                name,
+                coefficients.iter().map(|c| c.term.as_str()),
+            )),
+            None => Diagnostic::new(
+                "spel::power::term",
+                "`power simulate` tests `lw_fte_50k`, which this model does not have",
+            )
+            .with_help("name the term to test: `power simulate FORMULA on TERM, ...`"),
+        };
+        diagnostic
+            .at(span)
+            .with_note(format!("its terms are {}", terms()))
+    })
 }

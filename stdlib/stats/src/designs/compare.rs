@@ -43,6 +43,9 @@ pub fn paired(firsts: &[f64], seconds: &[f64]) -> Result<Vec<Test>, Unfit> {
     let mean = d.iter().sum::<f64>() / n;
     let sd = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
     let se = sd / n.sqrt();
+    if se.is_nan() || se <= 0.0 {
+        return Err(Unfit::NoVariation);
+    }
     let t = mean / se;
     let student = students_t(n - 1.0)?;
     let crit = student.inverse_cdf(0.975);
@@ -123,6 +126,9 @@ pub fn unpaired(firsts: &[f64], seconds: &[f64]) -> Result<Vec<Test>, Unfit> {
     // Welch–Satterthwaite degrees of freedom.
     let df = (q1 + q2).powi(2) / (q1 * q1 / (n1 - 1.0) + q2 * q2 / (n2 - 1.0));
     let difference = m2 - m1;
+    if se.is_nan() || se <= 0.0 {
+        return Err(Unfit::NoVariation);
+    }
     let t = difference / se;
     let student = students_t(df)?;
     let crit = student.inverse_cdf(0.975);
@@ -271,6 +277,19 @@ mod tests {
 
     fn close(a: f64, b: f64, tolerance: f64) -> bool {
         (a - b).abs() <= tolerance * b.abs().max(1.0)
+    }
+
+    /// No spread at all is said, never a t statistic of 0/0 (statrs panics on NaN).
+    #[test]
+    fn no_variation_is_unfit() {
+        assert!(matches!(
+            unpaired(&[2.0, 2.0, 2.0], &[2.0, 2.0]),
+            Err(Unfit::NoVariation)
+        ));
+        assert!(matches!(
+            paired(&[1.0, 2.0, 3.0], &[2.0, 3.0, 4.0]),
+            Err(Unfit::NoVariation)
+        ));
     }
 
     /// scipy 1.17: ttest_ind(b, a, equal_var=False) and mannwhitneyu(b, a).
