@@ -23,6 +23,9 @@ echo "== tests"
 cargo test --workspace --locked
 
 # `cargo test` has built target/debug/spel for the CLI tests; the checks below use it.
+echo "== random models against statsmodels"
+bash stdlib/tests/differential/run.sh --cases 300 --seed 1
+
 echo "== the REPL in a terminal"
 bash repl/tests/repl_tmux.sh
 

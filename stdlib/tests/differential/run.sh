@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Random data sets and models fitted by spel and by statsmodels (see differential.py).
+# Arguments go to differential.py: `--cases 10000 --seed 2` for a longer search.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+venv=${SPEL_VENV:-$HOME/.cache/spel/venv}
+target=${CARGO_TARGET_DIR:-$root/target}
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c "import numpy, pandas, statsmodels" 2>/dev/null ||
+  "$venv/bin/pip" install -q numpy pandas statsmodels
+exec "$venv/bin/python" "$root/stdlib/tests/differential/differential.py" "$target/debug/spel" "$@"
