@@ -190,19 +190,28 @@ def fit_reference(frame, spec, dropped, theta):
     plain = fit()
     params = plain.params.to_numpy()
     estimator = spec["se"]
+    if ols:
+        # The bread from a QR of √w·X, not an inverse of X'WX: a calendar-year square
+        # makes X'WX too ill-conditioned for the reference's own digits (statsmodels'
+        # pseudo-inverse loses 3e-5 there).
+        w = np.ones(n) if weights is None else weights
+        matrix = X.to_numpy()
+        _, r = np.linalg.qr(matrix * np.sqrt(w)[:, None])
+        r_inverse = np.linalg.inv(r)
+        bread = r_inverse @ r_inverse.T
+        residual = y - matrix @ params
+        scores = matrix * (w * residual)[:, None]
+    else:
+        bread = np.linalg.inv(-model.hessian(params, observed=False))
+        scores = model.score_obs(params)
     if estimator == "classical":
-        variance = plain.cov_params().to_numpy()
+        if ols:
+            variance = bread * (w * residual**2).sum() / (n - k)
+        else:
+            variance = plain.cov_params().to_numpy()
     else:
         # Sandwiches with the expected-information bread, as R's sandwich package and
         # spel (statsmodels' own robust GLM variances use the observed information).
-        if ols:
-            w = np.ones(n) if weights is None else weights
-            matrix = X.to_numpy()
-            bread = np.linalg.inv(matrix.T @ (matrix * w[:, None]))
-            scores = matrix * (w * (y - matrix @ params))[:, None]
-        else:
-            bread = np.linalg.inv(-model.hessian(params, observed=False))
-            scores = model.score_obs(params)
         if estimator == "robust":
             # Stata's factors: OLS n/(n-k) (HC1), maximum likelihood n/(n-1); n counts
             # rows (expanded rows for frequency weights).
