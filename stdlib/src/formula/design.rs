@@ -355,21 +355,25 @@ impl Statement<'_, '_> {
     /// The outcome's values, its column taken out of the table.
     fn outcome(&self, df: &mut DataFrame, label: &str) -> Result<Vec<f64>, Diagnostic> {
         let span = self.span;
-        match df
-            .drop_in_place("y")
-            .map_err(|e| polars_at(e, span))
-            .and_then(|column| column_numbers(column, span))
-        {
-            Ok(y) => Ok(y),
-            Err(_) => Err(Diagnostic::new(
+        let column = df.drop_in_place("y").map_err(|e| polars_at(e, span))?;
+        let dtype = column.dtype().clone();
+        // Only numbers and true/false are an outcome: a cast would make text missing, or
+        // read text that looks like numbers as numbers without a word.
+        if !(dtype.is_primitive_numeric() || dtype == DataType::Boolean) {
+            return Err(Diagnostic::new(
                 "spel::model::outcome",
-                format!("the outcome `{label}` must be numbers or true/false"),
+                format!(
+                    "the outcome `{label}` is a {} column, but a model needs numbers or true/false",
+                    crate::value::dtype_name(&dtype)
+                ),
             )
             .at(self.request.outcome.span)
-            .with_help(
-                "make a 0/1 column first, as `derive good = if_else(answer == \"Yes\", 1, 0)`",
-            )),
+            .with_help(format!(
+                "make a 0/1 column first, as `derive good = if_else({label} == \"Yes\", 1, 0)`"
+            ))
+            .with_note("text that holds numbers is not read as numbers: check the file for a value that is not one"));
         }
+        column_numbers(column, span)
     }
 
     fn code(

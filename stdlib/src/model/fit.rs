@@ -263,6 +263,7 @@ impl Variance {
         };
         let k = (fitted.kept.len() + absorbed) as f64;
         let ols = family == Family::Gaussian;
+        check_enough_rows(weights, design.freq.as_deref(), k, ols, options)?;
         let residual_ss = if ols {
             sum_over(n, |i| {
                 weights[i] * (y[i] - glm::mean(family, fitted.eta[i])).powi(2)
@@ -815,7 +816,7 @@ fn check_weights(w: &[f64], option: &'static str, options: &Options) -> Result<(
     let fine = w
         .iter()
         .fold(true, |all, &v| all & (0.0..f64::INFINITY).contains(&v));
-    if fine {
+    if fine && w.iter().any(|&v| v > 0.0) {
         return Ok(());
     }
     if let Some(bad) = w.iter().find(|&&v| v < 0.0 || !v.is_finite()) {
@@ -829,7 +830,46 @@ fn check_weights(w: &[f64], option: &'static str, options: &Options) -> Result<(
         .at(options.span_of(option))
         .with_help("check the weight column, or filter out the rows with negative weights first"));
     }
-    Ok(())
+    Err(Diagnostic::new(
+        "spel::model::weights_zero",
+        format!("every `{option}` is 0: no row counts in the fit"),
+    )
+    .at(options.span_of(option))
+    .with_help("check the weight column; a weight of 0 leaves its row out"))
+}
+
+/// The fit needs more observations (rows with a positive weight, counted by their
+/// frequency) than parameters, OLS one more for its variance.
+fn check_enough_rows(
+    weights: &[f64],
+    freq: Option<&[f64]>,
+    k: f64,
+    ols: bool,
+    options: &Options,
+) -> Result<(), Diagnostic> {
+    let observations: f64 = weights
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w > 0.0)
+        .map(|(i, _)| freq.map_or(1.0, |f| f[i]))
+        .sum();
+    let needed = k + f64::from(u8::from(ols));
+    if observations >= needed {
+        return Ok(());
+    }
+    Err(Diagnostic::new(
+        "spel::model::too_few_rows",
+        format!(
+            "{} with a positive weight for {} parameters: the model cannot be estimated{}",
+            format::plural(observations as usize, "observation"),
+            format::number(k),
+            if ols { " with a residual variance" } else { "" }
+        ),
+    )
+    .at(options.outcome_span)
+    .with_help(
+        "use fewer terms or absorbed levels, or more rows (check the condition and the weights)",
+    ))
 }
 
 fn not_binary(design: &Design, y: &[f64], family: &str, options: &Options) -> Diagnostic {

@@ -423,6 +423,39 @@ fn rates_have_exact_poisson_intervals_and_ratios() {
     ));
 }
 
+/// Inputs a fit cannot use are located errors before it: a text outcome (never cast,
+/// even when its texts look like numbers), weights that are all zero, fewer observations
+/// than parameters.
+#[test]
+fn unusable_inputs_are_located_errors() {
+    for (src, code, says) in [
+        (
+            "table y = [\"low\", \"high\", \"low\", \"high\"], x = [1, 2, 3, 4] |> model y ~ x, family = ols",
+            "spel::model::outcome",
+            "is a str column",
+        ),
+        (
+            "table y = [\"1\", \"2\", \"1\", \"3\"], x = [1, 2, 3, 4] |> model y ~ x, family = ols",
+            "spel::model::outcome",
+            "derive good = if_else(y",
+        ),
+        (
+            "table y = [1.0, 2.0, 1.5, 3.0], x = [1, 2, 3, 4], w0 = [0, 0, 0, 0] |> model y ~ x, weights = w0",
+            "spel::model::weights_zero",
+            "every `weights` is 0",
+        ),
+        (
+            "table y = [1.0, 2.0, 1.5, 3.0], x = [1, 2, 3, 4], w = [1, 1, 0, 0] |> model y ~ x, weights = w",
+            "spel::model::too_few_rows",
+            "2 observations with a positive weight for 2 parameters",
+        ),
+    ] {
+        let error = run(src).error.unwrap_or_else(|| panic!("no error for {src}"));
+        assert!(error.contains(code) && error.contains(says), "{src}\n{error}");
+        assert!(!error.contains("internal"), "{error}");
+    }
+}
+
 /// Differences that never vary have no t test: a located error, not a panic.
 #[test]
 fn comparisons_without_variation_say_so() {
