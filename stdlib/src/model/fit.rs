@@ -48,6 +48,9 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let family = data.family;
     let mut problem = data.problem(&design);
     let (fitted, theta) = estimate(&mut problem, &mut notes);
+    if let Some(failure) = fitted.failure {
+        return Err(irls_failure(failure, options));
+    }
     if !fitted.converged {
         notes.push(format!(
             "The fit did not converge in {} iterations; the estimates are not reliable.",
@@ -779,6 +782,28 @@ fn bread(fitted: &glm::Fit) -> Result<Mat<f64>, Vec<usize>> {
         }
     };
     linalg::inverse(&xtwx).ok_or_else(|| linalg::null_directions(&xtwx))
+}
+
+/// IRLS could not go on: R stops with an error in both cases, and so does spel.
+fn irls_failure(failure: glm::Failure, options: &Options) -> Diagnostic {
+    let (message, help) = match failure {
+        glm::Failure::Singular { iteration } => (
+            format!("the fit's normal equations could not be solved at iteration {iteration}"),
+            "some terms become combinations of others at the fitted weights: look for a level \
+             whose outcome never varies, or drop terms",
+        ),
+        glm::Failure::StepHalving { iteration } => (
+            format!(
+                "at iteration {iteration} the fit's step made the deviance worse even when halved 30 times \
+                 (R: \"inner loop 2; cannot correct step size\")"
+            ),
+            "the data may be separated or the terms badly scaled: look at the outcome within \
+             each level, or rescale large numeric columns",
+        ),
+    };
+    Diagnostic::new("spel::model::irls", message)
+        .at(options.outcome_span)
+        .with_help(help)
 }
 
 /// The information matrix at the solution cannot be inverted: no standard error exists.

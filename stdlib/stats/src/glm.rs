@@ -179,6 +179,19 @@ pub struct Fit<'a> {
     pub deviance: f64,
     pub iterations: usize,
     pub converged: bool,
+    /// Why IRLS stopped before converging, when it could not go on (R stops with an
+    /// error in both cases).
+    pub failure: Option<Failure>,
+}
+
+/// What stops IRLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The step's normal equations could not be solved (at this iteration).
+    Singular { iteration: usize },
+    /// Halving the step 30 times did not bring the deviance down (R: "inner loop 2;
+    /// cannot correct step size").
+    StepHalving { iteration: usize },
 }
 
 const MAX_ITERATIONS: usize = 50;
@@ -378,6 +391,9 @@ impl<'a, 'p> CellPasses<'a, 'p> {
                 }
                 next = at(&new_beta, &new_shift, &mut values);
             }
+            if worse(next.deviance, deviance_old) {
+                return None; // the fit by rows stops, and says why
+            }
             written = write;
             let settled = settled(family, &beta, &new_beta);
             beta = new_beta;
@@ -462,6 +478,7 @@ impl<'a, 'p> CellPasses<'a, 'p> {
             deviance,
             iterations,
             converged,
+            failure: None,
         })
     }
 
@@ -708,6 +725,7 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
     let mut iterations = 0;
     let mut deviance = f64::NAN;
     let mut first = true;
+    let mut failure = None;
     while iterations < MAX_ITERATIONS {
         iterations += 1;
         let mut rows = Rows::with_cells(
@@ -735,7 +753,10 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
             }
             first = false;
         }
-        let Some(new_beta) = linalg::solve(&xtwx, &xtwz) else {
+        let Some(mut new_beta) = linalg::solve(&xtwx, &xtwz) else {
+            failure = Some(Failure::Singular {
+                iteration: iterations,
+            });
             break;
         };
         // eta = offset + z - (z~ - X~ beta): the fixed effects' part is what demeaning removed.
@@ -754,7 +775,17 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
                     *e = 0.5 * (*e + eta[i]);
                 }
             });
+            // The coefficients with eta (eta is linear in them and the absorbed effects).
+            for (new, old) in new_beta.iter_mut().zip(&beta) {
+                *new = 0.5 * (*new + old);
+            }
             next.take(problem, &new_eta);
+        }
+        if worse(next.deviance, deviance_old) {
+            failure = Some(Failure::StepHalving {
+                iteration: iterations,
+            });
+            break;
         }
         let settled = settled(family, &beta, &new_beta);
         beta = new_beta;
@@ -784,6 +815,7 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
         deviance,
         iterations,
         converged,
+        failure,
     }
 }
 
