@@ -450,8 +450,13 @@ fn unusable_inputs_are_located_errors() {
             "2 observations with a positive weight for 2 parameters",
         ),
     ] {
-        let error = run(src).error.unwrap_or_else(|| panic!("no error for {src}"));
-        assert!(error.contains(code) && error.contains(says), "{src}\n{error}");
+        let error = run(src)
+            .error
+            .unwrap_or_else(|| panic!("no error for {src}"));
+        assert!(
+            error.contains(code) && error.contains(says),
+            "{src}\n{error}"
+        );
         assert!(!error.contains("internal"), "{error}");
     }
 }
@@ -510,6 +515,56 @@ fn paired_comparisons_match_scipy() {
         assert_eq!(rows[1][2].as_f64().unwrap(), w, "{rows:?}");
         assert!(close(rows[1][4].as_f64().unwrap(), w_p, 1e-9), "{rows:?}");
     }
+}
+
+/// `its` reads neighbouring rows as neighbouring periods: a period twice (areas stacked)
+/// or a gap is an error, and `level =` sets the intervals.
+#[test]
+fn interrupted_time_series_checks_its_periods() {
+    let series = |months: &str| {
+        format!(
+            "table month = [{months}], referrals = [20, 22, 21, 24, 25, 18, 19, 20, 21, 23]\n  |> its referrals ~ month, break = 6"
+        )
+    };
+    let twice = run(&series("1, 2, 2, 3, 4, 5, 6, 7, 8, 9"))
+        .error
+        .expect("an error");
+    assert!(
+        twice.contains("spel::its::duplicate_period")
+            && twice.contains("period 2 appears in 2 rows"),
+        "{twice}"
+    );
+    let gap = run(&series("1, 2, 3, 4, 5, 6, 8, 9, 10, 11"))
+        .error
+        .expect("an error");
+    assert!(gap.contains("6 is followed by 8"), "{gap}");
+    let months = "2019-01-01, 2019-02-01, 2019-03-01, 2019-04-01, 2019-05-01, 2019-06-01, \
+                  2019-07-01, 2019-08-01, 2019-09-01, 2019-10-01";
+    let dated = run(&format!(
+        "{}, lags = 1",
+        series(months).replace("break = 6", "break = 2019-06-01")
+    ));
+    assert!(
+        dated.error.is_none(),
+        "calendar months are evenly spaced: {:?}",
+        dated.error
+    );
+    let at = |level: &str| -> Vec<Value> {
+        let out = run(&format!(
+            "{}, lags = 1{level}",
+            series("1, 2, 3, 4, 5, 6, 7, 8, 9, 10")
+        ));
+        let table: Value = serde_json::from_str(out.json.trim()).unwrap();
+        table["rows"].as_array().unwrap().clone()
+    };
+    let (ninety, default) = (at(", level = 0.9"), at(""));
+    // The 90% half-width is z(0.95)/z(0.975) of the 95% one.
+    let half = |rows: &[Value]| rows[2][6].as_f64().unwrap() - rows[2][1].as_f64().unwrap();
+    assert!(close(
+        half(&ninety) / half(&default),
+        1.6448536269514722 / 1.959963984540054,
+        1e-9
+    ));
 }
 
 #[test]

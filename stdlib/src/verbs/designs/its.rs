@@ -19,13 +19,16 @@ crate::choice! {
 
 pub const VERB: Verb = Verb {
     name: "its",
-    signature: "its OUTCOME ~ TIME, break = VALUE [, seasonal = SEASON] [, lags = K]",
+    signature: "its OUTCOME ~ TIME, break = VALUE [, seasonal = SEASON] [, lags = K] [, level = 0.95]",
     summary: "Interrupted time series: level and slope change at a break, Newey–West SEs.",
     description: "Segmented regression OUTCOME = b0 + b1·TIME + b2·after + b3·(TIME − break)·after, \
                   with `after` true from the break period on (time since the break is 0 in the \
                   break period). Standard errors are Newey–West (Bartlett kernel, K lags, default \
                   floor(4·(n/100)^(2/9))) with no small-sample factor and z-based intervals, as \
-                  statsmodels' OLS with `cov_type = \"HAC\"`.",
+                  statsmodels' OLS with `cov_type = \"HAC\"`. The rows are one series: one row a \
+                  period, evenly spaced (consecutive numbers, days, weeks, months, quarters or \
+                  years); a period given twice (several areas stacked) or a gap is an error, since \
+                  Newey–West reads neighbouring rows as neighbouring periods.",
     connectives: &[],
     options: &[
         OptionSpec {
@@ -52,6 +55,12 @@ pub const VERB: Verb = Verb {
             kind: OptionKind::Whole { min: 0.0, max: 1e6 },
             summary: "Newey–West lags.",
         },
+        OptionSpec::new(
+            "level",
+            OptionKind::PROBABILITY,
+            "a probability",
+            "Confidence level (default 0.95).",
+        ),
     ],
     named_arguments: false,
     examples: &[Example {
@@ -80,6 +89,7 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let season_ast = ctx.option("seasonal").and_then(|a| a.as_expr());
     let series = Series::read(ctx, lf, &scope, &request, season_ast)?;
     let n = series.ys.len();
+    check_periods(&series.ts, request.time_type == DataType::Date, &request)?;
     check_break(&series.ts, request.brk, request.brk_span)?;
     let (columns, names) = segments(ctx, &request, &series, season_ast);
     let Some(fit) = least_squares::fit(&columns, &series.ys, &vec![1.0; n]) else {
@@ -203,6 +213,87 @@ impl Series {
             seasons,
         })
     }
+}
+
+/// One row a period, the periods evenly spaced: Newey–West reads neighbouring rows as
+/// neighbouring periods, so a period given twice (areas stacked) or a missing one would
+/// give wrong standard errors without a word. Dates may step by days, weeks, months,
+/// quarters or years (the same day of each month).
+fn check_periods(ts: &[f64], dates: bool, request: &ItsRequest) -> Result<(), Diagnostic> {
+    let label = |t: f64| period_label(t, dates);
+    if let Some(pair) = ts.windows(2).find(|w| w[0] == w[1]) {
+        let count = ts.iter().filter(|t| **t == pair[0]).count();
+        return Err(Diagnostic::new(
+            "spel::its::duplicate_period",
+            format!(
+                "period {} appears in {count} rows, but `its` fits one series: one row a period",
+                label(pair[0])
+            ),
+        )
+        .at(request.outcome_span)
+        .with_help(format!(
+            "for several areas, fit each on its own (`filter area == \"...\" |> its ...`), or add \
+             them up by period first (`summarise ... by {}`)",
+            request.time_name
+        )));
+    }
+    let steps: Vec<f64> = if dates {
+        month_steps(ts).unwrap_or_else(|| ts.windows(2).map(|w| w[1] - w[0]).collect())
+    } else {
+        ts.windows(2).map(|w| w[1] - w[0]).collect()
+    };
+    let step = steps.iter().copied().fold(f64::INFINITY, f64::min);
+    let Some(gap) = steps
+        .iter()
+        .position(|s| (s - step).abs() > 1e-9 * step.abs())
+    else {
+        return Ok(());
+    };
+    Err(Diagnostic::new(
+        "spel::its::gap",
+        format!(
+            "the periods are not evenly spaced: {} is followed by {}",
+            label(ts[gap]),
+            label(ts[gap + 1])
+        ),
+    )
+    .at(request.outcome_span)
+    .with_help(
+        "add the missing periods (with their outcome), or fit the series where it is complete",
+    ))
+}
+
+/// Steps in months between dates that all fall on the same day of the month; `None`
+/// for other dates.
+fn month_steps(days: &[f64]) -> Option<Vec<f64>> {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    let dates: Vec<chrono::NaiveDate> = days
+        .iter()
+        .map(|d| epoch.checked_add_signed(chrono::Duration::days(*d as i64)))
+        .collect::<Option<_>>()?;
+    use chrono::Datelike;
+    let day = dates.first()?.day();
+    if dates.iter().any(|d| d.day() != day) {
+        return None;
+    }
+    let month = |d: &chrono::NaiveDate| f64::from(d.year() * 12 + d.month() as i32);
+    Some(
+        dates
+            .windows(2)
+            .map(|w| month(&w[1]) - month(&w[0]))
+            .collect(),
+    )
+}
+
+/// A period as the user wrote it: a number, or a date.
+fn period_label(t: f64, date: bool) -> String {
+    if date {
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        if let Some(d) = epoch.checked_add_signed(chrono::Duration::days(t as i64)) {
+            return d.to_string();
+        }
+    }
+    crate::format::number(t)
 }
 
 /// At least five periods, and the break after the first and no later than the last.
@@ -338,6 +429,7 @@ fn estimates(
     // Newey–West: Bartlett-weighted autocovariances of the scores x_t e_t.
     let meat = vcov::newey_west_meat(columns, &fit.residuals, lags);
     let variance = vcov::sandwich(&fit.bread, &meat, 1.0);
+    let level = ctx.number("level")?.map_or(0.95, |(x, _)| x);
     let rows: Vec<crate::model::Coefficient> = (0..p)
         .map(|j| {
             crate::model::Coefficient::wald(
@@ -345,7 +437,7 @@ fn estimates(
                 beta[j],
                 variance[(j, j)].sqrt(),
                 crate::model::Distribution::Normal,
-                0.95,
+                level,
             )
         })
         .collect();
