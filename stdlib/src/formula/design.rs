@@ -44,6 +44,12 @@ pub struct Design {
     /// Rows dropped for a missing value, by the variable that was missing.
     pub missing: Vec<(String, usize)>,
     pub n_dropped_missing: usize,
+    /// Rows of absorbed groups whose outcome never varies, dropped before the fit, and
+    /// how many groups of each absorbed effect that was.
+    pub n_dropped_separated: usize,
+    pub separated_groups: Vec<(String, usize)>,
+    /// Which of the rows built the fit kept, once such groups were dropped; `None` for all.
+    pub rows_kept: Option<Vec<bool>>,
     /// The rows used, as positions among the rows that meet the condition; `None` when
     /// every one is used (no row-length list of positions 0, 1, 2, ...).
     pub rows: Option<Vec<usize>>,
@@ -51,6 +57,103 @@ pub struct Design {
     pub references: Vec<(String, String)>,
     /// Each factor's levels and reference, to code other data the same way.
     pub codings: Vec<FactorCoding>,
+}
+
+impl Design {
+    /// Keeps the rows where `keep` is true, in every row-length part of the design:
+    /// the outcome, the columns (a factor's dummies still share one list of codes),
+    /// weights, offsets, and the groupings, whose levels left without a row are dropped.
+    pub fn retain_rows(&mut self, keep: &[bool]) {
+        let pick = |values: &[f64]| -> Vec<f64> {
+            values
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(v, _)| *v)
+                .collect()
+        };
+        let n = keep.iter().filter(|k| **k).count();
+        self.y = pick(&self.y);
+        for part in [
+            &mut self.weights,
+            &mut self.freq,
+            &mut self.trials,
+            &mut self.offset,
+        ] {
+            if let Some(values) = part.as_mut() {
+                *values = pick(values);
+            }
+        }
+        let mut codes_kept: Vec<(Codes, Codes)> = Vec::new();
+        let mut keep_codes = |codes: &Codes| -> Codes {
+            if let Some((_, new)) = codes_kept.iter().find(|(old, _)| Arc::ptr_eq(old, codes)) {
+                return new.clone();
+            }
+            let new: Codes = Arc::new(
+                codes
+                    .iter()
+                    .zip(keep)
+                    .filter(|(_, k)| **k)
+                    .map(|(c, _)| *c)
+                    .collect(),
+            );
+            codes_kept.push((codes.clone(), new.clone()));
+            new
+        };
+        for column in &mut self.columns {
+            match column {
+                MatrixColumn::Values(x) => *x = pick(x),
+                MatrixColumn::Indicator { codes, .. } => *codes = keep_codes(codes),
+                MatrixColumn::Constant { rows, .. } => *rows = n,
+            }
+        }
+        for named in self
+            .fixed_effects
+            .iter_mut()
+            .chain(self.clusters.iter_mut())
+        {
+            named.retain_rows(&keep_codes(&named.grouping.ids));
+        }
+        let positions: Vec<usize> = match &self.rows {
+            Some(rows) => rows
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(r, _)| *r)
+                .collect(),
+            None => (0..keep.len()).filter(|&i| keep[i]).collect(),
+        };
+        self.rows = Some(positions);
+    }
+}
+
+impl NamedGrouping {
+    /// The grouping of the kept rows (`ids`, the old ids of those rows), renumbered so
+    /// that its levels are the ones that still have a row.
+    fn retain_rows(&mut self, ids: &Codes) {
+        let mut renumbered = vec![u32::MAX; self.grouping.levels];
+        let mut labels = Vec::new();
+        for &id in ids.iter() {
+            let slot = &mut renumbered[id as usize];
+            if *slot == u32::MAX {
+                *slot = labels.len() as u32;
+                labels.push(id);
+            }
+        }
+        // Levels in their old order, so that labels keep theirs.
+        labels.sort_unstable();
+        for (new, &old) in labels.iter().enumerate() {
+            renumbered[old as usize] = new as u32;
+        }
+        self.labels = labels
+            .iter()
+            .map(|&old| self.labels[old as usize].clone())
+            .collect();
+        self.grouping = Grouping {
+            ids: Arc::new(ids.iter().map(|&id| renumbered[id as usize]).collect()),
+            levels: labels.len(),
+        };
+    }
 }
 
 /// What the model statement asks of the data besides the formula's terms.
@@ -133,6 +236,9 @@ pub fn build(
         n_total,
         n_outside_condition: n_total - n_condition,
         n_dropped_missing: n_condition - n,
+        n_dropped_separated: 0,
+        separated_groups: Vec::new(),
+        rows_kept: None,
         rows,
         missing,
         references,

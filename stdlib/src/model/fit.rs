@@ -23,6 +23,8 @@ pub struct Options {
     pub adjustment: Adjustment,
     /// t with n-k degrees of freedom for clustered OLS, instead of G-1.
     pub residual_df: bool,
+    /// Keep absorbed groups whose outcome never varies (fixest's `fixef.rm = "none"`).
+    pub keep_separated: bool,
     pub level: f64,
     pub formula: String,
     pub variables: Vec<String>,
@@ -43,8 +45,8 @@ impl Options {
 
 pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let mut notes = Vec::new();
-    let n = design.y.len();
     let data = FitData::prepare(&mut design, options, &mut notes)?;
+    let n = data.y.len();
     let family = data.family;
     let mut problem = data.problem(&design);
     let (fitted, theta) = estimate(&mut problem, &mut notes);
@@ -87,6 +89,8 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         condition: options.condition.clone(),
         n_dropped_missing: design.n_dropped_missing,
         missing: design.missing.clone(),
+        n_dropped_separated: design.n_dropped_separated,
+        rows_kept: design.rows_kept.take(),
         coefficients,
         variables: options.variables.clone(),
         vcov: vcov_rows,
@@ -166,6 +170,11 @@ impl FitData {
         let mut y = std::mem::take(&mut design.y);
         let family = glm_family(family_name, design, &mut y, &mut weights, binary, options)?;
         check_clusters(design, options)?;
+        let mut average_weights = average_weights;
+        if !options.keep_separated {
+            let outcome = (&mut y, &mut weights, &mut average_weights);
+            drop_separated_groups(design, family, outcome, notes);
+        }
 
         let clustered = match options.estimator {
             Some(e) => e == Estimator::Cluster,
@@ -213,6 +222,68 @@ impl FitData {
             conditioning: Some(&self.conditioning),
         }
     }
+}
+
+/// Absorbed groups whose outcome never varies — always 0 or always 1 for a binomial
+/// outcome, always 0 for counts — dropped before the fit with their rows, as fixest and
+/// Stata drop them: each such group's effect is infinite, and the rows tell nothing
+/// about the other terms, whose estimates are the same without them. Said in a note.
+fn drop_separated_groups(
+    design: &mut Design,
+    family: Family,
+    (y, weights, average_weights): (&mut Vec<f64>, &mut Vec<f64>, &mut Option<Vec<f64>>),
+    notes: &mut Vec<String>,
+) {
+    let counts = match family {
+        Family::Gaussian => return,
+        Family::Binomial(_) => false,
+        Family::Poisson | Family::NegBin(_) => true,
+    };
+    if design.fixed_effects.is_empty() {
+        return;
+    }
+    let groupings: Vec<&Grouping> = design.fixed_effects.iter().map(|g| &g.grouping).collect();
+    let (keep, dropped) = spel_stats::separation::constant_outcome_groups(y, counts, &groupings);
+    let rows = keep.iter().filter(|k| !**k).count();
+    if rows == 0 {
+        return;
+    }
+    let pick = |values: &[f64]| -> Vec<f64> {
+        values
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(v, _)| *v)
+            .collect()
+    };
+    *y = pick(y);
+    *weights = pick(weights);
+    if let Some(average) = average_weights.as_mut() {
+        *average = pick(average);
+    }
+    design.separated_groups = design
+        .fixed_effects
+        .iter()
+        .zip(&dropped)
+        .filter(|(_, d)| **d > 0)
+        .map(|(g, d)| (g.name.clone(), *d))
+        .collect();
+    design.n_dropped_separated = rows;
+    design.retain_rows(&keep);
+    design.rows_kept = Some(keep);
+    let groups: Vec<String> = design
+        .separated_groups
+        .iter()
+        .map(|(name, d)| format!("{} of `{name}`", format::plural(*d, "group")))
+        .collect();
+    notes.push(format!(
+        "{} dropped with {} whose outcome is always {}: such a group's absorbed effect is \
+         infinite and its rows tell nothing about the other terms, whose estimates are the \
+         same without them (fixest and Stata drop them too; `separated = keep` keeps them).",
+        format::plural(rows, "row"),
+        groups.join(" and "),
+        if counts { "0" } else { "0 or always 1" }
+    ));
 }
 
 /// The columns dropped as collinear, said in a note.
@@ -716,13 +787,29 @@ fn binomial_notes(
         .par_iter()
         .filter(|&&eta| !(1e-8..=1.0 - 1e-8).contains(&glm::mean(family, eta)))
         .count();
-    if separation.is_empty() && extreme > 0 {
+    let in_constant_groups = rows_in_constant_groups(design, y);
+    if separation.is_empty() && extreme > 0 && extreme <= in_constant_groups {
+        separation.push(format!(
+            "{} rows in absorbed groups whose outcome never varies are fitted with a probability of 0 or 1: those groups' effects run off towards infinity, and the reported estimates are not affected (`separated = drop`, the default, leaves such groups out).",
+            format::count(in_constant_groups)
+        ));
+    } else if separation.is_empty() && extreme > 0 {
         separation.push(format!(
             "Quasi-complete separation: {} rows are fitted with a probability of 0 or 1; the estimates of the terms that separate them run off towards infinity and are not meaningful.",
             format::count(extreme)
         ));
     }
     separation
+}
+
+/// Rows of absorbed groups whose (binomial) outcome never varies.
+fn rows_in_constant_groups(design: &Design, y: &[f64]) -> usize {
+    let groupings: Vec<&Grouping> = design.fixed_effects.iter().map(|g| &g.grouping).collect();
+    if groupings.is_empty() {
+        return 0;
+    }
+    let (keep, _) = spel_stats::separation::constant_outcome_groups(y, false, &groupings);
+    keep.iter().filter(|k| !**k).count()
 }
 
 /// IRLS, or for the negative binomial IRLS alternating with its shape (returned with

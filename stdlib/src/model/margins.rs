@@ -121,7 +121,11 @@ impl Margins<'_> {
             clusters: source.clusters.iter().collect(),
             codings: &source.codings,
         };
-        design::build(table, &scope, &source.resolved, &request, self.work, span)
+        let mut design = design::build(table, &scope, &source.resolved, &request, self.work, span)?;
+        if let Some(kept) = &self.model.rows_kept {
+            design.retain_rows(kept);
+        }
+        Ok(design)
     }
 
     /// A factor's effects: the change from its reference level to each other level.

@@ -119,6 +119,11 @@ pub struct Model {
     pub condition: Option<String>,
     pub n_dropped_missing: usize,
     pub missing: Vec<(String, usize)>,
+    /// Rows of absorbed groups whose outcome never varies, dropped before the fit.
+    pub n_dropped_separated: usize,
+    /// Which rows of the design the fit kept (`None`: all), so that margins rebuild the
+    /// design on the same rows.
+    pub rows_kept: Option<Vec<bool>>,
     pub coefficients: Vec<Coefficient>,
     /// The variables the terms are made of (`age_band`, `sex`), for sentences.
     pub variables: Vec<String>,

@@ -75,6 +75,12 @@ pub fn rows_line(model: &Model) -> String {
             by.join(", ")
         ));
     }
+    if model.n_dropped_separated > 0 {
+        parts.push(format!(
+            "{} in absorbed groups whose outcome never varies",
+            format::count(model.n_dropped_separated)
+        ));
+    }
     let mut line = format!("Rows: {}", parts.join("; "));
     if let Some(weighted) = model.n_weighted {
         line.push_str(&format!(
@@ -292,7 +298,7 @@ pub fn json(model: &Model) -> serde_json::Value {
         "family": crate::choice::Choice::word(model.family),
         "formula": model.formula,
         "n": model.n,
-        "n_dropped": model.n_outside_condition + model.n_dropped_missing,
+        "n_dropped": model.n_outside_condition + model.n_dropped_missing + model.n_dropped_separated,
         "terms": terms,
         "log_lik": model.log_lik,
         "aic": model.aic,

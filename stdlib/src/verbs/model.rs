@@ -16,6 +16,10 @@ crate::choice! {
     /// The t distribution's degrees of freedom for clustered OLS.
     pub enum DegreesOfFreedom { Clusters = "clusters", Residual = "residual" }
 }
+crate::choice! {
+    /// What becomes of absorbed groups whose outcome never varies.
+    pub enum Separated { Drop = "drop", Keep = "keep" }
+}
 
 pub static VERBS: &[Verb] = &[Verb {
     name: "model",
@@ -85,6 +89,12 @@ pub static VERBS: &[Verb] = &[Verb {
             values: "a number such as 0.95",
             kind: OptionKind::PROBABILITY,
             summary: "Confidence level of the intervals.",
+        },
+        OptionSpec {
+            name: "separated",
+            values: "drop or keep",
+            kind: OptionKind::Word(Separated::WORDS),
+            summary: "Absorbed groups whose outcome is always 0 (or always 1): dropped, as fixest and Stata (default), or kept.",
         },
     ],
     named_arguments: false,
@@ -515,6 +525,7 @@ fn model_options(
             .choice::<Adjustment>("ssc")?
             .unwrap_or(Adjustment::Stata),
         residual_df: ctx.choice::<DegreesOfFreedom>("df")? == Some(DegreesOfFreedom::Residual),
+        keep_separated: ctx.choice::<Separated>("separated")? == Some(Separated::Keep),
         level,
         // A formula written over several lines reads as one.
         formula: ctx

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::matrix::{Codes, MatrixColumn};
+use crate::matrix::{Codes, Grouping, MatrixColumn};
 use crate::rows::over_chunks;
 
 /// The dummy columns among `kept` (the intercept aside) whose rows all have outcome 0
@@ -87,4 +87,50 @@ pub fn separating_dummies(
         }
     }
     separating
+}
+
+/// Rows of absorbed groups whose outcome never varies — always 0 or always 1 for a
+/// binomial outcome (shares of trials), always 0 for counts: such a group's effect runs
+/// off to infinity and tells nothing about the other terms. Found over every absorbed
+/// grouping in turn until none is left, as fixest does. Whether each row is kept, and
+/// how many groups of each grouping were dropped.
+pub fn constant_outcome_groups(
+    y: &[f64],
+    counts: bool,
+    groupings: &[&Grouping],
+) -> (Vec<bool>, Vec<usize>) {
+    let mut keep = vec![true; y.len()];
+    let mut dropped = vec![0; groupings.len()];
+    loop {
+        let mut changed = false;
+        for (g, grouping) in groupings.iter().enumerate() {
+            // Each group's smallest and largest outcome among the rows still kept.
+            let mut low = vec![f64::INFINITY; grouping.levels];
+            let mut high = vec![f64::NEG_INFINITY; grouping.levels];
+            for (i, &id) in grouping.ids.iter().enumerate() {
+                if keep[i] {
+                    low[id as usize] = low[id as usize].min(y[i]);
+                    high[id as usize] = high[id as usize].max(y[i]);
+                }
+            }
+            let constant = |level: usize| {
+                low[level] <= high[level] && (high[level] == 0.0 || (!counts && low[level] == 1.0))
+            };
+            let gone: Vec<bool> = (0..grouping.levels).map(constant).collect();
+            let count = gone.iter().filter(|g| **g).count();
+            if count == 0 {
+                continue;
+            }
+            dropped[g] += count;
+            changed = true;
+            for (i, &id) in grouping.ids.iter().enumerate() {
+                if gone[id as usize] {
+                    keep[i] = false;
+                }
+            }
+        }
+        if !changed {
+            return (keep, dropped);
+        }
+    }
 }

@@ -131,7 +131,17 @@ def used_rows(frame, spec):
     rows = frame
     if spec["condition"]:
         rows = rows[rows["keep"]]
-    return rows.dropna(subset=["x1"]).reset_index(drop=True)
+    rows = rows.dropna(subset=["x1"])
+    if spec["fe"] and spec["family"] != "ols":
+        # Absorbed groups whose outcome never varies are left out, as spel, fixest and
+        # Stata leave them out (their effects are infinite).
+        share = rows["y"] / rows["m"] if spec["trials"] else rows["y"]
+        low = share.groupby(rows["grp"]).transform("min")
+        high = share.groupby(rows["grp"]).transform("max")
+        counts = spec["family"] in ("poisson", "negbin")
+        constant = (high == 0) | ((low == 1) & (not counts))
+        rows = rows[~constant]
+    return rows.reset_index(drop=True)
 
 
 def design(rows, spec):

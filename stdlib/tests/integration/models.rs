@@ -168,6 +168,41 @@ fn calendar_year_polynomials_are_kept_as_r_keeps_them() {
     assert_eq!(cubic["dropped_collinear"], serde_json::json!(["year^3"]));
 }
 
+/// Absorbed groups whose outcome never varies are dropped with their rows, as fixest and
+/// Stata drop them, and said; the estimates are those of the fit that keeps them (whose
+/// note now names the groups as the cause, not the terms).
+#[test]
+fn absorbed_groups_whose_outcome_never_varies_are_dropped_and_said() {
+    let fit = |extra: &str| {
+        last_model(&format!(
+            "gpps = simulate gpps, n = 30000, seed = 1\nuse gpps\nmodel good_experience ~ lw_fte_50k + sex + fe(year) + fe(pcn), cluster = pcn{extra}"
+        ))
+    };
+    let (dropped, kept) = (fit(""), fit(", separated = keep"));
+    assert_eq!(dropped["n"], 29764);
+    assert_eq!(kept["n"], 30000);
+    let notes = dropped["notes"].to_string();
+    assert!(
+        notes.contains(
+            "236 rows dropped with 12 groups of `pcn` whose outcome is always 0 or always 1"
+        ),
+        "{notes}"
+    );
+    let kept_notes = kept["notes"].to_string();
+    assert!(
+        kept_notes.contains("236 rows in absorbed groups whose outcome never varies"),
+        "{kept_notes}"
+    );
+    assert!(!kept_notes.contains("Quasi-complete"), "{kept_notes}");
+    for name in ["lw_fte_50k", "sexMale"] {
+        let (a, b) = (
+            term(&dropped, name)["estimate"].as_f64().unwrap(),
+            term(&kept, name)["estimate"].as_f64().unwrap(),
+        );
+        assert!(close(a, b, 1e-6), "{name}: {a} vs {b}");
+    }
+}
+
 /// Counts no more dispersed than a Poisson's: theta runs off, and the note says so, as
 /// MASS warns.
 #[test]
