@@ -385,7 +385,7 @@ impl Variance {
 }
 
 /// A two-way clustered variance with its negative eigenvalues set to zero, said in a
-/// note (Cameron, Gelbach and Miller 2011; fixest does the same).
+/// note (Cameron, Gelbach and Miller 2011), on its correlations so that units do not matter.
 fn positive_semi_definite(
     v: Mat<f64>,
     estimator: Estimator,
@@ -398,9 +398,8 @@ fn positive_semi_definite(
     let (clipped, negative) = vcov::clip_to_positive(&v);
     if negative > 0 {
         notes.push(format!(
-            "The two-way clustered variance was not positive semi-definite: {} of its \
-             eigenvalues {} set to zero (Cameron, Gelbach and Miller 2011; fixest does \
-             the same).",
+            "The two-way clustered variance was not positive semi-definite: {} of the \
+             eigenvalues of its correlations {} set to zero (Cameron, Gelbach and Miller 2011).",
             negative,
             if negative == 1 { "was" } else { "were" }
         ));

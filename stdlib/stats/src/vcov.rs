@@ -55,11 +55,21 @@ pub struct Inputs<'a> {
 /// `v` with its negative eigenvalues set to zero, and how many there were. Two-way
 /// clustering's `V₁ + V₂ − V₁₂` need not be positive semi-definite, and a negative
 /// variance has no standard error; Cameron, Gelbach and Miller (2011) clip the
-/// eigenvalues at zero, as fixest does. Clipping depends on the parametrisation: clip
-/// the covariance of the coefficients the user reads.
+/// eigenvalues at zero. Clipping depends on the parametrisation: clip the covariance of
+/// the coefficients the user reads, and clip its correlations (`v` scaled by the
+/// square roots of its diagonal) so that the columns' units do not matter — a
+/// coefficient of `year^2` has a variance 10¹⁸ times smaller than the intercept's, below
+/// the rounding of the unscaled matrix's eigenvalues.
 pub fn clip_to_positive(v: &Mat<f64>) -> (Mat<f64>, usize) {
     let p = v.nrows();
-    let Ok(eigen) = v.self_adjoint_eigen(Side::Lower) else {
+    let scale: Vec<f64> = (0..p)
+        .map(|i| match v[(i, i)].abs().sqrt() {
+            s if s > 0.0 && s.is_finite() => s,
+            _ => 1.0,
+        })
+        .collect();
+    let scaled = Mat::from_fn(p, p, |i, j| v[(i, j)] / (scale[i] * scale[j]));
+    let Ok(eigen) = scaled.self_adjoint_eigen(Side::Lower) else {
         return (v.clone(), 0);
     };
     let values = eigen.S().column_vector();
@@ -69,9 +79,10 @@ pub fn clip_to_positive(v: &Mat<f64>) -> (Mat<f64>, usize) {
     }
     let u = eigen.U();
     let clipped = Mat::from_fn(p, p, |i, j| {
-        (0..p)
+        let correlation: f64 = (0..p)
             .map(|k| u[(i, k)] * values[k].max(0.0) * u[(j, k)])
-            .sum()
+            .sum();
+        correlation * scale[i] * scale[j]
     });
     (clipped, negative)
 }

@@ -239,13 +239,18 @@ def fit_reference(frame, spec, dropped, theta):
             if spec["two_way"]:
                 both = (rows["grp"] + "/" + rows["other"]).to_numpy()
                 variance = variance + one_way(rows["other"].to_numpy()) - one_way(both)
-                # Negative eigenvalues set to zero (Cameron, Gelbach and Miller; fixest).
-                values, vectors = np.linalg.eigh(variance)
-                variance = vectors @ np.diag(np.clip(values, 0, None)) @ vectors.T
+                # Negative eigenvalues of the correlations set to zero (Cameron, Gelbach
+                # and Miller; spel clips the correlations so that units do not matter).
+                scale = np.sqrt(np.abs(np.diag(variance)))
+                scale[scale == 0] = 1.0
+                values, vectors = np.linalg.eigh(variance / np.outer(scale, scale))
+                clipped = vectors @ np.diag(np.clip(values, 0, None)) @ vectors.T
+                variance = clipped * np.outer(scale, scale)
     se = np.sqrt(np.diag(variance))
     terms = {name: (params[i], se[i]) for i, name in enumerate(X.columns)}
     loglik = None if spec["weights"] == "weights" else plain.llf
-    return terms, loglik
+    converged = ols or bool(plain.converged)
+    return terms, loglik, converged
 
 
 def negbin_theta(frame, spec):
@@ -279,7 +284,11 @@ def compare(got, case_frame, spec):
             spec = dict(spec, family="poisson")
         elif not abs(theta - reference_theta) <= 1e-4 * reference_theta:
             problems.append(f"theta {theta} vs statsmodels {reference_theta}")
-    reference, loglik = fit_reference(case_frame, spec, dropped, theta)
+    reference, loglik, converged = fit_reference(case_frame, spec, dropped, theta)
+    if not converged:
+        # Neither has an answer (separation within a group, say): spel must say so.
+        said = any("did not converge" in n or "separation" in n for n in got["notes"])
+        return problems if said else problems + ["statsmodels did not converge; spel said nothing"]
     for term in got["terms"]:
         name = term["term"]
         if name not in reference:
