@@ -53,6 +53,15 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     if let Some(failure) = fitted.failure {
         return Err(irls_failure(failure, options));
     }
+    if !fitted.rows.within_tolerance {
+        notes.push(format!(
+            "The absorbed effects' alternating projections did not reach their tolerance \
+             ({:e} of the largest value) in {} sweeps: the estimates may be off in their last \
+             digits.",
+            spel_stats::rows::DEMEANING_TOLERANCE,
+            format::count(spel_stats::rows::DEMEANING_SWEEPS)
+        ));
+    }
     if !fitted.converged {
         notes.push(format!(
             "The fit did not converge in {} iterations; the estimates are not reliable.",

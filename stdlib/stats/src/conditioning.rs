@@ -72,6 +72,14 @@ impl Conditioning {
         conditioned + self.shift[j] / self.scale[j]
     }
 
+    /// Column `j`'s weighted sum of squares in the user's units (uncentred), in the
+    /// conditioned column's scale, from the conditioned column's `Σw x̃²`, `Σw x̃` and
+    /// `Σw`: `Σw (x̃ + shift/scale)²`.
+    pub fn uncentred_norm(&self, j: usize, sum_wxx: f64, sum_wx: f64, sum_w: f64) -> f64 {
+        let r = self.shift[j] / self.scale[j];
+        sum_wxx + 2.0 * r * sum_wx + r * r * sum_w
+    }
+
     /// Whether any column was changed.
     pub fn is_identity(&self) -> bool {
         self.shift.iter().all(|&s| s == 0.0) && self.scale.iter().all(|&s| s == 1.0)

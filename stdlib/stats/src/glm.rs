@@ -22,7 +22,7 @@ use super::rows::{
     over_chunks, scores_by_table,
 };
 use crate::conditioning::Conditioning;
-use crate::matrix::{Grouping, MatrixColumn};
+use crate::matrix::{Codes, Grouping, MatrixColumn};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Link {
@@ -321,7 +321,7 @@ impl<'a, 'p> CellPasses<'a, 'p> {
         let mut sums = passes.pass(Point::Start, None, None);
         let mut equations = passes.normal_equations(&sums)?;
         // Collinear columns are found once, on the first weighted design.
-        let dropped = linalg::collinear(&equations.0, &reference_norms(problem));
+        let dropped = linalg::collinear(&equations.0, &passes.reference_norms(&sums));
         if !dropped.is_empty() {
             let kept = without(&passes.kept, &dropped);
             let (columns, cells, table) = kept_cells(problem, &kept)?;
@@ -483,6 +483,46 @@ impl<'a, 'p> CellPasses<'a, 'p> {
     }
 
     /// X̃'WX̃ and X̃'Wz̃ from a pass's sums, with the groups' means.
+    /// [`reference_norms`] from the first pass's sums rather than a pass of its own: the
+    /// raw `X'WX`'s diagonal, with each conditioned column's shift taken back from `Σw x̃`
+    /// and `Σw` (the constant column's cross-products, or the absorbed groups' weights
+    /// and means).
+    fn reference_norms(&self, sums: &PassSums) -> Vec<f64> {
+        let p = self.columns.len();
+        let (raw, _) = self.cells.assemble(p, &sums.cells);
+        let constant = self
+            .columns
+            .iter()
+            .position(|c| matches!(c, MatrixColumn::Constant { value, .. } if *value != 0.0));
+        let (sum_w, sum_wx): (f64, Vec<f64>) = match (constant, self.group) {
+            (Some(k), _) => {
+                let value = self.columns[k].get(0);
+                let sum_wx = (0..p).map(|j| raw[(j, k)] / value).collect();
+                (raw[(k, k)] / (value * value), sum_wx)
+            }
+            (None, Some(_)) => {
+                let (means, weights, _) = self.table.finish(&self.columns, &sums.groups);
+                let sum_wx = (0..p)
+                    .map(|j| {
+                        weights
+                            .iter()
+                            .enumerate()
+                            .map(|(g, w)| w * means[g * p + j])
+                            .sum()
+                    })
+                    .collect();
+                (weights.iter().sum(), sum_wx)
+            }
+            (None, None) => (0.0, vec![0.0; p]),
+        };
+        (0..p)
+            .map(|a| match self.problem.conditioning {
+                Some(c) => c.uncentred_norm(self.kept[a], raw[(a, a)], sum_wx[a], sum_w),
+                None => raw[(a, a)],
+            })
+            .collect()
+    }
+
     fn normal_equations(&self, sums: &PassSums) -> Option<NormalEquations> {
         let (mut xtwx, mut xtwz) = self.cells.assemble(self.columns.len(), &sums.cells);
         if self.group.is_none() {
@@ -863,31 +903,84 @@ fn settled(family: Family, beta: &[f64], new_beta: &[f64]) -> bool {
 /// decision compares the part of a column that the others leave with.
 fn reference_norms(problem: &Problem) -> Vec<f64> {
     let p = problem.columns.len();
-    let family = problem.family;
+    // A factor's dummies share their codes: one pass sums the weights by level for all.
+    let mut factors: Vec<&Codes> = Vec::new();
+    for column in problem.columns {
+        if let MatrixColumn::Indicator { codes, .. } = column
+            && !factors.iter().any(|f| Arc::ptr_eq(f, codes))
+        {
+            factors.push(codes);
+        }
+    }
+    let levels = |codes: &Codes| {
+        problem.columns.iter().find_map(|c| match c {
+            MatrixColumn::Indicator {
+                codes: c, levels, ..
+            } if Arc::ptr_eq(c, codes) => Some(*levels as usize),
+            _ => None,
+        })
+    };
+    let sizes: Vec<usize> = factors.iter().map(|f| levels(f).unwrap_or(0)).collect();
+    let size = 1 + p + sizes.iter().sum::<usize>();
     let partials = over_chunks(problem.y.len(), |range| {
-        let weights: Vec<f64> = range
-            .clone()
-            .map(|i| {
-                let mu = family.start(problem.y[i], problem.trials(i));
-                working_row(problem, i, family.link().apply(mu), mu).0
-            })
-            .collect();
+        let weights = start_weights(problem, range.clone());
+        // Σw, then each numeric column's Σ w x², then each factor's Σ w by level.
+        let mut sums = vec![0.0; size];
+        sums[0] = weights.iter().sum();
         let mut x = vec![0.0; range.len()];
-        (0..p)
-            .map(|j| {
-                problem.columns[j].fill(range.start, &mut x);
-                let uncentred = |v: f64| match problem.conditioning {
-                    Some(c) => c.uncentred(j, v),
-                    None => v,
-                };
-                x.iter()
+        for (j, column) in problem.columns.iter().enumerate() {
+            if let MatrixColumn::Values(_) = column {
+                column.fill(range.start, &mut x);
+                let uncentred = |v: f64| problem.conditioning.map_or(v, |c| c.uncentred(j, v));
+                sums[1 + j] = x
+                    .iter()
                     .zip(&weights)
                     .map(|(&v, w)| w * uncentred(v).powi(2))
-                    .sum::<f64>()
-            })
-            .collect::<Vec<f64>>()
+                    .sum();
+            }
+        }
+        let mut offset = 1 + p;
+        for (codes, &levels) in factors.iter().zip(&sizes) {
+            for (&c, w) in codes[range.clone()].iter().zip(&weights) {
+                if let Some(s) = sums[offset..offset + levels].get_mut(c as usize) {
+                    *s += w;
+                }
+            }
+            offset += levels;
+        }
+        sums
     });
-    add_partials(partials, p)
+    let sums = add_partials(partials, size);
+    (0..p)
+        .map(|j| match &problem.columns[j] {
+            MatrixColumn::Values(_) => sums[1 + j],
+            MatrixColumn::Constant { value, .. } => value * value * sums[0],
+            MatrixColumn::Indicator { codes, level, .. } => {
+                let f = factors
+                    .iter()
+                    .position(|f| Arc::ptr_eq(f, codes))
+                    .unwrap_or(0);
+                let offset = 1 + p + sizes[..f].iter().sum::<usize>();
+                sums[offset + *level as usize]
+            }
+        })
+        .collect()
+}
+
+/// The first IRLS step's working weights of rows `range`, at the starting means: a
+/// 0/1 outcome has two starting means, so the link is applied once per distinct one.
+fn start_weights(problem: &Problem, range: std::ops::Range<usize>) -> Vec<f64> {
+    let family = problem.family;
+    let mut last = (f64::NAN, f64::NAN);
+    range
+        .map(|i| {
+            let mu = family.start(problem.y[i], problem.trials(i));
+            if mu.to_bits() != last.0.to_bits() {
+                last = (mu, family.link().apply(mu));
+            }
+            working_row(problem, i, last.1, mu).0
+        })
+        .collect()
 }
 
 /// IRLS working weights `w` and residuals `(y - mu) / mu'`, plus `eta - offset` when

@@ -64,6 +64,9 @@ pub struct Rows<'a> {
     pub columns: Vec<&'a MatrixColumn>,
     pub groups: &'a [Grouping],
     pub demeaning: Demeaning,
+    /// Whether several absorbed groupings' alternating projections reached their
+    /// tolerance for every column ([`demean_checked`]); true for none or one.
+    pub within_tolerance: bool,
     cells: Option<Arc<Cells>>,
 }
 
@@ -83,6 +86,7 @@ impl<'a> Rows<'a> {
         z: Option<&[f64]>,
         cells: Option<Arc<Cells>>,
     ) -> Self {
+        let mut within_tolerance = true;
         let demeaning = match groups {
             [] => Demeaning::None,
             [one] => {
@@ -99,7 +103,9 @@ impl<'a> Rows<'a> {
                     .map(|c| {
                         let mut x = vec![0.0; c.len()];
                         c.fill(0, &mut x);
-                        demean(&x, w, groups)
+                        let (values, converged) = demean_checked(&x, w, groups);
+                        within_tolerance &= converged;
+                        values
                     })
                     .collect(),
             ),
@@ -108,6 +114,7 @@ impl<'a> Rows<'a> {
             columns,
             groups,
             demeaning,
+            within_tolerance,
             cells,
         }
     }
@@ -129,6 +136,7 @@ impl<'a> Rows<'a> {
                 weights,
                 z_means: None,
             },
+            within_tolerance: true,
             cells,
         }
     }
@@ -979,21 +987,33 @@ pub fn group_shifts(beta: &[f64], means: &[f64], z_means: &[f64]) -> Vec<f64> {
 /// Subtracts weighted group means, one grouping after another until nothing moves
 /// (exact in one pass for a single grouping).
 pub fn demean(x: &[f64], w: &[f64], groups: &[Grouping]) -> Vec<f64> {
+    demean_checked(x, w, groups).0
+}
+
+/// Sweeps of alternating projections before [`demean_checked`] gives up.
+pub const DEMEANING_SWEEPS: usize = 10_000;
+/// A sweep moves no group mean by more than this fraction of the largest value, and
+/// the demeaning has converged.
+pub const DEMEANING_TOLERANCE: f64 = 1e-13;
+
+/// [`demean`], and whether the alternating projections converged within
+/// [`DEMEANING_SWEEPS`] to [`DEMEANING_TOLERANCE`] (one grouping is exact in one sweep).
+pub fn demean_checked(x: &[f64], w: &[f64], groups: &[Grouping]) -> (Vec<f64>, bool) {
     let mut out = x.to_vec();
     if groups.is_empty() {
-        return out;
+        return (out, true);
     }
     let scale = 1.0 + x.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-    for _ in 0..10_000 {
+    for _ in 0..DEMEANING_SWEEPS {
         let mut largest_change: f64 = 0.0;
         for group in groups {
             let means = group_means_of(&out, group, w);
             largest_change = means.iter().fold(largest_change, |m, v| m.max(v.abs()));
             subtract_group_means(&mut out, group, &means);
         }
-        if groups.len() == 1 || largest_change < 1e-13 * scale {
-            break;
+        if groups.len() == 1 || largest_change < DEMEANING_TOLERANCE * scale {
+            return (out, true);
         }
     }
-    out
+    (out, false)
 }
