@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use spel_grammar::ast::Expr as Ast;
 use spel_grammar::{Diagnostic, Span};
 
-pub use spel_stats::matrix::{Codes, Grouping, MatrixColumn, linear_predictor};
+pub use spel_stats::matrix::{Codes, Grouping, MatrixColumn, kept_rows, linear_predictor};
 
 pub use super::resolve::FactorCoding;
 use super::resolve::{Resolved, Variable};
@@ -64,14 +64,7 @@ impl Design {
     /// the outcome, the columns (a factor's dummies still share one list of codes),
     /// weights, offsets, and the groupings, whose levels left without a row are dropped.
     pub fn retain_rows(&mut self, keep: &[bool]) {
-        let pick = |values: &[f64]| -> Vec<f64> {
-            values
-                .iter()
-                .zip(keep)
-                .filter(|(_, k)| **k)
-                .map(|(v, _)| *v)
-                .collect()
-        };
+        let pick = |values: &[f64]| kept_rows(values, keep);
         let n = keep.iter().filter(|k| **k).count();
         self.y = pick(&self.y);
         for part in [

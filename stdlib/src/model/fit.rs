@@ -7,7 +7,7 @@ use spel_grammar::{Diagnostic, Span};
 use super::{Coefficient, Distribution, Model, ModelFamily};
 use crate::choice::Choice;
 use crate::format;
-use crate::formula::design::{Design, Grouping, MatrixColumn};
+use crate::formula::design::{Design, Grouping, MatrixColumn, kept_rows};
 use rayon::prelude::*;
 use spel_stats::conditioning::Conditioning;
 use spel_stats::glm::{self, Family, Link, Problem};
@@ -257,14 +257,7 @@ fn drop_separated_groups(
     if rows == 0 {
         return;
     }
-    let pick = |values: &[f64]| -> Vec<f64> {
-        values
-            .iter()
-            .zip(&keep)
-            .filter(|(_, k)| **k)
-            .map(|(v, _)| *v)
-            .collect()
-    };
+    let pick = |values: &[f64]| kept_rows(values, &keep);
     *y = pick(y);
     *weights = pick(weights);
     if let Some(average) = average_weights.as_mut() {

@@ -87,6 +87,16 @@ impl MatrixColumn {
     }
 }
 
+/// The values of the rows where `keep` is true.
+pub fn kept_rows<T: Clone>(values: &[T], keep: &[bool]) -> Vec<T> {
+    values
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(v, _)| v.clone())
+        .collect()
+}
+
 /// `x · beta` for rows `start..start + out.len()`, column by column; a factor's
 /// dummies are added by one look-up per row rather than one pass per level.
 pub fn linear_predictor(columns: &[&MatrixColumn], beta: &[f64], start: usize, out: &mut [f64]) {

@@ -16,7 +16,7 @@ use spel_stats::designs::did::{
     Cell, Effect, Panel, aggregate, group_time_cells, simultaneous_critical_value, standard_error,
     two_way_fixed_effects,
 };
-use spel_stats::matrix::Grouping;
+use spel_stats::matrix::{Grouping, kept_rows};
 
 use crate::value::{Report, Value};
 
@@ -235,15 +235,7 @@ fn read_rows(ctx: &VerbCtx, lf: LazyFrame, asts: &Columns) -> Result<Rows, Diagn
         .env
         .work()
         .collect(rows.drop_nulls(None), "reading the panel", ctx.call.span)?;
-    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-    let units: Vec<String> = df
-        .column("unit")
-        .map_err(fail)?
-        .str()
-        .map_err(fail)?
-        .iter()
-        .map(|v| v.unwrap_or("").to_string())
-        .collect();
+    let units = super::strings(ctx, &df, "unit")?;
     let (times, firsts, treat, ys, weights) = (
         super::floats(ctx, &df, "time")?,
         super::floats(ctx, &df, "first")?,
@@ -560,21 +552,8 @@ fn balanced_panel(
 
 /// TWFE on the rows of the units in the balanced panel, the sample CS uses.
 fn twfe_on_panel(rows: &Rows, in_panel: &[bool]) -> (f64, f64) {
-    let keep = |values: &[f64]| -> Vec<f64> {
-        values
-            .iter()
-            .zip(in_panel)
-            .filter(|(_, k)| **k)
-            .map(|(v, _)| *v)
-            .collect()
-    };
-    let units: Vec<String> = rows
-        .units
-        .iter()
-        .zip(in_panel)
-        .filter(|(_, k)| **k)
-        .map(|(u, _)| u.clone())
-        .collect();
+    let keep = |values: &[f64]| kept_rows(values, in_panel);
+    let units = kept_rows(&rows.units, in_panel);
     let times: Vec<String> = keep(&rows.times).iter().map(|t| t.to_string()).collect();
     two_way_fixed_effects(
         &first_appearance_codes(&units),

@@ -198,15 +198,7 @@ impl Series {
             "fitting the time series",
             ctx.call.span,
         )?;
-        let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-        let seasons: Vec<String> = df
-            .column("s")
-            .map_err(fail)?
-            .str()
-            .map_err(fail)?
-            .iter()
-            .map(|v| v.unwrap_or("").to_string())
-            .collect();
+        let seasons = super::strings(ctx, &df, "s")?;
         Ok(Series {
             ys: super::floats(ctx, &df, "y")?,
             ts: super::floats(ctx, &df, "t")?,

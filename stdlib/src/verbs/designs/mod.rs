@@ -61,6 +61,25 @@ pub(super) fn floats(ctx: &VerbCtx, df: &DataFrame, name: &str) -> Result<Vec<f6
         .collect())
 }
 
+/// A column of a collected table as text (cast first; missing as empty).
+pub(super) fn strings(
+    ctx: &VerbCtx,
+    df: &DataFrame,
+    name: &str,
+) -> Result<Vec<String>, Diagnostic> {
+    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+    Ok(df
+        .column(name)
+        .map_err(fail)?
+        .cast(&DataType::String)
+        .map_err(fail)?
+        .str()
+        .map_err(fail)?
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect())
+}
+
 /// The one column on the right of a design's formula (`its y ~ month`, `did y ~ treated`).
 pub(super) fn single_term<'a>(
     ctx: &VerbCtx,

@@ -201,17 +201,7 @@ fn ratio_columns(
     rates: &[f64],
     level: f64,
 ) -> Result<Vec<Column>, Diagnostic> {
-    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-    let labels: Vec<String> = df
-        .column(first_key)
-        .map_err(fail)?
-        .cast(&DataType::String)
-        .map_err(fail)?
-        .str()
-        .map_err(fail)?
-        .iter()
-        .map(|v| v.unwrap_or("").to_string())
-        .collect();
+    let labels = super::strings(ctx, df, first_key)?;
     let reference = match ctx.option_value("ref")? {
         Some((value, span)) => {
             let wanted = match value {
