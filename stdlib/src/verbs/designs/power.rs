@@ -354,70 +354,101 @@ fn simulated(ctx: &VerbCtx, formula: &Formula) -> Result<Value, Diagnostic> {
     }
     // The simulator knows the effect of link-worker staffing only.
     let true_log_odds = (term == "lw_fte_50k").then(|| truth.odds_ratio.ln());
-    let k = reps as f64;
-    let power = estimates.iter().filter(|c| c.p_value < alpha).count() as f64 / k;
-    let coverage = true_log_odds.map(|truth| {
-        estimates
-            .iter()
-            .filter(|c| c.conf_low <= truth && truth <= c.conf_high)
-            .count() as f64
-            / k
-    });
-    // A share's Monte Carlo standard error: how far another run of `reps` could differ.
-    let monte_carlo = |share: f64| (share * (1.0 - share) / k).sqrt();
-    let mean = estimates.iter().map(|c| c.estimate).sum::<f64>() / k;
-    let spread = (estimates
-        .iter()
-        .map(|c| (c.estimate - mean).powi(2))
-        .sum::<f64>()
-        / (k - 1.0).max(1.0))
-    .sqrt();
-    let mean_se = estimates.iter().map(|c| c.std_error).sum::<f64>() / k;
-    // What a reader looks for first, first: the text table shows what fits its width.
-    let table = df!(
-        "term" => [term.clone()],
-        "power" => [power],
-        "power_mc_se" => [monte_carlo(power)],
-        "coverage" => [coverage],
-        "coverage_mc_se" => [coverage.map(monte_carlo)],
-        "true_odds_ratio" => [true_log_odds.map(f64::exp)],
-        "mean_odds_ratio" => [mean.exp()],
-        "mean_std_error" => [mean_se],
-        "sd_estimate" => [spread],
-        "n" => [n as i64],
-        "reps" => [reps as i64],
-    )
-    .map_err(|e| polars_error(e).at(ctx.call.span))?;
-    let coverage_note = match true_log_odds {
-        Some(truth) => format!(
-            "coverage the share of 95% intervals containing the true log odds ratio {}",
-            number_text(truth)
-        ),
-        None => format!(
-            "the simulated survey has no known effect of `{term}` (it knows that of \
-             `lw_fte_50k`), so coverage is not computed"
-        ),
+    let replicates = Replicates {
+        term,
+        estimates,
+        true_log_odds,
+        n,
+        alpha,
     };
-    Ok(Value::Report(std::sync::Arc::new(Report {
-        title: format!(
-            "Simulated power: {} fitted on {reps} surveys of {} respondents",
-            ctx.text(formula.span)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-            number_text(n as f64)
-        ),
-        table,
-        notes: vec![
-            format!(
-                "power is the share of fits with p < {} for `{term}`; {coverage_note}",
-                number_text(alpha),
+    replicates.report(ctx, formula)
+}
+
+/// The fits of `power simulate`'s surveys, and what they are judged against.
+struct Replicates {
+    term: String,
+    estimates: Vec<Coefficient>,
+    true_log_odds: Option<f64>,
+    n: usize,
+    alpha: f64,
+}
+
+impl Replicates {
+    /// Power and coverage with their Monte Carlo errors, as a report.
+    fn report(self, ctx: &VerbCtx, formula: &Formula) -> Result<Value, Diagnostic> {
+        let Replicates {
+            term,
+            estimates,
+            true_log_odds,
+            n,
+            alpha,
+        } = self;
+        let reps = estimates.len();
+        let k = reps as f64;
+        let power = estimates.iter().filter(|c| c.p_value < alpha).count() as f64 / k;
+        let coverage = true_log_odds.map(|truth| {
+            estimates
+                .iter()
+                .filter(|c| c.conf_low <= truth && truth <= c.conf_high)
+                .count() as f64
+                / k
+        });
+        // A share's Monte Carlo standard error: how far another run of `reps` could differ.
+        let monte_carlo = |share: f64| (share * (1.0 - share) / k).sqrt();
+        let mean = estimates.iter().map(|c| c.estimate).sum::<f64>() / k;
+        let spread = (estimates
+            .iter()
+            .map(|c| (c.estimate - mean).powi(2))
+            .sum::<f64>()
+            / (k - 1.0).max(1.0))
+        .sqrt();
+        let mean_se = estimates.iter().map(|c| c.std_error).sum::<f64>() / k;
+        // What a reader looks for first, first: the text table shows what fits its width.
+        let table = df!(
+            "term" => [term.clone()],
+            "power" => [power],
+            "power_mc_se" => [monte_carlo(power)],
+            "coverage" => [coverage],
+            "coverage_mc_se" => [coverage.map(monte_carlo)],
+            "true_odds_ratio" => [true_log_odds.map(f64::exp)],
+            "mean_odds_ratio" => [mean.exp()],
+            "mean_std_error" => [mean_se],
+            "sd_estimate" => [spread],
+            "n" => [n as i64],
+            "reps" => [reps as i64],
+        )
+        .map_err(|e| polars_error(e).at(ctx.call.span))?;
+        let coverage_note = match true_log_odds {
+            Some(truth) => format!(
+                "coverage the share of 95% intervals containing the true log odds ratio {}",
+                number_text(truth)
             ),
-            "power_mc_se and coverage_mc_se are Monte Carlo standard errors: √(p(1 − p)/reps)"
-                .into(),
-            "mean_std_error near sd_estimate means the standard errors are honest".into(),
-        ],
-    })))
+            None => format!(
+                "the simulated survey has no known effect of `{term}` (it knows that of \
+                 `lw_fte_50k`), so coverage is not computed"
+            ),
+        };
+        Ok(Value::Report(std::sync::Arc::new(Report {
+            title: format!(
+                "Simulated power: {} fitted on {reps} surveys of {} respondents",
+                ctx.text(formula.span)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                number_text(n as f64)
+            ),
+            table,
+            notes: vec![
+                format!(
+                    "power is the share of fits with p < {} for `{term}`; {coverage_note}",
+                    number_text(alpha),
+                ),
+                "power_mc_se and coverage_mc_se are Monte Carlo standard errors: √(p(1 − p)/reps)"
+                    .into(),
+                "mean_std_error near sd_estimate means the standard errors are honest".into(),
+            ],
+        })))
+    }
 }
 
 /// The coefficient `power simulate` tests: the one `on TERM` names, or `lw_fte_50k`.
