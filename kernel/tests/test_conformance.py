@@ -5,7 +5,7 @@ real jupyter_client. Run by kernel/tests/conformance.sh (which installs the kern
 
 Every test of jupyter_kernel_test runs with a spel sample, except two that nothing in
 spel can produce (see the end of SpelKernelTests): a test without its sample would be
-skipped, and conformance.sh fails a run in which anything is skipped."""
+skipped: conftest.py turns a skip into a failure."""
 import jupyter_kernel_test as jkt
 
 # Seconds to wait for any reply. jupyter_kernel_test waits 15 s for an execution and
