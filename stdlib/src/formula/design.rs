@@ -44,10 +44,8 @@ pub struct Design {
     /// Rows dropped for a missing value, by the variable that was missing.
     pub missing: Vec<(String, usize)>,
     pub n_dropped_missing: usize,
-    /// Rows of absorbed groups whose outcome never varies, dropped before the fit, and
-    /// how many groups of each absorbed effect that was.
+    /// Rows of absorbed groups whose outcome never varies, dropped before the fit.
     pub n_dropped_separated: usize,
-    pub separated_groups: Vec<(String, usize)>,
     /// Which of the rows built the fit kept, once such groups were dropped; `None` for all.
     pub rows_kept: Option<Vec<bool>>,
     /// The rows used, as positions among the rows that meet the condition; `None` when
@@ -230,7 +228,6 @@ pub fn build(
         n_outside_condition: n_total - n_condition,
         n_dropped_missing: n_condition - n,
         n_dropped_separated: 0,
-        separated_groups: Vec::new(),
         rows_kept: None,
         rows,
         missing,

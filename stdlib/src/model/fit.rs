@@ -175,11 +175,10 @@ impl FitData {
 
         let (mut weights, has_probability_weights) = prior_weights(design, options)?;
         // Margins average with the weights before the trials.
-        let average_weights = design.trials.as_ref().map(|_| weights.clone());
+        let mut average_weights = design.trials.as_ref().map(|_| weights.clone());
         let mut y = std::mem::take(&mut design.y);
         let family = glm_family(family_name, design, &mut y, &mut weights, binary, options)?;
         check_clusters(design, options)?;
-        let mut average_weights = average_weights;
         if !options.keep_separated {
             let outcome = (&mut y, &mut weights, &mut average_weights);
             drop_separated_groups(design, family, outcome, notes);
@@ -263,21 +262,16 @@ fn drop_separated_groups(
     if let Some(average) = average_weights.as_mut() {
         *average = pick(average);
     }
-    design.separated_groups = design
+    let groups: Vec<String> = design
         .fixed_effects
         .iter()
         .zip(&dropped)
         .filter(|(_, d)| **d > 0)
-        .map(|(g, d)| (g.name.clone(), *d))
+        .map(|(g, d)| format!("{} of `{}`", format::plural(*d, "group"), g.name))
         .collect();
     design.n_dropped_separated = rows;
     design.retain_rows(&keep);
     design.rows_kept = Some(keep);
-    let groups: Vec<String> = design
-        .separated_groups
-        .iter()
-        .map(|(name, d)| format!("{} of `{name}`", format::plural(*d, "group")))
-        .collect();
     notes.push(format!(
         "{} dropped with {} whose outcome is always {}: such a group's absorbed effect is \
          infinite and its rows tell nothing about the other terms, whose estimates are the \
@@ -788,13 +782,18 @@ fn binomial_notes(
         .par_iter()
         .filter(|&&eta| !(1e-8..=1.0 - 1e-8).contains(&glm::mean(family, eta)))
         .count();
+    if !separation.is_empty() || extreme == 0 {
+        return separation;
+    }
+    // Only now, off the common path: are the extreme rows those of absorbed groups
+    // whose outcome never varies (kept with `separated = keep`)?
     let in_constant_groups = rows_in_constant_groups(design, y);
-    if separation.is_empty() && extreme > 0 && extreme <= in_constant_groups {
+    if extreme <= in_constant_groups {
         separation.push(format!(
             "{} rows in absorbed groups whose outcome never varies are fitted with a probability of 0 or 1: those groups' effects run off towards infinity, and the reported estimates are not affected (`separated = drop`, the default, leaves such groups out).",
             format::count(in_constant_groups)
         ));
-    } else if separation.is_empty() && extreme > 0 {
+    } else {
         separation.push(format!(
             "Quasi-complete separation: {} rows are fitted with a probability of 0 or 1; the estimates of the terms that separate them run off towards infinity and are not meaningful.",
             format::count(extreme)
