@@ -181,7 +181,7 @@ impl FitData {
         check_clusters(design, options)?;
         if !options.keep_separated {
             let outcome = (&mut y, &mut weights, &mut average_weights);
-            drop_separated_groups(design, family, outcome, notes);
+            drop_separated_groups(design, family, outcome, notes, options)?;
         }
 
         let clustered = match options.estimator {
@@ -241,20 +241,29 @@ fn drop_separated_groups(
     family: Family,
     (y, weights, average_weights): (&mut Vec<f64>, &mut Vec<f64>, &mut Option<Vec<f64>>),
     notes: &mut Vec<String>,
-) {
+    options: &Options,
+) -> Result<(), Diagnostic> {
     let counts = match family {
-        Family::Gaussian => return,
+        Family::Gaussian => return Ok(()),
         Family::Binomial(_) => false,
         Family::Poisson | Family::NegBin(_) => true,
     };
     if design.fixed_effects.is_empty() {
-        return;
+        return Ok(());
     }
     let groupings: Vec<&Grouping> = design.fixed_effects.iter().map(|g| &g.grouping).collect();
     let (keep, dropped) = spel_stats::separation::constant_outcome_groups(y, counts, &groupings);
     let rows = keep.iter().filter(|k| !**k).count();
     if rows == 0 {
-        return;
+        return Ok(());
+    }
+    if rows == keep.len() {
+        return Err(Diagnostic::new(
+            "spel::model::all_separated",
+            "every row is in an absorbed group whose outcome never varies: nothing is left to fit",
+        )
+        .at(options.outcome_span)
+        .with_help("an absorbed effect needs groups in which the outcome varies; drop the `fe()`, or use coarser groups"));
     }
     let pick = |values: &[f64]| kept_rows(values, &keep);
     *y = pick(y);
@@ -280,6 +289,7 @@ fn drop_separated_groups(
         groups.join(" and "),
         if counts { "0" } else { "0 or always 1" }
     ));
+    Ok(())
 }
 
 /// The columns dropped as collinear, said in a note.
@@ -965,7 +975,7 @@ fn check_enough_rows(
         .filter(|(_, w)| **w > 0.0)
         .map(|(i, _)| freq.map_or(1.0, |f| f[i]))
         .sum();
-    let needed = k + f64::from(u8::from(ols));
+    let needed = (k + f64::from(u8::from(ols))).max(1.0);
     if observations >= needed {
         return Ok(());
     }

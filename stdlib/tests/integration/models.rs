@@ -481,6 +481,11 @@ fn unusable_inputs_are_located_errors() {
             "every `weights` is 0",
         ),
         (
+            "table y = [1, 1, 0, 0], x = [1, 2, 3, 4], g = [\"a\", \"a\", \"b\", \"b\"] |> model y ~ x + fe(g), family = logit",
+            "spel::model::all_separated",
+            "every row is in an absorbed group whose outcome never varies",
+        ),
+        (
             "table y = [1.0, 2.0, 1.5, 3.0], x = [1, 2, 3, 4], w = [1, 1, 0, 0] |> model y ~ x, weights = w",
             "spel::model::too_few_rows",
             "2 observations with a positive weight for 2 parameters",
