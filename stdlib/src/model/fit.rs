@@ -55,11 +55,11 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     }
     if !fitted.rows.within_tolerance {
         notes.push(format!(
-            "The absorbed effects' alternating projections did not reach their tolerance \
-             ({:e} of the largest value) in {} sweeps: the estimates may be off in their last \
-             digits.",
+            "Demeaning by the absorbed effects did not reach its tolerance ({:e} of the \
+             largest value) in {} conjugate-gradient steps: the estimates may be off in their \
+             last digits.",
             spel_stats::rows::DEMEANING_TOLERANCE,
-            format::count(spel_stats::rows::DEMEANING_SWEEPS)
+            format::count(spel_stats::rows::DEMEANING_STEPS)
         ));
     }
     if !fitted.converged {
