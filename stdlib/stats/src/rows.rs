@@ -1129,7 +1129,7 @@ impl<'a> Effects<'a> {
         for step in 1..=max_steps {
             let image = self.weighted_sums(&self.on_rows(&direction));
             let curvature = dot(&direction, &image);
-            if !(curvature > 0.0) {
+            if curvature.is_nan() || curvature <= 0.0 {
                 return step;
             }
             let length = along / curvature;
