@@ -1168,7 +1168,7 @@ mod tests {
     /// alternating projections mix along the chain one link a sweep, the slowest case.
     fn chain(rows: usize) -> (Vec<f64>, Vec<f64>, Vec<Grouping>) {
         let a = grouping((0..rows as u32).map(|k| k / 2).collect());
-        let b = grouping((0..rows as u32).map(|k| (k + 1) / 2).collect());
+        let b = grouping((0..rows as u32).map(|k| k.div_ceil(2)).collect());
         let x = (0..rows)
             .map(|k| ((k * 7919) % 101) as f64 - 50.0 + k as f64)
             .collect();
