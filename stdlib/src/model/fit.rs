@@ -884,6 +884,14 @@ fn bread(fitted: &glm::Fit) -> Result<Mat<f64>, Vec<usize>> {
 /// IRLS could not go on: R stops with an error in both cases, and so does spel.
 fn irls_failure(failure: glm::Failure, options: &Options) -> Diagnostic {
     let (message, help) = match failure {
+        glm::Failure::NotFinite { iteration } => (
+            format!(
+                "at iteration {iteration} the fitted means overflow: the next step's equations \
+                 are not finite numbers (R: \"no valid set of coefficients has been found\")"
+            ),
+            "a term or offset of extreme size makes the means overflow: look at the ranges of \
+             the offset and the numeric columns",
+        ),
         glm::Failure::Singular { iteration } => (
             format!("the fit's normal equations could not be solved at iteration {iteration}"),
             "some terms become combinations of others at the fitted weights: look for a level \

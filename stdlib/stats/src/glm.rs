@@ -187,6 +187,10 @@ pub struct Fit<'a> {
 /// What stops IRLS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
+    /// The fitted means at this iteration overflow: their deviance is not a finite
+    /// number on the first (there is no earlier step to halve back to; R: "no valid set
+    /// of coefficients has been found"), or later the next step's weights are not.
+    NotFinite { iteration: usize },
     /// The step's normal equations could not be solved (at this iteration).
     Singular { iteration: usize },
     /// Halving the step 30 times did not bring the deviance down (R: "inner loop 2;
@@ -380,6 +384,9 @@ impl<'a, 'p> CellPasses<'a, 'p> {
                 self.pass(point, out, scores_by)
             };
             let mut next = at(&new_beta, &new_shift, &mut values);
+            if iterations == 1 && !next.deviance.is_finite() {
+                return None; // the fit by rows stops, and says why
+            }
             let mut halvings = 0;
             while worse(next.deviance, deviance_old) && halvings < 30 {
                 halvings += 1;
@@ -794,8 +801,15 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
             first = false;
         }
         let Some(mut new_beta) = linalg::solve(&xtwx, &xtwz) else {
-            failure = Some(Failure::Singular {
-                iteration: iterations,
+            let overflowed = w.iter().chain(&z).any(|v| !v.is_finite());
+            failure = Some(if overflowed {
+                Failure::NotFinite {
+                    iteration: iterations - 1,
+                }
+            } else {
+                Failure::Singular {
+                    iteration: iterations,
+                }
             });
             break;
         };
@@ -807,6 +821,10 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
             }
         });
         next.take(problem, &new_eta);
+        if iterations == 1 && !next.deviance.is_finite() {
+            failure = Some(Failure::NotFinite { iteration: 1 });
+            break;
+        }
         let mut halvings = 0;
         while worse(next.deviance, deviance_old) && halvings < 30 {
             halvings += 1;
@@ -1164,7 +1182,10 @@ pub fn mean(family: Family, eta: f64) -> f64 {
 fn clamp_mu(family: Family, mu: f64) -> f64 {
     match family {
         Family::Binomial(_) => mu.clamp(f64::EPSILON, 1.0 - f64::EPSILON),
-        Family::Poisson | Family::NegBin(_) => mu.max(f64::MIN_POSITIVE),
+        // As R's log link (`pmax(exp(eta), .Machine$double.eps)`), and at the floor of
+        // `mu'`: a smaller mean with `mu'` held at the floor gives the row a working
+        // weight of `ε²/mu`, up to 1e276, and the step runs off.
+        Family::Poisson | Family::NegBin(_) => mu.max(f64::EPSILON),
         Family::Gaussian => mu,
     }
 }

@@ -502,6 +502,55 @@ fn unusable_inputs_are_located_errors() {
     }
 }
 
+/// Fits that break down stop with a located error saying how, as R's `glm` stops;
+/// never zero coefficients or a worse step accepted with only "did not converge".
+#[test]
+fn fits_that_break_down_are_located_errors() {
+    let table = |offset: &str| {
+        format!(
+            "table y = [0, 1, 2, 3, 1, 0, 2, 4], x = [1, 2, 3, 4, 5, 6, 7, 8], \
+             o = [0, 0, 0, {offset}, 0, 0, 0, 0] |> model y ~ x + offset(o), family = poisson"
+        )
+    };
+    for (src, says) in [
+        (table("800"), "at iteration 1 the fitted means overflow"),
+        (table("-800"), "at iteration 1 the fitted means overflow"),
+        (
+            table("300"),
+            "normal equations could not be solved at iteration 2",
+        ),
+    ] {
+        let error = run(&src)
+            .error
+            .unwrap_or_else(|| panic!("no error for {src}"));
+        assert!(
+            error.contains("spel::model::irls") && error.contains(says),
+            "{src}\n{error}"
+        );
+        assert!(
+            error.contains("offset(o)") || error.contains("model y"),
+            "not located: {error}"
+        );
+    }
+}
+
+/// A Poisson mean below 2.2e-16 is held there, as R's log link holds it, with the
+/// working weight at the same floor: one row with an offset of −800 leaves the others'
+/// fit as it would be (the intercept's MLE is log(3000/2999): Σy = Σ exp(a + o)).
+#[test]
+fn vanishing_poisson_means_are_held_at_the_floor() {
+    let out = run("simulate gpps, n = 3000, seed = 1 \
+         |> derive o = if_else(row_number() == 5, -800, 0), y = 1 \
+         |> model y ~ 1 + offset(o), family = poisson");
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let model: Value = serde_json::from_str(out.json.lines().next().unwrap()).unwrap();
+    let estimate = model["terms"][0]["estimate"].as_f64().unwrap();
+    assert!(
+        close(estimate, (3000.0_f64 / 2999.0).ln(), 1e-9),
+        "{estimate}"
+    );
+}
+
 /// Differences that never vary have no t test: a located error, not a panic.
 #[test]
 fn comparisons_without_variation_say_so() {
