@@ -692,18 +692,60 @@ fn history(request: &HistoryRequest, state: &ShellState) -> HistoryReply {
     HistoryReply::new(entries)
 }
 
-/// `*` and `?` globbing, as IPython's history search.
+/// `*` and `?` globbing, as IPython's history search. Dynamic programming over the
+/// text (which prefixes of the pattern match the text read so far), so a pattern of
+/// many stars costs pattern × text steps, never the backtracking's exponential.
 fn glob_match(pattern: &str, text: &str) -> bool {
-    fn matches(p: &[char], t: &[char]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some('*'), _) => matches(&p[1..], t) || (!t.is_empty() && matches(p, &t[1..])),
-            (Some('?'), Some(_)) => matches(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => matches(&p[1..], &t[1..]),
-            _ => false,
+    let pattern: Vec<char> = pattern.chars().collect();
+    // matched[j]: the pattern's first j characters match the text read so far.
+    let mut matched = vec![false; pattern.len() + 1];
+    matched[0] = true;
+    for j in 1..=pattern.len() {
+        matched[j] = matched[j - 1] && pattern[j - 1] == '*';
+    }
+    for c in text.chars() {
+        let mut next = vec![false; pattern.len() + 1];
+        for j in 1..=pattern.len() {
+            next[j] = match pattern[j - 1] {
+                '*' => next[j - 1] || matched[j],
+                '?' => matched[j - 1],
+                p => matched[j - 1] && p == c,
+            };
+        }
+        matched = next;
+    }
+    matched[pattern.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs_match_as_ipython_history_search() {
+        for (pattern, text, expected) in [
+            ("*", "", true),
+            ("*", "model y ~ x", true),
+            ("model*", "model y ~ x", true),
+            ("*y ~*", "model y ~ x", true),
+            ("mod?l*", "model y ~ x", true),
+            ("model", "model y ~ x", false),
+            ("?", "", false),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("**", "x", true),
+        ] {
+            assert_eq!(glob_match(pattern, text), expected, "{pattern:?} on {text:?}");
         }
     }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    matches(&p, &t)
+
+    /// Forty stars and a letter the text lacks: exponential for a backtracking
+    /// matcher (the kernel never answered), a few thousand steps here.
+    #[test]
+    fn many_stars_answer_at_once() {
+        let pattern = format!("{}a", "*".repeat(40));
+        let text = "x".repeat(2000);
+        assert!(!glob_match(&pattern, &text));
+        assert!(glob_match(&pattern, &(text + "a")));
+    }
 }
