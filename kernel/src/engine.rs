@@ -56,21 +56,29 @@ pub fn start() -> (mpsc::Sender<Request>, Arc<AtomicBool>) {
             match request {
                 Request::Execute { code, cell, events } => {
                     progress.attach(&events);
-                    execute(&mut session, &code, &cell, &events);
+                    if guarded(|| execute(&mut session, &code, &cell, &events)).is_none() {
+                        let _ = events.send(Event::Done(Err(internal_error(
+                            "internal error: the engine failed; please report it",
+                            "internal error: the engine failed; please report it",
+                        ))));
+                    }
                 }
+                // A panic in completion or inspection answers nothing (logged by the
+                // hook); the engine thread and its bindings go on.
                 Request::Complete {
                     code,
                     cursor,
                     reply,
                 } => {
-                    let _ = reply.send(session.complete(&code, cursor));
+                    let completions = guarded(|| session.complete(&code, cursor));
+                    let _ = reply.send(completions.unwrap_or_default());
                 }
                 Request::Inspect {
                     code,
                     cursor,
                     reply,
                 } => {
-                    let _ = reply.send(session.inspect(&code, cursor));
+                    let _ = reply.send(guarded(|| session.inspect(&code, cursor)).flatten());
                 }
             }
         }
@@ -79,6 +87,10 @@ pub fn start() -> (mpsc::Sender<Request>, Arc<AtomicBool>) {
         .recv()
         .unwrap_or_else(|_| Arc::new(AtomicBool::new(false)));
     (sender, flag)
+}
+
+fn guarded<T>(work: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).ok()
 }
 
 fn execute(
@@ -111,24 +123,15 @@ fn execute(
         let _ = events.send(Event::Done(done));
         return;
     }
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        session.execute(code, cell, &mut |shown| {
-            let event = match shown {
-                Shown::Message(text) if text.is_empty() => return,
-                Shown::Message(text) => Event::Stream(format!("{text}\n")),
-                other => Event::Result(bundle(other)),
-            };
-            let _ = events.send(event);
-        })
-    }));
-    let done = match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(diagnostic)) => Err(report(session, &diagnostic)),
-        Err(_) => Err(internal_error(
-            "internal error: the engine failed; please report it",
-            "internal error: the engine failed; please report it",
-        )),
-    };
+    let result = session.execute(code, cell, &mut |shown| {
+        let event = match shown {
+            Shown::Message(text) if text.is_empty() => return,
+            Shown::Message(text) => Event::Stream(format!("{text}\n")),
+            other => Event::Result(bundle(other)),
+        };
+        let _ = events.send(event);
+    });
+    let done = result.map_err(|diagnostic| report(session, &diagnostic));
     let _ = events.send(Event::Done(done));
 }
 

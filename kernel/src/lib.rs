@@ -15,6 +15,9 @@ use std::path::Path;
 
 /// Runs the kernel for a Jupyter connection file until it is shut down.
 pub fn run(connection_file: &Path) -> Result<(), String> {
+    // Every panic is caught where it happens and answered as an error; its message and
+    // place go to stderr, which Jupyter shows in its log, so a bug leaves a trace.
+    std::panic::set_hook(Box::new(|info| eprintln!("spel kernel: {info}")));
     let text = std::fs::read_to_string(connection_file)
         .map_err(|e| format!("cannot read {}: {e}", connection_file.display()))?;
     let connection: jupyter_protocol::ConnectionInfo =

@@ -17,7 +17,9 @@
 //!    (`silent` and `store_history` of an execute request, `cursor_pos` of a completion
 //!    or inspection, `restart` of a shutdown, ...). The kernel has always answered such
 //!    requests, with defaults; [`content`] reads a request that does not deserialize over
-//!    its defaults (a completion's cursor defaults to the end of the code).
+//!    its defaults (a completion's cursor defaults to the end of the code). A request
+//!    without its `code`, or with a cursor outside it, is not guessed at: it gets an
+//!    error reply ([`malformed`], [`error_reply`]).
 //!
 //! Seen but harmless, so not worked around: `IsCompleteReply` always carries `indent`
 //! (`""` unless incomplete), where the specification leaves it out; protocol 5.3's schema
@@ -111,6 +113,13 @@ pub fn history_request(content: &Value) -> HistoryRequest {
 /// (gap 4), and anything else that does not is kept as an `UnknownMessage`. The second
 /// value says what was not as expected, for the log.
 pub fn content(msg_type: &str, content: Value) -> (JupyterMessageContent, Option<String>) {
+    if let Some(problem) = malformed(msg_type, &content) {
+        let unread = UnknownMessage {
+            msg_type: msg_type.to_string(),
+            content,
+        };
+        return (unread.into(), Some(problem));
+    }
     if msg_type == "history_request" {
         return (history_request(&content).into(), None);
     }
@@ -132,6 +141,66 @@ pub fn content(msg_type: &str, content: Value) -> (JupyterMessageContent, Option
             Some(strict),
         ),
     }
+}
+
+/// What makes a request unanswerable even with defaults: no `code` string where the
+/// request is about code, or a cursor that is not a position in it. Such a request
+/// gets an error reply (see [`error_reply`]), not an answer about other code.
+pub fn malformed(msg_type: &str, content: &Value) -> Option<String> {
+    if !matches!(
+        msg_type,
+        "execute_request" | "complete_request" | "inspect_request" | "is_complete_request"
+    ) {
+        return None;
+    }
+    let Some(code) = content.get("code") else {
+        return Some(format!("{msg_type} without `code`"));
+    };
+    let Some(code) = code.as_str() else {
+        return Some(format!("{msg_type} whose `code` is not a string"));
+    };
+    match content.get("cursor_pos") {
+        None | Some(Value::Null) => None,
+        Some(cursor) if matches!(msg_type, "complete_request" | "inspect_request") => {
+            let length = code.chars().count();
+            match cursor.as_u64() {
+                Some(at) if at as usize <= length => None,
+                _ => Some(format!(
+                    "{msg_type} whose `cursor_pos` ({cursor}) is not a position in its code of \
+                     {length} characters"
+                )),
+            }
+        }
+        Some(_) => None,
+    }
+}
+
+/// The error reply to a request that could not be read (`execute_request` →
+/// `execute_reply` with status `error`); `None` for a message type that is not a request.
+pub fn error_reply(
+    msg_type: &str,
+    problem: &str,
+    execution_count: usize,
+) -> Option<JupyterMessageContent> {
+    let base = msg_type.strip_suffix("_request")?;
+    let mut content = serde_json::json!({
+        "status": "error",
+        "ename": "spel::kernel::bad_request",
+        "evalue": problem,
+        "traceback": [format!("spel kernel: {problem}")],
+    });
+    if base == "execute" {
+        content["execution_count"] = execution_count.into();
+        content["user_expressions"] = Value::Object(Map::new());
+        content["payload"] = Value::Array(Vec::new());
+    }
+    Some(
+        UnknownMessage {
+            msg_type: format!("{base}_reply"),
+            content,
+        }
+        .into(),
+    )
 }
 
 /// The content of each request this kernel answers, with every field at its default.
@@ -234,6 +303,51 @@ mod tests {
             history_request(&json!({})),
             HistoryRequest::Tail { n: 10, .. }
         ));
+    }
+
+    #[test]
+    fn requests_without_their_code_are_errors() {
+        for (msg_type, content_json, says) in [
+            (
+                "execute_request",
+                json!({ "silent": false }),
+                "without `code`",
+            ),
+            ("execute_request", json!({ "code": 42 }), "not a string"),
+            ("is_complete_request", json!({}), "without `code`"),
+            (
+                "complete_request",
+                json!({ "code": "abc", "cursor_pos": 9 }),
+                "not a position",
+            ),
+            (
+                "inspect_request",
+                json!({ "code": "abc", "cursor_pos": -1 }),
+                "not a position",
+            ),
+        ] {
+            let (parsed, note) = content(msg_type, content_json);
+            assert!(
+                matches!(parsed, JupyterMessageContent::UnknownMessage(_)),
+                "{msg_type}"
+            );
+            let problem = note.expect("a note");
+            assert!(problem.contains(says), "{problem}");
+            let reply = serde_json::to_value(error_reply(msg_type, &problem, 3).unwrap()).unwrap();
+            assert_eq!(reply["status"], "error");
+        }
+        let reply = error_reply("execute_request", "x", 3).unwrap();
+        assert_eq!(reply.message_type(), "execute_reply");
+        assert!(error_reply("comm_msg", "x", 3).is_none());
+        // A cursor at the end is a position; one left out is read as the end (gap 4).
+        assert!(
+            malformed(
+                "complete_request",
+                &json!({ "code": "abc", "cursor_pos": 3 })
+            )
+            .is_none()
+        );
+        assert!(malformed("complete_request", &json!({ "code": "abc" })).is_none());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use jupyter_protocol::{
     HistoryReply, HistoryRequest, InspectReply, InspectRequest, InterruptReply, IoPubWelcome,
     IsCompleteReply, JupyterMessage, JupyterMessageContent, KernelInfoReply, LanguageInfo, Media,
     MediaType, Payload, ReplyStatus, ShutdownReply, Status, StreamContent, Transient,
-    UnknownMessage, UpdateDisplayData,
+    UpdateDisplayData,
 };
 use serde_json::{Map, Value, json};
 use spel_stdlib::Completeness;
@@ -230,6 +230,30 @@ async fn iopub_loop(
     }
 }
 
+/// After a failed receive, a pause before the next: 10 ms, doubling to a second, so a
+/// socket that keeps failing is logged and retried without spinning a core.
+#[derive(Default)]
+struct Backoff {
+    pause: Option<Duration>,
+}
+
+impl Backoff {
+    async fn wait(&mut self, channel: &str, error: &impl std::fmt::Display) {
+        let pause = self.pause.map_or(Duration::from_millis(10), |p| {
+            (p * 2).min(Duration::from_secs(1))
+        });
+        if self.pause.is_none() || pause == Duration::from_secs(1) {
+            log(&format!("{channel}: receive failed ({error}); retrying"));
+        }
+        self.pause = Some(pause);
+        tokio::time::sleep(pause).await;
+    }
+
+    fn reset(&mut self) {
+        self.pause = None;
+    }
+}
+
 /// Interrupt, shutdown and kernel info, answered while a cell runs.
 async fn control_loop(
     mut control: RouterSocket,
@@ -237,10 +261,16 @@ async fn control_loop(
     iopub: IoPub,
     interrupt: Arc<AtomicBool>,
 ) {
+    let mut backoff = Backoff::default();
     loop {
-        let Ok(received) = control.recv().await else {
-            continue;
+        let received = match control.recv().await {
+            Ok(received) => received,
+            Err(e) => {
+                backoff.wait("control", &e).await;
+                continue;
+            }
         };
+        backoff.reset();
         let Some(request) = receive(received, &kernel.signer, "control") else {
             continue;
         };
@@ -288,16 +318,23 @@ async fn shell_loop(
         execution_count: 0,
         history: Vec::new(),
     };
+    let mut backoff = Backoff::default();
     loop {
-        let Ok(received) = shell.recv().await else {
-            continue;
+        let received = match shell.recv().await {
+            Ok(received) => received,
+            Err(e) => {
+                backoff.wait("shell", &e).await;
+                continue;
+            }
         };
+        backoff.reset();
         let Some(request) = receive(received, &kernel.signer, "shell") else {
             continue;
         };
         iopub.publish(Status::busy(), Some(&request));
         let reply = handle(&request, &mut state, &engine, &iopub, &interrupt).await;
-        if let Some(message) = kernel.reply(&request, reply)
+        if let Some(reply) = reply
+            && let Some(message) = kernel.reply(&request, reply)
             && let Err(e) = shell.send(message).await
         {
             log(&format!("could not reply: {e}"));
@@ -342,27 +379,33 @@ fn shutdown_reply(restart: bool) -> ShutdownReply {
     }
 }
 
+/// The reply to a shell request; `None` for a message that is not a request this
+/// kernel knows (logged and left unanswered, as ipykernel leaves it).
 async fn handle(
     request: &JupyterMessage,
     state: &mut ShellState,
     engine: &std_mpsc::Sender<Request>,
     iopub: &IoPub,
     interrupt: &Arc<AtomicBool>,
-) -> JupyterMessageContent {
-    match &request.content {
+) -> Option<JupyterMessageContent> {
+    let reply = match &request.content {
         JupyterMessageContent::KernelInfoRequest(_) => kernel_info().into(),
         JupyterMessageContent::ExecuteRequest(execute_request) => {
             let cell = Cell::new(request, execute_request, state, iopub);
             execute(cell, state, engine, interrupt).await.into()
         }
-        JupyterMessageContent::IsCompleteRequest(is_complete) => {
-            match spel_stdlib::is_complete(&is_complete.code) {
+        JupyterMessageContent::IsCompleteRequest(is_complete) => guarded("is_complete", || {
+            spel_stdlib::is_complete(&is_complete.code)
+        })
+        .map_or_else(
+            IsCompleteReply::default,
+            |completeness| match completeness {
                 Completeness::Complete => IsCompleteReply::complete(),
                 Completeness::Incomplete { indent } => IsCompleteReply::incomplete(indent),
                 Completeness::Invalid => IsCompleteReply::invalid(),
-            }
-            .into()
-        }
+            },
+        )
+        .into(),
         JupyterMessageContent::CompleteRequest(complete_request) => {
             complete(complete_request, engine).await.into()
         }
@@ -370,21 +413,41 @@ async fn handle(
             inspect(inspect_request, engine).await.into()
         }
         JupyterMessageContent::HistoryRequest(history_request) => {
-            history(history_request, state).into()
+            guarded("history", || history(history_request, state))
+                .unwrap_or_else(|| HistoryReply::new(Vec::new()))
+                .into()
         }
         JupyterMessageContent::CommInfoRequest(_) => CommInfoReply::default().into(),
         JupyterMessageContent::ShutdownRequest(shutdown) => shutdown_reply(shutdown.restart).into(),
-        _ => {
-            let other = &request.header.msg_type;
-            log(&format!("unknown shell message {other}"));
-            // As the kernel has always answered: an `error` reply.
-            UnknownMessage {
-                msg_type: "error".into(),
-                content: json!({ "status": "error", "ename": "UnknownMessage", "evalue": other, "traceback": [] }),
-            }
-            .into()
+        JupyterMessageContent::UnknownMessage(unread) => {
+            let msg_type = &request.header.msg_type;
+            return match protocol_gaps::malformed(msg_type, &unread.content) {
+                Some(problem) => {
+                    protocol_gaps::error_reply(msg_type, &problem, state.execution_count)
+                }
+                None => {
+                    log(&format!("unknown shell message {msg_type}: not answered"));
+                    None
+                }
+            };
         }
-    }
+        _ => {
+            log(&format!(
+                "unknown shell message {}: not answered",
+                request.header.msg_type
+            ));
+            return None;
+        }
+    };
+    Some(reply)
+}
+
+/// `work()`, or `None` (logged) if it panicked: a bug there costs one answer, never
+/// the kernel.
+fn guarded<T>(what: &str, work: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .map_err(|_| log(&format!("{what} failed (a bug; the panic is above)")))
+        .ok()
 }
 
 async fn complete(request: &CompleteRequest, engine: &std_mpsc::Sender<Request>) -> CompleteReply {
@@ -735,7 +798,11 @@ mod tests {
             ("a*b*c", "axxbyy", false),
             ("**", "x", true),
         ] {
-            assert_eq!(glob_match(pattern, text), expected, "{pattern:?} on {text:?}");
+            assert_eq!(
+                glob_match(pattern, text),
+                expected,
+                "{pattern:?} on {text:?}"
+            );
         }
     }
 

@@ -255,3 +255,75 @@ async fn requests_with_fields_left_out_are_answered() {
     assert_eq!(reply.message_type(), "history_reply");
     assert_eq!(content(&reply)["history"], json!([[1, 1, "6 * 7"]]));
 }
+
+/// A request without its code, or with a cursor outside it, gets an error reply of its
+/// own type; an unknown request is logged and left unanswered, as ipykernel leaves it
+/// (busy and idle are still published); a history search of forty stars answers. After
+/// all of them the kernel still executes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_and_unknown_requests_leave_the_kernel_answering() {
+    let mut frontend = start().await;
+    let signer = frontend.signer.clone();
+    for (msg_type, request, says) in [
+        (
+            "execute_request",
+            json!({ "silent": false }),
+            "without `code`",
+        ),
+        ("execute_request", json!({ "code": ["x"] }), "not a string"),
+        (
+            "complete_request",
+            json!({ "code": "fil", "cursor_pos": 99 }),
+            "not a position",
+        ),
+        (
+            "inspect_request",
+            json!({ "code": "fil", "cursor_pos": -3 }),
+            "not a position",
+        ),
+        (
+            "is_complete_request",
+            json!({ "code": null }),
+            "not a string",
+        ),
+    ] {
+        frontend.send(msg_type, request, &signer).await;
+        let reply = frontend.reply().await.expect("an error reply");
+        let expected = msg_type.replace("_request", "_reply");
+        assert_eq!(reply.message_type(), expected);
+        let body = content(&reply);
+        assert_eq!(body["status"], "error", "{body}");
+        assert!(body["evalue"].as_str().unwrap().contains(says), "{body}");
+    }
+
+    let id = frontend
+        .send("frobnicate_request", json!({}), &signer)
+        .await;
+    let states: Vec<Value> = frontend
+        .outputs(&id)
+        .await
+        .iter()
+        .map(|m| content(m)["execution_state"].clone())
+        .collect();
+    assert_eq!(states, [json!("busy"), json!("idle")]);
+
+    let pattern = format!("{}a", "*".repeat(40));
+    frontend
+        .send(
+            "history_request",
+            json!({ "hist_access_type": "search", "pattern": pattern, "output": false, "raw": true }),
+            &signer,
+        )
+        .await;
+    let reply = frontend
+        .reply()
+        .await
+        .expect("a history_reply, not silence");
+    assert_eq!(reply.message_type(), "history_reply");
+
+    frontend
+        .send("execute_request", json!({ "code": "6 * 7" }), &signer)
+        .await;
+    let reply = frontend.reply().await.expect("an execute_reply");
+    assert_eq!(content(&reply)["status"], "ok");
+}
