@@ -6,7 +6,7 @@ import re
 import time
 
 import pytest
-from jupyter_client.manager import start_new_kernel
+from jupyter_client.manager import KernelManager, start_new_kernel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKFORCE = os.path.join(ROOT, "examples", "data", "pcn_workforce_*.csv")
@@ -150,3 +150,22 @@ def test_plots_are_svg_and_vegalite(kernel):
     assert spec["$schema"].endswith("vega-lite/v5.json")
     assert [row["y"] for row in spec["data"]["values"]] == [112.3, 1093.3, 2047.0]
     assert "text/html" not in data
+
+
+def test_the_ipc_transport_serves_as_tcp_does():
+    """A connection file with `transport = "ipc"` (Unix sockets, what a shared server
+    uses so that other users cannot reach the kernel's ports) is served."""
+    manager = KernelManager(kernel_name="spel", transport="ipc")
+    manager.start_kernel()
+    try:
+        assert manager.transport == "ipc"
+        client = manager.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=30)
+        reply, outputs = run(client, "6 * 7")
+        assert reply["status"] == "ok"
+        result = [m for m in outputs if m["msg_type"] == "execute_result"][0]
+        assert result["content"]["data"]["text/plain"] == "42"
+        client.stop_channels()
+    finally:
+        manager.shutdown_kernel(now=True)
