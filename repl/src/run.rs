@@ -11,10 +11,11 @@ use crate::terminal::{output_width, stderr_colour};
 
 fn read_script(path: &Path) -> Result<String, ExitCode> {
     match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
-            eprintln!(
-                "error: {} is not UTF-8 text; save the script as UTF-8",
-                path.display()
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+            let shown = path.display().to_string();
+            eprint!(
+                "{}",
+                not_utf8(&shown, e.as_bytes(), e.utf8_error().valid_up_to())
             );
             ExitCode::FAILURE
         }),
@@ -23,6 +24,34 @@ fn read_script(path: &Path) -> Result<String, ExitCode> {
             Err(ExitCode::FAILURE)
         }
     }
+}
+
+/// A script that is not UTF-8, as a diagnostic at its first bad byte (`at`), on the text
+/// read with bad bytes replaced.
+fn not_utf8(path: &str, bytes: &[u8], at: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text[..at].matches('\n').count() + 1;
+    let column = text[..at]
+        .rsplit('\n')
+        .next()
+        .map_or(0, |l| l.chars().count())
+        + 1;
+    let mut sources = spel_grammar::SourceMap::default();
+    let source = sources.add(path.to_string(), &*text);
+    let bad = spel_grammar::Span::new(source, at, at + '\u{FFFD}'.len_utf8());
+    let diagnostic = spel_grammar::Diagnostic::new(
+        "spel::script::encoding",
+        format!(
+            "the script is not UTF-8 text: byte 0x{:02X} at line {line}, column {column}",
+            bytes[at]
+        ),
+    )
+    .at(bad)
+    .with_help(
+        "save the script as UTF-8 (most editors: Save As, encoding UTF-8); data files in \
+         other encodings are read with `read \"FILE\", encoding = \"cp1252\"`",
+    );
+    spel_grammar::render(&diagnostic, &sources, stderr_colour())
 }
 
 pub fn run(path: &Path, format: Format) -> ExitCode {

@@ -138,3 +138,23 @@ fn missing_script_is_a_plain_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cannot read no-such-script.spel"));
 }
+
+/// A script saved as Windows-1252 is refused at its first bad byte, with the line and
+/// column, by `run` and `check` alike.
+#[test]
+fn a_script_that_is_not_utf8_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin.spel");
+    std::fs::write(&path, b"x = 1\ny = \"caf\xe9\"\n").unwrap();
+    for command in ["run", "check"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_spel"))
+            .args([command, path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let error = stderr(&out);
+        assert!(error.contains("spel::script::encoding"), "{error}");
+        assert!(error.contains("byte 0xE9 at line 2, column 9"), "{error}");
+        assert!(error.contains("latin.spel:2:9"), "{error}");
+    }
+}
