@@ -155,6 +155,35 @@ pub struct Expr {
     pub span: Span,
 }
 
+/// Taken apart in a loop: an operator chain the parser refuses for its length (20,000
+/// terms, say) is still built first, and dropping it node by node would recurse once
+/// per link.
+impl Drop for Expr {
+    fn drop(&mut self) {
+        let mut children = Vec::new();
+        take_operands(&mut self.kind, &mut children);
+        while let Some(mut child) = children.pop() {
+            take_operands(&mut child.kind, &mut children);
+        }
+    }
+}
+
+/// Moves an operator's operands out of `kind` (leaving it without them) onto `into`.
+fn take_operands(kind: &mut ExprKind, into: &mut Vec<Expr>) {
+    let placeholder = || Expr {
+        kind: ExprKind::Bool(false),
+        span: Span::new(crate::span::SourceId(0), 0, 0),
+    };
+    match kind {
+        ExprKind::Binary { left, right, .. } => {
+            into.push(std::mem::replace(left, placeholder()));
+            into.push(std::mem::replace(right, placeholder()));
+        }
+        ExprKind::Unary { operand, .. } => into.push(std::mem::replace(operand, placeholder())),
+        _ => {}
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum ExprKind {
     Number(f64),

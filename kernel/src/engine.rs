@@ -47,7 +47,12 @@ pub enum Request {
 pub fn start() -> (mpsc::Sender<Request>, Arc<AtomicBool>) {
     let (sender, receiver) = mpsc::channel::<Request>();
     let (flag_sender, flag_receiver) = mpsc::channel();
-    std::thread::spawn(move || {
+    // The stack of `spel run`'s main thread (8 MB) and then some: expressions may nest
+    // 256 levels (`spel_grammar`'s limit), each a few frames of the engine's walks.
+    let engine = std::thread::Builder::new()
+        .name("spel-engine".into())
+        .stack_size(spel_stdlib::ENGINE_STACK);
+    let spawned = engine.spawn(move || {
         let mut session = Session::new();
         let progress = Arc::new(CellProgress::default());
         session.progress = Some(progress.clone());
@@ -83,6 +88,9 @@ pub fn start() -> (mpsc::Sender<Request>, Arc<AtomicBool>) {
             }
         }
     });
+    if let Err(e) = spawned {
+        eprintln!("spel kernel: the engine thread could not start ({e}); every cell will fail");
+    }
     let flag = flag_receiver
         .recv()
         .unwrap_or_else(|_| Arc::new(AtomicBool::new(false)));

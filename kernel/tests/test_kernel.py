@@ -169,3 +169,17 @@ def test_the_ipc_transport_serves_as_tcp_does():
         client.stop_channels()
     finally:
         manager.shutdown_kernel(now=True)
+
+
+def test_long_and_deep_input_are_errors_and_the_kernel_lives(kernel):
+    """A 20,000-term sum killed the kernel (stack overflow); 10,000 brackets too."""
+    for code, says in [
+        (" + ".join(["1"] * 20000), "more than spel's limit of 200"),
+        ("(" * 10000 + "1" + ")" * 10000, "nest more than 256 levels"),
+        ("-" * 20000 + "1", "nest more than 256 levels"),
+    ]:
+        reply, _ = run(kernel, code)
+        assert reply["status"] == "error" and says in reply["evalue"], reply
+    reply, outputs = run(kernel, "(" * 200 + "6 * 7" + ")" * 200)
+    assert reply["status"] == "ok"
+    assert [m for m in outputs if m["msg_type"] == "execute_result"][0]["content"]["data"]["text/plain"] == "42"

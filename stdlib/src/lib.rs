@@ -24,3 +24,9 @@ pub use render::Shown;
 pub use session::{Output, Session};
 pub use spel_grammar::{Colour, Completeness, Diagnostic, is_complete};
 pub use value::Value;
+
+/// The stack of a thread that runs the engine (a kernel's engine thread, a worker):
+/// expressions may nest 256 levels (the grammar's limit), each a few frames of the
+/// engine's walks over them, and a debug build's frames are large. Reserved, not used:
+/// the pages are touched only as deep as the work goes.
+pub const ENGINE_STACK: usize = 64 << 20;

@@ -36,7 +36,17 @@ impl Work<'_> {
         if let Some(progress) = self.progress {
             progress.start(what);
         }
-        let result = self.wait(span, std::thread::spawn(job));
+        let worker = std::thread::Builder::new()
+            .name("spel-work".into())
+            .stack_size(crate::ENGINE_STACK);
+        let handle = worker.spawn(job).map_err(|e| {
+            Diagnostic::new(
+                "spel::work::thread",
+                format!("could not start the work ({e})"),
+            )
+            .at(span)
+        });
+        let result = handle.and_then(|handle| self.wait(span, handle));
         if let Some(progress) = self.progress {
             progress.finish();
         }

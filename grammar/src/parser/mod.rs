@@ -1,5 +1,6 @@
 //! Source text to [`Program`]: the layout pass, pest, then pairs to AST nodes.
 
+mod depth;
 mod errors;
 mod expr;
 mod formula;
@@ -27,6 +28,7 @@ pub fn parse(src: &str, source: SourceId) -> Result<Program, Vec<Diagnostic>> {
     DETAIL.call_once(|| pest::set_error_detail(true));
 
     let joined = crate::layout::join_continued_lines(src);
+    depth::check_brackets(&joined, source).map_err(|d| vec![d])?;
     let mut pairs = match SpelParser::parse(Rule::program, &joined) {
         Ok(pairs) => pairs,
         Err(error) => return Err(vec![errors::to_diagnostic(&error, src, source)]),

@@ -106,30 +106,98 @@ impl Scope<'_> {
     }
 
     fn binary(&self, op: BinaryOp, left: &Ast, right: &Ast) -> Result<Expr, Diagnostic> {
-        let (l, r) = match op {
-            BinaryOp::In => return self.membership(left, right),
-            _ => (self.expr(left)?, self.expr(right)?),
-        };
-        self.check_operands(op, (left, &l), (right, &r))?;
-        Ok(match op {
-            BinaryOp::Or => l.or(r),
-            BinaryOp::And => l.and(r),
-            BinaryOp::Eq => l.eq(r),
-            BinaryOp::NotEq => l.neq(r),
-            BinaryOp::Lt => l.lt(r),
-            BinaryOp::LtEq => l.lt_eq(r),
-            BinaryOp::Gt => l.gt(r),
-            BinaryOp::GtEq => l.gt_eq(r),
-            BinaryOp::Add => l + r,
-            BinaryOp::Sub => l - r,
-            BinaryOp::Mul => l * r,
-            // True division, whatever the column types: 7 / 2 is 3.5 as in R and Stata.
-            BinaryOp::Div => l.cast(DataType::Float64) / r.cast(DataType::Float64),
-            BinaryOp::Pow => l.cast(DataType::Float64).pow(r),
-            BinaryOp::In => return self.membership(left, right),
-        })
+        if op == BinaryOp::In {
+            return self.membership(left, right);
+        }
+        // Along a chain (`a + b + c + …`, parsed as ((a + b) + c) + …) in a loop: the
+        // recursion is only as deep as the expression nests, never as long as it is.
+        let mut spine = vec![(op, right)];
+        let mut leftmost = left;
+        while let ExprKind::Binary { op, left, right } = &leftmost.kind
+            && *op != BinaryOp::In
+        {
+            spine.push((*op, right));
+            leftmost = left;
+        }
+        let mut done = (self.expr(leftmost)?, leftmost.span, kind_of(leftmost));
+        for (op, right) in spine.into_iter().rev() {
+            let r = self.expr(right)?;
+            let (l, span, left_kind) = done;
+            let left_side = Side {
+                span,
+                kind: left_kind,
+                expr: &l,
+            };
+            let right_side = Side {
+                span: right.span,
+                kind: kind_of(right),
+                expr: &r,
+            };
+            self.check_operands(op, &left_side, &right_side)?;
+            done = (
+                combine(op, l, r),
+                span.to(right.span),
+                Some(result_kind(op)),
+            );
+        }
+        Ok(done.0)
     }
+}
 
+/// One side of an operator as [`Scope::check_operands`] sees it.
+struct Side<'a> {
+    span: Span,
+    /// The type an operator's result is known to have without asking polars.
+    kind: Option<DataType>,
+    expr: &'a Expr,
+}
+
+/// What an operator gives, as far as telling text from the rest goes: a number for
+/// arithmetic (text cannot take part in it), true or false for the rest.
+fn result_kind(op: BinaryOp) -> DataType {
+    match op {
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow => {
+            DataType::Float64
+        }
+        _ => DataType::Boolean,
+    }
+}
+
+/// [`result_kind`] for an operator's node; `None` for anything else (polars says).
+fn kind_of(ast: &Ast) -> Option<DataType> {
+    match &ast.kind {
+        ExprKind::Binary { op, .. } => Some(result_kind(*op)),
+        ExprKind::Unary {
+            op: UnaryOp::Neg, ..
+        } => Some(DataType::Float64),
+        ExprKind::Unary {
+            op: UnaryOp::Not, ..
+        } => Some(DataType::Boolean),
+        _ => None,
+    }
+}
+
+fn combine(op: BinaryOp, l: Expr, r: Expr) -> Expr {
+    match op {
+        BinaryOp::Or => l.or(r),
+        BinaryOp::And => l.and(r),
+        BinaryOp::Eq => l.eq(r),
+        BinaryOp::NotEq => l.neq(r),
+        BinaryOp::Lt => l.lt(r),
+        BinaryOp::LtEq => l.lt_eq(r),
+        BinaryOp::Gt => l.gt(r),
+        BinaryOp::GtEq => l.gt_eq(r),
+        BinaryOp::Add => l + r,
+        BinaryOp::Sub => l - r,
+        BinaryOp::Mul => l * r,
+        // True division, whatever the column types: 7 / 2 is 3.5 as in R and Stata.
+        BinaryOp::Div => l.cast(DataType::Float64) / r.cast(DataType::Float64),
+        BinaryOp::Pow => l.cast(DataType::Float64).pow(r),
+        BinaryOp::In => unreachable!("membership is built by Scope::membership"),
+    }
+}
+
+impl Scope<'_> {
     fn membership(&self, left: &Ast, right: &Ast) -> Result<Expr, Diagnostic> {
         let l = self.expr(left)?;
         let items: Vec<Value> = match &right.kind {
@@ -149,13 +217,12 @@ impl Scope<'_> {
 
     /// Rejects text compared with or added to numbers before polars would, so the
     /// error points at the operator and names both types.
-    fn check_operands(
-        &self,
-        op: BinaryOp,
-        left: (&Ast, &Expr),
-        right: (&Ast, &Expr),
-    ) -> Result<(), Diagnostic> {
-        let (Ok(lt), Ok(rt)) = (self.dtype_of(left.1), self.dtype_of(right.1)) else {
+    fn check_operands(&self, op: BinaryOp, left: &Side, right: &Side) -> Result<(), Diagnostic> {
+        let dtype = |side: &Side| match &side.kind {
+            Some(kind) => Ok(kind.clone()),
+            None => self.dtype_of(side.expr),
+        };
+        let (Ok(lt), Ok(rt)) = (dtype(left), dtype(right)) else {
             return Ok(());
         };
         let text = |d: &DataType| d == &DataType::String || d.is_categorical();
@@ -174,8 +241,10 @@ impl Scope<'_> {
         if !clash {
             return Ok(());
         }
-        let describe = |ast: &Ast, dtype: &DataType| {
-            format!("`{}` ({})", self.env.text(ast.span), dtype_name(dtype))
+        // The exact type, from polars, now that there is an error to explain.
+        let describe = |side: &Side, kind: &DataType| {
+            let dtype = self.dtype_of(side.expr).unwrap_or_else(|_| kind.clone());
+            format!("`{}` ({})", self.env.text(side.span), dtype_name(&dtype))
         };
         let verb = if arithmetic { "combine" } else { "compare" };
         Err(Diagnostic::new(
@@ -183,11 +252,11 @@ impl Scope<'_> {
             format!(
                 "`{}` cannot {verb} {} and {}",
                 op.symbol(),
-                describe(left.0, &lt),
-                describe(right.0, &rt)
+                describe(left, &lt),
+                describe(right, &rt)
             ),
         )
-        .at(left.0.span.to(right.0.span))
+        .at(left.span.to(right.span))
         .with_label("these types do not go together")
         .with_help(if text(&lt) || text(&rt) {
             "text values are quoted: `region == \"London\"`; numbers are not: `year == 2020`"
