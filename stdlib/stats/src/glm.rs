@@ -1190,6 +1190,23 @@ fn clamp_mu(family: Family, mu: f64) -> f64 {
     }
 }
 
+/// The NB2 log-density of a count `y` with mean `m` and shape `theta`, in a form that
+/// keeps its digits as `theta` grows: `ln Γ(y+θ) − ln Γ(θ) − y ln(θ+m)` as a sum of
+/// `ln(1 + (k − m)/(θ + m))` over `k < y` (each term small), and `θ ln(θ/(θ+m))` as
+/// `−θ ln(1 + m/θ)`. Written as the gamma functions, a θ of 10¹⁰ (no over-dispersion)
+/// loses the log-likelihood's fourth decimal to cancellation between terms of 10¹¹.
+fn negbin_log_density(y: f64, m: f64, theta: f64) -> f64 {
+    let counts = if y.fract() == 0.0 && y < 10_000.0 {
+        (0..y as u32)
+            .map(|k| ((f64::from(k) - m) / (theta + m)).ln_1p())
+            .sum::<f64>()
+    } else {
+        ln_gamma(y + theta) - ln_gamma(theta) - y * (theta + m).ln()
+    };
+    let mean_part = if y == 0.0 { 0.0 } else { y * m.ln() };
+    counts + mean_part - ln_gamma(y + 1.0) - theta * (m / theta).ln_1p()
+}
+
 /// The log-likelihood with row `i`'s mean `mean(i)` (prior weights as frequency weights).
 pub fn log_likelihood(problem: &Problem, mean: impl Fn(usize) -> f64) -> f64 {
     let n = problem.y.len();
@@ -1224,18 +1241,46 @@ pub fn log_likelihood(problem: &Problem, mean: impl Fn(usize) -> f64) -> f64 {
             })
             .sum(),
         Family::NegBin(theta) => (0..n)
-            .map(|i| {
-                let (y, m) = (problem.y[i], mean(i));
-                problem.weights[i]
-                    * (ln_gamma(y + theta) - ln_gamma(theta) - ln_gamma(y + 1.0)
-                        + theta * (theta / (theta + m)).ln()
-                        + if y == 0.0 {
-                            0.0
-                        } else {
-                            y * (m / (theta + m)).ln()
-                        })
-            })
+            .map(|i| problem.weights[i] * negbin_log_density(problem.y[i], mean(i), theta))
             .sum(),
+    }
+}
+
+#[cfg(test)]
+mod negbin_density_tests {
+    use super::*;
+
+    /// The stable form equals the gamma functions' where those keep their digits, and
+    /// tends to the Poisson's log-density as θ grows (where they do not).
+    #[test]
+    fn the_negbin_density_keeps_its_digits() {
+        for (y, m, theta) in [
+            (0.0, 2.5, 1.3),
+            (3.0, 2.5, 1.3),
+            (17.0, 4.0, 0.7),
+            (2.0, 0.1, 50.0),
+        ] {
+            let direct = ln_gamma(y + theta) - ln_gamma(theta) - ln_gamma(y + 1.0)
+                + theta * (theta / (theta + m)).ln()
+                + if y == 0.0 {
+                    0.0
+                } else {
+                    y * (m / (theta + m)).ln()
+                };
+            let stable = negbin_log_density(y, m, theta);
+            assert!(
+                (stable - direct).abs() < 1e-12 * direct.abs().max(1.0),
+                "{y} {m} {theta}"
+            );
+        }
+        for (y, m) in [(0.0, 2.5), (3.0, 2.5), (40.0, 35.0)] {
+            let poisson = y * f64::ln(m) - m - ln_gamma(y + 1.0);
+            let stable = negbin_log_density(y, m, 1e12);
+            assert!(
+                (stable - poisson).abs() < 1e-9,
+                "{y} {m}: {stable} vs {poisson}"
+            );
+        }
     }
 }
 
