@@ -3,7 +3,7 @@
 //! REPL and the Jupyter kernel (which converts its code-point cursor to bytes first).
 
 use polars::prelude::*;
-use spel_grammar::ast::{Stage, StatementKind};
+use spel_grammar::ast::StatementKind;
 use spel_grammar::{SourceId, SourceMap};
 
 use crate::eval::{Effects, Env};
@@ -268,7 +268,9 @@ fn column_candidates(
 }
 
 /// Plans the stages before the cursor's own (`d |> derive a = x |> filter a` → the
-/// schema of `d |> derive a = x`). Stages that touch files are not run.
+/// schema of `d |> derive a = x`), in preview: verbs that only plan are run, a
+/// simulation makes a few rows, and a verb that must compute (a fit, a file) stops it
+/// with no columns (see [`crate::verbs::Output`]).
 fn scope_schema(
     statement: &str,
     bindings: &std::collections::BTreeMap<String, Value>,
@@ -283,15 +285,6 @@ fn scope_schema(
     let StatementKind::Show(pipeline) = &statement.kind else {
         return None;
     };
-    let touches_files = |name: &str| matches!(name, "read" | "write" | "print");
-    if let Stage::Verb(call) = &pipeline.first
-        && touches_files(&call.verb.name)
-    {
-        return None;
-    }
-    if pipeline.rest.iter().any(|c| touches_files(&c.verb.name)) {
-        return None;
-    }
     let interrupt = std::sync::atomic::AtomicBool::new(false);
     let env = Env {
         bindings,
@@ -300,6 +293,7 @@ fn scope_schema(
         interrupt: &interrupt,
         base_dir: None,
         progress: None,
+        preview: true,
     };
     match pipeline::run(&env, pipeline, &mut Effects::default()).ok()? {
         Value::Table(mut lf) => lf.collect_schema().ok(),

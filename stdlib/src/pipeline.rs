@@ -81,6 +81,13 @@ fn verb(
     let Some(verb) = verbs::find(&call.verb.name) else {
         return Err(unknown_verb(env, call));
     };
+    if env.preview && verb.output == verbs::Output::Computed {
+        return Err(Diagnostic::new(
+            "spel::complete::computed",
+            format!("`{}`'s columns are known only by running it", verb.name),
+        )
+        .at(call.span));
+    }
     let mut ctx = VerbCtx::new(env, verb, call, input, effects)?;
     (verb.run)(&mut ctx).map_err(|d| d.or_at(call.span))
 }

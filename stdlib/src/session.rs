@@ -312,6 +312,7 @@ impl Session {
             interrupt: &self.interrupt,
             base_dir: self.base_dir.as_deref(),
             progress: self.progress.as_deref(),
+            preview: false,
         };
         env.check_interrupt(statement.span)?;
         let (binding, shown) = match &statement.kind {

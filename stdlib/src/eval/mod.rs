@@ -22,6 +22,9 @@ pub struct Env<'s> {
     /// Where relative file paths start (the process's working directory if `None`).
     pub base_dir: Option<&'s Path>,
     pub progress: Option<&'s dyn Progress>,
+    /// Completion is asking what a pipeline makes: verbs that compute run small
+    /// ([`crate::verbs::Output::Preview`]) or not at all ([`crate::verbs::Output::Computed`]).
+    pub preview: bool,
 }
 
 /// What a statement changes besides its binding, applied only if it succeeds.

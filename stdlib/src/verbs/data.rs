@@ -3,7 +3,7 @@
 use polars::prelude::*;
 use spel_grammar::Diagnostic;
 
-use super::{Example, Verb, VerbCtx};
+use super::{Example, Output, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::eval::expr::evaluate;
 use crate::value::{Value, dtype_name};
@@ -18,6 +18,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[],
         options: &[],
         named_arguments: true,
+        output: Output::Plan,
         examples: &[Example {
             summary: "A three-row table",
             code: "table region = [\"London\", \"North West\", \"London\"], fte = [1.5, 2, 0.5]",
@@ -44,6 +45,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[],
         options: &[],
         named_arguments: false,
+        output: Output::Plan,
         examples: &[Example {
             summary: "Work on one table",
             code: "d = table x = [3, 1, 2]\nuse d\nsort x",
@@ -68,6 +70,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[],
         options: &[],
         named_arguments: false,
+        output: Output::Plan,
         examples: &[Example {
             summary: "First two rows",
             code: "table x = [1, 2, 3] |> head 2",
@@ -93,6 +96,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[],
         options: &[],
         named_arguments: false,
+        output: Output::Computed,
         examples: &[Example {
             summary: "Describe a small table",
             code: "table g = [\"a\", \"b\", \"a\"], x = [1, 2, 6] |> describe",
@@ -116,6 +120,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[],
         options: &[],
         named_arguments: false,
+        output: Output::Computed,
         examples: &[Example {
             summary: "Hello",
             code: "print \"hello, world\"",

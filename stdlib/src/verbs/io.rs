@@ -3,7 +3,7 @@
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::{Arg, Connective};
 
-use super::{OptionKind, OptionSpec, Verb, VerbCtx};
+use super::{OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::eval::expr::evaluate;
 use crate::files::{self, Encoding, ReadOptions};
 use crate::format;
@@ -50,6 +50,7 @@ pub static VERBS: &[Verb] = &[
             },
         ],
         named_arguments: false,
+        output: Output::Computed,
         examples: &[],
         run: read,
     },
@@ -63,6 +64,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[Connective::To],
         options: &[],
         named_arguments: false,
+        output: Output::Computed,
         examples: &[],
         run: write,
     },

@@ -39,8 +39,25 @@ pub struct Verb {
     /// Whether `name = value` arguments that are not options mean something
     /// (new columns in `derive`, named summaries in `summarise`).
     pub named_arguments: bool,
+    /// What its result is made of, for completion: which columns follow it.
+    pub output: Output,
     pub examples: &'static [Example],
     pub run: fn(&mut VerbCtx) -> Result<Value, Diagnostic>,
+}
+
+/// How a verb's result comes about, so that completion can know the columns after it
+/// without doing its work (a Tab must answer at once, whatever the data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// A lazy plan over its input (`filter`, `derive`, ...): building it computes
+    /// nothing, so completion runs it and asks polars for the plan's columns.
+    Plan,
+    /// Computed, but its columns do not depend on its size: with [`Env::preview`] set
+    /// it makes a few rows instead of its full size (`simulate`).
+    Preview,
+    /// Known only by doing the work (a fit, a file): completion offers no columns
+    /// after it.
+    Computed,
 }
 
 pub fn all() -> impl Iterator<Item = &'static Verb> {

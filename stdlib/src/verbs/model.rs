@@ -3,7 +3,7 @@
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::{BinaryOp, Connective, Expr as Ast, ExprKind};
 
-use super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
+use super::{Choice, Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::formula::{design, resolve};
 use crate::model::ModelFamily;
 use crate::model::fit::{self, Options};
@@ -98,6 +98,7 @@ pub static VERBS: &[Verb] = &[Verb {
         },
     ],
     named_arguments: false,
+    output: Output::Computed,
     examples: &[Example {
         summary: "A linear model on a small table",
         code: "table x = [1, 2, 3, 4, 5], y = [2.1, 3.9, 6.2, 7.8, 10.1] |> model y ~ x",

@@ -4,7 +4,7 @@ use polars::prelude::*;
 use spel_grammar::ast::{Connective, Expr as Ast, ExprKind};
 use spel_grammar::{Diagnostic, Span};
 
-use super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
+use super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::eval::expr::Scope;
 use crate::plot::{Datum, Mark, Plot, Scale};
@@ -75,6 +75,7 @@ pub static VERBS: &[Verb] = &[
             ),
         ],
         named_arguments: false,
+        output: Output::Computed,
         examples: &[Example {
             summary: "Link-worker FTE by quarter, one line per region",
             code: "table quarter = [1, 2, 3, 1, 2, 3], region = [\"North\", \"North\", \"North\", \"South\", \"South\", \"South\"],\n      fte = [10.5, 14.0, 21.5, 8.0, 12.5, 15.0]\n  |> plot line fte by quarter, colour = region",
@@ -98,6 +99,7 @@ pub static VERBS: &[Verb] = &[
             "The plot's title.",
         )],
         named_arguments: false,
+        output: Output::Computed,
         examples: &[],
         run: forest,
     },

@@ -4,7 +4,7 @@ use polars::prelude::*;
 use spel_grammar::ast::Connective;
 use spel_grammar::{Diagnostic, Span, did_you_mean};
 
-use super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
+use super::{Choice, Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::eval::expr::evaluate;
 use crate::model::{Coefficient, Model};
@@ -34,6 +34,7 @@ pub static VERBS: &[Verb] = &[
             summary: "Ratios (exp of estimate and interval) for log-link models.",
         }],
         named_arguments: false,
+        output: Output::Computed,
         examples: &[Example {
             summary: "One term of two models",
             code: "d = table y = [0, 0, 1, 0, 1, 1, 0, 1, 1, 1], z = [1, 0, 0, 1, 1, 0, 1, 1, 0, 1], x = [1, 2, 2, 3, 4, 5, 5, 6, 7, 8]\nm1 = d |> model y ~ x\nm2 = d |> model z ~ x\ntidy m1, m2 on x, exponentiate = true",
@@ -66,6 +67,7 @@ pub static VERBS: &[Verb] = &[
             summary: "The scale of the predictions.",
         }],
         named_arguments: false,
+        output: Output::Computed,
         examples: &[Example {
             summary: "Fitted values of a line",
             code: "t = table y = [1.2, 2.3, 2.9, 4.1], x = [1, 2, 3, 4]\nm = t |> model y ~ x\nt |> predict m as fitted",
@@ -96,6 +98,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[Connective::On],
         options: &[],
         named_arguments: false,
+        output: Output::Computed,
         examples: &[Example {
             summary: "Probability changes from a logit",
             code: "d = table y = [0, 0, 1, 0, 1, 1, 0, 1, 1, 1], x = [1, 2, 2, 3, 4, 5, 5, 6, 7, 8]\nm = d |> model y ~ x\nmargins m",
@@ -121,6 +124,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[],
         options: &[],
         named_arguments: false,
+        output: Output::Computed,
         examples: &[Example {
             summary: "Two models of one outcome",
             code: "t = table y = [1.2, 2.3, 2.9, 4.1, 5.2, 5.8], x = [1, 2, 3, 4, 5, 6], z = [0, 1, 0, 1, 1, 0]\nm1 = t |> model y ~ x\nm2 = t |> model y ~ x + z\nreport m1, m2",
@@ -152,6 +156,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[Connective::On],
         options: &[],
         named_arguments: false,
+        output: Output::Computed,
         examples: &[Example {
             summary: "A slope in words",
             code: "m = table y = [1.2, 2.3, 2.9, 4.1, 5.2, 5.8], x = [1, 2, 3, 4, 5, 6] |> model y ~ x\ninterpret m on x",

@@ -5,7 +5,7 @@ use polars::prelude::*;
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::{Connective, SortOrder};
 
-use super::{Example, Verb, VerbCtx, column_names};
+use super::{Example, Output, Verb, VerbCtx, column_names};
 use crate::value::{Value, dtype_name};
 
 pub static VERBS: &[Verb] = &[
@@ -20,6 +20,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[],
         options: &[],
         named_arguments: false,
+        output: Output::Plan,
         examples: &[Example {
             summary: "Keep London rows with more than one FTE",
             code: "table region = [\"London\", \"North West\", \"London\"], fte = [1.5, 2, 0.5]\n  |> filter region == \"London\" & fte > 1",
@@ -43,6 +44,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[],
         options: &[],
         named_arguments: true,
+        output: Output::Plan,
         examples: &[Example {
             summary: "FTE per 10,000 patients",
             code: "table fte = [2, 3], patients = [40000, 60000]\n  |> derive fte_10k = per(fte, patients, 10000)",
@@ -66,6 +68,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[],
         options: &[],
         named_arguments: true,
+        output: Output::Plan,
         examples: &[Example {
             summary: "Pick and rename",
             code: "table a = [1], b = [2], c = [3] |> select c, first = a",
@@ -88,6 +91,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[],
         options: &[],
         named_arguments: false,
+        output: Output::Plan,
         examples: &[Example {
             summary: "Drop one column",
             code: "table a = [1], b = [2] |> drop b",
@@ -110,6 +114,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[],
         options: &[],
         named_arguments: true,
+        output: Output::Plan,
         examples: &[Example {
             summary: "Rename a column",
             code: "table FTE = [1.5] |> rename fte = FTE",
@@ -132,6 +137,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[],
         options: &[],
         named_arguments: false,
+        output: Output::Plan,
         examples: &[Example {
             summary: "Largest first",
             code: "table g = [\"a\", \"b\", \"c\"], x = [2, 3, 1] |> sort x desc",
@@ -159,6 +165,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[Connective::On],
         options: &[],
         named_arguments: false,
+        output: Output::Plan,
         examples: &[Example {
             summary: "Look up region populations",
             code: "pop = table region = [\"London\", \"North West\"], patients = [9000, 7000]\ntable region = [\"London\", \"London\", \"South West\"], fte = [1, 2, 3]\n  |> join pop on region",

@@ -3,7 +3,7 @@
 use polars::prelude::IntoLazy;
 use spel_grammar::Diagnostic;
 
-use super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
+use super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::simulate::{gpps, teaching};
 use crate::value::Value;
@@ -44,6 +44,7 @@ pub static VERBS: &[Verb] = &[Verb {
         },
     ],
     named_arguments: false,
+    output: Output::Preview,
     examples: &[Example {
         summary: "The true odds ratios",
         code: "simulate gpps_truth |> select outcome, true_odds_ratio",
@@ -63,6 +64,9 @@ pub static VERBS: &[Verb] = &[Verb {
     run: simulate,
 }];
 
+/// Rows (or PCNs, or people) a simulation makes when completion previews it.
+const PREVIEW_ROWS: f64 = 20.0;
+
 fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let args = ctx.args();
     let [arg] = args.as_slice() else {
@@ -71,10 +75,19 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         ));
     };
     let name = arg.as_expr().and_then(|e| e.as_ident()).unwrap_or("");
+    // For completion, a few rows: the columns are the same whatever the size.
+    let preview = ctx.env.preview;
     let whole = |option: &str, default: f64| -> Result<f64, Diagnostic> {
+        let size = |x: f64| {
+            if preview && option == "n" {
+                x.min(PREVIEW_ROWS)
+            } else {
+                x
+            }
+        };
         match ctx.option_value(option)? {
-            None => Ok(default),
-            Some((Value::Number(x), _)) if x >= 1.0 && x.fract() == 0.0 => Ok(x),
+            None => Ok(size(default)),
+            Some((Value::Number(x), _)) if x >= 1.0 && x.fract() == 0.0 => Ok(size(x)),
             Some((_, span)) => Err(Diagnostic::new(
                 "spel::simulate::option",
                 format!("`{option}` is a whole number of 1 or more"),

@@ -4,7 +4,7 @@ use polars::prelude::*;
 use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 
-use super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
+use super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::eval::expr::Scope;
 use crate::functions::has_aggregate;
 use crate::value::Value;
@@ -21,6 +21,7 @@ pub static VERBS: &[Verb] = &[
         connectives: &[Connective::By],
         options: &[],
         named_arguments: true,
+        output: Output::Plan,
         examples: &[Example {
             summary: "Total FTE and rows per region",
             code: "table region = [\"London\", \"North West\", \"London\"], fte = [1.5, 2, 0.5]\n  |> summarise fte = sum(fte), n() by region",
@@ -51,6 +52,7 @@ pub static VERBS: &[Verb] = &[
             summary: "Weight each row by this column.",
         }],
         named_arguments: false,
+        output: Output::Plan,
         examples: &[Example {
             summary: "Rows per region",
             code: "table region = [\"London\", \"North West\", \"London\"] |> tabulate region",

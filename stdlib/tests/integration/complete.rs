@@ -148,3 +148,37 @@ fn meta_commands() {
     assert!(printed[3].contains("removed 2 names"), "{}", printed[3]);
     assert_eq!(run_in(&mut s, "x", "b").text, "1\n");
 }
+
+/// A Tab never does a verb's work: the columns after a simulation come from a few of
+/// its rows (a hundred million here would take minutes and gigabytes), and after a
+/// verb that must compute (a fit, a file) there are none to offer, rather than the fit
+/// being run on the engine thread to find out.
+#[test]
+fn completion_plans_and_never_computes() {
+    let mut s = session();
+    assert_eq!(
+        texts(&s, "simulate gpps, n = 100000000, seed = 1 |> filter lw_"),
+        ["lw_fte_50k"]
+    );
+    assert_eq!(
+        texts(&s, "simulate gpps |> derive z = lw_fte_50k * 2 |> filter z"),
+        ["z"]
+    );
+    run_in(&mut s, "t = table y = [1, 2, 3, 4], x = [1, 3, 2, 5]", "a");
+    assert!(texts(&s, "t |> model y ~ x |> filter x").is_empty());
+    assert!(texts(&s, "read \"no-such-file.csv\" |> filter x").is_empty());
+    assert!(texts(&s, "t |> write \"never-written.csv\" |> filter x").is_empty());
+    assert!(!std::path::Path::new("never-written.csv").exists());
+    // Every verb says which it is.
+    for verb in spel_stdlib::verbs::all() {
+        let computes = matches!(verb.name, "model" | "read" | "write" | "did" | "power");
+        if computes {
+            assert_eq!(
+                verb.output,
+                spel_stdlib::verbs::Output::Computed,
+                "{}",
+                verb.name
+            );
+        }
+    }
+}

@@ -7,7 +7,7 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 use spel_stats::designs::compare::{self, Test, Unfit};
 
-use super::super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
+use super::super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use super::complete_pairs;
 use crate::errors::polars_error;
 use crate::value::Value;
@@ -34,6 +34,7 @@ pub const VERB: Verb = Verb {
         summary: "The columns are two measurements of the same units.",
     }],
     named_arguments: false,
+    output: Output::Computed,
     examples: &[
         Example {
             summary: "GP visits before and after seeing a link worker",

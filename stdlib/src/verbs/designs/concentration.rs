@@ -5,7 +5,7 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 use spel_stats::designs::inequality::{self, Correction};
 
-use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
+use super::super::{Choice, Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use super::complete_pairs;
 use crate::errors::polars_error;
 use crate::value::Value;
@@ -41,6 +41,7 @@ pub const VERB: Verb = Verb {
         },
     ],
     named_arguments: false,
+    output: Output::Computed,
     examples: &[Example {
         summary: "Good experience across deprivation",
         code: "table good = [1, 0, 1, 1, 0, 1, 1, 1, 0, 1], affluence = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n  |> concentration good by affluence",

@@ -9,7 +9,7 @@ use spel_grammar::ast::Expr as Ast;
 use spel_grammar::{Diagnostic, Span};
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
+use super::super::{Choice, Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::format::plural;
 use spel_stats::designs::did::{
@@ -88,6 +88,7 @@ pub const VERB: Verb = Verb {
         },
     ],
     named_arguments: false,
+    output: Output::Computed,
     examples: &[Example {
         summary: "Two cohorts adopting in periods 3 and 4, three units never treated",
         code: "table unit = [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5],\n    \

@@ -4,7 +4,7 @@ use polars::prelude::*;
 use spel_grammar::ast::Expr as Ast;
 use spel_grammar::{Diagnostic, Span};
 
-use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
+use super::super::{Choice, Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use super::complete_pairs;
 use crate::errors::polars_error;
 use crate::eval::expr::Scope;
@@ -63,6 +63,7 @@ pub const VERB: Verb = Verb {
         ),
     ],
     named_arguments: false,
+    output: Output::Computed,
     examples: &[Example {
         summary: "Referrals before and after a service began",
         code: "table month = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], referrals = [20, 22, 21, 24, 25, 18, 19, 20, 21, 23]\n  |> its referrals ~ month, break = 6, lags = 1",

@@ -7,7 +7,7 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::{Connective, Formula};
 use spel_stats::designs::power::LogitSlope;
 
-use super::super::{Choice, Example, OptionKind, OptionSpec, Verb, VerbCtx};
+use super::super::{Choice, Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::format::number as number_text;
 use crate::model::{Coefficient, ModelFamily};
@@ -124,6 +124,7 @@ pub const VERB: Verb = Verb {
         ),
     ],
     named_arguments: false,
+    output: Output::Computed,
     examples: &[
         Example {
             summary: "Power to detect the published odds ratio with four million respondents",

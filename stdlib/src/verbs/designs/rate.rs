@@ -5,7 +5,7 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 use spel_stats::designs::rate;
 
-use super::super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
+use super::super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::errors::polars_error;
 use crate::value::Value;
 
@@ -33,6 +33,7 @@ pub const VERB: Verb = Verb {
         },
     ],
     named_arguments: false,
+    output: Output::Computed,
     examples: &[Example {
         summary: "Referrals per 1,000 patients by deprivation",
         code: "table imd = [\"least\", \"most\"], referrals = [10, 20], patients = [1000, 1000]\n  |> rate referrals per 1000 of patients by imd",

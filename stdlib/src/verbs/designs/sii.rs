@@ -6,7 +6,7 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::Connective;
 use spel_stats::designs::inequality;
 
-use super::super::{Example, OptionKind, OptionSpec, Verb, VerbCtx};
+use super::super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::value::Value;
 
 pub const VERB: Verb = Verb {
@@ -28,6 +28,7 @@ pub const VERB: Verb = Verb {
         summary: "Population or survey weights.",
     }],
     named_arguments: false,
+    output: Output::Computed,
     examples: &[Example {
         summary: "Good experience across deprivation quintiles (1 = most deprived)",
         code: "table good = [1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1],\n      imd_quintile = [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5]\n  |> sii good by imd_quintile",
