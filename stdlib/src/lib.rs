@@ -9,6 +9,7 @@ pub mod format;
 pub mod formula;
 pub mod functions;
 pub mod markup;
+pub mod memory;
 pub mod meta;
 pub mod model;
 mod pipeline;

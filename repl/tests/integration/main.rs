@@ -158,3 +158,37 @@ fn a_script_that_is_not_utf8_is_located() {
         assert!(error.contains("latin.spel:2:9"), "{error}");
     }
 }
+
+/// Sizes the user gives are checked against the memory available before the work: a
+/// survey or a power simulation too large for it is a located error with the estimate
+/// (it was an allocation failure that aborted the process). SPEL_MEMORY_LIMIT caps
+/// what spel assumes is available, so the test does not depend on the machine.
+#[test]
+fn sizes_beyond_the_memory_are_located_errors() {
+    for (script, says) in [
+        (
+            "simulate gpps, n = 8000000\n",
+            "a survey of 8,000,000 respondents would need about 2.0 GB; 1.0 GB is available",
+        ),
+        (
+            "power simulate good_experience ~ lw_fte_50k, n = 1e12, reps = 2, family = logit\n",
+            "each simulated survey of 1,000,000,000,000 respondents",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.spel");
+        std::fs::write(&path, script).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_spel"))
+            .args(["run", path.to_str().unwrap()])
+            .env("SPEL_MEMORY_LIMIT", "1000000000")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let error = stderr(&out);
+        assert!(
+            error.contains("spel::memory::too_large") && error.contains(says),
+            "{error}"
+        );
+        assert!(error.contains("big.spel:1:"), "not located: {error}");
+    }
+}

@@ -101,6 +101,13 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 let rows = whole("n", gpps::DEFAULT_ROWS as f64)? as usize;
                 let seed = whole("seed", 1.0)? as u64;
                 let span = arg.span;
+                let needed = rows as f64 * crate::memory::SURVEY_BYTES_PER_RESPONDENT as f64;
+                let what = format!("a survey of {} respondents", crate::format::count(rows));
+                crate::memory::check(
+                    needed,
+                    &what,
+                    ctx.option_value("n")?.map_or(span, |(_, at)| at),
+                )?;
                 ctx.env.work().run("simulating the survey", span, move || {
                     gpps::generate(rows, seed).map_err(|e| polars_error(e).at(span))
                 })?

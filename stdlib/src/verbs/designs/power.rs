@@ -337,6 +337,17 @@ fn simulated(ctx: &VerbCtx, formula: &Formula) -> Result<Value, Diagnostic> {
         .clause_args(Connective::On)
         .first()
         .map(|a| (ctx.text(a.span).to_string(), a.span));
+    // One survey at a time: each replicate's memory is freed before the next.
+    let needed = n as f64 * crate::memory::SURVEY_BYTES_PER_RESPONDENT as f64;
+    let what = format!(
+        "each simulated survey of {} respondents",
+        crate::format::count(n)
+    );
+    crate::memory::check(
+        needed,
+        &what,
+        ctx.option_value("n")?.map_or(ctx.call.span, |(_, at)| at),
+    )?;
     let work = ctx.env.work();
     let mut estimates = Vec::with_capacity(reps);
     let mut term = String::new();
