@@ -231,10 +231,12 @@ impl Scope<'_> {
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow
         );
         let logical = matches!(op, BinaryOp::And | BinaryOp::Or);
+        // `&` and `|` join conditions; polars would take numbers bitwise (2 & 1 is 0).
+        let condition = |d: &DataType| matches!(d, DataType::Boolean | DataType::Null);
         let clash = if arithmetic {
             text(&lt) || text(&rt)
         } else if logical {
-            false
+            !condition(&lt) || !condition(&rt)
         } else {
             text(&lt) != text(&rt) && lt != DataType::Null && rt != DataType::Null
         };
@@ -246,7 +248,11 @@ impl Scope<'_> {
             let dtype = self.dtype_of(side.expr).unwrap_or_else(|_| kind.clone());
             format!("`{}` ({})", self.env.text(side.span), dtype_name(&dtype))
         };
-        let verb = if arithmetic { "combine" } else { "compare" };
+        let verb = if arithmetic || logical {
+            "combine"
+        } else {
+            "compare"
+        };
         Err(Diagnostic::new(
             "spel::type::mismatch",
             format!(
@@ -258,7 +264,9 @@ impl Scope<'_> {
         )
         .at(left.span.to(right.span))
         .with_label("these types do not go together")
-        .with_help(if text(&lt) || text(&rt) {
+        .with_help(if logical {
+            "`&` and `|` join conditions, each true or false: `x > 0 & g == \"a\"`"
+        } else if text(&lt) || text(&rt) {
             "text values are quoted: `region == \"London\"`; numbers are not: `year == 2020`"
         } else {
             "convert one side first"

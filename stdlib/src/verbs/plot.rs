@@ -190,6 +190,15 @@ fn plot_request<'a>(
         ExprKind::List(items) => items.iter().collect(),
         _ => vec![y_ast],
     };
+    if y_asts.is_empty() {
+        return Err(
+            Diagnostic::new("spel::plot::series", "`[]` names no column to plot")
+                .at(y_ast.span)
+                .with_help(format!(
+                    "name one, or several in brackets: `plot {kind} [a, b] by x`"
+                )),
+        );
+    }
     let by = ctx.clause_args(Connective::By);
     let x_ast = by.first().and_then(|a| a.as_expr());
     if x_ast.is_none() && mark != Mark::Histogram {

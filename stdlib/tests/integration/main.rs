@@ -5,6 +5,7 @@ mod complete;
 mod designs;
 mod docs;
 mod errors;
+mod fuzz;
 mod golden;
 mod models;
 mod nhs;
