@@ -183,3 +183,57 @@ def test_long_and_deep_input_are_errors_and_the_kernel_lives(kernel):
     reply, outputs = run(kernel, "(" * 200 + "6 * 7" + ")" * 200)
     assert reply["status"] == "ok"
     assert [m for m in outputs if m["msg_type"] == "execute_result"][0]["content"]["data"]["text/plain"] == "42"
+
+
+def _work_threads(pid):
+    """The kernel's worker threads (named spel-work) and its resident memory in kB."""
+    tasks = os.path.join("/proc", str(pid), "task")
+    names = []
+    for task in os.listdir(tasks):
+        try:
+            with open(os.path.join(tasks, task, "comm")) as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    with open(os.path.join("/proc", str(pid), "status")) as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return names.count("spel-work"), rss
+
+
+def test_interrupt_stops_a_fit_and_frees_its_thread():
+    """Interrupted in its passes, a fit's worker thread ends within seconds (it ran on
+    to the end before, so repeated interrupts piled up threads and memory)."""
+    manager, client = start_new_kernel(kernel_name="spel")
+    try:
+        pid = manager.provisioner.pid
+        reply, _ = run(client, "d = simulate gpps, n = 400000, seed = 2", timeout=300)
+        assert reply["status"] == "ok"
+        fit = ("model good_experience ~ lw_fte_50k + age_band + sex + fe(pcn) + fe(year), "
+               "family = logit from d")
+        rss_after_first = None
+        for attempt in range(10):
+            msg_id = client.execute(fit)
+            # Wait until the fit itself is running (its progress line), then interrupt.
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                msg = client.get_iopub_msg(timeout=120)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                text = msg["content"].get("data", {}).get("text/plain", "")
+                if "fitting the model" in text:
+                    break
+            client.control_channel.send(client.session.msg("interrupt_request", {}))
+            reply = client.get_shell_msg(timeout=60)
+            while reply["parent_header"].get("msg_id") != msg_id:
+                reply = client.get_shell_msg(timeout=60)
+            assert reply["content"]["evalue"] == "interrupted"
+            ended = time.time() + 10
+            while _work_threads(pid)[0] and time.time() < ended:
+                time.sleep(0.1)
+            threads, rss = _work_threads(pid)
+            assert threads == 0, f"interrupt {attempt + 1}: {threads} fits still running"
+            rss_after_first = rss_after_first or rss
+        assert rss <= rss_after_first + 200_000, (rss_after_first, rss)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)

@@ -1,7 +1,9 @@
 //! Long work (reading a file, computing a table) on a worker thread, so Ctrl-C or a
 //! Jupyter interrupt returns control within a fraction of a second and a front end can
-//! show progress. The abandoned work finishes in the background and is dropped.
+//! show progress. Interrupted, a fit stops at its next pass (its thread watches a
+//! cancellation flag); a read finishes in the background and is dropped.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -39,27 +41,40 @@ impl Work<'_> {
         let worker = std::thread::Builder::new()
             .name("spel-work".into())
             .stack_size(crate::ENGINE_STACK);
-        let handle = worker.spawn(job).map_err(|e| {
-            Diagnostic::new(
-                "spel::work::thread",
-                format!("could not start the work ({e})"),
-            )
-            .at(span)
-        });
-        let result = handle.and_then(|handle| self.wait(span, handle));
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let watched = Arc::clone(&cancelled);
+        let handle = worker
+            .spawn(move || {
+                spel_stats::cancel::watch(watched);
+                job()
+            })
+            .map_err(|e| {
+                Diagnostic::new(
+                    "spel::work::thread",
+                    format!("could not start the work ({e})"),
+                )
+                .at(span)
+            });
+        let result = handle.and_then(|handle| self.wait(span, handle, &cancelled));
         if let Some(progress) = self.progress {
             progress.finish();
         }
         result
     }
 
+    /// The job's result; on an interrupt, "interrupted" at once, and the job is told to
+    /// stop (`cancelled`): a fit ends at its next pass and frees what it holds. (A read
+    /// or a polars computation cannot be stopped; it finishes in the background and its
+    /// result is dropped.)
     fn wait<T>(
         &self,
         span: Span,
         handle: std::thread::JoinHandle<Result<T, Diagnostic>>,
+        cancelled: &AtomicBool,
     ) -> Result<T, Diagnostic> {
         while !handle.is_finished() {
             if self.interrupt.swap(false, Ordering::SeqCst) {
+                cancelled.store(true, Ordering::SeqCst);
                 return Err(Diagnostic::new("spel::interrupted", "interrupted").at(span));
             }
             std::thread::sleep(Duration::from_millis(10));

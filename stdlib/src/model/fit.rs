@@ -884,6 +884,9 @@ fn bread(fitted: &glm::Fit) -> Result<Mat<f64>, Vec<usize>> {
 /// IRLS could not go on: R stops with an error in both cases, and so does spel.
 fn irls_failure(failure: glm::Failure, options: &Options) -> Diagnostic {
     let (message, help) = match failure {
+        glm::Failure::Cancelled => {
+            return Diagnostic::new("spel::interrupted", "interrupted").at(options.outcome_span);
+        }
         glm::Failure::NotFinite { iteration } => (
             format!(
                 "at iteration {iteration} the fitted means overflow: the next step's equations \

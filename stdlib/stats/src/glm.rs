@@ -196,6 +196,8 @@ pub enum Failure {
     /// Halving the step 30 times did not bring the deviance down (R: "inner loop 2;
     /// cannot correct step size").
     StepHalving { iteration: usize },
+    /// The user interrupted the fit ([`crate::cancel`]).
+    Cancelled,
 }
 
 const MAX_ITERATIONS: usize = 50;
@@ -371,6 +373,9 @@ impl<'a, 'p> CellPasses<'a, 'p> {
         let mut change = f64::INFINITY;
         while iterations < MAX_ITERATIONS {
             iterations += 1;
+            if crate::cancel::requested() {
+                return None; // the fit by rows stops at once, and says why
+            }
             if iterations > 1 {
                 (xtwx, xtwz, means, z_means) = self.normal_equations(&sums)?;
             }
@@ -775,6 +780,10 @@ fn fit_by_rows<'a>(problem: &Problem<'a>) -> Fit<'a> {
     let mut failure = None;
     while iterations < MAX_ITERATIONS {
         iterations += 1;
+        if crate::cancel::requested() {
+            failure = Some(Failure::Cancelled);
+            break;
+        }
         let mut rows = Rows::with_cells(
             kept_columns(&kept),
             problem.fixed_effects,

@@ -8,11 +8,13 @@
 //! - [`vcov`]: variance estimators, the one sandwich with its small-sample factors.
 //! - [`conditioning`]: numeric columns centred and scaled for a fit, and back.
 //! - [`linalg`]: solving and inverting small symmetric systems, R's rank decision.
+//! - [`cancel`]: the flag an interrupted fit's loops stop at.
 
 // Numeric code walks parallel per-row arrays (y, mu, weights, columns) by index.
 #![allow(clippy::needless_range_loop)]
 
 pub mod absorbed;
+pub mod cancel;
 pub mod conditioning;
 pub mod designs;
 pub mod glm;

@@ -56,6 +56,9 @@ pub fn fit_negbin<'a>(problem: &mut Problem<'a>) -> NegBin<'a> {
     let mut iterations = 0;
     let mut settled = false;
     for _ in 0..50 {
+        if crate::cancel::requested() || fitted.failure.is_some() {
+            break;
+        }
         theta = theta_ml(problem, &means(problem.family, &fitted), theta).value;
         problem.family = Family::NegBin(theta);
         let previous = fitted.deviance;

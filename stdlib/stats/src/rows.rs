@@ -1127,6 +1127,9 @@ impl<'a> Effects<'a> {
         let mut direction = preconditioned.clone();
         let mut along = dot(&gradient, &preconditioned);
         for step in 1..=max_steps {
+            if crate::cancel::requested() {
+                return max_steps; // unfinished; the fit stops at its next pass
+            }
             let image = self.weighted_sums(&self.on_rows(&direction));
             let curvature = dot(&direction, &image);
             if curvature.is_nan() || curvature <= 0.0 {
