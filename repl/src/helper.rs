@@ -34,8 +34,16 @@ impl SpelHelper {
 
     /// Re-reads the column names the session knows (after a statement ran).
     pub fn refresh(&mut self) {
-        self.columns = self.session.borrow().known_columns().into_iter().collect();
+        if let Some(columns) = guarded(|| self.session.borrow().known_columns()) {
+            self.columns = columns.into_iter().collect();
+        }
     }
+}
+
+/// `work()`, or `None` if it panicked: a bug in completion, a hint or the colours costs
+/// that keystroke's help, never the session (the panic hook is silent in the REPL).
+pub fn guarded<T>(work: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).ok()
 }
 
 impl Completer for SpelHelper {
@@ -47,7 +55,9 @@ impl Completer for SpelHelper {
         pos: usize,
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let completions = self.session.borrow().complete(line, pos);
+        let Some(completions) = guarded(|| self.session.borrow().complete(line, pos)) else {
+            return Ok((pos, Vec::new()));
+        };
         let pairs = completions
             .candidates
             .into_iter()
@@ -77,7 +87,9 @@ impl Hinter for SpelHelper {
     type Hint = SignatureHint;
 
     fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<SignatureHint> {
-        signature_hint(line, pos).map(SignatureHint)
+        guarded(|| signature_hint(line, pos))
+            .flatten()
+            .map(SignatureHint)
     }
 }
 
@@ -106,7 +118,10 @@ impl Highlighter for SpelHelper {
         if !self.colour {
             return Cow::Borrowed(line);
         }
-        Cow::Owned(highlight(line, &self.columns))
+        match guarded(|| highlight(line, &self.columns)) {
+            Some(coloured) => Cow::Owned(coloured),
+            None => Cow::Borrowed(line),
+        }
     }
 
     fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {

@@ -102,9 +102,12 @@ pub fn run() -> ExitCode {
         }
         if pending.is_empty() && line.trim_start().starts_with(':') {
             remember(&mut editor, &history, line.trim());
-            let outcome = session
-                .borrow_mut()
-                .meta(&line, &mut |shown| print_shown(shown));
+            let outcome = crate::helper::guarded(|| {
+                session
+                    .borrow_mut()
+                    .meta(&line, &mut |shown| print_shown(shown))
+            })
+            .unwrap_or_else(|| Err(spel_stdlib::Diagnostic::internal("the meta-command failed")));
             match outcome {
                 Ok(After::Quit) => break,
                 Ok(After::Continue) => {}
