@@ -327,3 +327,153 @@ async fn bad_and_unknown_requests_leave_the_kernel_answering() {
     let reply = frontend.reply().await.expect("an execute_reply");
     assert_eq!(content(&reply)["status"], "ok");
 }
+
+/// A seeded xorshift stream for the message fuzzer.
+struct Draw(u64);
+
+impl Draw {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// A JSON value of any kind, as a broken client might put in any field.
+fn any_value(draw: &mut Draw, depth: usize) -> Value {
+    match draw.below(if depth == 0 { 7 } else { 9 }) {
+        0 => Value::Null,
+        1 => json!(draw.below(2) == 0),
+        2 => json!(draw.below(100) as i64 - 50),
+        3 => json!(u64::MAX),
+        4 => json!(-1e308),
+        5 => json!(
+            [
+                "t |> filter x",
+                "6 * 7",
+                "",
+                "((((",
+                "\u{0}",
+                "x = 1 + ",
+                ":help"
+            ][draw.below(7)]
+        ),
+        6 => json!("*".repeat(draw.below(60)) + "a"),
+        7 => Value::Array(
+            (0..draw.below(4))
+                .map(|_| any_value(draw, depth - 1))
+                .collect(),
+        ),
+        _ => {
+            let keys = [
+                "code",
+                "cursor_pos",
+                "silent",
+                "store_history",
+                "hist_access_type",
+                "pattern",
+                "n",
+                "x",
+            ];
+            let mut object = serde_json::Map::new();
+            for _ in 0..draw.below(5) {
+                object.insert(
+                    keys[draw.below(keys.len())].into(),
+                    any_value(draw, depth - 1),
+                );
+            }
+            Value::Object(object)
+        }
+    }
+}
+
+/// Random and mutated messages, signed with the kernel's key (and some that are not
+/// messages at all), on the shell channel: the kernel answers what it can, drops what
+/// it cannot read, and afterwards still answers kernel_info and runs a cell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzed_messages_leave_the_kernel_answering() {
+    let mut frontend = start().await;
+    let signer = frontend.signer.clone();
+    let types = [
+        "execute_request",
+        "complete_request",
+        "inspect_request",
+        "is_complete_request",
+        "history_request",
+        "kernel_info_request",
+        "comm_info_request",
+        "comm_open",
+        "frobnicate",
+    ];
+    let mut draw = Draw(0x5eed_cafe_f00d_1234);
+    for _ in 0..400 {
+        match draw.below(5) {
+            // Frames that are not a message: no delimiter, too few frames, bad JSON
+            // under a good signature.
+            0 => {
+                let junk: Vec<Bytes> = (0..draw.below(8))
+                    .map(|_| {
+                        Bytes::from(
+                            (0..draw.below(20))
+                                .map(|_| draw.below(256) as u8)
+                                .collect::<Vec<_>>(),
+                        )
+                    })
+                    .collect();
+                if let Ok(message) = ZmqMessage::try_from(junk) {
+                    frontend.shell.send(message).await.unwrap();
+                }
+            }
+            1 => {
+                let frames: [&[u8]; 4] = [b"{\"msg_type\": 3}", b"{}", b"[]", b"{not json"];
+                let signature = signer.sign(&frames);
+                let mut out = vec![Bytes::from_static(b"<IDS|MSG>"), Bytes::from(signature)];
+                out.extend(frames.iter().map(|f| Bytes::copy_from_slice(f)));
+                frontend
+                    .shell
+                    .send(ZmqMessage::try_from(out).unwrap())
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                let content = match any_value(&mut draw, 2) {
+                    Value::Object(object) => Value::Object(object),
+                    other => json!({ "code": other }),
+                };
+                frontend
+                    .send(types[draw.below(types.len())], content, &signer)
+                    .await;
+            }
+        }
+    }
+    // Whatever was answered is drained; then the kernel must still answer.
+    while tokio::time::timeout(Duration::from_millis(500), frontend.shell.recv())
+        .await
+        .is_ok()
+    {}
+    let id = frontend
+        .send("kernel_info_request", json!({}), &signer)
+        .await;
+    let mut answered = false;
+    for _ in 0..50 {
+        let Some(reply) = frontend.reply().await else {
+            break;
+        };
+        if parent_id(&reply) == id {
+            answered = reply.message_type() == "kernel_info_reply";
+            break;
+        }
+    }
+    assert!(answered, "no kernel_info_reply after the fuzzed messages");
+    let id = frontend
+        .send("execute_request", json!({ "code": "6 * 7" }), &signer)
+        .await;
+    loop {
+        let reply = frontend.reply().await.expect("an execute_reply");
+        if parent_id(&reply) == id {
+            assert_eq!(content(&reply)["status"], "ok");
+            break;
+        }
+    }
+}
