@@ -168,7 +168,11 @@ fn sizes_beyond_the_memory_are_located_errors() {
     for (script, says) in [
         (
             "simulate gpps, n = 8000000\n",
-            "a survey of 8,000,000 respondents would need about 2.0 GB; 1.0 GB is available",
+            "a study of 8,000,000 respondents would need about 2.0 GB; 1.0 GB is available",
+        ),
+        (
+            "simulate rollout, n = 1000000\n",
+            "a study of 1,000,000 PCNs would need about 2.0 GB",
         ),
         (
             "power simulate good_experience ~ lw_fte_50k, n = 1e12, reps = 2, family = logit\n",
