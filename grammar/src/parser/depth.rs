@@ -114,24 +114,5 @@ pub fn check_expr(expr: &Expr) -> Result<(), Diagnostic> {
             "build it in steps: name a part (`part = …`, or `derive part = …`) and use the name",
         ));
     }
-    if operators > MAX_OPERATORS {
-        return Err(Diagnostic::new(
-            "spel::parse::too_long",
-            format!(
-                "this expression has {operators} operators, more than spel's limit of \
-                 {MAX_OPERATORS}"
-            ),
-        )
-        // Its first character: a chain this long runs past any screen's width.
-        .at(Span::new(
-            expr.span.source,
-            expr.span.start,
-            expr.span.start + 1,
-        ))
-        .with_label("this expression")
-        .with_help(
-            "build it in steps: name a part (`part = …`, or `derive part = …`) and use the name",
-        ));
-    }
     Ok(())
 }
