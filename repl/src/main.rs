@@ -87,8 +87,13 @@ fn main() -> ExitCode {
     // SAFETY: sets an option by its number; mimalloc reads it at each purge.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     // Engine panics are caught per statement and reported as diagnostics; the default
-    // hook would print a second, rawer message.
-    std::panic::set_hook(Box::new(|_| {}));
+    // hook would print a second, rawer message. SPEL_DEBUG_PANIC=1 prints its place.
+    let debug = std::env::var_os("SPEL_DEBUG_PANIC").is_some();
+    std::panic::set_hook(Box::new(move |info| {
+        if debug {
+            eprintln!("{info}");
+        }
+    }));
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Run { file, format }) => run::run(&file, format),

@@ -211,6 +211,10 @@ impl Scope<'_> {
             },
             _ => return Err(not_a_list(right)),
         };
+        if items.is_empty() {
+            // Nothing is in an empty list (polars cannot test against a list of no type).
+            return Ok(l.is_null().and(lit(false)));
+        }
         let series = list_series(&items).map_err(|d| d.or_at(right.span))?;
         Ok(l.is_in(lit(series).implode(false), false))
     }

@@ -62,6 +62,11 @@ pub struct Inputs<'a> {
 /// the rounding of the unscaled matrix's eigenvalues.
 pub fn clip_to_positive(v: &Mat<f64>) -> (Mat<f64>, usize) {
     let p = v.nrows();
+    if p == 0 {
+        // No estimated terms (an offset and absorbed effects only): nothing to clip, and
+        // faer's eigensolver does not take an empty matrix.
+        return (v.clone(), 0);
+    }
     let scale: Vec<f64> = (0..p)
         .map(|i| match v[(i, i)].abs().sqrt() {
             s if s > 0.0 && s.is_finite() => s,

@@ -285,6 +285,25 @@ fn failure(session: &mut Session, input: &str) -> Option<String> {
     problem.or_else(|| (took > Duration::from_secs(10)).then(|| format!("took {took:?}")))
 }
 
+/// Inputs the fuzzer found failing, each fixed: run on every test.
+const FOUND: &[&str] = &[
+    "t |> plot hist []",
+    "t |> filter x | y == 1",
+    "t |> model x ~ offset(log(w)) + fe(g), cluster = [g, k] |> interpret is_missing(k)",
+    "t |> margins -false in ([])",
+    "predict (1e-08) * false in []",
+];
+
+#[test]
+fn inputs_the_fuzzer_found() {
+    let mut session = small_session();
+    for input in FOUND {
+        if let Some(problem) = failure(&mut session, input) {
+            panic!("{problem}\n    {input:?}");
+        }
+    }
+}
+
 #[test]
 fn fuzz_what_users_type() {
     let cases: usize = std::env::var("SPEL_FUZZ_CASES")
