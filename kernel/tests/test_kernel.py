@@ -234,6 +234,18 @@ def test_interrupt_stops_a_fit_and_frees_its_thread():
             assert threads == 0, f"interrupt {attempt + 1}: {threads} fits still running"
             rss_after_first = rss_after_first or rss
         assert rss <= rss_after_first + 200_000, (rss_after_first, rss)
+        # A simulation stops too, between its respondents.
+        msg_id = client.execute("big = simulate gpps, n = 6000000, seed = 3")
+        while True:
+            msg = client.get_iopub_msg(timeout=120)
+            if msg["parent_header"].get("msg_id") == msg_id and "simulating" in \
+                    msg["content"].get("data", {}).get("text/plain", ""):
+                break
+        client.control_channel.send(client.session.msg("interrupt_request", {}))
+        ended = time.time() + 10
+        while _work_threads(pid)[0] and time.time() < ended:
+            time.sleep(0.1)
+        assert _work_threads(pid)[0] == 0, "the simulation ran on after the interrupt"
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
