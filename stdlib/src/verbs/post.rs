@@ -443,7 +443,7 @@ pub fn sentence(model: &Model, c: &Coefficient) -> String {
             and_list(&fe)
         ),
     };
-    match model.ratio_name() {
+    let said = match model.ratio_name() {
         Some((name, _)) => {
             let ratio = c.estimate.exp();
             let percent = (ratio - 1.0) * 100.0;
@@ -469,7 +469,19 @@ pub fn sentence(model: &Model, c: &Coefficient) -> String {
             f(c.conf_low),
             f(c.conf_high)
         ),
+    };
+    // An association is not an effect the data rule out being none.
+    if c.conf_low <= 0.0 && c.conf_high >= 0.0 {
+        let none = match model.ratio_name() {
+            Some(("odds_ratio", _)) => "an odds ratio of 1",
+            Some(_) => "a rate ratio of 1",
+            None => "a difference of 0",
+        };
+        return format!(
+            "{said} The interval includes {none}: the data are consistent with no association."
+        );
     }
+    said
 }
 
 /// "a", "a and b", "a, b and c".
