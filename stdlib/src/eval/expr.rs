@@ -39,6 +39,9 @@ impl Scope<'_> {
             ExprKind::Call { function, args } => functions::build(function, args, ast.span, self)?,
             ExprKind::Unary { op, operand } => {
                 let inner = self.expr(operand)?;
+                if *op == UnaryOp::Not {
+                    self.check_not(operand, &inner)?;
+                }
                 match op {
                     UnaryOp::Neg => lit(0.0) - inner,
                     UnaryOp::Not => inner.not(),
@@ -275,6 +278,32 @@ impl Scope<'_> {
         } else {
             "convert one side first"
         }))
+    }
+
+    /// `!` negates a condition; polars would take a number bitwise (`!5` is −6).
+    fn check_not(&self, operand: &Ast, inner: &Expr) -> Result<(), Diagnostic> {
+        let dtype = match kind_of(operand) {
+            Some(kind) => kind,
+            None => match self.dtype_of(inner) {
+                Ok(dtype) => dtype,
+                Err(_) => return Ok(()),
+            },
+        };
+        if matches!(dtype, DataType::Boolean | DataType::Null) {
+            return Ok(());
+        }
+        let dtype = self.dtype_of(inner).unwrap_or(dtype);
+        Err(Diagnostic::new(
+            "spel::type::mismatch",
+            format!(
+                "`!` turns a condition's true into false, but `{}` is {}",
+                self.env.text(operand.span),
+                dtype_name(&dtype)
+            ),
+        )
+        .at(operand.span)
+        .with_label("not true or false")
+        .with_help("write a condition after `!`: `!(x > 0)`, `!is_null(x)`"))
     }
 
     /// The type `expr` would have, found by planning on an empty frame (no data read).

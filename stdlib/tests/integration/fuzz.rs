@@ -66,7 +66,7 @@ const FUNCTIONS: &[&str] = &[
     "min",
     "max",
     "if_else",
-    "is_missing",
+    "is_null",
     "year",
     "factor",
     "row_number",
@@ -292,6 +292,7 @@ const FOUND: &[&str] = &[
     "t |> model x ~ offset(log(w)) + fe(g), cluster = [g, k] |> interpret is_missing(k)",
     "t |> margins -false in ([])",
     "predict (1e-08) * false in []",
+    "t |> derive z = (x > 1) & !2.5",
 ];
 
 #[test]
