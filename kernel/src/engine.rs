@@ -97,7 +97,8 @@ pub fn start() -> (mpsc::Sender<Request>, Arc<AtomicBool>) {
     (sender, flag)
 }
 
-fn guarded<T>(work: impl FnOnce() -> T) -> Option<T> {
+/// `work()`, or `None` if it panicked (the panic hook has logged where).
+pub(crate) fn guarded<T>(work: impl FnOnce() -> T) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).ok()
 }
 

@@ -445,9 +445,11 @@ async fn handle(
 /// `work()`, or `None` (logged) if it panicked: a bug there costs one answer, never
 /// the kernel.
 fn guarded<T>(what: &str, work: impl FnOnce() -> T) -> Option<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-        .map_err(|_| log(&format!("{what} failed (a bug; the panic is above)")))
-        .ok()
+    let done = engine::guarded(work);
+    if done.is_none() {
+        log(&format!("{what} failed (a bug; the panic is above)"));
+    }
+    done
 }
 
 async fn complete(request: &CompleteRequest, engine: &std_mpsc::Sender<Request>) -> CompleteReply {
