@@ -3,6 +3,8 @@ the protocol conformance suite. Run by kernel/tests/conformance.sh."""
 import os
 import queue
 import re
+import shutil
+import tempfile
 import time
 
 import pytest
@@ -234,6 +236,28 @@ def test_interrupt_stops_a_fit_and_frees_its_thread():
             assert threads == 0, f"interrupt {attempt + 1}: {threads} fits still running"
             rss_after_first = rss_after_first or rss
         assert rss <= rss_after_first + 200_000, (rss_after_first, rss)
+        # A read stops too, at its next block (it ran to the end before).
+        folder = tempfile.mkdtemp()
+        big = os.path.join(folder, "big.csv")
+        reply, _ = run(client, f'write d to "{big}"', timeout=300)
+        assert reply["status"] == "ok", reply
+        for attempt in range(3):
+            msg_id = client.execute(f'again = read "{big}"')
+            while True:
+                msg = client.get_iopub_msg(timeout=120)
+                if msg["parent_header"].get("msg_id") == msg_id and "reading" in \
+                        msg["content"].get("data", {}).get("text/plain", ""):
+                    break
+            client.control_channel.send(client.session.msg("interrupt_request", {}))
+            ended = time.time() + 5
+            while _work_threads(pid)[0] and time.time() < ended:
+                time.sleep(0.1)
+            assert _work_threads(pid)[0] == 0, f"read {attempt + 1} ran on after the interrupt"
+            reply = client.get_shell_msg(timeout=60)
+            while reply["parent_header"].get("msg_id") != msg_id:
+                reply = client.get_shell_msg(timeout=60)
+            assert reply["content"]["evalue"] == "interrupted"
+        shutil.rmtree(folder)
         # A simulation stops too, between its respondents.
         msg_id = client.execute("big = simulate gpps, n = 6000000, seed = 3")
         while True:

@@ -1,8 +1,9 @@
 //! Reading and writing table files: encodings, byte-order marks, globs and atomic writes.
 
-use std::io::{Cursor, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use polars::io::csv::read::schema_inference;
 use polars::prelude::*;
 use spel_grammar::{Diagnostic, Span, did_you_mean};
 
@@ -255,19 +256,22 @@ fn read_one(
 }
 
 /// CSV is decoded here, not by polars: spel must check the encoding and say clearly
-/// when a file is not UTF-8, and polars reads UTF-8 only.
+/// when a file is not UTF-8, and polars reads UTF-8 only. Every step goes by blocks or
+/// batches and stops at the next one when the user interrupts.
 fn read_csv(
     path: &Path,
     shown: &str,
     options: &ReadOptions,
     span: Span,
 ) -> Result<LazyFrame, Diagnostic> {
-    let bytes = std::fs::read(path).map_err(|e| open_error(path, None, e, span))?;
+    let bytes = read_bytes(path).map_err(|e| open_error(path, None, e, span))?;
     let text: Vec<u8> = match options.encoding {
         Encoding::Utf8 => {
-            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-            if let Err(error) = std::str::from_utf8(body) {
-                let at = error.valid_up_to();
+            let mut body = bytes;
+            if body.starts_with(b"\xEF\xBB\xBF") {
+                body.drain(..3);
+            }
+            if let Some(at) = first_invalid_utf8(&body) {
                 let line = body[..at].iter().filter(|&&b| b == b'\n').count() + 1;
                 return Err(Diagnostic::new(
                     "spel::read::encoding",
@@ -279,12 +283,9 @@ fn read_csv(
                 .at(span)
                 .with_help("NHS files are often Windows-1252; add `, encoding = \"cp1252\"`"));
             }
-            body.to_vec()
+            body
         }
-        Encoding::Cp1252 => {
-            let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(&bytes);
-            decoded.into_owned().into_bytes()
-        }
+        Encoding::Cp1252 => decode_cp1252(bytes),
     };
     let null_values = (!options.null_values.is_empty()).then(|| {
         NullValues::AllColumns(
@@ -296,17 +297,193 @@ fn read_csv(
         )
     });
     let delimiter = options.delimiter;
-    CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(None)
-        .map_parse_options(|o| {
-            o.with_separator(delimiter)
-                .with_null_values(null_values.clone())
-        })
-        .into_reader_with_file_handle(Cursor::new(text))
-        .finish()
+    let parse = |bytes: Vec<u8>, overwrite: Option<SchemaRef>| {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(None)
+            .with_schema_overwrite(overwrite)
+            .map_parse_options(|o| {
+                o.with_separator(delimiter)
+                    .with_null_values(null_values.clone())
+            })
+            .into_reader_with_file_handle(std::io::Cursor::new(bytes))
+            .finish()
+    };
+    parse_by_blocks(&text, PARSE_BLOCK, parse)
         .map(DataFrame::lazy)
         .map_err(|e| unreadable(shown, e, span))
+}
+
+/// Parsed between looks at the interrupt flag: about a tenth of a second of parsing.
+const PARSE_BLOCK: usize = 1 << 22;
+
+/// Parses a CSV text block by block, each with the header, stopping between blocks when
+/// the user interrupts. Each block infers its own column types; they are then unified
+/// as polars unifies the types it sees in one file (integers and decimals make decimals,
+/// anything else mixed makes text; a block with only missing values says nothing), and a
+/// block is cast or, where its values must become text, parsed again.
+fn parse_by_blocks(
+    text: &[u8],
+    block_size: usize,
+    parse: impl Fn(Vec<u8>, Option<SchemaRef>) -> PolarsResult<DataFrame>,
+) -> PolarsResult<DataFrame> {
+    let ends = record_ends(text, block_size);
+    let header = &text[..ends[0]];
+    let block_text = |i: usize| [header, &text[ends[i]..ends[i + 1]]].concat();
+    let mut blocks = Vec::with_capacity(ends.len());
+    for i in 0..ends.len().saturating_sub(1).max(1) {
+        if spel_stats::cancel::requested() {
+            polars_bail!(ComputeError: "interrupted");
+        }
+        let bytes = if ends.len() == 1 {
+            header.to_vec()
+        } else {
+            block_text(i)
+        };
+        blocks.push(parse(bytes, None)?);
+    }
+    let unified = unified_schema(&blocks);
+    for (i, block) in blocks.iter_mut().enumerate() {
+        let as_text: Vec<(PlSmallStr, DataType)> = block
+            .columns()
+            .iter()
+            .filter(|c| {
+                let target = unified.get(c.name()).unwrap_or(c.dtype());
+                c.dtype() != target && target == &DataType::String && c.null_count() < c.len()
+            })
+            .map(|c| (c.name().clone(), DataType::String))
+            .collect();
+        if !as_text.is_empty() {
+            *block = parse(block_text(i), Some(Arc::new(Schema::from_iter(as_text))))?;
+        }
+        for (name, target) in unified.iter() {
+            let column = block.column(name)?;
+            if column.dtype() != target {
+                let cast = column.cast(target)?;
+                block.with_column(cast)?;
+            }
+        }
+    }
+    let mut blocks = blocks.into_iter();
+    let mut stacked = blocks.next().unwrap_or_default();
+    for block in blocks {
+        stacked.vstack_mut_owned(block)?;
+    }
+    Ok(stacked)
+}
+
+/// Where the header ends, then where each block of about `size` bytes ends: always at a
+/// line's end outside quotes, so no record is cut.
+fn record_ends(text: &[u8], size: usize) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut in_quotes = false;
+    let mut next = 0;
+    for (i, &byte) in text.iter().enumerate() {
+        match byte {
+            b'"' => in_quotes = !in_quotes,
+            b'\n' if !in_quotes && i + 1 >= next => {
+                ends.push(i + 1);
+                next = i + 1 + size;
+            }
+            _ => {}
+        }
+    }
+    if ends.last() != Some(&text.len()) {
+        ends.push(text.len());
+    }
+    ends
+}
+
+/// The type of each column over all blocks, by polars' rule for one file.
+fn unified_schema(blocks: &[DataFrame]) -> Schema {
+    let Some(first) = blocks.first() else {
+        return Schema::default();
+    };
+    first
+        .columns()
+        .iter()
+        .map(|column| {
+            let seen: PlIndexSet<DataType> = blocks
+                .iter()
+                .filter_map(|b| b.column(column.name()).ok())
+                .filter(|c| c.null_count() < c.len())
+                .map(|c| c.dtype().clone())
+                .collect();
+            (
+                column.name().clone(),
+                schema_inference::finish_infer_field_schema(&seen),
+            )
+        })
+        .collect()
+}
+
+/// How much is read, checked or decoded between looks at the interrupt flag.
+const BLOCK: usize = 1 << 26;
+
+/// A file's bytes, read by blocks; an interrupted read ends with `Interrupted`.
+fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(size);
+    loop {
+        if spel_stats::cancel::requested() {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let read = (&mut file).take(BLOCK as u64).read_to_end(&mut bytes)?;
+        if read == 0 {
+            return Ok(bytes);
+        }
+    }
+}
+
+/// Where the first byte that is not UTF-8 is, checked by blocks.
+fn first_invalid_utf8(bytes: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    while start < bytes.len() && !spel_stats::cancel::requested() {
+        let end = (start + BLOCK).min(bytes.len());
+        match std::str::from_utf8(&bytes[start..end]) {
+            Ok(_) => start = end,
+            // A character cut by the block's end is checked with the next block.
+            Err(e) if e.error_len().is_none() && end < bytes.len() => {
+                start += e.valid_up_to();
+            }
+            Err(e) => return Some(start + e.valid_up_to()),
+        }
+    }
+    None
+}
+
+/// Windows-1252 bytes as UTF-8, decoded by blocks into a text allocated once: a byte
+/// below 0x80 is itself, any other at most three bytes.
+fn decode_cp1252(bytes: Vec<u8>) -> Vec<u8> {
+    let high: usize = bytes
+        .chunks(BLOCK)
+        .take_while(|_| !spel_stats::cancel::requested())
+        .map(|block| block.iter().filter(|b| !b.is_ascii()).count())
+        .sum();
+    if high == 0 {
+        return bytes;
+    }
+    // As `Encoding::decode`: a UTF-8 byte-order mark still means UTF-8.
+    let mut decoder = encoding_rs::WINDOWS_1252.new_decoder();
+    let mut text = String::with_capacity(bytes.len() + 2 * high + 16);
+    let blocks = bytes.len().div_ceil(BLOCK);
+    for (i, block) in bytes.chunks(BLOCK).enumerate() {
+        if spel_stats::cancel::requested() {
+            break;
+        }
+        let mut rest = block;
+        loop {
+            let (result, read, _) = decoder.decode_to_string(rest, &mut text, i + 1 == blocks);
+            rest = &rest[read..];
+            match result {
+                encoding_rs::CoderResult::InputEmpty => break,
+                encoding_rs::CoderResult::OutputFull => text.reserve(rest.len() * 3 + 16),
+            }
+        }
+    }
+    text.into_bytes()
 }
 
 /// A path as the user knows it: relative to the session's base directory.
@@ -443,4 +620,84 @@ pub fn write(
     temp.as_file_mut().flush().map_err(io_error)?;
     temp.persist(target).map_err(|e| io_error(e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{RngExt, SeedableRng};
+    use rand_pcg::Pcg64;
+
+    use super::*;
+
+    fn parse(bytes: Vec<u8>, overwrite: Option<SchemaRef>) -> PolarsResult<DataFrame> {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(None)
+            .with_schema_overwrite(overwrite)
+            .map_parse_options(|o| {
+                o.with_null_values(Some(NullValues::AllColumns(vec!["NA".into()])))
+            })
+            .into_reader_with_file_handle(std::io::Cursor::new(bytes))
+            .finish()
+    }
+
+    /// A field of one of the kinds whose mixing decides a column's type.
+    fn field(rng: &mut Pcg64, kinds: &[u8]) -> String {
+        match kinds[rng.random_range(0..kinds.len())] {
+            0 => String::new(),
+            1 => "NA".into(),
+            2 => rng.random_range(-500..500i64).to_string(),
+            3 => format!("{:.3}", rng.random_range(-5.0..5.0f64)),
+            4 => ["true", "false"][rng.random_range(0..2)].into(),
+            5 => format!("00{}", rng.random_range(0..9)),
+            6 => "\"a, \"\"quoted\"\"\nline\"".into(),
+            _ => "text".into(),
+        }
+    }
+
+    #[test]
+    fn parsing_by_blocks_equals_parsing_the_whole_file() {
+        let mut rng = Pcg64::seed_from_u64(11);
+        for case in 0..300 {
+            let columns = rng.random_range(1..5);
+            // Most columns keep to a few kinds in long runs, so blocks differ.
+            let kinds: Vec<Vec<u8>> = (0..columns)
+                .map(|_| {
+                    (0..rng.random_range(1..4))
+                        .map(|_| rng.random_range(0..8))
+                        .collect()
+                })
+                .collect();
+            let rows = rng.random_range(0..60);
+            let mut text = (0..columns)
+                .map(|c| format!("c{c}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            text.push('\n');
+            for row in 0..rows {
+                let line: Vec<String> = kinds
+                    .iter()
+                    .map(|k| {
+                        let run = &k[..(1 + row * k.len() / rows.max(1)).min(k.len())];
+                        field(&mut rng, run)
+                    })
+                    .collect();
+                text.push_str(&line.join(","));
+                if row + 1 < rows || rng.random_bool(0.5) {
+                    text.push('\n');
+                }
+            }
+            let whole = parse(text.clone().into_bytes(), None);
+            let blocks = parse_by_blocks(text.as_bytes(), rng.random_range(1..40), parse);
+            match (whole, blocks) {
+                (Ok(whole), Ok(blocks)) => assert!(
+                    whole.equals_missing(&blocks),
+                    "case {case}:\n{text}\n{whole}\n{blocks}"
+                ),
+                (whole, blocks) => {
+                    assert_eq!(whole.is_err(), blocks.is_err(), "case {case}:\n{text}")
+                }
+            }
+        }
+    }
 }

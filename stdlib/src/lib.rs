@@ -4,7 +4,7 @@ pub mod choice;
 pub mod complete;
 pub mod errors;
 pub mod eval;
-mod files;
+pub mod files;
 pub mod format;
 pub mod formula;
 pub mod functions;

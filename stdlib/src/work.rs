@@ -1,10 +1,11 @@
 //! Long work (reading a file, computing a table) on a worker thread, so Ctrl-C or a
 //! Jupyter interrupt returns control within a fraction of a second and a front end can
-//! show progress. Interrupted, a fit stops at its next pass (its thread watches a
-//! cancellation flag); a read finishes in the background and is dropped.
+//! show progress. Interrupted, the work's thread is told to stop (it watches a
+//! cancellation flag): a fit stops at its next pass, a read at its next block, a polars
+//! computation at its next batch, and the thread ends, freeing what it held.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use polars::prelude::*;
@@ -63,9 +64,7 @@ impl Work<'_> {
     }
 
     /// The job's result; on an interrupt, "interrupted" at once, and the job is told to
-    /// stop (`cancelled`): a fit ends at its next pass and frees what it holds. (A read
-    /// or a polars computation cannot be stopped; it finishes in the background and its
-    /// result is dropped.)
+    /// stop (`cancelled`): it ends at its next check and frees what it holds.
     fn wait<T>(
         &self,
         span: Span,
@@ -88,7 +87,7 @@ impl Work<'_> {
     /// Computes a lazy table.
     pub fn collect(&self, lf: LazyFrame, what: &str, span: Span) -> Result<DataFrame, Diagnostic> {
         self.run(what, span, move || {
-            lf.collect().map_err(|e| polars_error(e).at(span))
+            collect_stoppably(lf).map_err(|e| polars_error(e).at(span))
         })
     }
 
@@ -102,19 +101,42 @@ impl Work<'_> {
             .and_then(|v| v.extract::<u64>())
             .unwrap_or(0) as usize)
     }
+}
 
-    /// As [`Work::collect`], on polars' streaming engine: the rows are read in batches,
-    /// so what is cast on the way (texts to categoricals) is never held whole before.
-    pub fn collect_streaming(
-        &self,
-        lf: LazyFrame,
-        what: &str,
-        span: Span,
-    ) -> Result<DataFrame, Diagnostic> {
-        self.run(what, span, move || {
-            lf.collect_with_engine(Engine::Streaming)
-                .map(|result| result.unwrap_single())
-                .map_err(|e| polars_error(e).at(span))
-        })
+/// Computes `lf` on polars' streaming engine, batch by batch, ending at the next batch
+/// once this thread's work is cancelled: polars has no other way to stop a scan or a
+/// computation it has started. Batches stream, so what is cast on the way (texts to
+/// categoricals) is never held whole before.
+pub fn collect_stoppably(mut lf: LazyFrame) -> PolarsResult<DataFrame> {
+    let schema = lf.collect_schema()?;
+    let cancelled = spel_stats::cancel::flag();
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&batches);
+    let keep = PlanCallback::new(move |batch: DataFrame| {
+        if cancelled
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
+            return Ok(true);
+        }
+        sink.lock()
+            .map_err(|_| polars_err!(ComputeError: "a batch was lost"))?
+            .push(batch);
+        Ok(false)
+    });
+    lf.sink_batches(keep, true, None)?
+        .collect_with_engine(Engine::Streaming)?;
+    if spel_stats::cancel::requested() {
+        polars_bail!(ComputeError: "interrupted");
     }
+    let batches = std::mem::take(
+        &mut *batches
+            .lock()
+            .map_err(|_| polars_err!(ComputeError: "a batch was lost"))?,
+    );
+    let mut stacked = DataFrame::empty_with_arc_schema(schema);
+    for batch in batches {
+        stacked.vstack_mut_owned(batch)?;
+    }
+    Ok(stacked)
 }

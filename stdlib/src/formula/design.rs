@@ -188,7 +188,7 @@ pub fn build(
     let selection = statement.select(&variables)?;
     let n_total = work.count(&lf, span)?;
     let lf = statement.condition(lf)?;
-    let df = work.collect_streaming(
+    let df = work.collect(
         lf.select(selection.exprs),
         "preparing the model's data",
         span,

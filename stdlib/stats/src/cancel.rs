@@ -24,3 +24,8 @@ pub fn requested() -> bool {
             .is_some_and(|f| f.load(Ordering::Relaxed))
     })
 }
+
+/// This thread's cancellation flag, for work it hands to other threads (polars' engine).
+pub fn flag() -> Option<Arc<AtomicBool>> {
+    FLAG.with(|slot| slot.borrow().clone())
+}

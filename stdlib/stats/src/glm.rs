@@ -1346,6 +1346,37 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_fit_stops_at_its_next_pass_and_says_so() {
+        let (columns, y, weights, grouping) = design(2_000, 5);
+        let groups = [grouping];
+        let problem = Problem {
+            family: Family::Binomial(Link::Logit),
+            y: &y,
+            columns: &columns,
+            weights: &weights,
+            trials: None,
+            offset: None,
+            fixed_effects: &groups,
+            score_grouping: None,
+            conditioning: None,
+        };
+        crate::cancel::watch(Arc::new(std::sync::atomic::AtomicBool::new(true)));
+        let by_cells = fit_by_cells(&problem);
+        let by_rows = fit_by_rows(&problem);
+        crate::cancel::watch(Arc::new(std::sync::atomic::AtomicBool::new(false)));
+        assert!(
+            by_cells.is_none(),
+            "the fit by cells leaves the rows to say why"
+        );
+        assert!(matches!(by_rows.failure, Some(Failure::Cancelled)));
+        assert!(!by_rows.converged && by_rows.iterations <= 1);
+        assert!(
+            fit_by_rows(&problem).converged,
+            "a later fit is not cancelled"
+        );
+    }
+
+    #[test]
     fn fits_by_cells_and_by_rows_agree() {
         let (mut columns, y, weights, grouping) = design(20_000, 7);
         let groups = [grouping];

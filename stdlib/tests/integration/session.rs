@@ -60,6 +60,53 @@ fn interrupt_stops_long_work_within_a_second() {
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
 }
 
+/// A read runs on in its thread after "interrupted" unless it looks at the flag as it
+/// goes: the job below reports whether its read stopped or ran to the end.
+#[test]
+fn an_interrupted_read_stops_at_its_next_batch() {
+    use spel_grammar::Span;
+    use spel_stdlib::files::{Encoding, ReadOptions, read};
+    use spel_stdlib::work::Work;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.csv");
+    let mut text = String::from("practice,patients,share\n");
+    for i in 0..1_500_000 {
+        text.push_str(&format!(
+            "P{i},{},{}\n",
+            i % 9_973,
+            (i % 101) as f64 / 100.0
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let setter = std::sync::Arc::clone(&flag);
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        setter.store(true, Ordering::SeqCst);
+    });
+    let (stopped_tx, stopped) = std::sync::mpsc::channel();
+    let work = Work {
+        interrupt: &flag,
+        progress: None,
+    };
+    let options = ReadOptions {
+        delimiter: b',',
+        encoding: Encoding::Utf8,
+        null_values: Vec::new(),
+        source_file: false,
+    };
+    let result = work.run("reading", Span::default(), move || {
+        let outcome = read(&path, None, &options, Span::default());
+        let _ = stopped_tx.send(outcome.is_err());
+        outcome.map(|_| ())
+    });
+    assert_eq!(result.unwrap_err().message, "interrupted");
+    let read_stopped = stopped
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the read's thread ended");
+    assert!(read_stopped, "the read ran to its end after the interrupt");
+}
+
 #[test]
 fn an_interrupted_statement_keeps_the_bindings() {
     let mut s = session();
