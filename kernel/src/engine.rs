@@ -7,6 +7,7 @@ use std::sync::mpsc;
 
 use jupyter_protocol::{ErrorOutput, Media, MediaType};
 use spel_stdlib::complete::Completions;
+use spel_stdlib::guard::guarded;
 use spel_stdlib::{Colour, Session, Shown};
 use tokio::sync::{mpsc as async_mpsc, oneshot};
 
@@ -34,12 +35,12 @@ pub enum Request {
     Complete {
         code: String,
         cursor: usize,
-        reply: oneshot::Sender<Completions>,
+        reply: oneshot::Sender<Option<Completions>>,
     },
     Inspect {
         code: String,
         cursor: usize,
-        reply: oneshot::Sender<Option<String>>,
+        reply: oneshot::Sender<Option<Option<String>>>,
     },
 }
 
@@ -68,22 +69,21 @@ pub fn start() -> (mpsc::Sender<Request>, Arc<AtomicBool>) {
                         ))));
                     }
                 }
-                // A panic in completion or inspection answers nothing (logged by the
-                // hook); the engine thread and its bindings go on.
+                // A panic in completion or inspection is answered `None` (an error
+                // reply; the hook logs where); the engine thread and its bindings go on.
                 Request::Complete {
                     code,
                     cursor,
                     reply,
                 } => {
-                    let completions = guarded(|| session.complete(&code, cursor));
-                    let _ = reply.send(completions.unwrap_or_default());
+                    let _ = reply.send(guarded(|| session.complete(&code, cursor)));
                 }
                 Request::Inspect {
                     code,
                     cursor,
                     reply,
                 } => {
-                    let _ = reply.send(guarded(|| session.inspect(&code, cursor)).flatten());
+                    let _ = reply.send(guarded(|| session.inspect(&code, cursor)));
                 }
             }
         }
@@ -95,11 +95,6 @@ pub fn start() -> (mpsc::Sender<Request>, Arc<AtomicBool>) {
         .recv()
         .unwrap_or_else(|_| Arc::new(AtomicBool::new(false)));
     (sender, flag)
-}
-
-/// `work()`, or `None` if it panicked (the panic hook has logged where).
-pub(crate) fn guarded<T>(work: impl FnOnce() -> T) -> Option<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).ok()
 }
 
 fn execute(

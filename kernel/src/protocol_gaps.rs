@@ -182,10 +182,37 @@ pub fn error_reply(
     problem: &str,
     execution_count: usize,
 ) -> Option<JupyterMessageContent> {
+    reply_with_error(
+        msg_type,
+        "spel::kernel::bad_request",
+        problem,
+        execution_count,
+    )
+}
+
+/// The error reply to a request whose answer panicked (a bug, logged where it happened).
+pub fn internal_error_reply(
+    msg_type: &str,
+    execution_count: usize,
+) -> Option<JupyterMessageContent> {
+    reply_with_error(
+        msg_type,
+        "spel::internal",
+        "internal error: spel could not answer this request; please report it",
+        execution_count,
+    )
+}
+
+fn reply_with_error(
+    msg_type: &str,
+    ename: &str,
+    problem: &str,
+    execution_count: usize,
+) -> Option<JupyterMessageContent> {
     let base = msg_type.strip_suffix("_request")?;
     let mut content = serde_json::json!({
         "status": "error",
-        "ename": "spel::kernel::bad_request",
+        "ename": ename,
         "evalue": problem,
         "traceback": [format!("spel kernel: {problem}")],
     });

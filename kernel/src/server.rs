@@ -28,6 +28,7 @@ use crate::engine::{self, Event, Request};
 use crate::offsets;
 use crate::protocol_gaps;
 use crate::wire::{self, Signer};
+use spel_stdlib::guard::guarded;
 
 /// What every message this kernel sends carries: its signing key and its session.
 #[derive(Clone)]
@@ -239,14 +240,21 @@ struct Backoff {
 
 impl Backoff {
     async fn wait(&mut self, channel: &str, error: &impl std::fmt::Display) {
+        let (pause, say) = self.next();
+        if say {
+            log(&format!("{channel}: receive failed ({error}); retrying"));
+        }
+        tokio::time::sleep(pause).await;
+    }
+
+    /// The next pause, and whether to log the failure (the first, then once a second).
+    fn next(&mut self) -> (Duration, bool) {
         let pause = self.pause.map_or(Duration::from_millis(10), |p| {
             (p * 2).min(Duration::from_secs(1))
         });
-        if self.pause.is_none() || pause == Duration::from_secs(1) {
-            log(&format!("{channel}: receive failed ({error}); retrying"));
-        }
+        let say = self.pause.is_none() || pause == Duration::from_secs(1);
         self.pause = Some(pause);
-        tokio::time::sleep(pause).await;
+        (pause, say)
     }
 
     fn reset(&mut self) {
@@ -394,28 +402,39 @@ async fn handle(
             let cell = Cell::new(request, execute_request, state, iopub);
             execute(cell, state, engine, interrupt).await.into()
         }
-        JupyterMessageContent::IsCompleteRequest(is_complete) => guarded("is_complete", || {
-            spel_stdlib::is_complete(&is_complete.code)
-        })
-        .map_or_else(
-            IsCompleteReply::default,
-            |completeness| match completeness {
-                Completeness::Complete => IsCompleteReply::complete(),
-                Completeness::Incomplete { indent } => IsCompleteReply::incomplete(indent),
-                Completeness::Invalid => IsCompleteReply::invalid(),
-            },
-        )
-        .into(),
+        JupyterMessageContent::IsCompleteRequest(is_complete) => {
+            match guarded(|| {
+                spel_stdlib::guard::fault_point("is_complete");
+                spel_stdlib::is_complete(&is_complete.code)
+            }) {
+                Some(Completeness::Complete) => IsCompleteReply::complete().into(),
+                Some(Completeness::Incomplete { indent }) => {
+                    IsCompleteReply::incomplete(indent).into()
+                }
+                Some(Completeness::Invalid) => IsCompleteReply::invalid().into(),
+                None => return failed(request, state),
+            }
+        }
         JupyterMessageContent::CompleteRequest(complete_request) => {
-            complete(complete_request, engine).await.into()
+            match complete(complete_request, engine).await {
+                Some(reply) => reply.into(),
+                None => return failed(request, state),
+            }
         }
         JupyterMessageContent::InspectRequest(inspect_request) => {
-            inspect(inspect_request, engine).await.into()
+            match inspect(inspect_request, engine).await {
+                Some(reply) => reply.into(),
+                None => return failed(request, state),
+            }
         }
         JupyterMessageContent::HistoryRequest(history_request) => {
-            guarded("history", || history(history_request, state))
-                .unwrap_or_else(|| HistoryReply::new(Vec::new()))
-                .into()
+            match guarded(|| {
+                spel_stdlib::guard::fault_point("history");
+                history(history_request, state)
+            }) {
+                Some(reply) => reply.into(),
+                None => return failed(request, state),
+            }
         }
         JupyterMessageContent::CommInfoRequest(_) => CommInfoReply::default().into(),
         JupyterMessageContent::ShutdownRequest(shutdown) => shutdown_reply(shutdown.restart).into(),
@@ -442,17 +461,19 @@ async fn handle(
     Some(reply)
 }
 
-/// `work()`, or `None` (logged) if it panicked: a bug there costs one answer, never
-/// the kernel.
-fn guarded<T>(what: &str, work: impl FnOnce() -> T) -> Option<T> {
-    let done = engine::guarded(work);
-    if done.is_none() {
-        log(&format!("{what} failed (a bug; the panic is above)"));
-    }
-    done
+/// The answer to a request whose handling panicked: a bug there costs that answer (an
+/// error reply), never the kernel; the hook has logged the panic's message and place.
+fn failed(request: &JupyterMessage, state: &ShellState) -> Option<JupyterMessageContent> {
+    let msg_type = &request.header.msg_type;
+    log(&format!("{msg_type} failed (a bug; the panic is above)"));
+    protocol_gaps::internal_error_reply(msg_type, state.execution_count)
 }
 
-async fn complete(request: &CompleteRequest, engine: &std_mpsc::Sender<Request>) -> CompleteReply {
+/// The completions, or `None` if computing them panicked.
+async fn complete(
+    request: &CompleteRequest,
+    engine: &std_mpsc::Sender<Request>,
+) -> Option<CompleteReply> {
     let code = &request.code;
     let (reply, answer) = oneshot::channel();
     let _ = engine.send(Request::Complete {
@@ -460,7 +481,7 @@ async fn complete(request: &CompleteRequest, engine: &std_mpsc::Sender<Request>)
         cursor: offsets::byte_offset(code, request.cursor_pos),
         reply,
     });
-    let completions = answer.await.unwrap_or_default();
+    let completions = answer.await.ok()??;
     let start = offsets::code_points(code, completions.start);
     let end = offsets::code_points(code, completions.end);
     let types: Vec<Value> = completions
@@ -470,30 +491,35 @@ async fn complete(request: &CompleteRequest, engine: &std_mpsc::Sender<Request>)
         .collect();
     let mut metadata = Map::new();
     metadata.insert("_jupyter_types_experimental".into(), Value::Array(types));
-    CompleteReply {
+    Some(CompleteReply {
         matches: completions.candidates.into_iter().map(|c| c.text).collect(),
         cursor_start: start,
         cursor_end: end,
         metadata,
         ..CompleteReply::default()
-    }
+    })
 }
 
-async fn inspect(request: &InspectRequest, engine: &std_mpsc::Sender<Request>) -> InspectReply {
+/// What the word at the cursor is, or `None` if finding it panicked.
+async fn inspect(
+    request: &InspectRequest,
+    engine: &std_mpsc::Sender<Request>,
+) -> Option<InspectReply> {
     let (reply, answer) = oneshot::channel();
     let _ = engine.send(Request::Inspect {
         code: request.code.clone(),
         cursor: offsets::byte_offset(&request.code, request.cursor_pos),
         reply,
     });
-    match answer.await.ok().flatten() {
-        Some(text) => InspectReply {
+    Some(match answer.await.ok()? {
+        Some(Some(text)) => InspectReply {
             found: true,
             data: Media::new(vec![MediaType::Plain(text)]),
             ..InspectReply::default()
         },
-        None => InspectReply::default(),
-    }
+        Some(None) => InspectReply::default(),
+        None => return None,
+    })
 }
 
 /// What one execution shows, in order: every result but the last is display_data, the
@@ -784,7 +810,22 @@ fn glob_match(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{Backoff, Duration, glob_match};
+
+    #[test]
+    fn a_failing_socket_is_retried_slower_and_slower_then_each_second() {
+        let mut backoff = Backoff::default();
+        let pauses: Vec<(u128, bool)> = (0..10)
+            .map(|_| backoff.next())
+            .map(|(p, say)| (p.as_millis(), say))
+            .collect();
+        let expected = [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000];
+        assert_eq!(pauses.iter().map(|p| p.0).collect::<Vec<_>>(), expected);
+        // Logged at the first failure and then once a second, not at every retry.
+        assert_eq!(pauses.iter().filter(|p| p.1).count(), 4);
+        backoff.reset();
+        assert_eq!(backoff.next().0, Duration::from_millis(10));
+    }
 
     #[test]
     fn globs_match_as_ipython_history_search() {

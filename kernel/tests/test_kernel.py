@@ -273,3 +273,42 @@ def test_interrupt_stops_a_fit_and_frees_its_thread():
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def test_a_panic_in_any_request_is_an_error_reply_and_logged():
+    """Each request handler panics on purpose (SPEL_DEBUG_FAULT, debug builds): every one
+    is answered with an error reply of its own type, the panic's message and place are in
+    the kernel's stderr, and the session with its bindings goes on."""
+    faults = "complete,inspect,is_complete,history,meta"
+    log = tempfile.NamedTemporaryFile(mode="w+", suffix=".log", delete=False)
+    manager, client = start_new_kernel(
+        kernel_name="spel", env={**os.environ, "SPEL_DEBUG_FAULT": faults}, stderr=log)
+    try:
+        run(client, "x = 6 * 7")
+        requests = {
+            "complete_reply": lambda: client.complete("x |> fil", 8),
+            "inspect_reply": lambda: client.inspect("filter", 3),
+            "is_complete_reply": lambda: client.is_complete("x = ("),
+            "history_reply": lambda: client.history(hist_access_type="tail", n=5),
+        }
+        for reply_type, send in requests.items():
+            msg_id = send()
+            reply = client.get_shell_msg(timeout=10)
+            assert reply["parent_header"]["msg_id"] == msg_id
+            assert reply["msg_type"] == reply_type
+            assert reply["content"]["status"] == "error", reply
+            assert reply["content"]["ename"] == "spel::internal"
+        reply, _ = run(client, ":tables")
+        assert reply["status"] == "error" and "internal error" in reply["evalue"], reply
+        reply, outputs = run(client, "x")
+        assert [m for m in outputs if m["msg_type"] == "execute_result"][0]["content"]["data"]["text/plain"] == "42"
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    log.seek(0)
+    logged = log.read()
+    os.unlink(log.name)
+    for fault in faults.split(","):
+        assert f"fault injected at {fault}" in logged, logged
+    assert "guard.rs:" in logged, "the panic's place is logged"
+    assert "history_request failed" in logged

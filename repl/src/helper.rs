@@ -2,6 +2,7 @@
 //! of a verb's signature as it is typed. No language knowledge lives here beyond
 //! colouring: candidates, names and signatures all come from the engine.
 
+use spel_stdlib::guard::guarded;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -38,12 +39,6 @@ impl SpelHelper {
             self.columns = columns.into_iter().collect();
         }
     }
-}
-
-/// `work()`, or `None` if it panicked: a bug in completion, a hint or the colours costs
-/// that keystroke's help, never the session (the panic hook is silent in the REPL).
-pub fn guarded<T>(work: impl FnOnce() -> T) -> Option<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).ok()
 }
 
 impl Completer for SpelHelper {
@@ -87,9 +82,14 @@ impl Hinter for SpelHelper {
     type Hint = SignatureHint;
 
     fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<SignatureHint> {
-        guarded(|| signature_hint(line, pos))
-            .flatten()
-            .map(SignatureHint)
+        // A bug in completion, a hint or the colours costs that keystroke's help, never
+        // the session (the panic hook is silent in the REPL).
+        guarded(|| {
+            spel_stdlib::guard::fault_point("hint");
+            signature_hint(line, pos)
+        })
+        .flatten()
+        .map(SignatureHint)
     }
 }
 
@@ -118,7 +118,10 @@ impl Highlighter for SpelHelper {
         if !self.colour {
             return Cow::Borrowed(line);
         }
-        match guarded(|| highlight(line, &self.columns)) {
+        match guarded(|| {
+            spel_stdlib::guard::fault_point("highlight");
+            highlight(line, &self.columns)
+        }) {
             Some(coloured) => Cow::Owned(coloured),
             None => Cow::Borrowed(line),
         }

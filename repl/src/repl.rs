@@ -102,7 +102,7 @@ pub fn run() -> ExitCode {
         }
         if pending.is_empty() && line.trim_start().starts_with(':') {
             remember(&mut editor, &history, line.trim());
-            let outcome = crate::helper::guarded(|| {
+            let outcome = spel_stdlib::guard::guarded(|| {
                 session
                     .borrow_mut()
                     .meta(&line, &mut |shown| print_shown(shown))

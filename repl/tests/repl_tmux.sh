@@ -71,11 +71,27 @@ step() {
 cd "$root"
 # A large scrollback keeps line numbers valid; remain-on-exit keeps the screen of a
 # REPL that crashed readable.
-term -f /dev/null start-server \; set-option -g history-limit 100000 \; \
-  set-option -wg remain-on-exit on \; \
-  new-session -d -s repl -x 120 -y 40 \
-  "env XDG_DATA_HOME='$home' HOME='$home' '$spel'; echo \$? >'$home/status'"
-wait_for "no first prompt matching /$prompt/" prompt_after 0
+# start_repl [VAR=VALUE...]: a REPL in a new tmux session `repl`, with the variables set.
+start_repl() {
+  rm -f "$home/status"
+  term -f /dev/null start-server \; set-option -g history-limit 100000 \; \
+    set-option -wg remain-on-exit on \; \
+    new-session -d -s repl -x 120 -y 40 \
+    "env XDG_DATA_HOME='$home' HOME='$home' $* '$spel'; echo \$? >'$home/status'"
+  wait_for "no first prompt matching /$prompt/" prompt_after 0
+}
+# stop_repl: Ctrl-D, which must end the REPL with status 0.
+stop_repl() {
+  term send-keys -t repl C-d
+  local deadline=$((SECONDS + timeout))
+  until status=$(exit_status); do
+    [ $SECONDS -lt $deadline ] || fail "the REPL was still running ${timeout}s after Ctrl-D"
+    sleep 0.1
+  done
+  [ "$status" = 0 ] || fail "Ctrl-D: the REPL exited with $status"
+  echo "ok: Ctrl-D -> exit 0"
+}
+start_repl
 
 step 'x = 6 * 7' ''
 step 'x' '42'
@@ -88,13 +104,17 @@ step 't = table region = ["London", "North West"], fte = [1.5, 2]' ''
 step $'t |> desc\t' 'shape: (2, 9)'
 step ':tables' '2 rows × 2 columns'
 
-term send-keys -t repl C-d
-deadline=$((SECONDS + timeout))
-until status=$(exit_status); do
-  [ $SECONDS -lt $deadline ] || fail "the REPL was still running ${timeout}s after Ctrl-D"
-  sleep 0.1
-done
-[ "$status" = 0 ] || fail "Ctrl-D: the REPL exited with $status"
-echo "ok: Ctrl-D -> exit 0"
+stop_repl
 grep -q 'x = 6 \* 7' "$home/spel/history" || fail "history not written to \$XDG_DATA_HOME/spel/history"
 echo "ok: history written to \$XDG_DATA_HOME/spel/history"
+term kill-server
+
+# A bug in what runs at each keystroke (completion, hints, colours, the column list) or
+# in a meta-command costs that help, never the session: each panics here, on purpose.
+start_repl SPEL_DEBUG_FAULT=complete,hint,highlight,columns,meta
+step 'x = 6 * 7' ''
+step 't = table a = [1, 2]' ''
+step $'x + 1\t' '43'
+step ':tables' 'internal error'
+step 'x' '42'
+stop_repl

@@ -8,6 +8,7 @@ pub mod files;
 pub mod format;
 pub mod formula;
 pub mod functions;
+pub mod guard;
 pub mod markup;
 pub mod memory;
 pub mod meta;

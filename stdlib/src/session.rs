@@ -114,6 +114,7 @@ impl Session {
 
     /// The column names of every table the session holds (for highlighting).
     pub fn known_columns(&self) -> Vec<String> {
+        crate::guard::fault_point("columns");
         let mut names = Vec::new();
         for value in self.bindings.values() {
             if let Value::Table(lf) = value
@@ -127,12 +128,14 @@ impl Session {
 
     /// Completion candidates at byte offset `cursor` of `code`.
     pub fn complete(&self, code: &str, cursor: usize) -> Completions {
+        crate::guard::fault_point("complete");
         crate::complete::complete(code, cursor, &self.bindings, self.current.as_deref())
     }
 
     /// Help on the word at byte offset `cursor`: a verb's or function's help, a name's
     /// type and size, or a column's type.
     pub fn inspect(&self, code: &str, cursor: usize) -> Option<String> {
+        crate::guard::fault_point("inspect");
         let completions = self.complete(code, cursor);
         let word = code.get(completions.start..completions.end)?;
         if word.is_empty() {
@@ -212,6 +215,7 @@ impl Session {
         line: &str,
         on_output: &mut dyn FnMut(&Output),
     ) -> Result<After, Diagnostic> {
+        crate::guard::fault_point("meta");
         let line = line.trim();
         let (command, argument) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let argument = argument.trim();

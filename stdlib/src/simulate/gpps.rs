@@ -124,10 +124,7 @@ pub fn generate(rows: usize, seed: u64) -> PolarsResult<DataFrame> {
     // Quintile cut-points of the practice-plus-person deprivation score (sd ~ 1.33).
     let cuts = [-0.8416, -0.2533, 0.2533, 0.8416].map(|z| z * 1.3285);
     for k in 0..rows {
-        // An interrupted simulation stops here rather than filling the rest.
-        if k % 65_536 == 0 && spel_stats::cancel::requested() {
-            return Err(PolarsError::ComputeError("interrupted".into()));
-        }
+        super::stop_if_interrupted(k)?;
         let y = k * YEARS.len() / rows.max(1);
         respondents.draw(&mut rng, &networks, &cuts, y);
     }

@@ -38,6 +38,7 @@ pub fn rollout(pcns: usize, seed: u64) -> PolarsResult<DataFrame> {
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut true_effect = Vec::new();
     for p in 0..pcns {
+        super::stop_if_interrupted(p)?;
         let u: f64 = rng.random();
         let mut total = 0.0;
         let mut g = 0;
@@ -126,6 +127,7 @@ pub fn gp_visits(people: usize, seed: u64) -> PolarsResult<DataFrame> {
     let (mut id, mut group, mut age, mut imd, mut before, mut after) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     for i in 0..people {
+        super::stop_if_interrupted(i)?;
         let referred = i % 2 == 0;
         let rate: f64 = usual.sample(&mut rng);
         let draw = |mean: f64, rng: &mut Pcg64| -> f64 {
@@ -195,7 +197,8 @@ pub fn referrals(n: usize, seed: u64) -> PolarsResult<DataFrame> {
     );
     let (mut route, mut reason, mut age, mut sex, mut ethnicity, mut imd) = columns;
     let (mut contacts, mut intervention) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for _ in 0..n {
+    for k in 0..n {
+        super::stop_if_interrupted(k)?;
         let non_medical = rng.random::<f64>() < 0.35;
         let a = super::gpps::pick(&mut rng, &age_shares);
         let old = a >= 3;

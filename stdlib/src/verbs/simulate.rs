@@ -1,6 +1,6 @@
 //! `simulate`: built-in study data with known effects.
 
-use polars::prelude::IntoLazy;
+use polars::prelude::{DataFrame, IntoLazy, PolarsResult};
 use spel_grammar::Diagnostic;
 
 use super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
@@ -106,42 +106,37 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .at(span)),
         }
     };
-    let frame =
+    let seed = whole("seed", 1.0)? as u64;
+    // Each study is made on a worker thread, which an interrupt stops.
+    type Make = Box<dyn FnOnce() -> PolarsResult<DataFrame> + Send>;
+    let make: Make =
         match name {
             "gpps" => {
                 let rows = whole("n", gpps::DEFAULT_ROWS as f64)? as usize;
-                let seed = whole("seed", 1.0)? as u64;
-                let span = arg.span;
                 fits(
                     ctx,
                     rows,
                     crate::memory::SURVEY_BYTES_PER_RESPONDENT,
                     "respondents",
                 )?;
-                ctx.env.work().run("simulating the survey", span, move || {
-                    gpps::generate(rows, seed).map_err(|e| polars_error(e).at(span))
-                })?
+                Box::new(move || gpps::generate(rows, seed))
             }
-            "gpps_truth" => gpps::truth().map_err(|e| polars_error(e).at(arg.span))?,
+            "gpps_truth" => Box::new(gpps::truth),
             "rollout" => {
                 let pcns = whole("n", 300.0)? as usize;
                 fits(ctx, pcns, 2_000, "PCNs")?;
-                teaching::rollout(pcns, whole("seed", 1.0)? as u64)
-                    .map_err(|e| polars_error(e).at(arg.span))?
+                Box::new(move || teaching::rollout(pcns, seed))
             }
-            "referrals_monthly" => teaching::referrals_monthly(whole("seed", 1.0)? as u64)
-                .map_err(|e| polars_error(e).at(arg.span))?,
+            "referrals_monthly" => Box::new(move || teaching::referrals_monthly(seed)),
             "referrals" => {
                 let n = whole("n", teaching::REFERRALS as f64)? as usize;
                 fits(ctx, n, 300, "referrals")?;
-                teaching::referrals(n, whole("seed", 1.0)? as u64)
-                    .map_err(|e| polars_error(e).at(arg.span))?
+                Box::new(move || teaching::referrals(n, seed))
             }
             "gp_visits" => {
                 let people = whole("n", 2000.0)? as usize;
                 fits(ctx, people, 150, "people")?;
-                teaching::gp_visits(people, whole("seed", 1.0)? as u64)
-                    .map_err(|e| polars_error(e).at(arg.span))?
+                Box::new(move || teaching::gp_visits(people, seed))
             }
             _ => {
                 return Err(Diagnostic::new(
@@ -159,5 +154,14 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             ));
             }
         };
+    let span = arg.span;
+    let what = if name == "gpps" {
+        "simulating the survey".to_string()
+    } else {
+        format!("simulating {name}")
+    };
+    let frame = ctx.env.work().run(&what, span, move || {
+        make().map_err(|e| polars_error(e).at(span))
+    })?;
     Ok(Value::Table(frame.lazy()))
 }
