@@ -46,10 +46,7 @@ fn run_prints_regional_totals_as_text_and_json() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("shape: (7, 2)"), "{text}");
-    assert!(
-        text.contains("London                   ┆ 22.5067"),
-        "{text}"
-    );
+    assert!(text.contains("London                   ┆ 22.51"), "{text}");
 
     let (out, _dir) = spel(&["run", "--format", "json"], REGIONS);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -34,13 +34,7 @@ fn stat(x: f64) -> String {
     }
 }
 
-fn p_value(p: f64) -> String {
-    if p < 0.001 {
-        "<0.001".into()
-    } else {
-        format!("{p:.3}")
-    }
-}
+use format::p_value;
 
 fn statistic_name(model: &Model) -> &'static str {
     match model.distribution {

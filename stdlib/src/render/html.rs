@@ -10,7 +10,6 @@ pub(super) fn table(t: &TableSnapshot) -> String {
          .spel-table table{border-collapse:collapse;font-variant-numeric:tabular-nums}\
          .spel-table th,.spel-table td{padding:2px 8px}\
          .spel-table .num{text-align:right}\
-         .spel-table .dtype{font-weight:normal;color:#666;font-size:85%}\
          .spel-table .null{color:#999;font-style:italic}\
          .spel-table caption{caption-side:bottom;text-align:left;color:#666;font-size:85%;white-space:nowrap}\
          </style>\n<table>\n",
@@ -21,30 +20,29 @@ pub(super) fn table(t: &TableSnapshot) -> String {
         plural(t.n_rows, "row"),
         plural(t.columns.len(), "column")
     ));
-    for (name, numeric) in t.columns.iter().zip(&t.numeric) {
-        out.push_str(&format!("<th{}>{}</th>", class(*numeric), escape(name)));
-    }
-    out.push_str("</tr>\n<tr>");
-    for (dtype, numeric) in t.dtypes.iter().zip(&t.numeric) {
+    // A column's type is in its header's tooltip, not a row of its own.
+    for ((name, dtype), numeric) in t.columns.iter().zip(&t.dtypes).zip(&t.numeric) {
         out.push_str(&format!(
-            "<th class=\"dtype{}\">{}</th>",
-            if *numeric { " num" } else { "" },
-            escape(dtype)
+            "<th{} title=\"{}\">{}</th>",
+            class(*numeric),
+            escape(dtype),
+            escape(name)
         ));
     }
     out.push_str("</tr>\n</thead>\n<tbody>\n");
+    let styles = t.styles();
     for row in visible_rows(t) {
         out.push_str("<tr>");
         match row {
             Some(cells) => {
-                for (cell, numeric) in cells.iter().zip(&t.numeric) {
+                for ((cell, numeric), style) in cells.iter().zip(&t.numeric).zip(&styles) {
                     if *cell == Cell::Null {
                         out.push_str("<td class=\"null\">null</td>");
                     } else {
                         out.push_str(&format!(
                             "<td{}>{}</td>",
                             class(*numeric),
-                            escape(&cell.text())
+                            escape(&cell.text(*style))
                         ));
                     }
                 }

@@ -72,14 +72,22 @@ pub enum Cell {
 }
 
 impl Cell {
-    pub fn text(&self) -> String {
+    /// The cell as a reader sees it, in its column's style ([`format::Style`]).
+    pub fn text(&self, style: format::Style) -> String {
         match self {
             Cell::Null => "null".into(),
-            Cell::Int(i) => i.to_string(),
-            Cell::Float(x) => format::float(*x),
+            Cell::Int(i) => format::whole(*i),
+            Cell::Float(x) => style.write(*x),
             Cell::Bool(b) => b.to_string(),
             Cell::Str(s) => s.clone(),
         }
+    }
+}
+
+impl TableSnapshot {
+    /// How each column's numbers are written.
+    pub fn styles(&self) -> Vec<format::Style> {
+        self.columns.iter().map(|c| format::Style::of(c)).collect()
     }
 }
 
@@ -195,10 +203,17 @@ pub fn snapshot(value: &Value, work: Work, span: Span) -> Result<Shown, Diagnost
             table: table_snapshot(&r.table.clone().lazy(), work, span)?,
             notes: r.notes.clone(),
         }),
+        Value::Number(x) => Shown::Scalar(Scalar {
+            type_name: value.type_name(),
+            text: format::shown(*x),
+            json: serde_json::json!(x),
+        }),
         other => Shown::Scalar(scalar(other)),
     })
 }
 
+/// A value in display form; a number inside a list is written plainly (no separators,
+/// which would read as more items).
 fn scalar(value: &Value) -> Scalar {
     let (text, json) = match value {
         Value::Number(x) => (format::number(*x), serde_json::json!(x)),

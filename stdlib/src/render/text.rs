@@ -34,7 +34,8 @@ pub(super) fn shape_number(n: usize) -> String {
 
 pub(super) fn table(t: &TableSnapshot, width: usize) -> String {
     let rows = visible_rows(t);
-    let cell_text = |cell: &Cell| clip(&cell.text());
+    let styles = t.styles();
+    let cell_text = |cell: &Cell, c: usize| clip(&cell.text(styles[c]));
     let mut widths: Vec<usize> = (0..t.columns.len())
         .map(|c| {
             let header = clip(&t.columns[c])
@@ -43,7 +44,7 @@ pub(super) fn table(t: &TableSnapshot, width: usize) -> String {
                 .max(t.dtypes[c].chars().count());
             rows.iter()
                 .flatten()
-                .map(|r| cell_text(&r[c]).chars().count())
+                .map(|r| cell_text(&r[c], c).chars().count())
                 .fold(header.max(3), usize::max)
         })
         .collect();
@@ -69,7 +70,7 @@ pub(super) fn table(t: &TableSnapshot, width: usize) -> String {
             .iter()
             .zip(&widths)
             .map(|(c, w)| match (c, row) {
-                (Some(c), Some(r)) => pad(&cell_text(&r[*c]), *w, t.numeric[*c]),
+                (Some(c), Some(r)) => pad(&cell_text(&r[*c], *c), *w, t.numeric[*c]),
                 _ => pad("…", *w, false),
             })
             .collect();

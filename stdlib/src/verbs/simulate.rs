@@ -58,7 +58,7 @@ pub static VERBS: &[Verb] = &[Verb {
 │ support         ┆           1.005 │
 │ good_experience ┆           1.015 │
 │ mh_understood   ┆           1.012 │
-│ isolated        ┆             1.0 │
+│ isolated        ┆               1 │
 └─────────────────┴─────────────────┘"#,
     }],
     run: simulate,

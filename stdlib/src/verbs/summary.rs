@@ -31,8 +31,8 @@ pub static VERBS: &[Verb] = &[
 │ ---        ┆ --- ┆ --- │
 │ str        ┆ f64 ┆ u32 │
 ╞════════════╪═════╪═════╡
-│ London     ┆ 2.0 ┆   2 │
-│ North West ┆ 2.0 ┆   1 │
+│ London     ┆   2 ┆   2 │
+│ North West ┆   2 ┆   1 │
 └────────────┴─────┴─────┘"#,
         }],
         run: summarise,
@@ -62,8 +62,8 @@ pub static VERBS: &[Verb] = &[
 │ ---        ┆ --- ┆ ---     │
 │ str        ┆ i64 ┆ f64     │
 ╞════════════╪═════╪═════════╡
-│ London     ┆   2 ┆ 66.6667 │
-│ North West ┆   1 ┆ 33.3333 │
+│ London     ┆   2 ┆   66.67 │
+│ North West ┆   1 ┆   33.33 │
 └────────────┴─────┴─────────┘"#,
         }],
         run: tabulate,

@@ -1,5 +1,6 @@
 //! Golden tests: each `tests/golden/<area>/<name>.spel` with snapshots of what
-//! `spel run` prints as text and as JSON (stdlib/tests/integration/snapshots/).
+//! `spel run` prints as text and as JSON (stdlib/tests/integration/snapshots/), and of
+//! the HTML a notebook shows for scripts that start `# html`.
 
 use crate::{repo_root, run_in, session};
 
@@ -16,6 +17,9 @@ fn golden_scripts() {
         insta::assert_snapshot!("text", run.transcript());
         if !src.starts_with("# skip: json") {
             insta::assert_snapshot!("json", run.json);
+        }
+        if src.starts_with("# html") {
+            insta::assert_snapshot!("html", run.html);
         }
         // Plots: their SVG a tag a line and their Vega-Lite spec, readable in review.
         let plots: Vec<String> = run

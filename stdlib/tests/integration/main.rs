@@ -30,6 +30,8 @@ pub fn repo_root() -> PathBuf {
 pub struct Run {
     pub text: String,
     pub json: String,
+    /// Each result's HTML (what a notebook shows), one after another.
+    pub html: String,
     pub error: Option<String>,
 }
 
@@ -53,16 +55,26 @@ pub fn session() -> Session {
 pub fn run_in(session: &mut Session, src: &str, name: &str) -> Run {
     let mut text = String::new();
     let mut json = String::new();
+    let mut html = String::new();
     let result = session.execute(src, name, &mut |shown| {
         text.push_str(&shown.text(100));
         text.push('\n');
         json.push_str(&shown.json().to_string());
         json.push('\n');
+        if let Some(page) = shown.html() {
+            html.push_str(&page);
+            html.push('\n');
+        }
     });
     let error = result
         .err()
         .map(|d| session.render_error(&d, Colour::Never));
-    Run { text, json, error }
+    Run {
+        text,
+        json,
+        html,
+        error,
+    }
 }
 
 pub fn run(src: &str) -> Run {

@@ -99,19 +99,19 @@ pub const VERB: Verb = Verb {
                |> did y ~ treated, unit = unit, time = period, first = first",
         output: r#"Difference in differences: 5 units (2 treated in 2 cohorts, 3 never treated), 4 periods; controls: never treated
 shape: (7, 9)
-┌───────────┬────────────────┬────────────┬──────────┬───────────┬────────────┬───┬───────────┐
-│ estimator ┆ term           ┆ event_time ┆ estimate ┆ std_error ┆ conf_low   ┆ … ┆ band_high │
-│ ---       ┆ ---            ┆ ---        ┆ ---      ┆ ---       ┆ ---        ┆ … ┆ ---       │
-│ str       ┆ str            ┆ i64        ┆ f64      ┆ f64       ┆ f64        ┆ … ┆ f64       │
-╞═══════════╪════════════════╪════════════╪══════════╪═══════════╪════════════╪═══╪═══════════╡
-│ TWFE      ┆ treated        ┆       null ┆  1.62083 ┆ 0.0845353 ┆    1.45515 ┆ … ┆      null │
-│ CS simple ┆ ATT            ┆       null ┆  1.62222 ┆ 0.0680918 ┆    1.48876 ┆ … ┆      null │
-│ CS event  ┆ average e >= 0 ┆       null ┆    1.675 ┆ 0.0412479 ┆    1.59416 ┆ … ┆      null │
-│ CS event  ┆ e = -2         ┆         -2 ┆ 0.166667 ┆  0.118634 ┆ -0.0658521 ┆ … ┆  0.383262 │
-│ CS event  ┆ e = -1         ┆         -1 ┆     0.05 ┆ 0.0117851 ┆  0.0269016 ┆ … ┆ 0.0715166 │
-│ CS event  ┆ e = 0          ┆          0 ┆  1.51667 ┆ 0.0296586 ┆    1.45854 ┆ … ┆   1.57082 │
-│ CS event  ┆ e = 1          ┆          1 ┆  1.83333 ┆ 0.0544331 ┆    1.72665 ┆ … ┆   1.93271 │
-└───────────┴────────────────┴────────────┴──────────┴───────────┴────────────┴───┴───────────┘
+┌───────────┬────────────────┬────────────┬──────────┬───────────┬──────────┬───┬───────────┐
+│ estimator ┆ term           ┆ event_time ┆ estimate ┆ std_error ┆ conf_low ┆ … ┆ band_high │
+│ ---       ┆ ---            ┆ ---        ┆ ---      ┆ ---       ┆ ---      ┆ … ┆ ---       │
+│ str       ┆ str            ┆ i64        ┆ f64      ┆ f64       ┆ f64      ┆ … ┆ f64       │
+╞═══════════╪════════════════╪════════════╪══════════╪═══════════╪══════════╪═══╪═══════════╡
+│ TWFE      ┆ treated        ┆       null ┆    1.621 ┆   0.08454 ┆    1.455 ┆ … ┆      null │
+│ CS simple ┆ ATT            ┆       null ┆    1.622 ┆   0.06809 ┆    1.489 ┆ … ┆      null │
+│ CS event  ┆ average e >= 0 ┆       null ┆    1.675 ┆   0.04125 ┆    1.594 ┆ … ┆      null │
+│ CS event  ┆ e = -2         ┆         -2 ┆   0.1667 ┆    0.1186 ┆ -0.06585 ┆ … ┆    0.3833 │
+│ CS event  ┆ e = -1         ┆         -1 ┆     0.05 ┆   0.01179 ┆   0.0269 ┆ … ┆   0.07152 │
+│ CS event  ┆ e = 0          ┆          0 ┆    1.517 ┆   0.02966 ┆    1.459 ┆ … ┆     1.571 │
+│ CS event  ┆ e = 1          ┆          1 ┆    1.833 ┆   0.05443 ┆    1.727 ┆ … ┆     1.933 │
+└───────────┴────────────────┴────────────┴──────────┴───────────┴──────────┴───┴───────────┘
 Note: TWFE: OLS with unit and time effects on the same balanced panel as CS, SEs clustered by unit (Stata's areg factor, absorbed levels counted); with staggered adoption and effects that change over time it mixes comparisons of later- with earlier-treated units
 Note: CS: Callaway–Sant'Anna group-time ATTs, varying base period, analytic influence-function SEs; overall ATT is the simple aggregation; the event-study band is simultaneous over event times (multiplier bootstrap, 999 draws)"#,
     }],
