@@ -55,13 +55,15 @@ pub enum Style {
     Number,
     /// `p_value` and `p_value_*`: `<0.001`, else three decimals.
     PValue,
-    /// `share`, `*_share`, `share_*`, `coverage` and `power`: shares of 1, as percentages.
+    /// `share`, `*_share`, `share_*`, `coverage` and `power` (and their `…_mc_se`, the
+    /// Monte Carlo errors, in the same units): shares of 1, as percentages.
     Share,
 }
 
 impl Style {
     pub fn of(column: &str) -> Style {
-        let name = column.to_ascii_lowercase();
+        let lower = column.to_ascii_lowercase();
+        let name = lower.strip_suffix("_mc_se").unwrap_or(&lower);
         if name == "p_value" || name.starts_with("p_value_") {
             Style::PValue
         } else if name == "share"
@@ -220,6 +222,7 @@ mod tests {
         assert_eq!(Style::of("p_value").write(0.0478186), "0.048");
         assert_eq!(Style::of("p_value").write(f64::NAN), "NaN");
         assert_eq!(Style::of("coverage").write(0.867), "86.7%");
+        assert_eq!(Style::of("coverage_mc_se").write(0.06206), "6.206%");
         assert_eq!(Style::of("ethnic_share").write(0.04), "4%");
         assert_eq!(Style::of("share").write(1.5), "1.5");
         assert_eq!(Style::of("estimate").write(0.0151), "0.0151");

@@ -9,7 +9,7 @@ use spel_stats::designs::power::LogitSlope;
 
 use super::super::{Choice, Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::errors::polars_error;
-use crate::format::number as number_text;
+use crate::format::{Style, number as number_text, shown};
 use crate::model::{Coefficient, ModelFamily};
 use crate::simulate::gpps;
 use crate::value::{Report, Value};
@@ -129,7 +129,7 @@ pub const VERB: Verb = Verb {
         Example {
             summary: "Power to detect the published odds ratio with four million respondents",
             code: "power logit, or = 1.006, p0 = 0.7, sd = 1.5, n = 4132676, deff = 4",
-            output: r#"Power of a logit slope (Wald test): power: 0.986779
+            output: r#"Power of a logit slope (Wald test): power: 98.68%
 shape: (1, 7)
 ┌───────────┬────────────┬─────┬─────┬───────┬──────┬────────┐
 │ n         ┆ odds_ratio ┆ p0  ┆ sd  ┆ alpha ┆ deff ┆ power  │
@@ -143,7 +143,7 @@ Note: Hsieh, Bloch & Larsen (1998): power = Φ(|log OR|·sd·√(n·p0(1 − p0)
         Example {
             summary: "Respondents needed for 80% power",
             code: "power logit, or = 1.006, p0 = 0.7, sd = 1.5, power = 0.8",
-            output: r#"Power of a logit slope (Wald test): respondents needed: 464198
+            output: r#"Power of a logit slope (Wald test): respondents needed: 464,198
 shape: (1, 7)
 ┌─────────┬────────────┬─────┬─────┬───────┬──────┬───────┐
 │ n       ┆ odds_ratio ┆ p0  ┆ sd  ┆ alpha ┆ deff ┆ power │
@@ -281,9 +281,9 @@ fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
     )
     .map_err(|e| polars_error(e).at(ctx.call.span))?;
     let solved = match solve {
-        Solve::N => format!("respondents needed: {}", number_text(n)),
-        Solve::Or => format!("smallest detectable odds ratio: {}", number_text(or)),
-        Solve::Power => format!("power: {}", number_text(achieved)),
+        Solve::N => format!("respondents needed: {}", shown(n)),
+        Solve::Or => format!("smallest detectable odds ratio: {}", shown(or)),
+        Solve::Power => format!("power: {}", Style::Share.write(achieved)),
     };
     Ok(Value::Report(std::sync::Arc::new(Report {
         title: format!("Power of a logit slope (Wald test): {solved}"),
@@ -433,7 +433,7 @@ impl Replicates {
         let coverage_note = match true_log_odds {
             Some(truth) => format!(
                 "coverage the share of 95% intervals containing the true log odds ratio {}",
-                number_text(truth)
+                shown(truth)
             ),
             None => format!(
                 "the simulated survey has no known effect of `{term}` (it knows that of \
@@ -447,7 +447,7 @@ impl Replicates {
                     .split_whitespace()
                     .collect::<Vec<_>>()
                     .join(" "),
-                number_text(n as f64)
+                shown(n as f64)
             ),
             table,
             notes: vec![
