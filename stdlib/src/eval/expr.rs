@@ -229,17 +229,23 @@ impl Scope<'_> {
             Some(kind) => Ok(kind.clone()),
             None => self.dtype_of(side.expr),
         };
-        let (Ok(lt), Ok(rt)) = (dtype(left), dtype(right)) else {
-            return Ok(());
+        let logical = matches!(op, BinaryOp::And | BinaryOp::Or);
+        // `&` and `|` join conditions; polars would take numbers bitwise (2 & 1 is 0).
+        // One side that is not a condition is enough to say so, even when the other's
+        // type is unknown (itself an error polars would report later, or not at all).
+        let condition = |d: &DataType| matches!(d, DataType::Boolean | DataType::Null);
+        let (lt, rt) = match (dtype(left), dtype(right)) {
+            (Ok(lt), Ok(rt)) => (lt, rt),
+            (Ok(known), Err(_)) | (Err(_), Ok(known)) if logical && !condition(&known) => {
+                (known.clone(), known)
+            }
+            _ => return Ok(()),
         };
         let text = |d: &DataType| d == &DataType::String || d.is_categorical();
         let arithmetic = matches!(
             op,
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow
         );
-        let logical = matches!(op, BinaryOp::And | BinaryOp::Or);
-        // `&` and `|` join conditions; polars would take numbers bitwise (2 & 1 is 0).
-        let condition = |d: &DataType| matches!(d, DataType::Boolean | DataType::Null);
         let clash = if arithmetic {
             text(&lt) || text(&rt)
         } else if logical {
@@ -251,9 +257,12 @@ impl Scope<'_> {
             return Ok(());
         }
         // The exact type, from polars, now that there is an error to explain.
-        let describe = |side: &Side, kind: &DataType| {
-            let dtype = self.dtype_of(side.expr).unwrap_or_else(|_| kind.clone());
-            format!("`{}` ({})", self.env.text(side.span), dtype_name(&dtype))
+        let describe = |side: &Side| match dtype(side) {
+            Ok(kind) => {
+                let dtype = self.dtype_of(side.expr).unwrap_or(kind);
+                format!("`{}` ({})", self.env.text(side.span), dtype_name(&dtype))
+            }
+            Err(_) => format!("`{}`", self.env.text(side.span)),
         };
         let verb = if arithmetic || logical {
             "combine"
@@ -265,8 +274,8 @@ impl Scope<'_> {
             format!(
                 "`{}` cannot {verb} {} and {}",
                 op.symbol(),
-                describe(left, &lt),
-                describe(right, &rt)
+                describe(left),
+                describe(right)
             ),
         )
         .at(left.span.to(right.span))

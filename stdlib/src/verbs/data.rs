@@ -232,8 +232,19 @@ fn head(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         }
         _ => return Err(ctx.usage_error("`head` takes one number")),
     };
+    // After a sort, polars keeps the first n rows in a buffer of n, made before any row
+    // arrives: `head 1e10` would ask for hundreds of gigabytes. More rows than the table
+    // has are the table.
+    let n = if n > LARGE_HEAD {
+        n.min(ctx.env.work().count(&lf, ctx.call.span)? as IdxSize)
+    } else {
+        n
+    };
     Ok(Value::Table(lf.limit(n)))
 }
+
+/// Above this, `head`'s count is first held to the table's rows.
+const LARGE_HEAD: IdxSize = 100_000;
 
 fn describe(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     if let Some(arg) = ctx.args().first() {
