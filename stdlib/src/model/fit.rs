@@ -482,7 +482,7 @@ fn describe(
         variance.distribution,
         options.level,
     );
-    notes.extend(design_notes(design, variance.absorbed));
+    notes.extend(design_notes(design, variance.absorbed, variance.ols));
 
     let mut fixed_effect_values = absorbed_effects(
         design,
@@ -623,8 +623,9 @@ fn check_clusters(design: &Design, options: &Options) -> Result<(), Diagnostic> 
     Ok(())
 }
 
-/// Notes on the design: reference levels and absorbed effects.
-fn design_notes(design: &Design, absorbed: usize) -> Vec<String> {
+/// Notes on the design: reference levels and absorbed effects (whose parameters count in
+/// the degrees of freedom only where there are any: OLS's t tests and factor).
+fn design_notes(design: &Design, absorbed: usize, ols: bool) -> Vec<String> {
     let mut notes = Vec::new();
     if !design.references.is_empty() {
         let refs: Vec<String> = design
@@ -640,11 +641,15 @@ fn design_notes(design: &Design, absorbed: usize) -> Vec<String> {
             .iter()
             .map(|g| format!("{} ({} levels)", g.name, format::count(g.grouping.levels)))
             .collect();
-        notes.push(format!(
-            "Absorbed fixed effects: {}; they count {} parameters in the degrees of freedom, as Stata's areg.",
-            fe.join(", "),
-            format::count(absorbed)
-        ));
+        notes.push(if ols {
+            format!(
+                "Absorbed fixed effects: {}; they count {} parameters in the degrees of freedom, as Stata's areg.",
+                fe.join(", "),
+                format::count(absorbed)
+            )
+        } else {
+            format!("Absorbed fixed effects: {}.", fe.join(", "))
+        });
     }
     notes
 }
