@@ -18,7 +18,7 @@ pub static VERBS: &[Verb] = &[
         description: "`line`, `scatter` and `interval` put Y against X (numbers, dates or \
                       categories); `bar` draws one bar per value of X in the table's order (sort the table \
                       to order them; numbers by value), grouped by `colour`; \
-                      `hist` counts Y in `bins` equal bins (default: Sturges' rule). Y may be a \
+                      `hist` counts Y in `bins` equal bins (default: Sturges' rule; whole numbers get bins of whole width centred on them, so perhaps fewer). Y may be a \
                       list of columns, `[observed, fitted]`, one series each; `colour` splits by a \
                       column instead. `interval` draws each estimate with the interval from `low` \
                       to `high` (event studies, a coefficient's path). `ref` adds a dashed \
@@ -491,10 +491,17 @@ fn histogram(plot: &mut Plot, values: &[f64], bins: usize, span: Span) -> Result
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
             (l.min(*v), h.max(*v))
         });
-    let width = if high > low {
-        (high - low) / bins as f64
+    // Whole numbers (counts of visits, ages) get bins of whole width centred on them, so
+    // no bar holds 2.5 visits or splits the values 3 and 4 unevenly; there may then be
+    // fewer bins than asked.
+    let (low, width, bins) = if values.iter().all(|v| v.fract() == 0.0) {
+        let values_spanned = high - low + 1.0;
+        let width = (values_spanned / bins as f64).ceil().max(1.0);
+        (low - 0.5, width, (values_spanned / width).ceil() as usize)
+    } else if high > low {
+        (low, (high - low) / bins as f64, bins)
     } else {
-        1.0
+        (low, 1.0, bins)
     };
     let mut counts = vec![0usize; bins];
     for v in values {
