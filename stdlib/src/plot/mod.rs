@@ -74,6 +74,9 @@ pub struct Plot {
     pub data: Vec<Datum>,
     /// A reference line: horizontal at y (vertical at x for a forest plot).
     pub reference: Option<f64>,
+    /// The value axis is logarithmic: ratios in a forest plot, so that 0.5 and 2 lie
+    /// equally far from 1.
+    pub log_scale: bool,
 }
 
 impl Plot {
@@ -92,9 +95,10 @@ impl Plot {
     pub fn describe(&self) -> String {
         let mut text = match self.mark {
             Mark::Forest => format!(
-                "forest plot of {} ({} rows)",
+                "forest plot of {} ({} rows{})",
                 lowercase_first(&self.x_title),
-                self.categories.len()
+                self.categories.len(),
+                if self.log_scale { ", log scale" } else { "" }
             ),
             Mark::Histogram => format!("histogram of {} ({} bins)", self.x_title, self.data.len()),
             _ => format!(

@@ -40,6 +40,18 @@ impl Linear {
     }
 }
 
+/// A value placed on a possibly transformed axis (a forest plot's log scale).
+struct Placed<F: Fn(f64) -> f64> {
+    linear: Linear,
+    place: F,
+}
+
+impl<F: Fn(f64) -> f64> Placed<F> {
+    fn at(&self, v: f64) -> f64 {
+        self.linear.at((self.place)(v))
+    }
+}
+
 /// The data's extent over `values`, with room added and zero included when asked.
 fn extent(values: impl Iterator<Item = f64>, include_zero: bool) -> (f64, f64) {
     let (mut low, mut high) = values
@@ -460,11 +472,30 @@ fn forest(plot: &Plot) -> String {
     let mut values: Vec<f64> = y_values(&plot.data).collect();
     values.extend(plot.reference);
     let (low, high) = extent(values.into_iter(), false);
-    let (x_ticks, step) = ticks(low, high, 5);
-    let x = Linear {
-        domain: (x_ticks[0], *x_ticks.last().unwrap_or(&1.0)),
+    let (mut x_ticks, step) = ticks(low, high, 5);
+    // On a log scale the ticks stay round ratios, placed by their logarithms; a tick at
+    // or below zero has no place, and the axis then starts at the lowest value.
+    if plot.log_scale {
+        x_ticks.retain(|v| *v > 0.0);
+        if x_ticks.first().is_none_or(|t| *t > low) && low > 0.0 {
+            x_ticks.insert(0, low);
+        }
+        if x_ticks.last().is_none_or(|t| *t < high) {
+            x_ticks.push(high);
+        }
+    }
+    let place = |v: f64| {
+        if plot.log_scale {
+            v.max(f64::MIN_POSITIVE).ln()
+        } else {
+            v
+        }
+    };
+    let linear = Linear {
+        domain: (place(x_ticks[0]), place(*x_ticks.last().unwrap_or(&1.0))),
         range: (left, right),
     };
+    let x = Placed { linear, place };
     open(&mut out, plot, height, 20.0);
     for v in &x_ticks {
         let px = x.at(*v);

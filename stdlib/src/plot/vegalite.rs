@@ -138,7 +138,12 @@ fn layers(plot: &Plot, named: bool, encoding: &Value) -> Vec<Value> {
         }
         Mark::Forest => {
             let label = json!({"field": "label", "type": "nominal", "title": null, "sort": plot.categories});
-            let value = json!({"field": "low", "type": "quantitative", "title": plot.x_title, "scale": {"zero": false}});
+            let scale = if plot.log_scale {
+                json!({"type": "log", "zero": false})
+            } else {
+                json!({"zero": false})
+            };
+            let value = json!({"field": "low", "type": "quantitative", "title": plot.x_title, "scale": scale});
             vec![
                 json!({"mark": "rule", "encoding": {"y": label, "x": value, "x2": {"field": "high"}, "color": encoding["color"]}}),
                 json!({"mark": {"type": "square", "filled": true, "size": 60}, "encoding": {"y": label, "x": {"field": "y", "type": "quantitative"}, "color": encoding["color"]}}),

@@ -358,6 +358,7 @@ fn empty_plot(ctx: &VerbCtx, request: &PlotRequest, x_scale: Scale) -> Result<Pl
                 return Err(Diagnostic::new("spel::plot::ref", "`ref` is a number").at(span));
             }
         },
+        log_scale: false,
     })
 }
 
@@ -616,6 +617,7 @@ fn forest(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         series_title: None,
         data,
         reference: Some(if ratio.is_some() { 1.0 } else { 0.0 }),
+        log_scale: ratio.is_some(),
     };
     Ok(Value::Plot(std::sync::Arc::new(plot)))
 }
