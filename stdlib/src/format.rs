@@ -131,8 +131,14 @@ pub fn whole(n: i64) -> String {
 /// Digits with thousands separators when there are five or more.
 fn grouped(digits: &str) -> String {
     if digits.len() < 5 {
-        return digits.to_string();
+        digits.to_string()
+    } else {
+        separated(digits)
     }
+}
+
+/// Digits with a comma before each group of three from the right.
+fn separated(digits: &str) -> String {
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
@@ -154,15 +160,7 @@ pub fn p_value(p: f64) -> String {
 
 /// An integer with thousands separators, for counts in prose ("4,132,676 rows").
 pub fn count(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    separated(&n.to_string())
 }
 
 /// A large statistic with thousands separators and one decimal (-1,253,402.3).

@@ -1336,6 +1336,26 @@ mod tests {
         (columns, y, weights, grouping)
     }
 
+    /// A weighted logit with absorbed groups.
+    fn absorbed_logit<'a>(
+        y: &'a [f64],
+        columns: &'a [MatrixColumn],
+        weights: &'a [f64],
+        groups: &'a [Grouping],
+    ) -> Problem<'a> {
+        Problem {
+            family: Family::Binomial(Link::Logit),
+            y,
+            columns,
+            weights,
+            trials: None,
+            offset: None,
+            fixed_effects: groups,
+            score_grouping: None,
+            conditioning: None,
+        }
+    }
+
     fn close(a: &Fit, b: &Fit, tolerance: f64) {
         assert_eq!(a.kept, b.kept);
         for (x, y) in a.beta.iter().zip(&b.beta) {
@@ -1349,17 +1369,7 @@ mod tests {
     fn an_interrupted_fit_stops_at_its_next_pass_and_says_so() {
         let (columns, y, weights, grouping) = design(2_000, 5);
         let groups = [grouping];
-        let problem = Problem {
-            family: Family::Binomial(Link::Logit),
-            y: &y,
-            columns: &columns,
-            weights: &weights,
-            trials: None,
-            offset: None,
-            fixed_effects: &groups,
-            score_grouping: None,
-            conditioning: None,
-        };
+        let problem = absorbed_logit(&y, &columns, &weights, &groups);
         crate::cancel::watch(Arc::new(std::sync::atomic::AtomicBool::new(true)));
         let by_cells = fit_by_cells(&problem);
         let by_rows = fit_by_rows(&problem);
@@ -1444,17 +1454,7 @@ mod tests {
             .collect();
         columns.push(MatrixColumn::Values(nearly));
         let groups = [grouping];
-        let problem = Problem {
-            family: Family::Binomial(Link::Logit),
-            y: &y,
-            columns: &columns,
-            weights: &weights,
-            trials: None,
-            offset: None,
-            fixed_effects: &groups,
-            score_grouping: None,
-            conditioning: None,
-        };
+        let problem = absorbed_logit(&y, &columns, &weights, &groups);
         assert!(fit_by_cells(&problem).is_none());
         assert!(fit(&problem).converged);
     }
