@@ -77,6 +77,8 @@ pub struct Plot {
     /// The value axis is logarithmic: ratios in a forest plot, so that 0.5 and 2 lie
     /// equally far from 1.
     pub log_scale: bool,
+    /// A vertical reference line at this x (days since 1970-01-01 on a date axis).
+    pub x_reference: Option<f64>,
 }
 
 impl Plot {

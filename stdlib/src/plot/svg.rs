@@ -173,6 +173,24 @@ pub fn render(plot: &Plot) -> String {
         );
     }
 
+    if let Some(v) = plot.x_reference.filter(|_| plot.x_scale != Scale::Category) {
+        let at = Datum {
+            x: v,
+            x_end: None,
+            label: String::new(),
+            y: 0.0,
+            low: None,
+            high: None,
+            series: 0,
+        };
+        let px = x_position(&at).0;
+        if (left..=right).contains(&px) {
+            let _ = write!(
+                out,
+                r#"<line x1="{px:.1}" x2="{px:.1}" y1="{top:.1}" y2="{bottom:.1}" stroke="{INK}" stroke-dasharray="4 3"/>"#
+            );
+        }
+    }
     draw_marks(&mut out, plot, &*x_position, y);
     if legend {
         draw_legend(&mut out, plot, right + 16.0, top + 4.0);

@@ -18,6 +18,18 @@ pub fn spec(plot: &Plot) -> Value {
             "encoding": {axis: {"field": "reference", "type": "quantitative"}},
         }));
     }
+    if let Some(v) = plot.x_reference.filter(|_| plot.x_scale != Scale::Category) {
+        // On a date axis the rule stands at the date, written as the data's dates are.
+        let (at, kind) = match plot.x_scale {
+            Scale::Date => (json!(date_label(v, 0.0)), "temporal"),
+            _ => (json!(v), "quantitative"),
+        };
+        layers.push(json!({
+            "data": {"values": [{"x_reference": at}]},
+            "mark": {"type": "rule", "strokeDash": [4, 3], "color": "#333333"},
+            "encoding": {"x": {"field": "x_reference", "type": kind}},
+        }));
+    }
     let mut spec = json!({
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "width": 520,

@@ -51,6 +51,12 @@ pub static VERBS: &[Verb] = &[
                 "a number",
                 "A dashed reference line at this value of Y.",
             ),
+            OptionSpec::new(
+                "xref",
+                OptionKind::Value,
+                "a number or a date",
+                "A dashed vertical line at this value of X: a break, an adoption.",
+            ),
             OptionSpec::new("title", OptionKind::Text, "a string", "The plot's title."),
             OptionSpec::new(
                 "xlabel",
@@ -359,6 +365,20 @@ fn empty_plot(ctx: &VerbCtx, request: &PlotRequest, x_scale: Scale) -> Result<Pl
             }
         },
         log_scale: false,
+        x_reference: match ctx.option_value("xref")? {
+            None => None,
+            Some((Value::Number(x), _)) => Some(x),
+            // Dates are placed as the x axis places them, by days since 1970-01-01.
+            Some((Value::Date(d), _)) => Some(f64::from(
+                (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days()
+                    as i32,
+            )),
+            Some((_, span)) => {
+                return Err(
+                    Diagnostic::new("spel::plot::xref", "`xref` is a number or a date").at(span),
+                );
+            }
+        },
     })
 }
 
@@ -618,6 +638,7 @@ fn forest(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         data,
         reference: Some(if ratio.is_some() { 1.0 } else { 0.0 }),
         log_scale: ratio.is_some(),
+        x_reference: None,
     };
     Ok(Value::Plot(std::sync::Arc::new(plot)))
 }
