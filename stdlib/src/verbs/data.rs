@@ -107,7 +107,7 @@ pub static VERBS: &[Verb] = &[
 │ str    ┆ str  ┆ i64 ┆ i64     ┆ i64      ┆ f64  ┆ str ┆ str ┆ str    │
 ╞════════╪══════╪═════╪═════════╪══════════╪══════╪═════╪═════╪════════╡
 │ g      ┆ str  ┆   3 ┆       0 ┆        2 ┆ null ┆ a   ┆ b   ┆ a, b   │
-│ x      ┆ f64  ┆   3 ┆       0 ┆        3 ┆    3 ┆ 1.0 ┆ 6.0 ┆ null   │
+│ x      ┆ f64  ┆   3 ┆       0 ┆        3 ┆    3 ┆ 1   ┆ 6   ┆ null   │
 └────────┴──────┴─────┴─────────┴──────────┴──────┴─────┴─────┴────────┘"#,
         }],
         run: describe,
@@ -334,7 +334,7 @@ fn shorten_number(text: &str, dtype: &DataType) -> String {
     if dtype.is_float()
         && let Ok(x) = text.parse::<f64>()
     {
-        return crate::format::float(x);
+        return crate::format::shown(x);
     }
     text.to_string()
 }
