@@ -39,8 +39,9 @@ impl Scope<'_> {
             ExprKind::Call { function, args } => functions::build(function, args, ast.span, self)?,
             ExprKind::Unary { op, operand } => {
                 let inner = self.expr(operand)?;
-                if *op == UnaryOp::Not {
-                    self.check_not(operand, &inner)?;
+                match op {
+                    UnaryOp::Not => self.check_not(operand, &inner)?,
+                    UnaryOp::Neg => self.check_neg(operand, &inner)?,
                 }
                 match op {
                     UnaryOp::Neg => lit(0.0) - inner,
@@ -313,6 +314,32 @@ impl Scope<'_> {
         .at(operand.span)
         .with_label("not true or false")
         .with_help("write a condition after `!`: `!(x > 0)`, `!is_null(x)`"))
+    }
+
+    /// `-` negates a number; polars would subtract text from zero only when it runs,
+    /// and in a scalar or a condition not at all (a found input reached polars as
+    /// `true & round(-"London")`).
+    fn check_neg(&self, operand: &Ast, inner: &Expr) -> Result<(), Diagnostic> {
+        let dtype = match kind_of(operand) {
+            Some(kind) => kind,
+            None => match self.dtype_of(inner) {
+                Ok(dtype) => dtype,
+                Err(_) => return Ok(()),
+            },
+        };
+        if !(dtype == DataType::String || dtype.is_categorical()) {
+            return Ok(());
+        }
+        Err(Diagnostic::new(
+            "spel::type::mismatch",
+            format!(
+                "`-` negates a number, but `{}` is text",
+                self.env.text(operand.span)
+            ),
+        )
+        .at(operand.span)
+        .with_label("text, not a number")
+        .with_help("numbers are not quoted: `-5`; to turn text into a number, convert it first"))
     }
 
     /// The type `expr` would have, found by planning on an empty frame (no data read).

@@ -296,6 +296,7 @@ const FOUND: &[&str] = &[
     // After a sort, polars' top-k buffer is the size of `head`'s count: 1e10 aborted.
     "t |> sort x |> head 1e10",
     "v = 0.0 | is_null(-\"London\")",
+    "v = 0.0 >= true < 1e-308 & round(-\"London\")",
 ];
 
 #[test]
