@@ -79,6 +79,8 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let Description {
         statistics,
         se_description,
+        se_factor,
+        conventions,
         fixed_effect_values,
     } = describe(
         &design, options, &problem, &fitted, &beta, &variance, &mut notes,
@@ -117,6 +119,8 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
             .map(|g| (g.name.clone(), g.grouping.levels))
             .collect(),
         se_description,
+        se_factor: se_factor.to_string(),
+        conventions,
         distribution: variance.distribution,
         level: options.level,
         log_lik: statistics.log_lik,
@@ -439,6 +443,9 @@ fn wald_coefficients(
 struct Description {
     statistics: FitStatistics,
     se_description: String,
+    se_factor: &'static str,
+    /// Conventions a specialist checks and a reader may skip (see `Model::conventions`).
+    conventions: Vec<String>,
     fixed_effect_values: Vec<std::collections::HashMap<String, f64>>,
 }
 
@@ -482,7 +489,9 @@ fn describe(
         variance.distribution,
         options.level,
     );
-    notes.extend(design_notes(design, variance.absorbed, variance.ols));
+    let se_factor = small_sample_factor(variance.estimator, options.adjustment, variance.ols);
+    let (references, conventions) = design_notes(design, variance.absorbed, variance.ols);
+    notes.extend(references);
 
     let mut fixed_effect_values = absorbed_effects(
         design,
@@ -502,6 +511,8 @@ fn describe(
     Description {
         statistics,
         se_description,
+        se_factor,
+        conventions,
         fixed_effect_values,
     }
 }
@@ -625,7 +636,7 @@ fn check_clusters(design: &Design, options: &Options) -> Result<(), Diagnostic> 
 
 /// Notes on the design: reference levels and absorbed effects (whose parameters count in
 /// the degrees of freedom only where there are any: OLS's t tests and factor).
-fn design_notes(design: &Design, absorbed: usize, ols: bool) -> Vec<String> {
+fn design_notes(design: &Design, absorbed: usize, ols: bool) -> (Vec<String>, Vec<String>) {
     let mut notes = Vec::new();
     if !design.references.is_empty() {
         let refs: Vec<String> = design
@@ -635,13 +646,14 @@ fn design_notes(design: &Design, absorbed: usize, ols: bool) -> Vec<String> {
             .collect();
         notes.push(format!("Reference levels: {}.", refs.join(", ")));
     }
+    let mut conventions = Vec::new();
     if !design.fixed_effects.is_empty() {
         let fe: Vec<String> = design
             .fixed_effects
             .iter()
             .map(|g| format!("{} ({} levels)", g.name, format::count(g.grouping.levels)))
             .collect();
-        notes.push(if ols {
+        conventions.push(if ols {
             format!(
                 "Absorbed fixed effects: {}; they count {} parameters in the degrees of freedom, as Stata's areg.",
                 fe.join(", "),
@@ -651,7 +663,7 @@ fn design_notes(design: &Design, absorbed: usize, ols: bool) -> Vec<String> {
             format!("Absorbed fixed effects: {}.", fe.join(", "))
         });
     }
-    notes
+    (notes, conventions)
 }
 
 /// The variance estimator asked for, or Stata's default for the design: clustered with
@@ -1053,6 +1065,29 @@ fn separation_notes(design: &Design, kept: &[usize], y: &[f64]) -> Vec<String> {
     )]
 }
 
+/// The small-sample factor of the standard errors and whose convention it follows
+/// (empty where there is none to name).
+pub(crate) fn small_sample_factor(
+    estimator: Estimator,
+    adjustment: Adjustment,
+    ols: bool,
+) -> &'static str {
+    match (estimator, adjustment, ols) {
+        (Estimator::Classical, _, _) | (Estimator::Hc3, _, _) => "",
+        (_, Adjustment::None, _) => "no small-sample factor",
+        (Estimator::Robust, Adjustment::Ml, _) | (Estimator::Robust, Adjustment::Stata, false) => {
+            "factor n/(n-1) as Stata's ML commands"
+        }
+        (Estimator::Robust, _, _) => "factor n/(n-k) (HC1) as Stata's regress",
+        (Estimator::Cluster, Adjustment::Min, _) => {
+            "factor min(G)/(min(G)-1)·(N-1)/(N-K) as fixest"
+        }
+        (Estimator::Cluster, Adjustment::Ml, _)
+        | (Estimator::Cluster, Adjustment::Stata, false) => "factor G/(G-1) as Stata's ML commands",
+        (Estimator::Cluster, _, _) => "factor G/(G-1)·(N-1)/(N-K) as Stata's regress",
+    }
+}
+
 fn describe_se(
     estimator: Estimator,
     adjustment: Adjustment,
@@ -1061,21 +1096,9 @@ fn describe_se(
     distribution: Distribution,
     level: f64,
 ) -> String {
-    let factor = match (estimator, adjustment, ols) {
-        (Estimator::Classical, _, _) | (Estimator::Hc3, _, _) => "",
-        (_, Adjustment::None, _) => ", no small-sample factor",
-        (Estimator::Robust, Adjustment::Ml, _) | (Estimator::Robust, Adjustment::Stata, false) => {
-            ", factor n/(n-1) as Stata's ML commands"
-        }
-        (Estimator::Robust, _, _) => ", factor n/(n-k) (HC1) as Stata's regress",
-        (Estimator::Cluster, Adjustment::Min, _) => {
-            ", factor min(G)/(min(G)-1)·(N-1)/(N-K) as fixest"
-        }
-        (Estimator::Cluster, Adjustment::Ml, _)
-        | (Estimator::Cluster, Adjustment::Stata, false) => {
-            ", factor G/(G-1) as Stata's ML commands"
-        }
-        (Estimator::Cluster, _, _) => ", factor G/(G-1)·(N-1)/(N-K) as Stata's regress",
+    let factor = match small_sample_factor(estimator, adjustment, ols) {
+        "" => String::new(),
+        phrase => format!(", {phrase}"),
     };
     let what = match estimator {
         Estimator::Classical => "model-based".to_string(),

@@ -136,6 +136,13 @@ pub struct Model {
     pub fixed_effect_values: Vec<std::collections::HashMap<String, f64>>,
     pub clusters: Vec<(String, usize)>,
     pub se_description: String,
+    /// The standard errors' small-sample factor as `se_description` names it (empty if
+    /// none): HTML folds it away with the `conventions`.
+    pub se_factor: String,
+    /// Notes on conventions a specialist checks and a reader may skip (how absorbed
+    /// effects count in the degrees of freedom). Text and JSON list them after the notes;
+    /// HTML folds them. Warnings are never conventions.
+    pub conventions: Vec<String>,
     pub distribution: Distribution,
     pub level: f64,
     pub log_lik: Option<f64>,

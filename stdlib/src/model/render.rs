@@ -153,9 +153,9 @@ pub fn text(model: &Model) -> String {
     }
     out.push('\n');
     out.push_str(&fit_line(model));
-    if !model.notes.is_empty() {
+    if !model.notes.is_empty() || !model.conventions.is_empty() {
         out.push_str("\nNotes:");
-        for note in &model.notes {
+        for note in model.notes.iter().chain(&model.conventions) {
             out.push_str(&format!("\n- {note}"));
         }
     }
@@ -241,16 +241,28 @@ pub fn html(model: &Model) -> String {
     }
     out.push_str("</tbody>\n</table>\n");
     out.push_str(&format!("<p>{}</p>\n", escape(&rows_line(model))));
-    out.push_str(&format!(
-        "<p>Standard errors: {}</p>\n",
-        escape(&model.se_description)
-    ));
+    // The small-sample factor is a convention: folded below with the others.
+    let se_shown = match model.se_factor.as_str() {
+        "" => model.se_description.clone(),
+        factor => model.se_description.replace(&format!(", {factor}"), ""),
+    };
+    out.push_str(&format!("<p>Standard errors: {}</p>\n", escape(&se_shown)));
     out.push_str(&format!(
         "<p>{}</p>\n",
         escape(&fit_line(model)).replace("   ", " · ")
     ));
     for note in &model.notes {
         out.push_str(&format!("<p>Note: {}</p>\n", escape(note)));
+    }
+    let factor =
+        (!model.se_factor.is_empty()).then(|| format!("Standard errors: {}.", model.se_factor));
+    let conventions: Vec<&String> = factor.iter().chain(&model.conventions).collect();
+    if !conventions.is_empty() {
+        out.push_str("<details><summary>Conventions</summary>\n");
+        for convention in conventions {
+            out.push_str(&format!("<p>{}</p>\n", escape(convention)));
+        }
+        out.push_str("</details>\n");
     }
     out.push_str("</div>");
     out
@@ -302,6 +314,6 @@ pub fn json(model: &Model) -> serde_json::Value {
         "theta_std_error": model.theta.map(|t| t.1),
         "dropped_collinear": model.collinear,
         "se": model.se_description,
-        "notes": model.notes,
+        "notes": model.notes.iter().chain(&model.conventions).collect::<Vec<_>>(),
     })
 }
