@@ -26,7 +26,7 @@ mod tests {
         spel_stats::cancel::watch(Arc::new(AtomicBool::new(true)));
         let made = [
             super::gpps::generate(10, 1).is_err(),
-            super::teaching::rollout(10, 1).is_err(),
+            super::teaching::rollout(10, 1, 0.0).is_err(),
             super::teaching::gp_visits(10, 1).is_err(),
             super::teaching::referrals(10, 1).is_err(),
         ];

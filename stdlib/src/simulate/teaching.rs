@@ -31,7 +31,10 @@ fn normal(rng: &mut Pcg64) -> f64 {
     StandardNormal.sample(rng)
 }
 
-pub fn rollout(pcns: usize, seed: u64) -> PolarsResult<DataFrame> {
+/// `pretrend`: PCNs that ever adopt drift by this many points a quarter more than those
+/// that never do, in every quarter: the design's parallel-trends assumption broken (0 keeps
+/// it). The draws are the same whatever `pretrend` is.
+pub fn rollout(pcns: usize, seed: u64, pretrend: f64) -> PolarsResult<DataFrame> {
     let mut rng = Pcg64::seed_from_u64(seed);
     let start = NaiveDate::from_ymd_opt(2019, 7, 1).unwrap_or_default();
     let (mut pcn, mut quarter, mut quarter_start, mut first, mut treated, mut score) =
@@ -51,6 +54,7 @@ pub fn rollout(pcns: usize, seed: u64) -> PolarsResult<DataFrame> {
         }
         // Earlier adopters start from a higher baseline: levels differ, trends do not.
         let baseline = 70.0 + 2.0 * normal(&mut rng) + if g == 3 { 2.0 } else { 0.0 };
+        let drift = if g > 0 { pretrend } else { 0.0 };
         for t in 1..=ROLLOUT_QUARTERS as u32 {
             let on = g > 0 && t >= g;
             let effect = if on { rollout_effect(g, t - g) } else { 0.0 };
@@ -61,7 +65,13 @@ pub fn rollout(pcns: usize, seed: u64) -> PolarsResult<DataFrame> {
             treated.push(i32::from(on));
             true_effect.push(effect);
             score.push(
-                ((baseline + 0.3 * f64::from(t) + effect + normal(&mut rng)) * 100.0).round()
+                ((baseline
+                    + 0.3 * f64::from(t)
+                    + drift * f64::from(t)
+                    + effect
+                    + normal(&mut rng))
+                    * 100.0)
+                    .round()
                     / 100.0,
             );
         }

@@ -42,6 +42,15 @@ pub static VERBS: &[Verb] = &[Verb {
             kind: OptionKind::SEED,
             summary: "The random seed (default 1).",
         },
+        OptionSpec {
+            name: "pretrend",
+            values: "a number of points a quarter",
+            kind: OptionKind::Number {
+                min: -10.0,
+                max: 10.0,
+            },
+            summary: "rollout only: PCNs that ever adopt drift by this much a quarter more than the others, before and after adopting — parallel trends broken (default 0).",
+        },
     ],
     named_arguments: false,
     output: Output::Preview,
@@ -106,6 +115,15 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .at(span)),
         }
     };
+    if name != "rollout"
+        && let Some((_, span)) = ctx.option_value("pretrend")?
+    {
+        return Err(Diagnostic::new(
+            "spel::simulate::option",
+            "`pretrend` breaks the parallel trends of `rollout` only",
+        )
+        .at(span));
+    }
     let seed = whole("seed", 1.0)? as u64;
     // Each study is made on a worker thread, which an interrupt stops.
     type Make = Box<dyn FnOnce() -> PolarsResult<DataFrame> + Send>;
@@ -125,7 +143,11 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             "rollout" => {
                 let pcns = whole("n", 300.0)? as usize;
                 fits(ctx, pcns, 2_000, "PCNs")?;
-                Box::new(move || teaching::rollout(pcns, seed))
+                let pretrend = match ctx.option_value("pretrend")? {
+                    Some((Value::Number(x), _)) => x,
+                    _ => 0.0,
+                };
+                Box::new(move || teaching::rollout(pcns, seed, pretrend))
             }
             "referrals_monthly" => Box::new(move || teaching::referrals_monthly(seed)),
             "referrals" => {
