@@ -107,8 +107,9 @@ impl Work<'_> {
 /// once this thread's work is cancelled: polars has no other way to stop a scan or a
 /// computation it has started. Batches stream, so what is cast on the way (texts to
 /// categoricals) is never held whole before.
-pub fn collect_stoppably(mut lf: LazyFrame) -> PolarsResult<DataFrame> {
-    let schema = lf.collect_schema()?;
+pub fn collect_stoppably(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    // Kept to give an empty result its columns; planned only then.
+    let mut plan = lf.clone();
     let cancelled = spel_stats::cancel::flag();
     let batches = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&batches);
@@ -134,7 +135,10 @@ pub fn collect_stoppably(mut lf: LazyFrame) -> PolarsResult<DataFrame> {
             .lock()
             .map_err(|_| polars_err!(ComputeError: "a batch was lost"))?,
     );
-    let mut stacked = DataFrame::empty_with_arc_schema(schema);
+    let mut batches = batches.into_iter();
+    let Some(mut stacked) = batches.next() else {
+        return Ok(DataFrame::empty_with_arc_schema(plan.collect_schema()?));
+    };
     for batch in batches {
         stacked.vstack_mut_owned(batch)?;
     }

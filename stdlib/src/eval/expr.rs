@@ -290,14 +290,16 @@ impl Scope<'_> {
         }))
     }
 
+    /// A unary operand's type: from its form where that tells (cheap), else from polars;
+    /// `None` when neither knows (an error reported elsewhere).
+    fn operand_type(&self, operand: &Ast, inner: &Expr) -> Option<DataType> {
+        kind_of(operand).or_else(|| self.dtype_of(inner).ok())
+    }
+
     /// `!` negates a condition; polars would take a number bitwise (`!5` is −6).
     fn check_not(&self, operand: &Ast, inner: &Expr) -> Result<(), Diagnostic> {
-        let dtype = match kind_of(operand) {
-            Some(kind) => kind,
-            None => match self.dtype_of(inner) {
-                Ok(dtype) => dtype,
-                Err(_) => return Ok(()),
-            },
+        let Some(dtype) = self.operand_type(operand, inner) else {
+            return Ok(());
         };
         if matches!(dtype, DataType::Boolean | DataType::Null) {
             return Ok(());
@@ -320,12 +322,8 @@ impl Scope<'_> {
     /// and in a scalar or a condition not at all (a found input reached polars as
     /// `true & round(-"London")`).
     fn check_neg(&self, operand: &Ast, inner: &Expr) -> Result<(), Diagnostic> {
-        let dtype = match kind_of(operand) {
-            Some(kind) => kind,
-            None => match self.dtype_of(inner) {
-                Ok(dtype) => dtype,
-                Err(_) => return Ok(()),
-            },
+        let Some(dtype) = self.operand_type(operand, inner) else {
+            return Ok(());
         };
         if !(dtype == DataType::String || dtype.is_categorical()) {
             return Ok(());
