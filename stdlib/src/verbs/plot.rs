@@ -365,21 +365,34 @@ fn empty_plot(ctx: &VerbCtx, request: &PlotRequest, x_scale: Scale) -> Result<Pl
             }
         },
         log_scale: false,
-        x_reference: match ctx.option_value("xref")? {
-            None => None,
-            Some((Value::Number(x), _)) => Some(x),
-            // Dates are placed as the x axis places them, by days since 1970-01-01.
-            Some((Value::Date(d), _)) => Some(f64::from(
-                (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days()
-                    as i32,
-            )),
-            Some((_, span)) => {
-                return Err(
-                    Diagnostic::new("spel::plot::xref", "`xref` is a number or a date").at(span),
-                );
-            }
-        },
+        x_reference: x_reference(ctx, x_scale)?,
     })
+}
+
+/// Where `xref` puts its line, in the x axis's own units: a number on a numeric axis, a
+/// date (as days since 1970-01-01) on a date axis. A bar chart's categories have no
+/// place between them, and a date on a numeric axis (or a number on a date axis) would
+/// land somewhere meaningless: both are errors, not a line left out.
+fn x_reference(ctx: &VerbCtx, x_scale: Scale) -> Result<Option<f64>, Diagnostic> {
+    let Some((value, span)) = ctx.option_value("xref")? else {
+        return Ok(None);
+    };
+    match (value, x_scale) {
+        (Value::Number(x), Scale::Number) => Ok(Some(x)),
+        (Value::Date(d), Scale::Date) => Ok(Some(f64::from(
+            (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32,
+        ))),
+        (_, scale) => Err(Diagnostic::new(
+            "spel::plot::xref",
+            match scale {
+                Scale::Category => "`xref` needs a numeric or date x axis; this one has categories",
+                Scale::Date => "`xref` on a date axis is a date",
+                Scale::Number => "`xref` on a numeric axis is a number",
+            },
+        )
+        .at(span)
+        .with_help("write `xref = 2019-07-01` for dates, `xref = -0.5` for numbers")),
+    }
 }
 
 /// A histogram of the finite values of Y.
