@@ -48,7 +48,7 @@ pub(super) fn table(t: &TableSnapshot, width: usize) -> String {
                 .fold(header.max(3), usize::max)
         })
         .collect();
-    let shown = columns_that_fit(&widths, width);
+    let shown = columns_that_fit(&t.columns, &widths, width);
     widths = shown.iter().map(|&c| c.map_or(1, |c| widths[c])).collect();
 
     let mut out = format!("shape: ({}, {})\n", shape_number(t.n_rows), t.columns.len());
@@ -81,33 +81,74 @@ pub(super) fn table(t: &TableSnapshot, width: usize) -> String {
     out
 }
 
-/// Which columns fit in `width`: all, or as many as fit from the left, then a `…`
-/// column (`None`), then the last column when there is room for it.
-fn columns_that_fit(widths: &[usize], width: usize) -> Vec<Option<usize>> {
+/// Columns a reader can best spare when a table is too wide, the first spared first (a
+/// band's two ends together): a test statistic and a standard error say again what the
+/// estimate and its interval say.
+const SPARE_FIRST: [&[&str]; 5] = [
+    &["statistic"],
+    &["std_error"],
+    &["band_low", "band_high"],
+    &["event_time"],
+    &["df"],
+];
+
+/// Which columns fit in `width`: all; or without those a reader can spare (`SPARE_FIRST`);
+/// or as many as fit from the left, then the last column when there is room for it. Each
+/// run of left-out columns is one `…` column (`None`).
+fn columns_that_fit(names: &[String], widths: &[usize], width: usize) -> Vec<Option<usize>> {
     let cost = |c: usize| widths[c] + 3;
-    let total: usize = (0..widths.len()).map(cost).sum::<usize>() + 1;
-    if total <= width || widths.len() <= 2 {
-        return (0..widths.len()).map(Some).collect();
+    let drawn = |shown: &[Option<usize>]| -> usize {
+        shown.iter().map(|c| c.map_or(4, cost)).sum::<usize>() + 1
+    };
+    let all: Vec<usize> = (0..widths.len()).collect();
+    if drawn(&with_gaps(&all, widths.len())) <= width || widths.len() <= 2 {
+        return all.into_iter().map(Some).collect();
     }
-    let last = widths.len() - 1;
-    let ellipsis = 4;
-    let mut budget = width.saturating_sub(1 + ellipsis);
-    let keep_last = cost(last) + cost(0) <= budget;
-    if keep_last {
-        budget -= cost(last);
+    let mut kept = all;
+    for spare in SPARE_FIRST {
+        kept.retain(|&c| !spare.contains(&names[c].as_str()));
+        let shown = with_gaps(&kept, widths.len());
+        if drawn(&shown) <= width {
+            return shown;
+        }
     }
-    let mut shown = Vec::new();
-    let mut used = 0;
-    for c in 0..last {
-        if used + cost(c) > budget && !shown.is_empty() {
+    // From the left, keeping the last column when there is room for it; at least one.
+    let Some((&last, rest)) = kept.split_last() else {
+        return vec![None];
+    };
+    let fits = |chosen: &[usize]| drawn(&with_gaps(chosen, widths.len())) <= width;
+    let keep_last = rest.first().is_some_and(|&c| fits(&[c, last]));
+    let mut chosen: Vec<usize> = Vec::new();
+    for &c in rest {
+        let mut trial = chosen.clone();
+        trial.push(c);
+        if keep_last {
+            trial.push(last);
+        }
+        if !fits(&trial) && !chosen.is_empty() {
             break;
         }
-        used += cost(c);
-        shown.push(Some(c));
+        chosen.push(c);
     }
-    shown.push(None);
     if keep_last {
-        shown.push(Some(last));
+        chosen.push(last);
+    }
+    let mut shown = with_gaps(&chosen, widths.len());
+    if !keep_last && shown.last() != Some(&None) {
+        shown.push(None);
+    }
+    shown
+}
+
+/// The kept columns in order, each run of columns left out between them as one `None`.
+fn with_gaps(kept: &[usize], columns: usize) -> Vec<Option<usize>> {
+    let mut shown = Vec::new();
+    for c in 0..columns {
+        if kept.contains(&c) {
+            shown.push(Some(c));
+        } else if shown.last() != Some(&None) {
+            shown.push(None);
+        }
     }
     shown
 }
@@ -136,4 +177,44 @@ fn border(left: char, mid: char, right: char, fill: char, widths: &[usize]) -> S
         .map(|w| fill.to_string().repeat(w + 2))
         .collect();
     format!("{left}{}{right}\n", parts.join(&mid.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::columns_that_fit;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_wide_table_spares_what_a_reader_needs_least() {
+        let columns = names(&[
+            "term",
+            "estimate",
+            "std_error",
+            "statistic",
+            "p_value",
+            "conf_low",
+            "conf_high",
+        ]);
+        let widths = [10; 7];
+        // All seven take 7 × 13 + 1 = 92.
+        assert_eq!(columns_that_fit(&columns, &widths, 92).len(), 7);
+        // Without the statistic: 6 × 13 + 4 + 1 = 83.
+        assert_eq!(
+            columns_that_fit(&columns, &widths, 83),
+            [Some(0), Some(1), Some(2), None, Some(4), Some(5), Some(6)]
+        );
+        // Without the standard error too: one `…` for the two.
+        assert_eq!(
+            columns_that_fit(&columns, &widths, 75),
+            [Some(0), Some(1), None, Some(4), Some(5), Some(6)]
+        );
+        // Narrower still: from the left, and the last column.
+        assert_eq!(
+            columns_that_fit(&columns, &widths, 50),
+            [Some(0), Some(1), None, Some(6)]
+        );
+    }
 }

@@ -99,19 +99,19 @@ pub const VERB: Verb = Verb {
                |> did y ~ treated, unit = unit, time = period, first = first",
         output: r#"Difference in differences: 5 units (2 treated in 2 cohorts, 3 never treated), 4 periods; controls: never treated
 shape: (7, 9)
-┌───────────┬────────────────┬────────────┬──────────┬───────────┬──────────┬───┬───────────┐
-│ estimator ┆ term           ┆ event_time ┆ estimate ┆ std_error ┆ conf_low ┆ … ┆ band_high │
-│ ---       ┆ ---            ┆ ---        ┆ ---      ┆ ---       ┆ ---      ┆ … ┆ ---       │
-│ str       ┆ str            ┆ i64        ┆ f64      ┆ f64       ┆ f64      ┆ … ┆ f64       │
-╞═══════════╪════════════════╪════════════╪══════════╪═══════════╪══════════╪═══╪═══════════╡
-│ TWFE      ┆ treated        ┆       null ┆    1.621 ┆   0.08454 ┆    1.455 ┆ … ┆      null │
-│ CS simple ┆ ATT            ┆       null ┆    1.622 ┆   0.06809 ┆    1.489 ┆ … ┆      null │
-│ CS event  ┆ average e >= 0 ┆       null ┆    1.675 ┆   0.04125 ┆    1.594 ┆ … ┆      null │
-│ CS event  ┆ e = -2         ┆         -2 ┆   0.1667 ┆    0.1186 ┆ -0.06585 ┆ … ┆    0.3833 │
-│ CS event  ┆ e = -1         ┆         -1 ┆     0.05 ┆   0.01179 ┆   0.0269 ┆ … ┆   0.07152 │
-│ CS event  ┆ e = 0          ┆          0 ┆    1.517 ┆   0.02966 ┆    1.459 ┆ … ┆     1.571 │
-│ CS event  ┆ e = 1          ┆          1 ┆    1.833 ┆   0.05443 ┆    1.727 ┆ … ┆     1.933 │
-└───────────┴────────────────┴────────────┴──────────┴───────────┴──────────┴───┴───────────┘
+┌───────────┬────────────────┬────────────┬──────────┬───┬──────────┬───────────┬───┐
+│ estimator ┆ term           ┆ event_time ┆ estimate ┆ … ┆ conf_low ┆ conf_high ┆ … │
+│ ---       ┆ ---            ┆ ---        ┆ ---      ┆ … ┆ ---      ┆ ---       ┆ … │
+│ str       ┆ str            ┆ i64        ┆ f64      ┆ … ┆ f64      ┆ f64       ┆ … │
+╞═══════════╪════════════════╪════════════╪══════════╪═══╪══════════╪═══════════╪═══╡
+│ TWFE      ┆ treated        ┆       null ┆    1.621 ┆ … ┆    1.455 ┆     1.787 ┆ … │
+│ CS simple ┆ ATT            ┆       null ┆    1.622 ┆ … ┆    1.489 ┆     1.756 ┆ … │
+│ CS event  ┆ average e >= 0 ┆       null ┆    1.675 ┆ … ┆    1.594 ┆     1.756 ┆ … │
+│ CS event  ┆ e = -2         ┆         -2 ┆   0.1667 ┆ … ┆ -0.06585 ┆    0.3992 ┆ … │
+│ CS event  ┆ e = -1         ┆         -1 ┆     0.05 ┆ … ┆   0.0269 ┆    0.0731 ┆ … │
+│ CS event  ┆ e = 0          ┆          0 ┆    1.517 ┆ … ┆    1.459 ┆     1.575 ┆ … │
+│ CS event  ┆ e = 1          ┆          1 ┆    1.833 ┆ … ┆    1.727 ┆      1.94 ┆ … │
+└───────────┴────────────────┴────────────┴──────────┴───┴──────────┴───────────┴───┘
 Note: TWFE: OLS with unit and time effects on the same balanced panel as CS, SEs clustered by unit (Stata's areg factor, absorbed levels counted); with staggered adoption and effects that change over time it mixes comparisons of later- with earlier-treated units
 Note: CS: Callaway–Sant'Anna group-time ATTs, varying base period, analytic influence-function SEs; overall ATT is the simple aggregation; the event-study band is simultaneous over event times (multiplier bootstrap, 999 draws)"#,
     }],
