@@ -26,6 +26,9 @@ cargo test --workspace --locked
 echo "== random models against statsmodels"
 bash stdlib/tests/differential/run.sh --cases 300 --seed 1
 
+echo "== random interrupted time series against statsmodels"
+bash stdlib/tests/differential/run.sh --its --cases 60 --seed 1
+
 echo "== the REPL in a terminal"
 bash repl/tests/repl_tmux.sh
 

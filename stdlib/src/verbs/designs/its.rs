@@ -14,7 +14,7 @@ use crate::value::Value;
 
 crate::choice! {
     /// What `its` shows.
-    enum ItsShow { Estimates = "estimates", Fitted = "fitted" }
+    enum ItsShow { Estimates = "estimates", Fitted = "fitted", Autocorrelation = "autocorrelation" }
 }
 
 pub const VERB: Verb = Verb {
@@ -45,9 +45,9 @@ pub const VERB: Verb = Verb {
         },
         OptionSpec {
             name: "show",
-            values: "estimates or fitted",
+            values: "estimates, fitted or autocorrelation",
             kind: OptionKind::Word(ItsShow::WORDS),
-            summary: "The estimates (default), or each period's fitted and counterfactual values.",
+            summary: "The estimates (default); each period's fitted value, residual and counterfactual with its interval; or the residuals' autocorrelation with Ljung–Box tests.",
         },
         OptionSpec {
             name: "lags",
@@ -100,10 +100,31 @@ fn its(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         )
         .at(ctx.call.span));
     };
-    if ctx.choice::<ItsShow>("show")? == Some(ItsShow::Fitted) {
-        return fitted_table(ctx, &request, &series, &columns, &fit.beta);
+    let variance = newey_west(ctx, &columns, &fit)?;
+    let level = ctx.number("level")?.map_or(0.95, |(x, _)| x);
+    match ctx.choice::<ItsShow>("show")? {
+        Some(ItsShow::Fitted) => {
+            fitted_table(ctx, &request, &series, &columns, &fit, &variance, level)
+        }
+        Some(ItsShow::Autocorrelation) => autocorrelation_table(ctx, &fit.residuals),
+        _ => estimates(ctx, &names, &fit, &variance, level),
     }
-    estimates(ctx, &columns, &names, &fit)
+}
+
+/// The Newey–West variance of the estimates: Bartlett-weighted autocovariances of the
+/// scores x_t e_t over `lags` (default floor(4·(n/100)^(2/9))), no small-sample factor.
+fn newey_west(
+    ctx: &VerbCtx,
+    columns: &[Vec<f64>],
+    fit: &least_squares::LeastSquares,
+) -> Result<faer::Mat<f64>, Diagnostic> {
+    let n = fit.residuals.len();
+    let lags = match ctx.number("lags")? {
+        Some((k, _)) => k as usize,
+        None => (4.0 * (n as f64 / 100.0).powf(2.0 / 9.0)).floor() as usize,
+    };
+    let meat = vcov::newey_west_meat(columns, &fit.residuals, lags);
+    Ok(vcov::sandwich(&fit.bread, &meat, 1.0))
 }
 
 /// The statement: the outcome, the time and the break.
@@ -363,35 +384,67 @@ fn segments(
     (columns, names)
 }
 
-/// `show = fitted`: each period's fitted value and the counterfactual, which continues
-/// the pre-break line (level and slope changes off).
+/// `show = fitted`: each period's fitted value and residual, and the counterfactual,
+/// which continues the pre-break line (level and slope changes off), with its interval
+/// from the Newey–West variance: how far the series would plausibly have run without the
+/// change.
 fn fitted_table(
     ctx: &VerbCtx,
     request: &ItsRequest,
     series: &Series,
     columns: &[Vec<f64>],
-    beta: &[f64],
+    fit: &least_squares::LeastSquares,
+    variance: &faer::Mat<f64>,
+    level: f64,
 ) -> Result<Value, Diagnostic> {
-    let (p, n) = (columns.len(), series.ys.len());
+    let (p, n, beta) = (columns.len(), series.ys.len(), &fit.beta);
     let time_name = &request.time_name;
-    let predict = |i: usize, with_change: bool| -> f64 {
+    // The counterfactual's row of the design: the level and slope changes off.
+    let counterfactual_row = |i: usize| -> Vec<f64> {
         (0..p)
-            .filter(|j| with_change || !(2..4).contains(j))
-            .map(|j| columns[j][i] * beta[j])
-            .sum()
+            .map(|j| {
+                if (2..4).contains(&j) {
+                    0.0
+                } else {
+                    columns[j][i]
+                }
+            })
+            .collect()
     };
+    let (mut counterfactual, mut low, mut high) = (vec![], vec![], vec![]);
+    for i in 0..n {
+        let x = counterfactual_row(i);
+        let value: f64 = (0..p).map(|j| x[j] * beta[j]).sum();
+        let spread: f64 = (0..p)
+            .flat_map(|j| (0..p).map(move |k| (j, k)))
+            .map(|(j, k)| x[j] * variance[(j, k)] * x[k])
+            .sum();
+        let interval = crate::model::Coefficient::wald(
+            "",
+            value,
+            spread.max(0.0).sqrt(),
+            crate::model::Distribution::Normal,
+            level,
+        );
+        counterfactual.push(value);
+        low.push(interval.conf_low);
+        high.push(interval.conf_high);
+    }
+    let fitted: Vec<f64> = series
+        .ys
+        .iter()
+        .zip(&fit.residuals)
+        .map(|(y, e)| y - e)
+        .collect();
     let outcome_name = ctx.text(request.outcome_span).to_string();
     let table = DataFrame::new_infer_height(vec![
         Column::new(time_name.as_str().into(), series.ts.clone()),
         Column::new(outcome_name.as_str().into(), series.ys.clone()),
-        Column::new(
-            "fitted".into(),
-            (0..n).map(|i| predict(i, true)).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "counterfactual".into(),
-            (0..n).map(|i| predict(i, false)).collect::<Vec<_>>(),
-        ),
+        Column::new("fitted".into(), fitted),
+        Column::new("residual".into(), fit.residuals.clone()),
+        Column::new("counterfactual".into(), counterfactual),
+        Column::new("counterfactual_low".into(), low),
+        Column::new("counterfactual_high".into(), high),
     ])
     .map_err(|e| polars_error(e).at(ctx.call.span))?;
     let table = if request.time_type == DataType::Date {
@@ -406,28 +459,34 @@ fn fitted_table(
     Ok(Value::Table(table))
 }
 
+/// `show = autocorrelation`: the residuals' autocorrelation at lags 1 to min(12, n/5),
+/// each with the Ljung–Box test of every lag up to it.
+fn autocorrelation_table(ctx: &VerbCtx, residuals: &[f64]) -> Result<Value, Diagnostic> {
+    let max_lag = (residuals.len() / 5).clamp(1, 12);
+    let checks = spel_stats::designs::its::ljung_box(residuals, max_lag);
+    let table = df!(
+        "lag" => checks.iter().map(|c| c.lag as i32).collect::<Vec<_>>(),
+        "autocorrelation" => checks.iter().map(|c| c.autocorrelation).collect::<Vec<_>>(),
+        "ljung_box" => checks.iter().map(|c| c.ljung_box).collect::<Vec<_>>(),
+        "p_value" => checks.iter().map(|c| c.p_value).collect::<Vec<_>>(),
+    )
+    .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    Ok(Value::Table(table.lazy()))
+}
+
 /// The estimates with Newey–West standard errors and z-based intervals.
 fn estimates(
     ctx: &VerbCtx,
-    columns: &[Vec<f64>],
     names: &[String],
     fit: &least_squares::LeastSquares,
+    variance: &faer::Mat<f64>,
+    level: f64,
 ) -> Result<Value, Diagnostic> {
-    let (p, n) = (columns.len(), fit.residuals.len());
-    let beta = &fit.beta;
-    let lags = match ctx.number("lags")? {
-        Some((k, _)) => k as usize,
-        None => (4.0 * (n as f64 / 100.0).powf(2.0 / 9.0)).floor() as usize,
-    };
-    // Newey–West: Bartlett-weighted autocovariances of the scores x_t e_t.
-    let meat = vcov::newey_west_meat(columns, &fit.residuals, lags);
-    let variance = vcov::sandwich(&fit.bread, &meat, 1.0);
-    let level = ctx.number("level")?.map_or(0.95, |(x, _)| x);
-    let rows: Vec<crate::model::Coefficient> = (0..p)
+    let rows: Vec<crate::model::Coefficient> = (0..names.len())
         .map(|j| {
             crate::model::Coefficient::wald(
                 &names[j],
-                beta[j],
+                fit.beta[j],
                 variance[(j, j)].sqrt(),
                 crate::model::Distribution::Normal,
                 level,

@@ -4,5 +4,6 @@
 pub mod compare;
 pub mod did;
 pub mod inequality;
+pub mod its;
 pub mod power;
 pub mod rate;
