@@ -315,6 +315,7 @@ fn draw_marks(out: &mut String, plot: &Plot, x_position: &Across, y: Linear) {
         match plot.mark {
             Mark::Line => {
                 points.sort_by(|a, b| a.x.total_cmp(&b.x));
+                draw_band(out, &points, x_position, y, colour);
                 let path: Vec<String> = points
                     .iter()
                     .filter(|d| d.y.is_finite())
@@ -387,6 +388,34 @@ fn draw_marks(out: &mut String, plot: &Plot, x_position: &Across, y: Linear) {
             Mark::Forest => {}
         }
     }
+}
+
+/// A line's band (`low` to `high`, an interval around it), shaded behind the line: out
+/// along the upper ends, back along the lower.
+fn draw_band(out: &mut String, points: &[&Datum], x_position: &Across, y: Linear, colour: &str) {
+    let ends: Vec<(f64, f64, f64)> = points
+        .iter()
+        .filter_map(|d| match (d.low, d.high) {
+            (Some(lo), Some(hi)) if lo.is_finite() && hi.is_finite() => {
+                Some((x_position(d).0, y.at(lo), y.at(hi)))
+            }
+            _ => None,
+        })
+        .collect();
+    if ends.len() < 2 {
+        return;
+    }
+    let upper = ends.iter().map(|(x, _, hi)| format!("{x:.1},{hi:.1}"));
+    let lower = ends
+        .iter()
+        .rev()
+        .map(|(x, lo, _)| format!("{x:.1},{lo:.1}"));
+    let outline: Vec<String> = upper.chain(lower).collect();
+    let _ = write!(
+        out,
+        r#"<polygon points="{}" fill="{colour}" fill-opacity="0.15" stroke="none"/>"#,
+        outline.join(" ")
+    );
 }
 
 /// The legend: the series' title, then a swatch and a name per series.

@@ -120,9 +120,24 @@ fn encoding(plot: &Plot, named: bool) -> Value {
 /// The mark's layers.
 fn layers(plot: &Plot, named: bool, encoding: &Value) -> Vec<Value> {
     match plot.mark {
-        Mark::Line => vec![
-            json!({"mark": {"type": "line", "point": plot.data.len() <= 60}, "encoding": encoding}),
-        ],
+        Mark::Line => {
+            let line = json!({"mark": {"type": "line", "point": plot.data.len() <= 60}, "encoding": encoding});
+            if !plot
+                .data
+                .iter()
+                .any(|d| d.low.is_some() && d.high.is_some())
+            {
+                return vec![line];
+            }
+            // The band (`low` to `high`) behind the line, from the rows that have one.
+            let mut band = encoding.clone();
+            band["y"] = json!({"field": "low", "type": "quantitative", "title": plot.y_title});
+            band["y2"] = json!({"field": "high"});
+            vec![
+                json!({"mark": {"type": "area", "opacity": 0.15}, "transform": [{"filter": "isValid(datum.low) && isValid(datum.high)"}], "encoding": band}),
+                line,
+            ]
+        }
         Mark::Scatter => vec![
             json!({"mark": {"type": "point", "filled": true, "opacity": 0.7}, "encoding": encoding}),
         ],

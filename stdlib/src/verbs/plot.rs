@@ -21,7 +21,9 @@ pub static VERBS: &[Verb] = &[
                       `hist` counts Y in `bins` equal bins (default: Sturges' rule; whole numbers get bins of whole width centred on them, so perhaps fewer). Y may be a \
                       list of columns, `[observed, fitted]`, one series each; `colour` splits by a \
                       column instead. `interval` draws each estimate with the interval from `low` \
-                      to `high` (event studies, a coefficient's path). `ref` adds a dashed \
+                      to `high` (event studies, a coefficient's path); `line` with `low` and \
+                      `high` shades the band between them around its line (the last of several \
+                      Y columns): a counterfactual's interval. `ref` adds a dashed \
                       line at that value of Y. Notebooks show the plot as SVG and Vega-Lite; \
                       the terminal shows one line describing it; `write` saves it (.svg, or \
                       .json for the Vega-Lite spec).",
@@ -37,13 +39,13 @@ pub static VERBS: &[Verb] = &[
                 "low",
                 OptionKind::Column,
                 "a column",
-                "Lower end of each interval (`interval`).",
+                "Lower end of each interval (`interval`), or of a band around a line (`line`: around the last Y column).",
             ),
             OptionSpec::new(
                 "high",
                 OptionKind::Column,
                 "a column",
-                "Upper end of each interval (`interval`).",
+                "Upper end of each interval (`interval`), or of a band around a line.",
             ),
             OptionSpec::new(
                 "ref",
@@ -227,6 +229,27 @@ fn plot_request<'a>(
         return Err(ctx.usage_error(
             "`plot interval` needs `low = ...` and `high = ...`, the interval's ends",
         ));
+    }
+    if let Some(lone) = match (low_ast, high_ast) {
+        (Some(a), None) | (None, Some(a)) => Some(a),
+        _ => None,
+    } {
+        return Err(Diagnostic::new(
+            "spel::plot::band",
+            "`low` and `high` go together: a band or an interval needs both ends",
+        )
+        .at(lone.span));
+    }
+    if !matches!(mark, Mark::Line | Mark::Interval)
+        && let Some(end) = low_ast
+    {
+        return Err(Diagnostic::new(
+            "spel::plot::band",
+            format!(
+                "`plot {kind}` draws no interval: `low` and `high` are for `line` and `interval`"
+            ),
+        )
+        .at(end.span));
     }
     Ok(PlotRequest {
         mark,
@@ -482,13 +505,16 @@ fn plot_points(
                 },
                 None => s,
             };
+            // A line's band belongs to the last of several Y columns (write the line it
+            // surrounds last); every interval and coloured series has its own.
+            let banded = request.mark != Mark::Line || s + 1 == y_columns.len();
             plot.data.push(Datum {
                 x,
                 x_end: None,
                 label: String::new(),
                 y,
-                low: lows.as_ref().and_then(|l| l[row]),
-                high: highs.as_ref().and_then(|h| h[row]),
+                low: lows.as_ref().and_then(|l| l[row]).filter(|_| banded),
+                high: highs.as_ref().and_then(|h| h[row]).filter(|_| banded),
                 series,
             });
         }
