@@ -117,9 +117,14 @@ pub(crate) fn pick(rng: &mut Pcg64, shares: &[f64]) -> usize {
     shares.len() - 1
 }
 
-pub fn generate(rows: usize, seed: u64) -> PolarsResult<DataFrame> {
+/// `quality_trend`: each PCN's unseen quality also rises by this much a wave (log-odds)
+/// per unit of its recruitment speed, so PCNs taking on link workers fastest improve
+/// fastest in ways the survey does not measure: a time-varying confounder that PCN fixed
+/// effects do not remove (0 leaves quality fixed). The draws are the same whatever it is.
+pub fn generate(rows: usize, seed: u64, quality_trend: f64) -> PolarsResult<DataFrame> {
     let mut rng = Pcg64::seed_from_u64(seed);
-    let networks = Networks::draw(&mut rng);
+    let mut networks = Networks::draw(&mut rng);
+    networks.quality_trend = quality_trend;
     let mut respondents = Respondents::with_capacity(rows);
     // Quintile cut-points of the practice-plus-person deprivation score (sd ~ 1.33).
     let cuts = [-0.8416, -0.2533, 0.2533, 0.8416].map(|z| z * 1.3285);
@@ -134,6 +139,10 @@ pub fn generate(rows: usize, seed: u64) -> PolarsResult<DataFrame> {
 /// The PCNs and practices the respondents belong to, drawn before any respondent.
 struct Networks {
     pcn_quality: Vec<f64>,
+    /// How fast each PCN took on link workers (relative).
+    pcn_rate: Vec<f64>,
+    /// Log-odds of quality gained a wave per unit of `pcn_rate` (the `quality_trend`).
+    quality_trend: f64,
     /// Each PCN's link-worker FTE per 50,000 patients, by year.
     lw: Vec<[f64; YEARS.len()]>,
     practice_deprivation: Vec<f64>,
@@ -185,6 +194,8 @@ impl Networks {
             .collect();
         Networks {
             pcn_quality,
+            pcn_rate,
+            quality_trend: 0.0,
             lw,
             practice_deprivation,
         }
@@ -238,6 +249,8 @@ impl Respondents {
             rng.random::<f64>() < logistic(-1.9 + 0.3 * person_deprivation - 0.15 * age as f64);
         let w = (0.35 * normal(rng)).exp();
         let fte = networks.lw[p][y];
+        let quality =
+            networks.pcn_quality[p] + networks.quality_trend * networks.pcn_rate[p] * y as f64;
         let common = 0.08 * age as f64 + if male { 0.05 } else { 0.0 }
             - if ETHNICITIES[eth] == "White" {
                 0.0
@@ -248,7 +261,7 @@ impl Respondents {
             - 0.03 * y as f64;
         for (o, outcome) in OUTCOMES.iter().enumerate() {
             let eta = outcome.intercept
-                + outcome.quality * networks.pcn_quality[p]
+                + outcome.quality * quality
                 + common
                 + outcome.odds_ratio.ln() * fte;
             // Every row draws for every outcome, so the stream never depends on who is asked.

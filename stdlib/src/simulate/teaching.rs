@@ -90,7 +90,14 @@ pub fn rollout(pcns: usize, seed: u64, pretrend: f64) -> PolarsResult<DataFrame>
 /// The first month of the funded service in the monthly series.
 pub const FUNDING_MONTH: (i32, u32) = (2019, 7);
 
-pub fn referrals_monthly(seed: u64) -> PolarsResult<DataFrame> {
+/// How much of a shock at the break is left a month later (`referrals_monthly, shock`).
+pub const SHOCK_PERSISTENCE: f64 = 0.8;
+
+/// `shock`: something else happened in the month the funding began — `shock` extra
+/// referrals that month, fading by a fifth each month after — which a single series
+/// cannot tell from the funding's own jump (0 leaves it out). The draws are the same
+/// whatever it is.
+pub fn referrals_monthly(seed: u64, shock: f64) -> PolarsResult<DataFrame> {
     let mut rng = Pcg64::seed_from_u64(seed);
     let start = NaiveDate::from_ymd_opt(2017, 1, 1).unwrap_or_default();
     let funding = NaiveDate::from_ymd_opt(FUNDING_MONTH.0, FUNDING_MONTH.1, 1).unwrap_or_default();
@@ -110,7 +117,13 @@ pub fn referrals_monthly(seed: u64) -> PolarsResult<DataFrame> {
         let since = if after { f64::from(m) - 30.0 } else { 0.0 };
         // AR(1) noise, as monthly counts wander.
         noise = 0.4 * noise + 4.0 * normal(&mut rng);
-        let level = 200.0 + 1.0 * t + season + if after { 20.0 + 1.5 * since } else { 0.0 } + noise;
+        let surge = if after {
+            shock * SHOCK_PERSISTENCE.powf(since)
+        } else {
+            0.0
+        };
+        let level =
+            200.0 + 1.0 * t + season + if after { 20.0 + 1.5 * since } else { 0.0 } + surge + noise;
         month.push(date);
         index.push((m + 1) as i32);
         calendar.push(calendar_month as i32);
@@ -129,10 +142,17 @@ pub fn referrals_monthly(seed: u64) -> PolarsResult<DataFrame> {
 pub const GP_VISITS_EFFECT: f64 = 0.9;
 /// How much higher than usual use was in the six months before referral (and before
 /// matching, for the comparison group): the regression to the mean.
-const RECENT_HIGH_USE: f64 = 1.3;
+pub const RECENT_HIGH_USE: f64 = 1.3;
 
-pub fn gp_visits(people: usize, seed: u64) -> PolarsResult<DataFrame> {
+/// `comparison_spike`: how much higher than usual the comparison group's use was in the
+/// six months before (`RECENT_HIGH_USE` when it was matched as well as the referred
+/// group's). Below it, the comparison group regresses less to its mean than the referred
+/// and the before–after contrast credits the link worker with the difference. The people,
+/// their usual rates and all the referred group's visits are the same whatever it is:
+/// the comparison group's visits before are thinned (or topped up) from a second stream.
+pub fn gp_visits(people: usize, seed: u64, comparison_spike: f64) -> PolarsResult<DataFrame> {
     let mut rng = Pcg64::seed_from_u64(seed);
+    let mut respike = Pcg64::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed);
     let usual = Gamma::new(2.0, 2.0).map_err(|e| polars_err!(ComputeError: "{e}"))?;
     let (mut id, mut group, mut age, mut imd, mut before, mut after) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
@@ -143,7 +163,10 @@ pub fn gp_visits(people: usize, seed: u64) -> PolarsResult<DataFrame> {
         let draw = |mean: f64, rng: &mut Pcg64| -> f64 {
             Poisson::new(mean.max(1e-9)).map_or(0.0, |d| d.sample(rng))
         };
-        let b = draw(rate * RECENT_HIGH_USE, &mut rng);
+        let mut b = draw(rate * RECENT_HIGH_USE, &mut rng);
+        if !referred && comparison_spike != RECENT_HIGH_USE {
+            b = respiked(b, rate, comparison_spike, &mut respike);
+        }
         let a = draw(
             rate * if referred { GP_VISITS_EFFECT } else { 1.0 },
             &mut rng,
@@ -163,6 +186,22 @@ pub fn gp_visits(people: usize, seed: u64) -> PolarsResult<DataFrame> {
         "visits_before" => before,
         "visits_after" => after,
     )
+}
+
+/// Visits `before`, drawn as Poisson(rate·RECENT_HIGH_USE), turned into a draw of
+/// Poisson(rate·spike): each visit kept with probability spike / RECENT_HIGH_USE
+/// (thinning a Poisson count gives a Poisson count), or Poisson(rate·(spike −
+/// RECENT_HIGH_USE)) more visits added.
+fn respiked(before: f64, rate: f64, spike: f64, rng: &mut Pcg64) -> f64 {
+    if spike < RECENT_HIGH_USE {
+        let keep = spike / RECENT_HIGH_USE;
+        (0..before as u64)
+            .filter(|_| rng.random::<f64>() < keep)
+            .count() as f64
+    } else {
+        let extra = rate * (spike - RECENT_HIGH_USE);
+        before + Poisson::new(extra.max(1e-9)).map_or(0.0, |d| d.sample(rng))
+    }
 }
 
 /// Referral reasons and their shares (Bu et al. report mental health first).

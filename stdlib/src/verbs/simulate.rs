@@ -10,7 +10,7 @@ use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[Verb {
     name: "simulate",
-    signature: "simulate gpps [, n = 4132676] [, seed = 1] | gpps_truth | rollout [, n = 300] | referrals_monthly | gp_visits [, n = 2000] | referrals [, n = 160128]",
+    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128]",
     summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits.",
     description: "`simulate gpps` makes respondents in waves 2018–2023, nested in 6,500 \
                   practices, 1,250 PCNs, 42 ICBs and 7 regions, with link-worker FTE per \
@@ -51,6 +51,30 @@ pub static VERBS: &[Verb] = &[Verb {
             },
             summary: "rollout only: PCNs that ever adopt drift by this much a quarter more than the others, before and after adopting — parallel trends broken (default 0).",
         },
+        OptionSpec {
+            name: "quality_trend",
+            values: "log-odds a wave",
+            kind: OptionKind::Number {
+                min: -1.0,
+                max: 1.0,
+            },
+            summary: "gpps only: each PCN's unseen quality rises this much a wave per unit of its recruitment speed — a time-varying confounder (default 0).",
+        },
+        OptionSpec {
+            name: "shock",
+            values: "a number of referrals",
+            kind: OptionKind::Number {
+                min: -1000.0,
+                max: 1000.0,
+            },
+            summary: "referrals_monthly only: something else adds this many referrals in July 2019, fading by a fifth a month (default 0).",
+        },
+        OptionSpec {
+            name: "comparison_spike",
+            values: "a ratio to usual use",
+            kind: OptionKind::Number { min: 0.0, max: 5.0 },
+            summary: "gp_visits only: the comparison group's use before, relative to usual (default 1.3, the referred group's) — below 1.3, unequal regression to the mean.",
+        },
     ],
     named_arguments: false,
     output: Output::Preview,
@@ -84,6 +108,47 @@ fn fits(ctx: &VerbCtx, units: usize, bytes_each: u64, unit: &str) -> Result<(), 
     crate::memory::check(units as f64 * bytes_each as f64, &what, at)
 }
 
+/// The options that break a design's assumption, each in the one study it belongs to.
+const SCENARIOS: [(&str, &str, &str); 4] = [
+    (
+        "pretrend",
+        "rollout",
+        "breaks the parallel trends of `rollout`",
+    ),
+    (
+        "quality_trend",
+        "gpps",
+        "adds a time-varying confounder to `gpps`",
+    ),
+    (
+        "shock",
+        "referrals_monthly",
+        "adds a shock at the break of `referrals_monthly`",
+    ),
+    (
+        "comparison_spike",
+        "gp_visits",
+        "sets the comparison group's spike in `gp_visits`",
+    ),
+];
+
+/// A scenario's option given for another study is an error, not an option ignored.
+fn check_scenarios(ctx: &VerbCtx, name: &str) -> Result<(), Diagnostic> {
+    for (option, study, what) in SCENARIOS {
+        if name != study
+            && let Some((_, span)) = ctx.option_value(option)?
+        {
+            return Err(Diagnostic::new(
+                "spel::simulate::option",
+                format!("`{option}` {what} only"),
+            )
+            .at(span)
+            .with_help(format!("write `simulate {study}, {option} = ...`")));
+        }
+    }
+    Ok(())
+}
+
 /// Rows (or PCNs, or people) a simulation makes when completion previews it.
 const PREVIEW_ROWS: f64 = 20.0;
 
@@ -115,15 +180,13 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .at(span)),
         }
     };
-    if name != "rollout"
-        && let Some((_, span)) = ctx.option_value("pretrend")?
-    {
-        return Err(Diagnostic::new(
-            "spel::simulate::option",
-            "`pretrend` breaks the parallel trends of `rollout` only",
-        )
-        .at(span));
-    }
+    check_scenarios(ctx, name)?;
+    let number = |option: &str, default: f64| -> Result<f64, Diagnostic> {
+        Ok(match ctx.option_value(option)? {
+            Some((Value::Number(x), _)) => x,
+            _ => default,
+        })
+    };
     let seed = whole("seed", 1.0)? as u64;
     // Each study is made on a worker thread, which an interrupt stops.
     type Make = Box<dyn FnOnce() -> PolarsResult<DataFrame> + Send>;
@@ -137,19 +200,20 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                     crate::memory::SURVEY_BYTES_PER_RESPONDENT,
                     "respondents",
                 )?;
-                Box::new(move || gpps::generate(rows, seed))
+                let quality_trend = number("quality_trend", 0.0)?;
+                Box::new(move || gpps::generate(rows, seed, quality_trend))
             }
             "gpps_truth" => Box::new(gpps::truth),
             "rollout" => {
                 let pcns = whole("n", 300.0)? as usize;
                 fits(ctx, pcns, 2_000, "PCNs")?;
-                let pretrend = match ctx.option_value("pretrend")? {
-                    Some((Value::Number(x), _)) => x,
-                    _ => 0.0,
-                };
+                let pretrend = number("pretrend", 0.0)?;
                 Box::new(move || teaching::rollout(pcns, seed, pretrend))
             }
-            "referrals_monthly" => Box::new(move || teaching::referrals_monthly(seed)),
+            "referrals_monthly" => {
+                let shock = number("shock", 0.0)?;
+                Box::new(move || teaching::referrals_monthly(seed, shock))
+            }
             "referrals" => {
                 let n = whole("n", teaching::REFERRALS as f64)? as usize;
                 fits(ctx, n, 300, "referrals")?;
@@ -158,7 +222,8 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             "gp_visits" => {
                 let people = whole("n", 2000.0)? as usize;
                 fits(ctx, people, 150, "people")?;
-                Box::new(move || teaching::gp_visits(people, seed))
+                let spike = number("comparison_spike", teaching::RECENT_HIGH_USE)?;
+                Box::new(move || teaching::gp_visits(people, seed, spike))
             }
             _ => {
                 return Err(Diagnostic::new(

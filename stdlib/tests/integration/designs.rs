@@ -492,3 +492,121 @@ fn the_referrals_simulator_carries_its_stated_odds_and_rate_ratios() {
     covers(&negbin, "routenon-medical", 1.15);
     covers(&negbin, "imd_quintile3", 1.0 / 1.2);
 }
+
+/// Every row of a script's last table, as a column of numbers.
+fn numbers(src: &str, column: &str) -> Vec<f64> {
+    let out = run(src);
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let last: Value = serde_json::from_str(out.json.lines().last().unwrap()).unwrap();
+    let at = last["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c == column)
+        .unwrap();
+    last["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[at].as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_smaller_comparison_spike_keeps_the_people_and_biases_the_contrast() {
+    let visits = |spike: &str, group: &str, column: &str| {
+        numbers(
+            &format!("simulate gp_visits, n = 400{spike} |> filter group == \"{group}\""),
+            column,
+        )
+    };
+    // The referred group, everyone's visits after and their ages are the same draws.
+    for column in ["visits_before", "visits_after"] {
+        assert_eq!(
+            visits("", "referred", column),
+            visits(", comparison_spike = 1.1", "referred", column)
+        );
+    }
+    assert_eq!(
+        visits("", "comparison", "visits_after"),
+        visits(", comparison_spike = 1.1", "comparison", "visits_after")
+    );
+    // Thinned, never added to: each comparison person has at most the visits before.
+    let (before, thinned) = (
+        visits("", "comparison", "visits_before"),
+        visits(", comparison_spike = 1.1", "comparison", "visits_before"),
+    );
+    assert!(before.iter().zip(&thinned).all(|(b, t)| t <= b));
+    assert!(thinned.iter().sum::<f64>() < before.iter().sum::<f64>());
+    // On many people the contrast is 0.9 × 1.1 / 1.3, not the true 0.9; the comparison
+    // group's mean use before is 4 × 1.1.
+    let contrast = "|> summarise rb = sum(if_else(group == \"referred\", visits_before, 0)), ra = sum(if_else(group == \"referred\", visits_after, 0)), cb = sum(if_else(group == \"comparison\", visits_before, 0)), ca = sum(if_else(group == \"comparison\", visits_after, 0)) |> derive r = (ra / rb) / (ca / cb), comparison_before = cb / 20000";
+    let study = "simulate gp_visits, n = 40000, comparison_spike = 1.1";
+    let ratio = value(&format!("{study} {contrast}"), "r");
+    assert!((ratio - 0.9 * 1.1 / 1.3).abs() < 0.02, "{ratio}");
+    let before = value(&format!("{study} {contrast}"), "comparison_before");
+    assert!((before - 4.4).abs() < 0.1, "{before}");
+    // Above 1.3 visits are added.
+    let topped_up = visits(", comparison_spike = 1.6", "comparison", "visits_before");
+    let before = visits("", "comparison", "visits_before");
+    assert!(topped_up.iter().zip(&before).all(|(t, b)| t >= b));
+    assert!(topped_up.iter().sum::<f64>() > before.iter().sum::<f64>());
+}
+
+#[test]
+fn a_shock_at_the_break_adds_a_fading_surge_and_nothing_else() {
+    let series = |shock: &str| {
+        numbers(
+            &format!("simulate referrals_monthly{shock}"),
+            "referrals_per_100k",
+        )
+    };
+    let (plain, shocked) = (series(""), series(", shock = 40"));
+    for (m, (p, s)) in plain.iter().zip(&shocked).enumerate() {
+        // Month index 30 is July 2019 (t = 31); the surge fades by a fifth a month.
+        let surge = if m >= 30 {
+            40.0 * 0.8_f64.powi(m as i32 - 30)
+        } else {
+            0.0
+        };
+        assert!((s - p - surge).abs() <= 1.0, "month {m}: {p} then {s}");
+    }
+    // The segmented regression, blind to it, takes a larger jump and a smaller slope.
+    let estimate = |shock: &str, term: &str| {
+        value(
+            &format!(
+                "simulate referrals_monthly{shock} |> its referrals_per_100k ~ t, break = 31, seasonal = calendar_month |> filter term == \"{term}\""
+            ),
+            "estimate",
+        )
+    };
+    assert!(estimate(", shock = 40", "level_change") > estimate("", "level_change") + 10.0);
+    assert!(estimate(", shock = 40", "slope_change") < estimate("", "slope_change") - 0.4);
+}
+
+#[test]
+fn a_quality_trend_confounds_the_within_pcn_negative_control() {
+    let study = "simulate gpps, n = 300000";
+    let same = |column: &str| {
+        numbers(&format!("{study} |> head 2000 |> select {column}"), column)
+            == numbers(
+                &format!("{study}, quality_trend = 0.05 |> head 2000 |> select {column}"),
+                column,
+            )
+    };
+    assert!(
+        same("lw_fte_50k") && same("weight"),
+        "the same networks and people"
+    );
+    let isolation = |trend: &str| {
+        numbers(
+            &format!(
+                "m = {study}{trend} |> model isolated ~ lw_fte_50k + factor(year) + fe(pcn), cluster = pcn\ntidy m on lw_fte_50k, exponentiate = true"
+            ),
+            "conf_high",
+        )[0]
+    };
+    // Without the trend the negative control is null; with it, within PCNs, it is not.
+    assert!(isolation("") > 1.0);
+    assert!(isolation(", quality_trend = 0.05") < 1.0);
+}
