@@ -294,6 +294,7 @@ fn scope_schema(
         base_dir: None,
         progress: None,
         preview: true,
+        labels: &std::collections::BTreeMap::new(),
     };
     match pipeline::run(&env, pipeline, &mut Effects::default()).ok()? {
         Value::Table(mut lf) => lf.collect_schema().ok(),

@@ -35,6 +35,8 @@ pub struct Session {
     pub progress: Option<Arc<dyn Progress>>,
     /// The text of every statement that succeeded, for `:save`.
     script: Vec<String>,
+    /// Columns' labels, from `label`.
+    labels: BTreeMap<String, String>,
 }
 
 impl Default for Session {
@@ -48,6 +50,7 @@ impl Default for Session {
             base_dir: None,
             progress: None,
             script: Vec::new(),
+            labels: BTreeMap::new(),
         }
     }
 }
@@ -272,8 +275,9 @@ impl Session {
                 let n = self.bindings.len();
                 self.bindings.clear();
                 self.current = None;
+                self.labels.clear();
                 say(
-                    format!("removed {n} names and the current table"),
+                    format!("removed {n} names, the current table and the labels"),
                     on_output,
                 );
             }
@@ -317,6 +321,7 @@ impl Session {
             base_dir: self.base_dir.as_deref(),
             progress: self.progress.as_deref(),
             preview: false,
+            labels: &self.labels,
         };
         env.check_interrupt(statement.span)?;
         let (binding, shown) = match &statement.kind {
@@ -361,6 +366,7 @@ impl Session {
         if let Some((name, value)) = effects.rebind {
             self.bindings.insert(name, value);
         }
+        self.labels.extend(effects.labels);
         let mut out: Vec<Shown> = effects
             .notes
             .into_iter()

@@ -25,6 +25,8 @@ pub struct Env<'s> {
     /// Completion is asking what a pipeline makes: verbs that compute run small
     /// ([`crate::verbs::Output::Preview`]) or not at all ([`crate::verbs::Output::Computed`]).
     pub preview: bool,
+    /// What each column is, in words (`label`), for sentences such as `interpret`'s.
+    pub labels: &'s BTreeMap<String, String>,
 }
 
 /// What a statement changes besides its binding, applied only if it succeeds.
@@ -36,6 +38,8 @@ pub struct Effects {
     /// What the user should know about how the result was made (files whose columns
     /// differ), shown before the result.
     pub notes: Vec<String>,
+    /// Columns to label (`label`), each with its words.
+    pub labels: Vec<(String, String)>,
 }
 
 impl Env<'_> {

@@ -2,6 +2,7 @@
 
 use polars::prelude::*;
 use spel_grammar::Diagnostic;
+use spel_grammar::ast::ExprKind;
 
 use super::{Example, Output, Verb, VerbCtx};
 use crate::errors::polars_error;
@@ -61,6 +62,35 @@ pub static VERBS: &[Verb] = &[
 └─────┘"#,
         }],
         run: use_table,
+    },
+    Verb {
+        name: "label",
+        signature: "label COLUMN = \"words\", ...",
+        summary: "Say in words what columns are, for sentences such as `interpret`'s.",
+        description: "`label lw_fte_50k = \"link-worker FTE per 50,000 patients\"` names the \
+                      column in words wherever spel writes a sentence about it (`interpret`), \
+                      the column's name after the words the first time. Labels belong to the \
+                      session, by column name, as a codebook does: any table's column of that \
+                      name is labelled. A label given again replaces the old one; `label` alone \
+                      lists them; `:clear` removes them.",
+        connectives: &[],
+        options: &[],
+        named_arguments: true,
+        output: Output::Plan,
+        examples: &[Example {
+            summary: "Label a column, then list the labels",
+            code: "label lw_fte_50k = \"link-worker FTE per 50,000 patients\"\nlabel",
+            output: r#"labelled lw_fte_50k
+shape: (1, 2)
+┌────────────┬──────────────────────────────────┐
+│ column     ┆ label                            │
+│ ---        ┆ ---                              │
+│ str        ┆ str                              │
+╞════════════╪══════════════════════════════════╡
+│ lw_fte_50k ┆ link-worker FTE per 50,000 pati… │
+└────────────┴──────────────────────────────────┘"#,
+        }],
+        run: label,
     },
     Verb {
         name: "head",
@@ -208,6 +238,42 @@ fn use_table(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         .at(arg.span)),
         None => Err(ctx.env.unknown_name(name, arg.span)),
     }
+}
+
+/// `label name = "words", ...`: the labels to add once the statement succeeds; `label`
+/// alone, the labels so far as a table.
+fn label(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    if args.is_empty() {
+        let (names, words): (Vec<&str>, Vec<&str>) = ctx
+            .env
+            .labels
+            .iter()
+            .map(|(n, w)| (n.as_str(), w.as_str()))
+            .unzip();
+        let table = df!("column" => names, "label" => words)
+            .map_err(|e| polars_error(e).at(ctx.call.span))?;
+        return Ok(Value::Table(table.lazy()));
+    }
+    let mut labelled = Vec::new();
+    for arg in args {
+        let words = match (&arg.name, arg.as_expr().map(|e| &e.kind)) {
+            (Some(name), Some(ExprKind::Str(words))) if !words.trim().is_empty() => {
+                (name.name.clone(), words.trim().to_string())
+            }
+            _ => {
+                return Err(Diagnostic::new(
+                    "spel::label::form",
+                    "`label` takes a column name and its words in quotes",
+                )
+                .at(arg.span)
+                .with_help("write `label lw_fte_50k = \"link-worker FTE per 50,000 patients\"`"));
+            }
+        };
+        labelled.push(words.0.clone());
+        ctx.effects.labels.push(words);
+    }
+    Ok(Value::Message(format!("labelled {}", labelled.join(", "))))
 }
 
 fn head(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {

@@ -392,11 +392,27 @@ fn interpret(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 .join(", ")
         )));
     };
-    Ok(Value::Message(sentence(model, c)))
+    Ok(Value::Message(sentence(model, c, ctx.env.labels)))
 }
 
-/// "Each additional unit of x is associated with …".
-pub fn sentence(model: &Model, c: &Coefficient) -> String {
+/// "Each additional unit of x is associated with …", each column named in the words
+/// `label` gave it, if any; the term's name follows its words the first time (the
+/// outcome's is in the model's header).
+pub fn sentence(
+    model: &Model,
+    c: &Coefficient,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let words = |name: &str| {
+        labels
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
+    };
+    let introduced = |name: &str| match labels.get(name) {
+        Some(label) => format!("{label} ({name})"),
+        None => name.to_string(),
+    };
     let f = |x: f64| crate::model::render::sig(x);
     let level = crate::format::number(model.level * 100.0);
     let p = if c.p_value < 0.001 {
@@ -411,10 +427,12 @@ pub fn sentence(model: &Model, c: &Coefficient) -> String {
             .map(|level| (factor, reference, level))
     });
     let subject = match reference {
-        Some((factor, reference, level)) => {
-            format!("Compared with {factor} = {reference}, {factor} = {level} is")
-        }
-        None => format!("Each additional unit of {} is", c.term),
+        Some((factor, reference, level)) => format!(
+            "Compared with {} = {reference}, {} = {level} is",
+            introduced(factor),
+            words(factor)
+        ),
+        None => format!("Each additional unit of {} is", introduced(&c.term)),
     };
     let variable = model
         .variables
@@ -422,17 +440,15 @@ pub fn sentence(model: &Model, c: &Coefficient) -> String {
         .find(|v| c.term == **v || reference.is_some_and(|(factor, _, _)| factor == *v))
         .cloned()
         .unwrap_or_default();
-    let others: Vec<&str> = model
+    let others: Vec<String> = model
         .variables
         .iter()
         .filter(|v| **v != variable)
-        .map(String::as_str)
+        .map(|v| words(v))
         .collect();
-    let fe: Vec<&str> = model
-        .fixed_effects
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let others: Vec<&str> = others.iter().map(String::as_str).collect();
+    let fe: Vec<String> = model.fixed_effects.iter().map(|(n, _)| words(n)).collect();
+    let fe: Vec<&str> = fe.iter().map(String::as_str).collect();
     let adjusted = match (others.is_empty(), fe.is_empty()) {
         (true, true) => String::new(),
         (false, true) => format!(", adjusting for {}", and_list(&others)),
@@ -456,7 +472,7 @@ pub fn sentence(model: &Model, c: &Coefficient) -> String {
             format!(
                 "{subject} associated with {:.1}% {direction} {what} of {} ({label} {}, {level}% CI {} to {}; {p}){adjusted}.",
                 percent.abs(),
-                model.outcome,
+                words(&model.outcome),
                 f(ratio),
                 f(c.conf_low.exp()),
                 f(c.conf_high.exp())
@@ -465,7 +481,7 @@ pub fn sentence(model: &Model, c: &Coefficient) -> String {
         None => format!(
             "{subject} associated with a difference of {} in {} ({level}% CI {} to {}; {p}){adjusted}.",
             f(c.estimate),
-            model.outcome,
+            words(&model.outcome),
             f(c.conf_low),
             f(c.conf_high)
         ),
