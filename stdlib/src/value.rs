@@ -64,7 +64,11 @@ impl Value {
 pub struct Report {
     pub title: String,
     pub table: DataFrame,
+    /// What a reader must know to read the table (units dropped, what a column means).
     pub notes: Vec<String>,
+    /// How it was computed, for a specialist checking it against another tool: shown
+    /// after the notes in text, folded in HTML.
+    pub conventions: Vec<String>,
 }
 
 impl Value {

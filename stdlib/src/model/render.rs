@@ -257,13 +257,7 @@ pub fn html(model: &Model) -> String {
     let factor =
         (!model.se_factor.is_empty()).then(|| format!("Standard errors: {}.", model.se_factor));
     let conventions: Vec<&String> = factor.iter().chain(&model.conventions).collect();
-    if !conventions.is_empty() {
-        out.push_str("<details><summary>Conventions</summary>\n");
-        for convention in conventions {
-            out.push_str(&format!("<p>{}</p>\n", escape(convention)));
-        }
-        out.push_str("</details>\n");
-    }
+    out.push_str(&crate::render::html::conventions(&conventions));
     out.push_str("</div>");
     out
 }

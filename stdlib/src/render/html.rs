@@ -62,3 +62,16 @@ pub(super) fn table(t: &TableSnapshot) -> String {
 fn class(numeric: bool) -> &'static str {
     if numeric { " class=\"num\"" } else { "" }
 }
+
+/// Conventions a specialist checks and a reader may skip, folded under one summary line;
+/// nothing when there are none.
+pub(crate) fn conventions<S: AsRef<str>>(lines: &[S]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let body: String = lines
+        .iter()
+        .map(|line| format!("<p>{}</p>\n", escape(line.as_ref())))
+        .collect();
+    format!("<details><summary>Conventions</summary>\n{body}</details>\n")
+}

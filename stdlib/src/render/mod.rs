@@ -2,7 +2,7 @@
 //!
 //! Front ends never format: they ask a [`Shown`] for the rendering they can display.
 
-mod html;
+pub(crate) mod html;
 mod json;
 mod text;
 
@@ -39,6 +39,7 @@ pub struct ReportSnapshot {
     pub title: String,
     pub table: TableSnapshot,
     pub notes: Vec<String>,
+    pub conventions: Vec<String>,
 }
 
 /// A non-table value, already in display form.
@@ -100,7 +101,7 @@ impl Shown {
             Shown::Model(m) => crate::model::render::text(m),
             Shown::Report(r) => {
                 let mut out = format!("{}\n{}", r.title, text::table(&r.table, width));
-                for note in &r.notes {
+                for note in r.notes.iter().chain(&r.conventions) {
                     out.push_str("\nNote: ");
                     out.push_str(note);
                 }
@@ -133,15 +134,21 @@ impl Shown {
             Shown::Table(t) => Some(html::table(t)),
             Shown::Model(m) => Some(crate::model::render::html(m)),
             Shown::Report(r) => {
-                let notes: String = r
+                let items: String = r
                     .notes
                     .iter()
                     .map(|n| format!("<li>{}</li>", escape(n)))
                     .collect();
+                let notes = if items.is_empty() {
+                    items
+                } else {
+                    format!("<ul class=\"spel-notes\">{items}</ul>")
+                };
                 Some(format!(
-                    "<div class=\"spel-report\"><p><strong>{}</strong></p>{}<ul class=\"spel-notes\">{notes}</ul></div>",
+                    "<div class=\"spel-report\"><p><strong>{}</strong></p>{}{notes}{}</div>",
                     escape(&r.title),
-                    html::table(&r.table)
+                    html::table(&r.table),
+                    html::conventions(&r.conventions)
                 ))
             }
             Shown::Plot(p) => Some(format!(
@@ -168,6 +175,7 @@ impl Shown {
                 out["type"] = "report".into();
                 out["title"] = r.title.clone().into();
                 out["notes"] = r.notes.clone().into();
+                out["conventions"] = r.conventions.clone().into();
                 out
             }
             Shown::Plot(p) => serde_json::json!({
@@ -202,6 +210,7 @@ pub fn snapshot(value: &Value, work: Work, span: Span) -> Result<Shown, Diagnost
             title: r.title.clone(),
             table: table_snapshot(&r.table.clone().lazy(), work, span)?,
             notes: r.notes.clone(),
+            conventions: r.conventions.clone(),
         }),
         Value::Number(x) => Shown::Scalar(Scalar {
             type_name: value.type_name(),

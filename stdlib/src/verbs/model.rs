@@ -338,7 +338,7 @@ impl GroupRows {
             terms,
             n,
             numbers,
-            mut notes,
+            notes,
             described,
         } = self;
         let mut columns: Vec<Column> = Vec::new();
@@ -363,9 +363,10 @@ impl GroupRows {
         }
         columns.push(Column::new("n".into(), n));
         let table = DataFrame::new_infer_height(columns).map_err(fail)?;
-        if let Some(se) = described {
-            notes.insert(0, format!("standard errors (as in the first group): {se}"));
-        }
+        let conventions: Vec<String> = described
+            .map(|se| format!("standard errors (as in the first group): {se}"))
+            .into_iter()
+            .collect();
         Ok(Value::Report(std::sync::Arc::new(crate::value::Report {
             title: format!(
                 "{} fitted in each of {} groups by {}",
@@ -381,6 +382,7 @@ impl GroupRows {
             ),
             table,
             notes,
+            conventions,
         })))
     }
 }

@@ -158,7 +158,7 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         asts.first.span,
         asts.weight.map(|a| a.span),
     )?;
-    let mut notes = dropped_notes(&dropped);
+    let notes = dropped_notes(&dropped);
     check_comparisons(ctx, &panel, not_yet, asts.first)?;
     let cells = group_time_cells(&panel, not_yet);
     if cells.is_empty() {
@@ -168,16 +168,14 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         )
         .at(ctx.call.span));
     }
-    notes.push(
+    let conventions = vec![
         "TWFE: OLS with unit and time effects on the same balanced panel as CS, SEs clustered by unit (Stata's areg factor, absorbed levels counted); \
          with staggered adoption and effects that change over time it mixes comparisons of later- with earlier-treated units"
             .to_string(),
-    );
-    notes.push(
         "CS: Callaway–Sant'Anna group-time ATTs, varying base period, analytic influence-function SEs; \
          overall ATT is the simple aggregation; the event-study band is simultaneous over event times (multiplier bootstrap, 999 draws)"
             .to_string(),
-    );
+    ];
     let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
     let table = if group_time {
         group_time_table(&panel, &cells).map_err(fail)?
@@ -190,6 +188,7 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         title: title(&panel, not_yet),
         table,
         notes,
+        conventions,
     })))
 }
 

@@ -288,7 +288,8 @@ fn analytic(ctx: &VerbCtx) -> Result<Value, Diagnostic> {
     Ok(Value::Report(std::sync::Arc::new(Report {
         title: format!("Power of a logit slope (Wald test): {solved}"),
         table,
-        notes: vec![
+        notes: Vec::new(),
+        conventions: vec![
             "Hsieh, Bloch & Larsen (1998): power = Φ(|log OR|·sd·√(n·p0(1 − p0)/deff) − z(1 − α/2)), \
              for a covariate with standard deviation sd and p0 the outcome's probability at its mean"
                 .into(),
@@ -455,9 +456,11 @@ impl Replicates {
                     "power is the share of fits with p < {} for `{term}`; {coverage_note}",
                     number_text(alpha),
                 ),
+                "mean_std_error near sd_estimate means the standard errors are honest".into(),
+            ],
+            conventions: vec![
                 "power_mc_se and coverage_mc_se are Monte Carlo standard errors: √(p(1 − p)/reps)"
                     .into(),
-                "mean_std_error near sd_estimate means the standard errors are honest".into(),
             ],
         })))
     }
