@@ -56,6 +56,8 @@ pub struct Datum {
     pub y: f64,
     pub low: Option<f64>,
     pub high: Option<f64>,
+    /// What the estimate should be, when known (a simulation's truth): drawn beside it.
+    pub truth: Option<f64>,
     pub series: usize,
 }
 
@@ -82,6 +84,11 @@ pub struct Plot {
 }
 
 impl Plot {
+    /// Whether any point carries a truth to draw beside its estimate.
+    pub fn has_truth(&self) -> bool {
+        self.data.iter().any(|d| d.truth.is_some())
+    }
+
     /// Whether the x values are calendar years (whole numbers from 1800 to 2200), which
     /// are written without a thousands separator: 2023, not 2,023.
     pub fn x_is_years(&self) -> bool {
@@ -111,6 +118,9 @@ impl Plot {
                 self.data.len()
             ),
         };
+        if self.has_truth() {
+            text.push_str(", with the truth");
+        }
         if self.series.len() > 1 {
             text.push_str(&format!(
                 ", {} series by {}",

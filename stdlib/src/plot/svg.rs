@@ -75,7 +75,7 @@ fn extent(values: impl Iterator<Item = f64>, include_zero: bool) -> (f64, f64) {
 
 fn y_values(data: &[Datum]) -> impl Iterator<Item = f64> + '_ {
     data.iter()
-        .flat_map(|d| [Some(d.y), d.low, d.high])
+        .flat_map(|d| [Some(d.y), d.low, d.high, d.truth])
         .flatten()
 }
 
@@ -84,12 +84,13 @@ pub fn render(plot: &Plot) -> String {
         return forest(plot);
     }
     let mut out = String::new();
-    let legend = plot.series.len() > 1;
+    let legend = plot.series.len() > 1 || plot.has_truth();
     let legend_width = if legend {
         plot.series
             .iter()
             .chain(plot.series_title.iter())
             .map(|s| text_width(s))
+            .chain(plot.has_truth().then(|| text_width("truth")))
             .fold(0.0, f64::max)
             + 40.0
     } else {
@@ -181,6 +182,7 @@ pub fn render(plot: &Plot) -> String {
             y: 0.0,
             low: None,
             high: None,
+            truth: None,
             series: 0,
         };
         let px = x_position(&at).0;
@@ -261,16 +263,17 @@ fn continuous_axis(
     );
     let span = x_high - x_low;
     let years = plot.x_is_years();
+    // Whole-number x (years, quarters, event times) gets whole-number ticks: no half
+    // years, no event time 2.5.
+    let whole = plot.mark != Mark::Histogram && plot.data.iter().all(|d| d.x.fract() == 0.0);
     let (x_ticks, x_step) = if plot.x_scale == Scale::Date {
         date_ticks(x_low, x_high)
     } else {
         let (t, step) = ticks(x_low, x_high, 6);
-        if years && step < 1.0 {
-            // No half years.
-            (
-                (x_low as i64..=x_high as i64).map(|y| y as f64).collect(),
-                1.0,
-            )
+        if whole && step.fract() != 0.0 {
+            let step = step.floor().max(1.0);
+            let (first, last) = ((x_low / step).floor() as i64, (x_high / step).ceil() as i64);
+            ((first..=last).map(|k| k as f64 * step).collect(), step)
         } else {
             (t, step)
         }
@@ -383,6 +386,9 @@ fn draw_marks(out: &mut String, plot: &Plot, x_position: &Across, y: Linear) {
                         r#"<circle cx="{px:.1}" cy="{:.1}" r="3.5" fill="{colour}"/>"#,
                         y.at(d.y)
                     );
+                    if let Some(truth) = d.truth.filter(|t| t.is_finite()) {
+                        diamond(out, px + 7.0, y.at(truth));
+                    }
                 }
             }
             Mark::Forest => {}
@@ -418,6 +424,18 @@ fn draw_band(out: &mut String, points: &[&Datum], x_position: &Across, y: Linear
     );
 }
 
+/// A truth's mark: an open diamond centred at (x, y).
+fn diamond(out: &mut String, x: f64, y: f64) {
+    let _ = write!(
+        out,
+        r#"<path d="M{x:.1},{:.1} L{:.1},{y:.1} L{x:.1},{:.1} L{:.1},{y:.1} Z" fill="white" stroke="{INK}" stroke-width="1.5"/>"#,
+        y - 5.0,
+        x + 5.0,
+        y + 5.0,
+        x - 5.0
+    );
+}
+
 /// The legend: the series' title, then a swatch and a name per series.
 fn draw_legend(out: &mut String, plot: &Plot, lx: f64, top: f64) {
     let mut ly = top;
@@ -429,7 +447,12 @@ fn draw_legend(out: &mut String, plot: &Plot, lx: f64, top: f64) {
         );
         ly += 18.0;
     }
-    for (s, name) in plot.series.iter().enumerate() {
+    let named = if plot.series.len() > 1 {
+        plot.series.as_slice()
+    } else {
+        &[]
+    };
+    for (s, name) in named.iter().enumerate() {
         let colour = PALETTE[s % PALETTE.len()];
         let _ = write!(
             out,
@@ -439,6 +462,14 @@ fn draw_legend(out: &mut String, plot: &Plot, lx: f64, top: f64) {
             escape(name)
         );
         ly += 18.0;
+    }
+    if plot.has_truth() {
+        diamond(out, lx + 6.0, ly - 4.0);
+        let _ = write!(
+            out,
+            r#"<text x="{:.1}" y="{ly:.1}" fill="{INK}">truth</text>"#,
+            lx + 18.0
+        );
     }
 }
 

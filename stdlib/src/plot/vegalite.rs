@@ -75,6 +75,9 @@ fn data_rows(plot: &Plot, named: bool) -> Vec<Value> {
             if let Some(high) = d.high {
                 row.insert("high".into(), json!(high));
             }
+            if let Some(truth) = d.truth {
+                row.insert("truth".into(), json!(truth));
+            }
             if named {
                 row.insert(
                     "series".into(),
@@ -158,10 +161,21 @@ fn layers(plot: &Plot, named: bool, encoding: &Value) -> Vec<Value> {
             let mut rule = encoding.clone();
             rule["y"] = json!({"field": "low", "type": "quantitative", "title": plot.y_title});
             rule["y2"] = json!({"field": "high"});
-            vec![
+            let mut layers = vec![
                 json!({"mark": "rule", "encoding": rule}),
                 json!({"mark": {"type": "point", "filled": true, "size": 50}, "encoding": encoding}),
-            ]
+            ];
+            if plot.has_truth() {
+                let mut truth = encoding.clone();
+                truth["y"] = json!({"field": "truth", "type": "quantitative"});
+                truth["color"] = json!({"value": "#333333"});
+                layers.push(json!({
+                    "mark": {"type": "point", "shape": "diamond", "filled": false, "size": 60},
+                    "transform": [{"filter": "isValid(datum.truth)"}],
+                    "encoding": truth,
+                }));
+            }
+            layers
         }
         Mark::Forest => {
             let label = json!({"field": "label", "type": "nominal", "title": null, "sort": plot.categories});

@@ -21,7 +21,8 @@ pub static VERBS: &[Verb] = &[
                       `hist` counts Y in `bins` equal bins (default: Sturges' rule; whole numbers get bins of whole width centred on them, so perhaps fewer). Y may be a \
                       list of columns, `[observed, fitted]`, one series each; `colour` splits by a \
                       column instead. `interval` draws each estimate with the interval from `low` \
-                      to `high` (event studies, a coefficient's path); `line` with `low` and \
+                      to `high` (event studies, a coefficient's path), and with `truth` a \
+                      simulation's true value beside each; `line` with `low` and \
                       `high` shades the band between them around its line (the last of several \
                       Y columns): a counterfactual's interval. `ref` adds a dashed \
                       line at that value of Y. Notebooks show the plot as SVG and Vega-Lite; \
@@ -46,6 +47,12 @@ pub static VERBS: &[Verb] = &[
                 OptionKind::Column,
                 "a column",
                 "Upper end of each interval (`interval`), or of a band around a line.",
+            ),
+            OptionSpec::new(
+                "truth",
+                OptionKind::Column,
+                "a column",
+                "`interval` only: each point's true value (a simulation's), an open diamond beside the estimate.",
             ),
             OptionSpec::new(
                 "ref",
@@ -157,6 +164,7 @@ struct PlotRequest<'a> {
     colour_ast: Option<&'a Ast>,
     low_ast: Option<&'a Ast>,
     high_ast: Option<&'a Ast>,
+    truth_ast: Option<&'a Ast>,
 }
 
 /// The kind of plot, as written and as a mark, and Y.
@@ -251,6 +259,14 @@ fn plot_request<'a>(
         )
         .at(end.span));
     }
+    let truth_ast = column_option("truth");
+    if let Some(truth) = truth_ast.filter(|_| mark != Mark::Interval) {
+        return Err(Diagnostic::new(
+            "spel::plot::truth",
+            "`truth` marks the true value beside each estimate of `plot interval`",
+        )
+        .at(truth.span));
+    }
     Ok(PlotRequest {
         mark,
         y_ast,
@@ -259,6 +275,7 @@ fn plot_request<'a>(
         colour_ast,
         low_ast,
         high_ast,
+        truth_ast,
     })
 }
 
@@ -312,7 +329,11 @@ fn plot_columns(
     if let Some(ast) = request.colour_ast {
         selected.push(scope.checked(ast)?.0.cast(DataType::String).alias("colour"));
     }
-    for (name, ast) in [("low", request.low_ast), ("high", request.high_ast)] {
+    for (name, ast) in [
+        ("low", request.low_ast),
+        ("high", request.high_ast),
+        ("truth", request.truth_ast),
+    ] {
         if let Some(ast) = ast {
             selected.push(scope.checked(ast)?.0.cast(DataType::Float64).alias(name));
         }
@@ -460,6 +481,7 @@ fn plot_points(
     let x_strings = strings(df, "x", span)?;
     let colours = strings(df, "colour", span)?;
     let (lows, highs) = (numbers(df, "low", span)?, numbers(df, "high", span)?);
+    let truths = numbers(df, "truth", span)?;
     if plot.x_scale == Scale::Category {
         // In the table's order (sort the table to order the bars), numbers by value.
         let mut levels: Vec<String> = Vec::new();
@@ -515,6 +537,7 @@ fn plot_points(
                 y,
                 low: lows.as_ref().and_then(|l| l[row]).filter(|_| banded),
                 high: highs.as_ref().and_then(|h| h[row]).filter(|_| banded),
+                truth: truths.as_ref().and_then(|t| t[row]),
                 series,
             });
         }
@@ -579,6 +602,7 @@ fn histogram(plot: &mut Plot, values: &[f64], bins: usize, span: Span) -> Result
             y: *c as f64,
             low: None,
             high: None,
+            truth: None,
             series: 0,
         })
         .collect();
@@ -651,6 +675,7 @@ fn forest(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             y: scale(c.estimate),
             low: Some(scale(c.conf_low)),
             high: Some(scale(c.conf_high)),
+            truth: None,
             series: 0,
         });
     }
