@@ -60,12 +60,18 @@ def run_csdid(df, control_group, weights_name):
     simple = att.aggte(typec="simple").atte
     dyn = att.aggte(typec="dynamic").atte
     se_e = np.asarray(dyn["se_egt"]).ravel()
+    balanced = att.aggte(typec="dynamic", balance_e=3).atte
+    balanced_se = np.asarray(balanced["se_egt"]).ravel()
     return {
         "att_gt": att_gt,
         "simple": {"att": float(simple["overall_att"]), "se": float(simple["overall_se"])},
         "dynamic": [{"e": int(e), "att": float(a), "se": float(s)}
                     for e, a, s in zip(dyn["egt"], dyn["att_egt"], se_e)],
         "dynamic_overall": {"att": float(dyn["overall_att"]), "se": float(dyn["overall_se"])},
+        "dynamic_balanced_3": [{"e": int(e), "att": float(a), "se": float(s)}
+                               for e, a, s in zip(balanced["egt"], balanced["att_egt"], balanced_se)],
+        "dynamic_balanced_3_overall": {"att": float(balanced["overall_att"]),
+                                       "se": float(balanced["overall_se"])},
     }
 
 
@@ -103,7 +109,8 @@ def main():
     df = pd.read_csv(CSV)
     out = {"meta": {
         "source": "csdid 0.4.3 ATTgt(...).fit(est_method='dr', base_period='varying', "
-                  "bstrap=False); aggte(typec='simple'|'dynamic')",
+                  "bstrap=False); aggte(typec='simple'|'dynamic'), and "
+                  "aggte(typec='dynamic', balance_e=3) for the balanced event study",
         "se": "analytic: sqrt(mean(IF^2)/n), n = number of units",
         "n_units": int(df["pcn"].nunique()), "n_periods": int(df["quarter"].nunique()),
         "twfe": "y ~ treated + unit FE + quarter FE; cluster(pcn) SE = sqrt(V_raw * "

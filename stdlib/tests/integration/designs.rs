@@ -104,6 +104,64 @@ fn did_matches_csdid_for_both_control_groups_with_and_without_weights() {
 }
 
 #[test]
+fn a_balanced_event_study_matches_csdid_balance_e() {
+    // csdid's aggte(typec = "dynamic", balance_e = 3): cohorts 3 and 5 (observed at least
+    // three quarters after adoption, of eight), event times -3 to 3.
+    let reference = reference();
+    for (controls, key) in [("never", "nevertreated"), ("notyet", "notyettreated")] {
+        for (weights, wkey) in [("", "unweighted"), (", weights = weight", "weighted")] {
+            let expected = &reference[key][wkey];
+            let out = run(&format!(
+                "{PANEL}d |> did y ~ treated, unit = pcn, time = quarter, first = first, controls = {controls}{weights}, balance = 3"
+            ));
+            assert!(out.error.is_none(), "{:?}", out.error);
+            let last: Value = serde_json::from_str(out.json.lines().last().unwrap()).unwrap();
+            let notes = last["notes"].to_string();
+            assert!(notes.contains("cohorts first treated in 3, 5"), "{notes}");
+            let summary = last["rows"].as_array().unwrap();
+            // The simple aggregation keeps every cohort.
+            assert!(close(
+                summary[1][3].as_f64().unwrap(),
+                expected["simple"]["att"].as_f64().unwrap(),
+                1e-9
+            ));
+            let overall = &expected["dynamic_balanced_3_overall"];
+            for (column, field) in [(3, "att"), (4, "se")] {
+                assert!(close(
+                    summary[2][column].as_f64().unwrap(),
+                    overall[field].as_f64().unwrap(),
+                    1e-9
+                ));
+            }
+            let expected_events = expected["dynamic_balanced_3"].as_array().unwrap();
+            let events = &summary[3..];
+            assert_eq!(events.len(), expected_events.len(), "{controls} {wkey}");
+            for (row, want) in events.iter().zip(expected_events) {
+                assert_eq!(row[2].as_i64(), want["e"].as_i64());
+                for (column, field) in [(3, "att"), (4, "se")] {
+                    assert!(
+                        close(
+                            row[column].as_f64().unwrap(),
+                            want[field].as_f64().unwrap(),
+                            1e-9
+                        ),
+                        "{row:?} {want}"
+                    );
+                }
+            }
+        }
+    }
+    let beyond = run(&format!(
+        "{PANEL}d |> did y ~ treated, unit = pcn, time = quarter, first = first, balance = 6"
+    ))
+    .transcript();
+    assert!(
+        beyond.contains("no cohort is observed 6 periods after adoption"),
+        "{beyond}"
+    );
+}
+
+#[test]
 fn did_twfe_matches_ols_with_unit_and_time_dummies() {
     // statsmodels OLS with explicit dummies, clustered by unit, K counting every level.
     let reference = reference();

@@ -13,8 +13,8 @@ use super::super::{Choice, Example, OptionKind, OptionSpec, Output, Verb, VerbCt
 use crate::errors::polars_error;
 use crate::format::plural;
 use spel_stats::designs::did::{
-    Cell, Effect, Panel, aggregate, group_time_cells, simultaneous_critical_value, standard_error,
-    two_way_fixed_effects,
+    BalancedWindow, Cell, Effect, Panel, aggregate, group_time_cells, simultaneous_critical_value,
+    standard_error, two_way_fixed_effects,
 };
 use spel_stats::matrix::{Grouping, kept_rows};
 
@@ -32,7 +32,7 @@ crate::choice! {
 
 pub const VERB: Verb = Verb {
     name: "did",
-    signature: "did OUTCOME ~ TREATED, unit = U, time = T, first = FIRST [, controls = never | notyet] [, weights = W] [, show = group_time]",
+    signature: "did OUTCOME ~ TREATED, unit = U, time = T, first = FIRST [, controls = never | notyet] [, weights = W] [, balance = E] [, show = group_time]",
     summary: "Difference in differences with staggered adoption: TWFE beside Callaway–Sant'Anna.",
     description: "TREATED is 1 in the periods a unit is treated; FIRST is the first treated \
                   period of each unit, 0 for units never treated. Gives the two-way fixed-effects \
@@ -79,6 +79,12 @@ pub const VERB: Verb = Verb {
             values: "summary or group_time",
             kind: OptionKind::Word(DidShow::WORDS),
             summary: "The aggregated estimates (default) or every group-time ATT.",
+        },
+        OptionSpec {
+            name: "balance",
+            values: "a whole number of periods",
+            kind: OptionKind::Whole { min: 0.0, max: 1e6 },
+            summary: "A balanced event study: only cohorts observed at least this many periods after adoption, event times up to it, the same cohorts at every event time (R did's balance_e).",
         },
         OptionSpec {
             name: "seed",
@@ -158,7 +164,7 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         asts.first.span,
         asts.weight.map(|a| a.span),
     )?;
-    let notes = dropped_notes(&dropped);
+    let mut notes = dropped_notes(&dropped);
     check_comparisons(ctx, &panel, not_yet, asts.first)?;
     let cells = group_time_cells(&panel, not_yet);
     if cells.is_empty() {
@@ -167,6 +173,10 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             "no group-time effect can be estimated: no cohort has comparison units",
         )
         .at(ctx.call.span));
+    }
+    let window = balanced_window(ctx, &panel, &cells)?;
+    if let Some(w) = &window {
+        notes.push(balanced_note(&panel, w));
     }
     let conventions = vec![
         "TWFE: OLS with unit and time effects on the same balanced panel as CS, SEs clustered by unit (Stata's areg factor, absorbed levels counted); \
@@ -182,7 +192,7 @@ fn did(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     } else {
         let twfe = twfe_on_panel(&rows, &dropped.in_panel);
         let treated_name = ctx.text(treated_ast.span).to_string();
-        summary_table(&panel, &cells, twfe, &treated_name, seed).map_err(fail)?
+        summary_table(&panel, &cells, twfe, &treated_name, seed, window.as_ref()).map_err(fail)?
     };
     Ok(Value::Report(std::sync::Arc::new(Report {
         title: title(&panel, not_yet),
@@ -264,6 +274,53 @@ fn read_rows(ctx: &VerbCtx, lf: LazyFrame, asts: &Columns) -> Result<Rows, Diagn
 }
 
 /// What the balancing of the panel dropped or recoded, said in notes.
+/// `balance = E`: the balanced event study's cohorts and event times; an error when no
+/// cohort is observed E periods after adoption.
+fn balanced_window(
+    ctx: &VerbCtx,
+    panel: &Panel,
+    cells: &[Cell],
+) -> Result<Option<BalancedWindow>, Diagnostic> {
+    let Some((balance, span)) = ctx.number("balance")? else {
+        return Ok(None);
+    };
+    let longest = cells.iter().map(Cell::event).max().unwrap_or(0);
+    BalancedWindow::new(panel, cells, balance as usize)
+        .map(Some)
+        .ok_or_else(|| {
+            Diagnostic::new(
+                "spel::did::balance",
+                format!(
+                    "no cohort is observed {} after adoption",
+                    plural(balance as usize, "period")
+                ),
+            )
+            .at(span)
+            .with_help(format!(
+                "the earliest cohort is seen {longest} periods after adoption: ask for `balance = {longest}` or less"
+            ))
+        })
+}
+
+/// What a balanced event study keeps, in the periods' own values.
+fn balanced_note(panel: &Panel, window: &BalancedWindow) -> String {
+    let cohorts: Vec<String> = window
+        .cohorts
+        .iter()
+        .map(|g| crate::format::number(panel.periods[*g]))
+        .collect();
+    let units = (0..panel.units())
+        .filter(|u| panel.cohort[*u].is_some_and(|g| window.cohorts.contains(&g)))
+        .count();
+    format!(
+        "event study balanced: only cohorts first treated in {} ({}), event times {} to {}, so each event time averages the same cohorts; CS simple uses every cohort",
+        cohorts.join(", "),
+        plural(units, "treated unit"),
+        window.first_event,
+        window.last_event
+    )
+}
+
 fn dropped_notes(dropped: &Dropped) -> Vec<String> {
     let mut notes = Vec::new();
     if dropped.unbalanced > 0 {
@@ -369,15 +426,21 @@ fn summary_table(
     twfe: (f64, f64),
     treated_name: &str,
     seed: u64,
+    window: Option<&BalancedWindow>,
 ) -> PolarsResult<DataFrame> {
     let z = Normal::standard().inverse_cdf(0.975);
     let simple = aggregate(panel, cells, |c| c.time >= c.group);
-    let mut events: Vec<i64> = cells.iter().map(Cell::event).collect();
+    let in_study = |c: &Cell| window.is_none_or(|w| w.keeps(c));
+    let mut events: Vec<i64> = cells
+        .iter()
+        .filter(|c| in_study(c))
+        .map(Cell::event)
+        .collect();
     events.sort_unstable();
     events.dedup();
     let dynamic: Vec<Effect> = events
         .iter()
-        .map(|e| aggregate(panel, cells, |c| c.event() == *e))
+        .map(|e| aggregate(panel, cells, |c| c.event() == *e && in_study(c)))
         .collect();
     let band = simultaneous_critical_value(&dynamic, seed, 0.95);
     let mut estimator = vec!["TWFE".to_string(), "CS simple".to_string()];

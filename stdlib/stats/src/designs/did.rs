@@ -157,6 +157,43 @@ pub fn aggregate(panel: &Panel, cells: &[Cell], keep: impl Fn(&Cell) -> bool) ->
     Effect { att, influence }
 }
 
+/// A balanced event study (R `did`'s and `csdid`'s `balance_e`): the cohorts observed at
+/// least `balance` periods after adoption, so that every event time from 0 to `balance`
+/// averages the same cohorts, and the event times it reports, from `balance` − (T − 1)
+/// to `balance`. `None` when no cohort is observed that long.
+pub struct BalancedWindow {
+    pub cohorts: Vec<usize>,
+    pub first_event: i64,
+    pub last_event: i64,
+}
+
+impl BalancedWindow {
+    pub fn new(panel: &Panel, cells: &[Cell], balance: usize) -> Option<BalancedWindow> {
+        let last_period = panel.periods.len().checked_sub(1)?;
+        let mut cohorts: Vec<usize> = cells
+            .iter()
+            .map(|c| c.group)
+            .filter(|g| last_period.saturating_sub(*g) >= balance && *g <= last_period)
+            .collect();
+        cohorts.sort_unstable();
+        cohorts.dedup();
+        if cohorts.is_empty() {
+            return None;
+        }
+        Some(BalancedWindow {
+            cohorts,
+            first_event: balance as i64 - last_period as i64,
+            last_event: balance as i64,
+        })
+    }
+
+    /// Whether a cell counts in the balanced event study.
+    pub fn keeps(&self, cell: &Cell) -> bool {
+        self.cohorts.contains(&cell.group)
+            && (self.first_event..=self.last_event).contains(&cell.event())
+    }
+}
+
 /// The sup-t critical value over the event times: the 95th percentile of the largest
 /// |t| across them in a multiplier bootstrap with Mammen weights (as R's `did`).
 // The draws are indexed by event time and draw together.
