@@ -455,18 +455,9 @@ fn simulated_power_names_its_term_and_its_truth() {
     );
 }
 
-/// A number from the only row of a script's last result, by column name.
+/// A number from the first row of a script's last result, by column name.
 fn value(src: &str, column: &str) -> f64 {
-    let out = run(src);
-    assert!(out.error.is_none(), "{:?}", out.error);
-    let last: Value = serde_json::from_str(out.json.lines().last().unwrap()).unwrap();
-    let at = last["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|c| c == column)
-        .unwrap();
-    last["rows"][0][at].as_f64().unwrap()
+    numbers(src, column)[0]
 }
 
 #[test]
