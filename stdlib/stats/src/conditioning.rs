@@ -80,6 +80,15 @@ impl Conditioning {
         sum_wxx + 2.0 * r * sum_wx + r * r * sum_w
     }
 
+    /// The same, for a design with `extra` more columns after these, left as they are
+    /// (dummies joined to the design).
+    pub fn with_more_columns(&self, extra: usize) -> Self {
+        let mut more = self.clone();
+        more.shift.extend(std::iter::repeat_n(0.0, extra));
+        more.scale.extend(std::iter::repeat_n(1.0, extra));
+        more
+    }
+
     /// Whether any column was changed.
     pub fn is_identity(&self) -> bool {
         self.shift.iter().all(|&s| s == 0.0) && self.scale.iter().all(|&s| s == 1.0)

@@ -18,8 +18,8 @@ use super::linalg;
 use faer::Mat;
 
 use super::rows::{
-    BLOCK, CHUNK, Cells, GroupTable, Rows, absorb_one_way, add_partials, fill_chunks, group_shifts,
-    over_chunks, scores_by_table,
+    BLOCK, CHUNK, Cells, Demeaning, GroupTable, Rows, absorb_one_way, add_partials, fill_chunks,
+    group_shifts, over_chunks, scores_by_table,
 };
 use crate::conditioning::Conditioning;
 use crate::matrix::{Codes, Grouping, MatrixColumn};
@@ -207,7 +207,128 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
     if let Some(fit) = fit_by_cells(problem) {
         return fit;
     }
+    if let Some(fit) = fit_joining_small_groupings(problem) {
+        return fit;
+    }
     fit_by_rows(problem)
+}
+
+/// Absorbed groupings with at most this many levels may join the design as dummies.
+const SMALL_GROUPING: usize = 200;
+
+/// A fit with several absorbed groupings, all but the largest of few levels (survey
+/// years beside PCNs or practices): the small ones join the design as dummy columns, so
+/// that the fit goes by cells with one grouping absorbed, and the fit is then given back
+/// in the columns asked for with the dummies partialled out (Frisch–Waugh–Lovell): the
+/// information is its Schur complement, each cluster's scores their residual on the
+/// dummies' — exactly what absorbing them gives. Only where the passes add the clusters'
+/// scores (one-way clusters, the large grouping or nested in it): other variances read
+/// the rows, which would need the dummies partialled out row by row. `None` otherwise,
+/// and when a dummy is collinear with the columns asked for (the fit by rows then drops
+/// the column, as absorbing does).
+fn fit_joining_small_groupings<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
+    let groups = problem.fixed_effects;
+    if groups.len() < 2 {
+        return None;
+    }
+    let large = (0..groups.len()).max_by_key(|&k| groups[k].levels)?;
+    let small = |k: usize| k != large;
+    if (0..groups.len()).any(|k| small(k) && groups[k].levels > SMALL_GROUPING) {
+        return None;
+    }
+    let clusters = problem.score_grouping?;
+    let p = problem.columns.len();
+    let mut columns: Vec<MatrixColumn> = problem.columns.to_vec();
+    for g in (0..groups.len()).filter(|&k| small(k)).map(|k| &groups[k]) {
+        // Level 0 is left out: the large grouping's effects hold the constant.
+        columns.extend((1..g.levels as u32).map(|level| MatrixColumn::Indicator {
+            codes: g.ids.clone(),
+            level,
+            levels: g.levels as u32,
+        }));
+    }
+    let refs: Vec<&MatrixColumn> = columns.iter().collect();
+    if !scores_by_table(Some(&groups[large]), clusters, GroupTable::new(&refs).width) {
+        return None;
+    }
+    let conditioning = problem
+        .conditioning
+        .map(|c| c.with_more_columns(columns.len() - p));
+    let joined = Problem {
+        columns: &columns,
+        fixed_effects: std::slice::from_ref(&groups[large]),
+        conditioning: conditioning.as_ref(),
+        ..*problem
+    };
+    let fit = fit_by_cells(&joined)?;
+    let (asked, dummies): (Vec<usize>, Vec<usize>) =
+        (0..fit.kept.len()).partition(|&a| fit.kept[a] < p);
+    if dummies.len() != columns.len() - p {
+        return None;
+    }
+    let information = fit.information.as_ref()?;
+    let (information, projection) = partial_out(information, &asked, &dummies)?;
+    let scores = fit.cluster_scores.as_ref()?;
+    let width = fit.kept.len();
+    let mut cluster_scores = Vec::with_capacity(clusters.levels * asked.len());
+    for g in 0..clusters.levels {
+        let row = &scores[g * width..(g + 1) * width];
+        for (a, &x) in asked.iter().enumerate() {
+            let explained: f64 = dummies
+                .iter()
+                .enumerate()
+                .map(|(b, &d)| projection[(a, b)] * row[d])
+                .sum();
+            cluster_scores.push(row[x] - explained);
+        }
+    }
+    let Demeaning::OneWay { means, weights, .. } = &fit.rows.demeaning else {
+        return None;
+    };
+    let asked_means: Vec<f64> = (0..groups[large].levels)
+        .flat_map(|g| asked.iter().map(move |&a| means[g * width + a]))
+        .collect();
+    let kept: Vec<usize> = asked.iter().map(|&a| fit.kept[a]).collect();
+    let rows = Rows::one_way(
+        kept.iter().map(|&j| &problem.columns[j]).collect(),
+        std::slice::from_ref(&groups[large]),
+        asked_means,
+        weights.clone(),
+        None,
+    );
+    Some(Fit {
+        cluster_scores: Some(cluster_scores),
+        beta: fit.beta[..p].to_vec(),
+        kept,
+        eta: fit.eta,
+        working_weights: fit.working_weights,
+        working_residuals: fit.working_residuals,
+        rows,
+        information: Some(information),
+        deviance: fit.deviance,
+        iterations: fit.iterations,
+        converged: fit.converged,
+        failure: fit.failure,
+    })
+}
+
+/// The information of the columns at positions `asked` with those at `dummies`
+/// partialled out, `A_xx − A_xd A_dd⁻¹ A_dx`, and the projection `A_xd A_dd⁻¹` that takes
+/// the dummies' part out of a score.
+fn partial_out(
+    information: &Mat<f64>,
+    asked: &[usize],
+    dummies: &[usize],
+) -> Option<(Mat<f64>, Mat<f64>)> {
+    let block = |rows: &[usize], cols: &[usize]| {
+        Mat::from_fn(rows.len(), cols.len(), |i, j| {
+            information[(rows[i], cols[j])]
+        })
+    };
+    let dd_inverse = linalg::inverse(&block(dummies, dummies))?;
+    let projection = &block(asked, dummies) * &dd_inverse;
+    let schur = &block(asked, asked) - &projection * &block(dummies, asked);
+    Some((schur, projection))
 }
 
 /// Where a pass over the rows evaluates the model: at the starting means, or at
@@ -1384,6 +1505,60 @@ mod tests {
             fit_by_rows(&problem).converged,
             "a later fit is not cancelled"
         );
+    }
+
+    #[test]
+    fn a_small_grouping_joined_as_dummies_gives_what_absorbing_it_gives() {
+        let (columns, y, weights, large) = design(20_000, 11);
+        let n = y.len();
+        let small = Grouping {
+            ids: Arc::new((0..n).map(|i| (i * 7 % 5) as u32).collect()),
+            levels: 5,
+        };
+        let groups = [small, large];
+        let problem = Problem {
+            score_grouping: Some(&groups[1]),
+            ..absorbed_logit(&y, &columns, &weights, &groups)
+        };
+        let joined = fit_joining_small_groupings(&problem).expect("the small grouping joins");
+        let by_rows = fit_by_rows(&problem);
+        assert!(joined.converged && by_rows.converged);
+        close(&joined, &by_rows, 1e-9);
+        // The information and each cluster's scores with the small grouping partialled out
+        // equal those of the columns demeaned within both groupings, row by row.
+        let (w, r) = (&by_rows.working_weights, &by_rows.working_residuals);
+        let (information, _) = by_rows.rows.cross_products(w, r);
+        let joined_information = joined.information.as_ref().unwrap();
+        let p = joined.kept.len();
+        for a in 0..p {
+            for b in 0..p {
+                let (x, y) = (joined_information[(a, b)], information[(a, b)]);
+                assert!(
+                    (x - y).abs() <= 1e-7 * (1.0 + y.abs()),
+                    "({a}, {b}): {x} vs {y}"
+                );
+            }
+        }
+        let Demeaning::Columns(demeaned) = &by_rows.rows.demeaning else {
+            panic!("two groupings are demeaned column by column");
+        };
+        let mut scores = vec![0.0; groups[1].levels * p];
+        for i in 0..n {
+            let g = groups[1].ids[i] as usize;
+            for a in 0..p {
+                scores[g * p + a] += w[i] * r[i] * demeaned[a][i];
+            }
+        }
+        let joined_scores = joined.cluster_scores.as_ref().unwrap();
+        for (x, y) in joined_scores.iter().zip(&scores) {
+            assert!((x - y).abs() <= 1e-6 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+        // Clusters other than the large grouping read the rows: the fit goes by rows.
+        let by_small = Problem {
+            score_grouping: Some(&groups[0]),
+            ..problem
+        };
+        assert!(fit_joining_small_groupings(&by_small).is_none());
     }
 
     #[test]

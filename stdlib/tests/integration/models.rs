@@ -63,6 +63,46 @@ fn absorbed_effects_give_the_slopes_of_dummies() {
 }
 
 #[test]
+fn a_small_absorbed_effect_beside_a_large_one_gives_what_its_dummies_give() {
+    // fe(year) beside fe(pcn) with clusters by PCN joins the design as year dummies and is
+    // partialled out again: the same estimates, standard errors and absorbed effects as
+    // writing factor(year), in each family, with and without weights.
+    let terms = "lw_fte_50k + sex + age_band";
+    for (family, weights) in [
+        ("logit", ", weights = weight"),
+        ("logit", ""),
+        ("ols", ", weights = weight"),
+        ("poisson", ""),
+    ] {
+        let options = format!("family = {family}, cluster = pcn{weights}");
+        let dummies = last_model(&format!(
+            "{SURVEY}model good_experience ~ {terms} + factor(year) + fe(pcn), {options}"
+        ));
+        let absorbed = last_model(&format!(
+            "{SURVEY}model good_experience ~ {terms} + fe(year) + fe(pcn), {options}"
+        ));
+        for t in absorbed["terms"].as_array().unwrap() {
+            let name = t["term"].as_str().unwrap();
+            let d = term(&dummies, name);
+            for field in ["estimate", "std_error", "p_value"] {
+                let (a, b) = (t[field].as_f64().unwrap(), d[field].as_f64().unwrap());
+                assert!(
+                    close(a, b, 1e-9),
+                    "{family}{weights} {name} {field}: {a} vs {b}"
+                );
+            }
+        }
+        assert_eq!(
+            absorbed["terms"].as_array().unwrap().len() + 5,
+            dummies["terms"].as_array().unwrap().len(),
+            "the year dummies are not reported as terms"
+        );
+        let notes = absorbed["notes"].to_string();
+        assert!(notes.contains("year (6 levels)"), "{notes}");
+    }
+}
+
+#[test]
 fn unit_weights_change_nothing() {
     let plain = last_model(&format!(
         "{SURVEY}model confidence ~ lw_fte_50k + sex | ltc"
