@@ -1,6 +1,7 @@
 """The national-scale study fitted by the tools spel's users would otherwise use, on the
-same Parquet file: glum (A and B), pyfixest's feglm (B, which it fits without weights)
-and statsmodels (A; with 1,250 PCN dummies it cannot run).
+same Parquet file: glum (A to D, every effect as a categorical), pyfixest's feglm (B to
+D, absorbed effects, which it fits without weights) and statsmodels (A; with 1,250 PCN
+dummies it cannot run).
 Prints one JSON line per fit: tool, model, seconds, coefficient and SE of lw_fte_50k.
 Run by bench/models.sh, which times whole processes and their peak memory."""
 import json
@@ -19,7 +20,8 @@ if tool == "glum":
     from glum import GeneralizedLinearRegressor
 
     df = pd.read_parquet(path)
-    factors = ["age_band", "sex", "ethnicity", "imd_quintile", "year"] + (["pcn"] if model == "B" else [])
+    absorbed = {"A": [], "B": ["pcn"], "C": ["pcn"], "D": ["practice"]}[model]
+    factors = ["age_band", "sex", "ethnicity", "imd_quintile", "year"] + absorbed
     X = df[["lw_fte_50k"] + factors].copy()
     for f in factors:
         X[f] = X[f].astype("category")
@@ -38,7 +40,12 @@ elif tool == "pyfixest":
     import pyfixest as pf
 
     df = pd.read_parquet(path)
-    fit = pf.feglm(f"good_experience ~ {TERMS} | pcn", data=df, family="logit", vcov={"CRV1": "pcn"})
+    terms, absorbed = {
+        "B": (TERMS, "pcn"),
+        "C": (TERMS.replace(" + C(year)", ""), "year + pcn"),
+        "D": (TERMS.replace(" + C(year)", ""), "year + practice"),
+    }[model]
+    fit = pf.feglm(f"good_experience ~ {terms} | {absorbed}", data=df, family="logit", vcov={"CRV1": "pcn"})
     coef, se = float(fit.coef()["lw_fte_50k"]), float(fit.se()["lw_fte_50k"])
 elif tool == "statsmodels":
     import pandas as pd

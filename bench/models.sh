@@ -5,19 +5,26 @@
 #   A: good_experience ~ lw_fte_50k + age_band + sex + ethnicity + imd_quintile + year,
 #      logit, weights = weight, clustered by PCN
 #   B: A + PCN fixed effects (1,250 levels; pyfixest's feglm takes no weights)
+#   C: B with the year absorbed too, fe(year) + fe(pcn): the same model written two-way
+#   D: the year and practice (6,500 levels, nested in PCNs) absorbed; clusters stay PCNs
 # usage: bench/models.sh [ROWS]   (default 4,132,676); builds spel's release binary.
 set -euo pipefail
 rows=${1:-4132676}
 . "$(dirname "$0")/study.sh"
 bench_setup glum pyfixest statsmodels pyarrow polars
 data=$work/gpps.parquet
-terms="lw_fte_50k + age_band + sex + ethnicity + factor(imd_quintile) + factor(year)"
+base="lw_fte_50k + age_band + sex + ethnicity + factor(imd_quintile)"
 write_study "$rows" "$data"
-for m in A B; do
-  fe=""; [ $m = B ] && fe=" + fe(pcn)"
+for m in A B C D; do
+  case $m in
+    A) terms="$base + factor(year)" ;;
+    B) terms="$base + factor(year) + fe(pcn)" ;;
+    C) terms="$base + fe(year) + fe(pcn)" ;;
+    D) terms="$base + fe(year) + fe(practice)" ;;
+  esac
   cat >"$work/spel_$m.spel" <<SPEL
 d = read "$data"
-m = d |> model good_experience ~ $terms$fe, weights = weight, cluster = pcn
+m = d |> model good_experience ~ $terms, weights = weight, cluster = pcn
 tidy m on lw_fte_50k
 SPEL
 done
@@ -52,11 +59,13 @@ PY
 )
   printf '%s|%s|%s|%s|%s\n' "$name" "$model" "$secs" "$((kib / 1024))" "$estimate" >>"$results"
 }
-for m in A B; do
+for m in A B C D; do
   run spel $m "$spel" run --format json "$work/spel_$m.spel"
   run glum $m "$venv/bin/python" "$root/bench/models.py" glum $m "$data"
 done
-run pyfixest B "$venv/bin/python" "$root/bench/models.py" pyfixest B "$data"
+for m in B C D; do
+  run pyfixest $m "$venv/bin/python" "$root/bench/models.py" pyfixest $m "$data"
+done
 run statsmodels A "$venv/bin/python" "$root/bench/models.py" statsmodels A "$data"
 run spel summary "$spel" run "$work/spel_summary.spel"
 run polars summary "$venv/bin/python" "$work/polars_summary.py"

@@ -17,7 +17,7 @@ bench_setup() {
 write_study() {
   cat >"$work/make.spel" <<SPEL
 simulate gpps, n = $1
-  |> select good_experience, lw_fte_50k, age_band, sex, ethnicity, imd_quintile, year, pcn, region, weight
+  |> select good_experience, lw_fte_50k, age_band, sex, ethnicity, imd_quintile, year, pcn, practice, region, weight
   |> write to "$2"
 SPEL
   "$spel" run "$work/make.spel" >/dev/null

@@ -221,11 +221,11 @@ const SMALL_GROUPING: usize = 200;
 /// that the fit goes by cells with one grouping absorbed, and the fit is then given back
 /// in the columns asked for with the dummies partialled out (Frisch–Waugh–Lovell): the
 /// information is its Schur complement, each cluster's scores their residual on the
-/// dummies' — exactly what absorbing them gives. Only where the passes add the clusters'
-/// scores (one-way clusters, the large grouping or nested in it): other variances read
-/// the rows, which would need the dummies partialled out row by row. `None` otherwise,
-/// and when a dummy is collinear with the columns asked for (the fit by rows then drops
-/// the column, as absorbing does).
+/// dummies' — exactly what absorbing them gives. Only for one-way clusters (summed by the
+/// passes, or from the rows the last pass wrote): other variances read the rows, which
+/// would need the dummies partialled out row by row. `None` otherwise, and when a dummy
+/// is collinear with the columns asked for (the fit by rows then drops the column, as
+/// absorbing does).
 fn fit_joining_small_groupings<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     let groups = problem.fixed_effects;
     if groups.len() < 2 {
@@ -247,10 +247,6 @@ fn fit_joining_small_groupings<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
             levels: g.levels as u32,
         }));
     }
-    let refs: Vec<&MatrixColumn> = columns.iter().collect();
-    if !scores_by_table(Some(&groups[large]), clusters, GroupTable::new(&refs).width) {
-        return None;
-    }
     let conditioning = problem
         .conditioning
         .map(|c| c.with_more_columns(columns.len() - p));
@@ -260,7 +256,7 @@ fn fit_joining_small_groupings<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         conditioning: conditioning.as_ref(),
         ..*problem
     };
-    let fit = fit_by_cells(&joined)?;
+    let mut fit = fit_by_cells(&joined)?;
     let (asked, dummies): (Vec<usize>, Vec<usize>) =
         (0..fit.kept.len()).partition(|&a| fit.kept[a] < p);
     if dummies.len() != columns.len() - p {
@@ -268,7 +264,14 @@ fn fit_joining_small_groupings<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     }
     let information = fit.information.as_ref()?;
     let (information, projection) = partial_out(information, &asked, &dummies)?;
-    let scores = fit.cluster_scores.as_ref()?;
+    // Clusters the passes could not sum by (a grouping that nests the large one, as PCNs
+    // nest practices) are summed from the rows the last pass wrote.
+    let scores = match fit.cluster_scores.take() {
+        Some(scores) => scores,
+        None => fit
+            .rows
+            .score_sums(clusters, &fit.working_weights, &fit.working_residuals),
+    };
     let width = fit.kept.len();
     let mut cluster_scores = Vec::with_capacity(clusters.levels * asked.len());
     for g in 0..clusters.levels {
@@ -1516,49 +1519,42 @@ mod tests {
             levels: 5,
         };
         let groups = [small, large];
-        let problem = Problem {
-            score_grouping: Some(&groups[1]),
-            ..absorbed_logit(&y, &columns, &weights, &groups)
-        };
-        let joined = fit_joining_small_groupings(&problem).expect("the small grouping joins");
-        let by_rows = fit_by_rows(&problem);
-        assert!(joined.converged && by_rows.converged);
-        close(&joined, &by_rows, 1e-9);
-        // The information and each cluster's scores with the small grouping partialled out
-        // equal those of the columns demeaned within both groupings, row by row.
-        let (w, r) = (&by_rows.working_weights, &by_rows.working_residuals);
-        let (information, _) = by_rows.rows.cross_products(w, r);
-        let joined_information = joined.information.as_ref().unwrap();
-        let p = joined.kept.len();
-        for a in 0..p {
-            for b in 0..p {
-                let (x, y) = (joined_information[(a, b)], information[(a, b)]);
-                assert!(
-                    (x - y).abs() <= 1e-7 * (1.0 + y.abs()),
-                    "({a}, {b}): {x} vs {y}"
-                );
-            }
-        }
-        let Demeaning::Columns(demeaned) = &by_rows.rows.demeaning else {
-            panic!("two groupings are demeaned column by column");
-        };
-        let mut scores = vec![0.0; groups[1].levels * p];
-        for i in 0..n {
-            let g = groups[1].ids[i] as usize;
+        // Clustered by the large grouping the passes add the scores; by another, they come
+        // from the rows the last pass wrote.
+        for clusters in [&groups[1], &groups[0]] {
+            let problem = Problem {
+                score_grouping: Some(clusters),
+                ..absorbed_logit(&y, &columns, &weights, &groups)
+            };
+            let joined = fit_joining_small_groupings(&problem).expect("the small grouping joins");
+            let by_rows = fit_by_rows(&problem);
+            assert!(joined.converged && by_rows.converged);
+            close(&joined, &by_rows, 1e-9);
+            // The information and each cluster's scores with the small grouping partialled
+            // out equal those of the columns demeaned within both groupings, row by row.
+            let (w, r) = (&by_rows.working_weights, &by_rows.working_residuals);
+            let (information, _) = by_rows.rows.cross_products(w, r);
+            let joined_information = joined.information.as_ref().unwrap();
+            let p = joined.kept.len();
             for a in 0..p {
-                scores[g * p + a] += w[i] * r[i] * demeaned[a][i];
+                for b in 0..p {
+                    let (x, y) = (joined_information[(a, b)], information[(a, b)]);
+                    assert!(
+                        (x - y).abs() <= 1e-7 * (1.0 + y.abs()),
+                        "({a}, {b}): {x} vs {y}"
+                    );
+                }
+            }
+            let scores = by_rows.rows.score_sums(clusters, w, r);
+            let joined_scores = joined.cluster_scores.as_ref().unwrap();
+            assert_eq!(joined_scores.len(), clusters.levels * p);
+            for (x, y) in joined_scores.iter().zip(&scores) {
+                assert!((x - y).abs() <= 1e-6 * (1.0 + y.abs()), "{x} vs {y}");
             }
         }
-        let joined_scores = joined.cluster_scores.as_ref().unwrap();
-        for (x, y) in joined_scores.iter().zip(&scores) {
-            assert!((x - y).abs() <= 1e-6 * (1.0 + y.abs()), "{x} vs {y}");
-        }
-        // Clusters other than the large grouping read the rows: the fit goes by rows.
-        let by_small = Problem {
-            score_grouping: Some(&groups[0]),
-            ..problem
-        };
-        assert!(fit_joining_small_groupings(&by_small).is_none());
+        // Other variances read the rows: the fit goes by rows.
+        let unclustered = absorbed_logit(&y, &columns, &weights, &groups);
+        assert!(fit_joining_small_groupings(&unclustered).is_none());
     }
 
     #[test]

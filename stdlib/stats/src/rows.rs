@@ -382,6 +382,41 @@ impl<'a> Rows<'a> {
     }
 
     /// [`Rows::group_score_sums`] from the table's sums.
+    /// Each group's sum of the scores `w_i r_i x̃_i` (`p` numbers a group): by tables
+    /// when [`Rows::scores_by_table`], else from the demeaned rows a block at a time — one
+    /// partial sum per chunk when that is small, otherwise one pass on this thread.
+    pub fn score_sums(&self, grouping: &Grouping, w: &[f64], r: &[f64]) -> Vec<f64> {
+        if let Some(sums) = self.group_score_sums(grouping, w, r) {
+            return sums;
+        }
+        let p = self.width();
+        let size = grouping.levels * p;
+        let add_block = |sums: &mut Vec<f64>, start: usize, len: usize, mut block: MatMut<f64>| {
+            let ids = &grouping.ids[start..start + len];
+            for c in 0..p {
+                let column = column_slice(block.as_mut(), c, len);
+                for (i, (value, &g)) in column.iter().zip(ids).enumerate() {
+                    sums[g as usize * p + c] += value * w[start + i] * r[start + i];
+                }
+            }
+        };
+        if size <= 1 << 16 {
+            self.fold_blocks(
+                || vec![0.0; size],
+                add_block,
+                |a, b| {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        *x += y;
+                    }
+                },
+            )
+        } else {
+            let mut sums = vec![0.0; size];
+            self.each_block(|start, len, block| add_block(&mut sums, start, len, block));
+            sums
+        }
+    }
+
     pub fn finish_group_scores(&self, grouping: &Grouping, sums: &[f64]) -> Vec<f64> {
         let absorbed_means = match &self.demeaning {
             Demeaning::OneWay { means, .. } => Some(means),

@@ -191,48 +191,15 @@ fn scale_to_scores(inputs: &Inputs, start: usize, len: usize, mut block: MatMut<
     }
 }
 
-/// Each cluster's sum of scores, cluster by cluster (`p` numbers each). One partial
-/// sum per chunk when that is small; otherwise one pass on this thread.
+/// Each cluster's sum of scores, cluster by cluster (`p` numbers each): as the fit added
+/// them, or from the rows.
 fn cluster_sums(inputs: &Inputs, grouping: &Grouping) -> Vec<f64> {
     if let (Some(sums), [_]) = (inputs.cluster_scores, inputs.clusters) {
         return sums.to_vec();
     }
-    if let Some(sums) =
-        inputs
-            .rows
-            .group_score_sums(grouping, inputs.working_weights, inputs.working_residuals)
-    {
-        return sums;
-    }
-    let p = inputs.rows.width();
-    let size = grouping.levels * p;
-    let add_block = |sums: &mut Vec<f64>, start: usize, len: usize, mut block: MatMut<f64>| {
-        scale_to_scores(inputs, start, len, block.as_mut(), false);
-        let ids = &grouping.ids[start..start + len];
-        for c in 0..p {
-            let column = column_slice(block.as_mut(), c, len);
-            for (value, &g) in column.iter().zip(ids) {
-                sums[g as usize * p + c] += value;
-            }
-        }
-    };
-    if size <= 1 << 16 {
-        inputs.rows.fold_blocks(
-            || vec![0.0; size],
-            add_block,
-            |a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
-                }
-            },
-        )
-    } else {
-        let mut sums = vec![0.0; size];
-        inputs
-            .rows
-            .each_block(|start, len, block| add_block(&mut sums, start, len, block));
-        sums
-    }
+    inputs
+        .rows
+        .score_sums(grouping, inputs.working_weights, inputs.working_residuals)
 }
 
 /// The meat of a sandwich on dense columns: the scores `x_i · s_i` (with `s_i` a row's

@@ -64,22 +64,24 @@ fn absorbed_effects_give_the_slopes_of_dummies() {
 
 #[test]
 fn a_small_absorbed_effect_beside_a_large_one_gives_what_its_dummies_give() {
-    // fe(year) beside fe(pcn) with clusters by PCN joins the design as year dummies and is
-    // partialled out again: the same estimates, standard errors and absorbed effects as
-    // writing factor(year), in each family, with and without weights.
+    // fe(year) beside fe(pcn) (or fe(practice), nested in the PCN clusters) joins the
+    // design as year dummies and is partialled out again: the same estimates, standard
+    // errors and absorbed effects as writing factor(year), in each family, with and
+    // without weights.
     let terms = "lw_fte_50k + sex + age_band";
-    for (family, weights) in [
-        ("logit", ", weights = weight"),
-        ("logit", ""),
-        ("ols", ", weights = weight"),
-        ("poisson", ""),
+    for (family, weights, large) in [
+        ("logit", ", weights = weight", "pcn"),
+        ("logit", "", "practice"),
+        ("ols", ", weights = weight", "pcn"),
+        ("ols", "", "practice"),
+        ("poisson", "", "pcn"),
     ] {
         let options = format!("family = {family}, cluster = pcn{weights}");
         let dummies = last_model(&format!(
-            "{SURVEY}model good_experience ~ {terms} + factor(year) + fe(pcn), {options}"
+            "{SURVEY}model good_experience ~ {terms} + factor(year) + fe({large}), {options}"
         ));
         let absorbed = last_model(&format!(
-            "{SURVEY}model good_experience ~ {terms} + fe(year) + fe(pcn), {options}"
+            "{SURVEY}model good_experience ~ {terms} + fe(year) + fe({large}), {options}"
         ));
         for t in absorbed["terms"].as_array().unwrap() {
             let name = t["term"].as_str().unwrap();
