@@ -48,22 +48,44 @@ pub fn values(
     for i in 0..n {
         remainder[i] = eta[i] - offset.map_or(0.0, |o| o[i]) - remainder[i];
     }
-    let mut values: Vec<Vec<f64>> = groups.iter().map(|g| vec![0.0; g.levels]).collect();
-    for _ in 0..1_000 {
+    let levels: Vec<usize> = groups.iter().map(|g| g.levels).collect();
+    alternating_means(
+        &levels,
+        n,
+        |i, k| groups[k].ids[i] as usize,
+        |i| (remainder[i], 1.0),
+        1_000,
+    )
+}
+
+/// Each grouping's values by alternating means: a grouping's value at a level is the
+/// mean, over the entries at that level, of what the other groupings' values leave of
+/// the entries' sums, until no value moves by 1e-12 or after `rounds`. An entry is a
+/// row, or a combination of levels with its count: `level(entry, grouping)` and
+/// `sum_count(entry)` say which.
+fn alternating_means(
+    levels: &[usize],
+    entries: usize,
+    level: impl Fn(usize, usize) -> usize,
+    sum_count: impl Fn(usize) -> (f64, f64),
+    rounds: usize,
+) -> Vec<Vec<f64>> {
+    let mut values: Vec<Vec<f64>> = levels.iter().map(|&l| vec![0.0; l]).collect();
+    for _ in 0..rounds {
         let mut largest_change: f64 = 0.0;
-        for k in 0..groups.len() {
-            let mut sums = vec![0.0; groups[k].levels];
-            let mut counts = vec![0.0; groups[k].levels];
-            for i in 0..n {
-                let others: f64 = (0..groups.len())
+        for k in 0..levels.len() {
+            let mut sums = vec![0.0; levels[k]];
+            let mut counts = vec![0.0; levels[k]];
+            for e in 0..entries {
+                let others: f64 = (0..levels.len())
                     .filter(|&m| m != k)
-                    .map(|m| values[m][groups[m].ids[i] as usize])
+                    .map(|m| values[m][level(e, m)])
                     .sum();
-                let g = groups[k].ids[i] as usize;
-                sums[g] += remainder[i] - others;
-                counts[g] += 1.0;
+                let (sum, count) = sum_count(e);
+                sums[level(e, k)] += sum - count * others;
+                counts[level(e, k)] += count;
             }
-            for g in 0..groups[k].levels {
+            for g in 0..levels[k] {
                 let value = sums[g] / counts[g];
                 largest_change = largest_change.max((value - values[k][g]).abs());
                 values[k][g] = value;
@@ -128,31 +150,14 @@ fn by_table(
             (levels, sums[2 * c], sums[2 * c + 1])
         })
         .collect();
-    let mut values: Vec<Vec<f64>> = groups.iter().map(|g| vec![0.0; g.levels]).collect();
-    for _ in 0..10_000 {
-        let mut largest_change: f64 = 0.0;
-        for k in 0..groups.len() {
-            let mut level_sums = vec![0.0; groups[k].levels];
-            let mut counts = vec![0.0; groups[k].levels];
-            for (levels, sum, count) in &present {
-                let others: f64 = (0..groups.len())
-                    .filter(|&m| m != k)
-                    .map(|m| values[m][levels[m]])
-                    .sum();
-                level_sums[levels[k]] += sum - count * others;
-                counts[levels[k]] += count;
-            }
-            for g in 0..groups[k].levels {
-                let value = level_sums[g] / counts[g];
-                largest_change = largest_change.max((value - values[k][g]).abs());
-                values[k][g] = value;
-            }
-        }
-        if largest_change < 1e-12 {
-            break;
-        }
-    }
-    Some(values)
+    let levels: Vec<usize> = groups.iter().map(|g| g.levels).collect();
+    Some(alternating_means(
+        &levels,
+        present.len(),
+        |e, k| present[e].0[k],
+        |e| (present[e].1, present[e].2),
+        10_000,
+    ))
 }
 
 #[cfg(test)]
