@@ -18,28 +18,6 @@ pub fn values(
         return Vec::new();
     }
     let n = eta.len();
-    if let [group] = groups {
-        // One effect is each group's mean of what the terms leave of eta, in one pass
-        // over the rows a block at a time (no row-length vector).
-        let partials = over_chunks(n, |range| {
-            let mut sums = vec![0.0; 2 * group.levels];
-            let mut xb = vec![0.0; BLOCK];
-            for start in range.clone().step_by(BLOCK) {
-                let len = BLOCK.min(range.end - start);
-                linear_predictor(columns, slopes, start, &mut xb[..len]);
-                for (r, &x) in xb[..len].iter().enumerate() {
-                    let i = start + r;
-                    let g = 2 * group.ids[i] as usize;
-                    sums[g] += eta[i] - offset.map_or(0.0, |o| o[i]) - x;
-                    sums[g + 1] += 1.0;
-                }
-            }
-            sums
-        });
-        let sums = add_partials(partials, 2 * group.levels);
-        let values = sums.chunks(2).map(|s| s[0] / s[1]).collect();
-        return vec![values];
-    }
     if let Some(values) = by_table(groups, columns, slopes, eta, offset) {
         return values;
     }
@@ -98,12 +76,14 @@ fn alternating_means(
     values
 }
 
-/// Combinations of levels a table of the groupings may have.
-const TABLE_CELLS: usize = 1 << 22;
+/// Combinations of levels a table of the groupings may have: each chunk of rows adds
+/// into a table of its own (a megabyte at most), all held until they are added up.
+const TABLE_CELLS: usize = 1 << 16;
 
-/// Several groupings whose combinations of levels are few (survey years by PCNs): one
-/// pass over the rows adds each combination's count and remainder, and the alternating
-/// means run on that table, not on the rows. `None` when the table would be too large.
+/// Groupings whose combinations of levels are few (one grouping's levels; survey years by
+/// PCNs): one pass over the rows, a block at a time, adds each combination's count and
+/// remainder, and the alternating means run on that table, not on the rows (one round,
+/// for one grouping). `None` when the table would be too large.
 fn by_table(
     groups: &[&Grouping],
     columns: &[&MatrixColumn],
