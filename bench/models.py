@@ -20,7 +20,7 @@ if tool == "glum":
     from glum import GeneralizedLinearRegressor
 
     df = pd.read_parquet(path)
-    absorbed = {"A": [], "B": ["pcn"], "C": ["pcn"], "D": ["practice"]}[model]
+    absorbed = {"A": [], "B": ["pcn"], "C": ["pcn"], "D": ["practice"], "E": ["pcn"]}[model]
     factors = ["age_band", "sex", "ethnicity", "imd_quintile", "year"] + absorbed
     X = df[["lw_fte_50k"] + factors].copy()
     for f in factors:
@@ -44,6 +44,7 @@ elif tool == "pyfixest":
         "B": (TERMS, "pcn"),
         "C": (TERMS.replace(" + C(year)", ""), "year + pcn"),
         "D": (TERMS.replace(" + C(year)", ""), "year + practice"),
+        "E": (TERMS.replace(" + C(year)", "").replace(" + C(age_band)", ""), "year + age_band + pcn"),
     }[model]
     fit = pf.feglm(f"good_experience ~ {terms} | {absorbed}", data=df, family="logit", vcov={"CRV1": "pcn"})
     coef, se = float(fit.coef()["lw_fte_50k"]), float(fit.se()["lw_fte_50k"])
