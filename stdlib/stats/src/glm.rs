@@ -256,12 +256,10 @@ fn fit_joining_small_groupings<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
         conditioning: conditioning.as_ref(),
         ..*problem
     };
-    let mut fit = fit_by_cells(&joined)?;
+    // A dummy collinear with the columns asked for stops the fit at its first pass.
+    let mut fit = fit_by_cells_keeping(&joined, p)?;
     let (asked, dummies): (Vec<usize>, Vec<usize>) =
         (0..fit.kept.len()).partition(|&a| fit.kept[a] < p);
-    if dummies.len() != columns.len() - p {
-        return None;
-    }
     let information = fit.information.as_ref()?;
     let (information, projection) = partial_out(information, &asked, &dummies)?;
     // Clusters the passes could not sum by (a grouping that nests the large one, as PCNs
@@ -363,10 +361,20 @@ struct PassSums {
 /// by row instead (no cells, several absorbed groupings, a column that hardly varies
 /// within the groups, a singular design).
 fn fit_by_cells<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
+    fit_by_cells_keeping(problem, problem.columns.len())
+}
+
+/// [`fit_by_cells`], given up (`None`) as soon as the first pass finds a column from
+/// `must_keep` on collinear: joined dummies that must all stay.
+fn fit_by_cells_keeping<'a>(problem: &Problem<'a>, must_keep: usize) -> Option<Fit<'a>> {
     if problem.fixed_effects.len() > 1 {
         return None;
     }
     let (passes, sums, equations) = CellPasses::start(problem)?;
+    let kept_from = passes.kept.iter().filter(|&&j| j >= must_keep).count();
+    if kept_from != problem.columns.len() - must_keep {
+        return None;
+    }
     // One-way clusters' sums of scores come from the pass that writes the rows' values
     // when the sandwich would sum them by a table of the same columns.
     let scores_by = problem
