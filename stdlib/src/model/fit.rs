@@ -9,6 +9,7 @@ use crate::choice::Choice;
 use crate::format;
 use crate::formula::design::{Design, Grouping, MatrixColumn, kept_rows};
 use rayon::prelude::*;
+use spel_stats::absorbed::nested_in;
 use spel_stats::conditioning::Conditioning;
 use spel_stats::glm::{self, Family, Link, Problem};
 use spel_stats::linalg;
@@ -55,9 +56,9 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     }
     if !fitted.rows.within_tolerance {
         notes.push(format!(
-            "Demeaning by the absorbed effects did not reach its tolerance ({:e} of the \
-             largest value) in {} conjugate-gradient steps: the estimates may be off in their \
-             last digits.",
+            "Demeaning by the absorbed effects stopped short of its tolerance ({:e} of the \
+             largest value; rounding, or the limit of {} conjugate-gradient steps): the \
+             estimates may be off in their last digits.",
             spel_stats::rows::DEMEANING_TOLERANCE,
             format::count(spel_stats::rows::DEMEANING_STEPS)
         ));
@@ -192,11 +193,7 @@ impl FitData {
             Some(e) => e == Estimator::Cluster,
             None => !design.clusters.is_empty(),
         };
-        let fixed_effects: Vec<Grouping> = design
-            .fixed_effects
-            .iter()
-            .map(|g| g.grouping.clone())
-            .collect();
+        let fixed_effects = fitted_groupings(design, notes);
         let clusters: Vec<Grouping> = design.clusters.iter().map(|g| g.grouping.clone()).collect();
         let conditioning =
             Conditioning::apply(&mut design.columns, !design.fixed_effects.is_empty());
@@ -234,6 +231,39 @@ impl FitData {
             conditioning: Some(&self.conditioning),
         }
     }
+}
+
+/// The absorbed groupings the fit needs: one nested in another (regions beside PCNs)
+/// adds nothing, so it is left out of the fit and of the degrees of freedom, and said in
+/// a note. Its values are still reported (zero sums beside the finer ones' values).
+/// Of two that are the same grouping, the first is kept.
+fn fitted_groupings(design: &Design, notes: &mut Vec<String>) -> Vec<Grouping> {
+    let groups = &design.fixed_effects;
+    let mut within: Vec<Option<usize>> = vec![None; groups.len()];
+    for coarse in 0..groups.len() {
+        within[coarse] = (0..groups.len()).find(|&fine| {
+            fine != coarse
+                && within[fine].is_none()
+                && nested_in(&groups[fine].grouping, &groups[coarse].grouping)
+                && (fine < coarse || !nested_in(&groups[coarse].grouping, &groups[fine].grouping))
+        });
+        if let Some(fine) = within[coarse] {
+            notes.push(format!(
+                "`{fine}` is nested in `{coarse}` (each of its {} levels lies within one \
+                 level of `{coarse}`): the effects of `{coarse}` are sums of those of `{fine}`, so \
+                 they are absorbed already and add no parameters.",
+                format::count(groups[fine].grouping.levels),
+                fine = groups[fine].name,
+                coarse = groups[coarse].name,
+            ));
+        }
+    }
+    groups
+        .iter()
+        .zip(&within)
+        .filter(|(_, nested)| nested.is_none())
+        .map(|(g, _)| g.grouping.clone())
+        .collect()
 }
 
 /// Absorbed groups whose outcome never varies — always 0 or always 1 for a binomial
@@ -343,7 +373,7 @@ impl Variance {
             0
         } else {
             data.fixed_effects.iter().map(|g| g.levels).sum::<usize>()
-                - (design.fixed_effects.len() - 1)
+                - (data.fixed_effects.len() - 1)
         };
         let k = (fitted.kept.len() + absorbed) as f64;
         let ols = family == Family::Gaussian;

@@ -3,6 +3,23 @@
 use crate::matrix::{Grouping, MatrixColumn, linear_predictor};
 use crate::rows::{BLOCK, add_partials, over_chunks};
 
+/// Whether each group of `fine` lies within one group of `coarse` (practices within
+/// PCNs, PCNs within regions): then `coarse`'s effects are sums of `fine`'s, and
+/// absorbing both is absorbing `fine` alone.
+pub fn nested_in(fine: &Grouping, coarse: &Grouping) -> bool {
+    const NONE: u32 = u32::MAX;
+    let mut outer = vec![NONE; fine.levels];
+    for (&f, &c) in fine.ids.iter().zip(coarse.ids.iter()) {
+        let seen = &mut outer[f as usize];
+        if *seen == NONE {
+            *seen = c;
+        } else if *seen != c {
+            return false;
+        }
+    }
+    true
+}
+
 /// The absorbed effects' values by level: the part of each row's linear predictor the
 /// slopes do not explain, split among the effects by alternating means. Only sums over
 /// the effects are identified, which is all a prediction needs. One vector a grouping,
@@ -190,5 +207,20 @@ mod tests {
                 "row {i}: {by_rows} vs {by_table}"
             );
         }
+    }
+
+    #[test]
+    fn a_grouping_within_another_is_nested_in_it() {
+        let grouping = |ids: Vec<u32>, levels| Grouping {
+            ids: Arc::new(ids),
+            levels,
+        };
+        let practice = grouping(vec![0, 1, 2, 3, 1, 0, 4], 5);
+        let pcn = grouping(vec![0, 0, 1, 1, 0, 0, 1], 2);
+        let year = grouping(vec![0, 1, 0, 1, 0, 1, 0], 2);
+        assert!(nested_in(&practice, &pcn));
+        assert!(!nested_in(&pcn, &practice));
+        assert!(!nested_in(&practice, &year));
+        assert!(nested_in(&pcn, &pcn));
     }
 }
