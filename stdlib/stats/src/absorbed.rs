@@ -7,17 +7,25 @@ use crate::rows::{BLOCK, add_partials, over_chunks};
 /// PCNs, PCNs within regions): then `coarse`'s effects are sums of `fine`'s, and
 /// absorbing both is absorbing `fine` alone.
 pub fn nested_in(fine: &Grouping, coarse: &Grouping) -> bool {
-    const NONE: u32 = u32::MAX;
-    let mut outer = vec![NONE; fine.levels];
+    outer_levels(fine, coarse).is_some()
+}
+
+/// A level of `fine` that no row takes, in [`outer_levels`].
+pub const NO_ROWS: u32 = u32::MAX;
+
+/// The level of `coarse` each level of `fine` lies within ([`NO_ROWS`] for a level no
+/// row takes), or `None` when some group of `fine` spans two of `coarse`.
+pub fn outer_levels(fine: &Grouping, coarse: &Grouping) -> Option<Vec<u32>> {
+    let mut outer = vec![NO_ROWS; fine.levels];
     for (&f, &c) in fine.ids.iter().zip(coarse.ids.iter()) {
         let seen = &mut outer[f as usize];
-        if *seen == NONE {
+        if *seen == NO_ROWS {
             *seen = c;
         } else if *seen != c {
-            return false;
+            return None;
         }
     }
-    true
+    Some(outer)
 }
 
 /// The absorbed effects' values by level: the part of each row's linear predictor the

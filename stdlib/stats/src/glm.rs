@@ -11,6 +11,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use statrs::function::gamma::ln_gamma;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -21,6 +22,8 @@ use super::rows::{
     BLOCK, CHUNK, Cells, Demeaning, GroupTable, Rows, absorb_one_way, add_partials, fill_chunks,
     group_shifts, over_chunks, scores_by_table,
 };
+use crate::absorbed::{NO_ROWS, outer_levels};
+use crate::combinations::Combinations;
 use crate::conditioning::Conditioning;
 use crate::matrix::{Codes, Grouping, MatrixColumn};
 
@@ -210,6 +213,9 @@ pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
     if let Some(fit) = fit_joining_small_groupings(problem) {
         return fit;
     }
+    if let Some(fit) = fit_by_combinations(problem) {
+        return fit;
+    }
     fit_by_rows(problem)
 }
 
@@ -292,9 +298,10 @@ fn fit_joining_small_groupings<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     let kept: Vec<usize> = asked.iter().map(|&a| fit.kept[a]).collect();
     let rows = Rows::one_way(
         kept.iter().map(|&j| &problem.columns[j]).collect(),
-        std::slice::from_ref(&groups[large]),
+        &groups[large],
         asked_means,
         weights.clone(),
+        None,
         None,
     );
     Some(Fit {
@@ -370,25 +377,88 @@ fn fit_by_cells_keeping<'a>(problem: &Problem<'a>, must_keep: usize) -> Option<F
     if problem.fixed_effects.len() > 1 {
         return None;
     }
-    let (passes, sums, equations) = CellPasses::start(problem)?;
+    fit_cells(problem, must_keep, None)
+}
+
+/// Several absorbed groupings by the table of their level combinations
+/// ([`crate::combinations`]): the passes add each combination's sums as they add each
+/// group's for one grouping, and the combinations' means are projected on the effects
+/// before they are taken from the cross-products. `None` when the combinations are too
+/// many, or as [`fit_by_cells`].
+fn fit_by_combinations<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
+    if problem.fixed_effects.len() < 2 {
+        return None;
+    }
+    let combinations = Combinations::new(problem.fixed_effects)?;
+    fit_cells(problem, problem.columns.len(), Some(Arc::new(combinations)))
+}
+
+/// The fit by cells with one absorbed grouping, or with the `combinations` of several.
+fn fit_cells<'a>(
+    problem: &Problem<'a>,
+    must_keep: usize,
+    combinations: Option<Arc<Combinations>>,
+) -> Option<Fit<'a>> {
+    let (passes, sums, equations) = CellPasses::start(problem, combinations)?;
     let kept_from = passes.kept.iter().filter(|&&j| j >= must_keep).count();
     if kept_from != problem.columns.len() - must_keep {
         return None;
     }
     // One-way clusters' sums of scores come from the pass that writes the rows' values
-    // when the sandwich would sum them by a table of the same columns.
-    let scores_by = problem
-        .score_grouping
-        .filter(|c| scores_by_table(passes.group, c, passes.table.width));
-    let solution = passes.irls(sums, equations, scores_by)?;
-    passes.finish(solution, scores_by)
+    // when the sandwich would sum them by a table of the same columns: by the clusters,
+    // or by the absorbed groups when each lies within one cluster (practices within
+    // PCNs), their sums then added up by cluster. No row-length weights and residuals
+    // are kept for them.
+    let width = passes.table.width;
+    let group = passes.group.as_ref();
+    let clusters = problem.score_grouping;
+    let by_clusters = clusters.filter(|c| scores_by_table(group, c, width));
+    let within = match (by_clusters, clusters, group) {
+        (None, Some(c), Some(g)) if scores_by_table(None, g, width) => {
+            outer_levels(g, c).map(|outer| (g.clone(), outer, c.levels))
+        }
+        _ => None,
+    };
+    let scores_by: Option<Grouping> = by_clusters
+        .cloned()
+        .or_else(|| within.as_ref().map(|(g, ..)| g.clone()));
+    let solution = passes.irls(sums, equations, scores_by.as_ref())?;
+    let mut fit = passes.finish(solution, scores_by.as_ref())?;
+    if let Some((_, outer, levels)) = within {
+        let width = fit.kept.len();
+        fit.cluster_scores =
+            (fit.cluster_scores.take()).map(|scores| add_up_within(&scores, &outer, levels, width));
+    }
+    Some(fit)
+}
+
+/// Groups' sums of `width` numbers each added up into the `levels` groups they lie
+/// within (`outer` from [`outer_levels`]).
+fn add_up_within(sums: &[f64], outer: &[u32], levels: usize, width: usize) -> Vec<f64> {
+    let mut out = vec![0.0; levels * width];
+    for (g, &c) in outer.iter().enumerate() {
+        if c == NO_ROWS {
+            continue;
+        }
+        let (from, to) = (g * width, c as usize * width);
+        for j in 0..width {
+            out[to + j] += sums[from + j];
+        }
+    }
+    out
 }
 
 /// The columns estimated, their cells and the absorbed group's table: what every pass
 /// of [`fit_by_cells`] reads besides the problem.
 struct CellPasses<'a, 'p> {
     problem: &'p Problem<'a>,
-    group: Option<&'a Grouping>,
+    /// The absorbed grouping, or the combinations of several groupings' levels.
+    group: Option<Grouping>,
+    /// Several absorbed groupings: the group sums are by combination of their levels,
+    /// and the means are projected on their effects ([`Combinations::project`]).
+    combinations: Option<Arc<Combinations>>,
+    /// Whether every projection on the combinations so far reached its tolerance.
+    projected: AtomicBool,
     /// Indices of the columns estimated.
     kept: Vec<usize>,
     columns: Vec<&'a MatrixColumn>,
@@ -437,8 +507,12 @@ fn kept_cells<'a>(
 }
 
 impl<'a, 'p> CellPasses<'a, 'p> {
-    /// The first pass, at the starting means, and its normal equations.
-    fn start(problem: &'p Problem<'a>) -> Option<(Self, PassSums, NormalEquations)> {
+    /// The first pass, at the starting means, and its normal equations, with one
+    /// absorbed grouping or the combinations of several.
+    fn start(
+        problem: &'p Problem<'a>,
+        combinations: Option<Arc<Combinations>>,
+    ) -> Option<(Self, PassSums, NormalEquations)> {
         let kept: Vec<usize> = (0..problem.columns.len()).collect();
         let (columns, cells, table) = kept_cells(problem, &kept)?;
         let logit_binary = problem.family == Family::Binomial(Link::Logit)
@@ -447,9 +521,15 @@ impl<'a, 'p> CellPasses<'a, 'p> {
                 .y
                 .iter()
                 .fold(true, |all, &y| all & ((y == 0.0) | (y == 1.0)));
+        let group = match &combinations {
+            Some(c) => Some(c.grouping.clone()),
+            None => problem.fixed_effects.first().cloned(),
+        };
         let mut passes = CellPasses {
             problem,
-            group: problem.fixed_effects.first(),
+            group,
+            combinations,
+            projected: AtomicBool::new(true),
             kept,
             columns,
             cells,
@@ -582,7 +662,10 @@ impl<'a, 'p> CellPasses<'a, 'p> {
             values,
         } = solution;
         // The last pass was at the solution: its sums give X̃'WX̃ and the groups' means there.
-        let information = self.normal_equations(&sums).map(|(xtwx, ..)| xtwx);
+        let group_means = self.group.as_ref().map(|_| self.group_means(&sums));
+        let information = self
+            .equations_with(&sums, group_means.clone())
+            .map(|(xtwx, ..)| xtwx);
         if information.is_none() && values.w.is_empty() {
             // The report would need X'WX from the rows' weights, which were not written.
             return None;
@@ -590,25 +673,21 @@ impl<'a, 'p> CellPasses<'a, 'p> {
         let CellPasses {
             problem,
             group,
+            combinations,
+            projected,
             kept,
             columns,
             cells,
-            table,
             ..
         } = self;
-        let rows = match group {
-            Some(g) => {
-                let (means, weights, _) = table.finish(&columns, &sums.groups);
-                Rows::one_way(
-                    columns,
-                    std::slice::from_ref(g),
-                    means,
-                    weights,
-                    Some(cells),
-                )
+        let mut rows = match (&group, group_means) {
+            (Some(g), Some((means, weights, z_means))) => {
+                let z_means = combinations.is_some().then_some(z_means);
+                Rows::one_way(columns, g, means, weights, z_means, Some(cells))
             }
-            None => Rows::with_cells(columns, &[], &values.w, None, Some(cells)),
+            _ => Rows::with_cells(columns, &[], &values.w, None, Some(cells)),
         };
+        rows.within_tolerance = projected.into_inner();
         let cluster_scores = scores_by.map(|c| rows.finish_group_scores(c, &sums.scores));
         Some(Fit {
             cluster_scores,
@@ -638,7 +717,7 @@ impl<'a, 'p> CellPasses<'a, 'p> {
             .columns
             .iter()
             .position(|c| matches!(c, MatrixColumn::Constant { value, .. } if *value != 0.0));
-        let (sum_w, sum_wx): (f64, Vec<f64>) = match (constant, self.group) {
+        let (sum_w, sum_wx): (f64, Vec<f64>) = match (constant, &self.group) {
             (Some(k), _) => {
                 let value = self.columns[k].get(0);
                 let sum_wx = (0..p).map(|j| raw[(j, k)] / value).collect();
@@ -668,13 +747,36 @@ impl<'a, 'p> CellPasses<'a, 'p> {
     }
 
     fn normal_equations(&self, sums: &PassSums) -> Option<NormalEquations> {
+        let group_means = self.group.as_ref().map(|_| self.group_means(sums));
+        self.equations_with(sums, group_means)
+    }
+
+    /// [`CellPasses::normal_equations`] with the groups' means, weights and working
+    /// response's means already found.
+    fn equations_with(
+        &self,
+        sums: &PassSums,
+        group_means: Option<(Vec<f64>, Vec<f64>, Vec<f64>)>,
+    ) -> Option<NormalEquations> {
         let (mut xtwx, mut xtwz) = self.cells.assemble(self.columns.len(), &sums.cells);
-        if self.group.is_none() {
+        let Some((means, weights, z_means)) = group_means else {
             return Some((xtwx, xtwz, Vec::new(), Vec::new()));
-        }
-        let (means, weights, z_means) = self.table.finish(&self.columns, &sums.groups);
+        };
         absorb_one_way(&mut xtwx, &mut xtwz, &means, &weights, &z_means)
             .then_some((xtwx, xtwz, means, z_means))
+    }
+
+    /// Each group's means of the columns and of the working response, and its weight,
+    /// from a pass's sums; for several absorbed groupings, what their effects fit of the
+    /// means in each combination of levels.
+    fn group_means(&self, sums: &PassSums) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (mut means, weights, mut z_means) = self.table.finish(&self.columns, &sums.groups);
+        if let Some(c) = &self.combinations {
+            let converged = c.project(&mut means, self.columns.len(), &weights)
+                & c.project(&mut z_means, 1, &weights);
+            self.projected.fetch_and(converged, Ordering::Relaxed);
+        }
+        (means, weights, z_means)
     }
 
     /// One pass over the rows at `point`, a chunk of them on each core at a time. With
@@ -689,7 +791,7 @@ impl<'a, 'p> CellPasses<'a, 'p> {
         let n = self.problem.y.len();
         let (cells, table) = (&self.cells, &self.table);
         let numeric = cells.numeric_values(&self.columns);
-        let group_size = self.group.map_or(0, |g| g.levels * table.width);
+        let group_size = self.group.as_ref().map_or(0, |g| g.levels * table.width);
         let scores_by = scores_by.filter(|_| out.is_some());
         let scores_size = scores_by.map_or(0, |c| c.levels * table.width);
         let (by_cell, numeric_beta) = match point {
@@ -745,7 +847,8 @@ impl<'a, 'p> CellPasses<'a, 'p> {
     /// The sums of chunk `c` of the rows, block by block, its rows' values written to
     /// `out`.
     fn chunk_sums(&self, inputs: &PassInputs, c: usize, mut out: Option<ChunkOut>) -> PassSums {
-        let (problem, cells, table, group) = (self.problem, &self.cells, &self.table, self.group);
+        let (problem, cells, table, group) =
+            (self.problem, &self.cells, &self.table, self.group.as_ref());
         let n = problem.y.len();
         let numeric = &inputs.numeric;
         let range = c * CHUNK..((c + 1) * CHUNK).min(n);
@@ -812,7 +915,7 @@ impl<'a, 'p> CellPasses<'a, 'p> {
         values: &mut BlockRows,
         deviance: &mut f64,
     ) {
-        let (problem, group) = (self.problem, self.group);
+        let (problem, group) = (self.problem, self.group.as_ref());
         let family = problem.family;
         let link = family.link();
         let BlockRows {
@@ -1526,15 +1629,22 @@ mod tests {
             ids: Arc::new((0..n).map(|i| (i * 7 % 5) as u32).collect()),
             levels: 5,
         };
+        // Clusters that each hold whole groups of the large grouping (as PCNs hold
+        // practices).
+        let coarse = Grouping {
+            ids: Arc::new(large.ids.iter().map(|g| g / 4).collect()),
+            levels: 8,
+        };
         let groups = [small, large];
-        // Clustered by the large grouping the passes add the scores; by another, they come
-        // from the rows the last pass wrote.
-        for clusters in [&groups[1], &groups[0]] {
+        // Clustered by the large grouping, or by groups holding its groups, the passes add
+        // the scores; by another, they come from the rows the last pass wrote.
+        for (clusters, by_passes) in [(&groups[1], true), (&coarse, true), (&groups[0], false)] {
             let problem = Problem {
                 score_grouping: Some(clusters),
                 ..absorbed_logit(&y, &columns, &weights, &groups)
             };
             let joined = fit_joining_small_groupings(&problem).expect("the small grouping joins");
+            assert_eq!(joined.working_weights.is_empty(), by_passes);
             let by_rows = fit_by_rows(&problem);
             assert!(joined.converged && by_rows.converged);
             close(&joined, &by_rows, 1e-9);
@@ -1563,6 +1673,84 @@ mod tests {
         // Other variances read the rows: the fit goes by rows.
         let unclustered = absorbed_logit(&y, &columns, &weights, &groups);
         assert!(fit_joining_small_groupings(&unclustered).is_none());
+    }
+
+    #[test]
+    fn several_large_groupings_by_their_combinations_give_what_the_rows_give() {
+        // Two crossed groupings of 30 and 40 levels (neither joins as dummies), and a
+        // third nested in neither: the fit by the table of their combinations against
+        // conjugate gradients on the rows, with no clusters (the rows' values written),
+        // clusters of one grouping and clusters holding whole groups of another.
+        let (columns, y, weights, first) = design(30_000, 13);
+        let n = y.len();
+        let second = Grouping {
+            ids: Arc::new((0..n).map(|i| ((i * 17 + i / 11) % 40) as u32).collect()),
+            levels: 40,
+        };
+        let third = Grouping {
+            ids: Arc::new((0..n).map(|i| ((i / 7) % 3) as u32).collect()),
+            levels: 3,
+        };
+        let coarse = Grouping {
+            ids: Arc::new(first.ids.iter().map(|g| g / 5).collect()),
+            levels: 6,
+        };
+        for groups in [
+            vec![first.clone(), second.clone()],
+            vec![first.clone(), second, third],
+        ] {
+            for clusters in [None, Some(&groups[1]), Some(&coarse)] {
+                let problem = Problem {
+                    score_grouping: clusters,
+                    ..absorbed_logit(&y, &columns, &weights, &groups)
+                };
+                let by_table = fit_by_combinations(&problem).expect("few combinations");
+                let by_rows = fit_by_rows(&problem);
+                assert!(by_table.converged && by_rows.converged);
+                assert!(by_table.rows.within_tolerance);
+                close(&by_table, &by_rows, 1e-9);
+                let (w, r) = (&by_rows.working_weights, &by_rows.working_residuals);
+                let (information, _) = by_rows.rows.cross_products(w, r);
+                let table_information = by_table.information.as_ref().unwrap();
+                let p = by_table.kept.len();
+                for a in 0..p {
+                    for b in 0..p {
+                        let (x, y) = (table_information[(a, b)], information[(a, b)]);
+                        assert!(
+                            (x - y).abs() <= 1e-7 * (1.0 + y.abs()),
+                            "({a}, {b}): {x} vs {y}"
+                        );
+                    }
+                }
+                for i in (0..n).step_by(97) {
+                    let (x, y) = (by_table.eta[i], by_rows.eta[i]);
+                    assert!(
+                        (x - y).abs() <= 1e-7 * (1.0 + y.abs()),
+                        "eta {i}: {x} vs {y}"
+                    );
+                }
+                match clusters {
+                    Some(c) => {
+                        assert!(by_table.working_weights.is_empty());
+                        let scores = by_rows.rows.score_sums(c, w, r);
+                        let added = by_table.cluster_scores.as_ref().unwrap();
+                        for (x, y) in added.iter().zip(&scores) {
+                            assert!((x - y).abs() <= 1e-6 * (1.0 + y.abs()), "{x} vs {y}");
+                        }
+                    }
+                    None => {
+                        // The sandwich reads the rows, demeaned by the combinations' values.
+                        let (table_w, table_r) =
+                            (&by_table.working_weights, &by_table.working_residuals);
+                        let (again, _) = by_table.rows.cross_products(table_w, table_r);
+                        for a in 0..p {
+                            let (x, y) = (again[(a, a)], information[(a, a)]);
+                            assert!((x - y).abs() <= 1e-7 * (1.0 + y.abs()), "({a}): {x} vs {y}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`matrix`]: the model matrix column by column, and groupings of rows.
 //! - [`glm`]: generalised linear models by IRLS with absorbed groupings.
 //! - [`rows`]: the design as a fit reads it, in chunks on every core.
+//! - [`combinations`]: several absorbed groupings by the table of their level combinations.
 //! - [`vcov`]: variance estimators, the one sandwich with its small-sample factors.
 //! - [`conditioning`]: numeric columns centred and scaled for a fit, and back.
 //! - [`linalg`]: solving and inverting small symmetric systems, R's rank decision.
@@ -15,6 +16,7 @@
 
 pub mod absorbed;
 pub mod cancel;
+pub mod combinations;
 pub mod conditioning;
 pub mod designs;
 pub mod glm;

@@ -62,7 +62,8 @@ pub enum Demeaning {
 /// The columns of a fit, demeaned.
 pub struct Rows<'a> {
     pub columns: Vec<&'a MatrixColumn>,
-    pub groups: &'a [Grouping],
+    /// The absorbed groupings (codes shared, not copied).
+    pub groups: Vec<Grouping>,
     pub demeaning: Demeaning,
     /// Whether several absorbed groupings' demeaning reached its tolerance for every
     /// column ([`demean_checked`]); true for none or one.
@@ -72,7 +73,7 @@ pub struct Rows<'a> {
 
 impl<'a> Rows<'a> {
     /// Demeans `columns` within `groups` under weights `w`.
-    pub fn new(columns: Vec<&'a MatrixColumn>, groups: &'a [Grouping], w: &[f64]) -> Self {
+    pub fn new(columns: Vec<&'a MatrixColumn>, groups: &[Grouping], w: &[f64]) -> Self {
         Self::with_cells(columns, groups, w, None, None)
     }
 
@@ -81,7 +82,7 @@ impl<'a> Rows<'a> {
     /// [`Rows::cross_products`] and [`Rows::predictor`] will need (found in the same pass).
     pub fn with_cells(
         columns: Vec<&'a MatrixColumn>,
-        groups: &'a [Grouping],
+        groups: &[Grouping],
         w: &[f64],
         z: Option<&[f64]>,
         cells: Option<Arc<Cells>>,
@@ -112,29 +113,32 @@ impl<'a> Rows<'a> {
         };
         Rows {
             columns,
-            groups,
+            groups: groups.to_vec(),
             demeaning,
             within_tolerance,
             cells,
         }
     }
 
-    /// Rows demeaned within one grouping by means already found (from a
-    /// [`GroupTable`] at the same weights).
+    /// Rows demeaned within one grouping by values already found: each group's means
+    /// (from a [`GroupTable`] at the same weights), or what the absorbed effects fit in
+    /// each combination of several groupings' levels ([`crate::combinations`]; then the
+    /// working response's are given too, as its one-way means would be wrong).
     pub fn one_way(
         columns: Vec<&'a MatrixColumn>,
-        groups: &'a [Grouping],
+        group: &Grouping,
         means: Vec<f64>,
         weights: Vec<f64>,
+        z_means: Option<Vec<f64>>,
         cells: Option<Arc<Cells>>,
     ) -> Self {
         Rows {
             columns,
-            groups,
+            groups: vec![group.clone()],
             demeaning: Demeaning::OneWay {
                 means,
                 weights,
-                z_means: None,
+                z_means,
             },
             within_tolerance: true,
             cells,
@@ -447,7 +451,7 @@ impl<'a> Rows<'a> {
                 subtract_group_means(&mut out, &self.groups[0], &self.z_means(z, w));
                 out
             }
-            Demeaning::Columns(_) => demean(z, w, self.groups),
+            Demeaning::Columns(_) => demean(z, w, &self.groups),
         }
     }
 }
@@ -1181,7 +1185,11 @@ impl<'a> Effects<'a> {
             // the null space of D'WD (the constant shared by crossed groupings, or a
             // grouping nested in another): a step along it would be huge and throw
             // alpha far out along that null space.
-            let size: f64 = direction.iter().zip(&self.weights).map(|(d, w)| d * d * w).sum();
+            let size: f64 = direction
+                .iter()
+                .zip(&self.weights)
+                .map(|(d, w)| d * d * w)
+                .sum();
             if curvature.is_nan() || curvature <= NULL_CURVATURE * size {
                 return step;
             }

@@ -118,10 +118,12 @@ fn same_terms(model: &Value, reference: &Value, what: &str) {
 }
 
 #[test]
-fn two_large_absorbed_effects_by_conjugate_gradients_give_what_dummies_give() {
-    // Robust errors read the rows, so fe(year) + fe(pcn) is demeaned row by row by
-    // conjugate gradients; the logit's first working response once threw the effects off
-    // along the null space the two groupings share (the fit then overflowed).
+fn two_absorbed_effects_with_robust_errors_give_what_dummies_give() {
+    // Robust errors read the rows, so fe(year) + fe(pcn) does not join the year as
+    // dummies: it goes by the table of PCN-year combinations, whose means are projected
+    // by conjugate gradients. Demeaning the logit's first working response so (then on
+    // the rows) once threw the effects off along the null space the two groupings share,
+    // and the fit overflowed.
     let terms = "lw_fte_50k + sex + age_band";
     for seed in [1, 2, 3] {
         let survey = format!("gpps = simulate gpps, n = 30000, seed = {seed}\nuse gpps\n");
