@@ -22,7 +22,7 @@ use super::rows::{
     BLOCK, CHUNK, Cells, Demeaning, GroupTable, Rows, absorb_one_way, add_partials, fill_chunks,
     group_shifts, over_chunks, scores_by_table,
 };
-use crate::absorbed::{NO_ROWS, outer_levels};
+use crate::absorbed::outer_levels;
 use crate::combinations::Combinations;
 use crate::conditioning::Conditioning;
 use crate::matrix::{Codes, Grouping, MatrixColumn};
@@ -357,6 +357,9 @@ struct PassSums {
     groups: Vec<f64>,
     /// The clusters' sums of scores, in a pass that writes the rows' values for them.
     scores: Vec<f64>,
+    /// Each absorbed group's sum of the scores `w·r`, beside the clusters' when the
+    /// groups lie within the clusters ([`CellPasses::scores_within`]).
+    group_scores: Vec<f64>,
 }
 
 /// IRLS with one pass over the rows per step, when the columns have cells (few
@@ -399,53 +402,28 @@ fn fit_cells<'a>(
     must_keep: usize,
     combinations: Option<Arc<Combinations>>,
 ) -> Option<Fit<'a>> {
-    let (passes, sums, equations) = CellPasses::start(problem, combinations)?;
+    let (mut passes, sums, equations) = CellPasses::start(problem, combinations)?;
     let kept_from = passes.kept.iter().filter(|&&j| j >= must_keep).count();
     if kept_from != problem.columns.len() - must_keep {
         return None;
     }
     // One-way clusters' sums of scores come from the pass that writes the rows' values
-    // when the sandwich would sum them by a table of the same columns: by the clusters,
-    // or by the absorbed groups when each lies within one cluster (practices within
-    // PCNs), their sums then added up by cluster. No row-length weights and residuals
-    // are kept for them.
+    // when the sandwich would sum them by a table of the same columns: the clusters are
+    // the absorbed groups, or hold whole groups (practices within PCNs; then each group's
+    // sum of scores is added too). No row-length weights and residuals are kept for them.
     let width = passes.table.width;
-    let group = passes.group.as_ref();
-    let clusters = problem.score_grouping;
-    let by_clusters = clusters.filter(|c| scores_by_table(group, c, width));
-    let within = match (by_clusters, clusters, group) {
-        (None, Some(c), Some(g)) if scores_by_table(None, g, width) => {
-            outer_levels(g, c).map(|outer| (g.clone(), outer, c.levels))
+    let scores_by = problem.score_grouping.filter(|c| {
+        let group = passes.group.as_ref();
+        if scores_by_table(group, c, width) {
+            return true;
         }
-        _ => None,
-    };
-    let scores_by: Option<Grouping> = by_clusters
-        .cloned()
-        .or_else(|| within.as_ref().map(|(g, ..)| g.clone()));
-    let solution = passes.irls(sums, equations, scores_by.as_ref())?;
-    let mut fit = passes.finish(solution, scores_by.as_ref())?;
-    if let Some((_, outer, levels)) = within {
-        let width = fit.kept.len();
-        fit.cluster_scores =
-            (fit.cluster_scores.take()).map(|scores| add_up_within(&scores, &outer, levels, width));
-    }
-    Some(fit)
-}
-
-/// Groups' sums of `width` numbers each added up into the `levels` groups they lie
-/// within (`outer` from [`outer_levels`]).
-fn add_up_within(sums: &[f64], outer: &[u32], levels: usize, width: usize) -> Vec<f64> {
-    let mut out = vec![0.0; levels * width];
-    for (g, &c) in outer.iter().enumerate() {
-        if c == NO_ROWS {
-            continue;
-        }
-        let (from, to) = (g * width, c as usize * width);
-        for j in 0..width {
-            out[to + j] += sums[from + j];
-        }
-    }
-    out
+        passes.scores_within = group
+            .filter(|_| scores_by_table(None, c, width))
+            .and_then(|g| outer_levels(g, c));
+        passes.scores_within.is_some()
+    });
+    let solution = passes.irls(sums, equations, scores_by)?;
+    passes.finish(solution, scores_by)
 }
 
 /// The columns estimated, their cells and the absorbed group's table: what every pass
@@ -459,6 +437,10 @@ struct CellPasses<'a, 'p> {
     combinations: Option<Arc<Combinations>>,
     /// Whether every projection on the combinations so far reached its tolerance.
     projected: AtomicBool,
+    /// The cluster each absorbed group lies within, when the clusters are not the
+    /// groups but hold whole groups (PCNs over practices): the clusters' sums of scores
+    /// then take each group's means times its sum of scores ([`Rows::nested_scores`]).
+    scores_within: Option<Vec<u32>>,
     /// Indices of the columns estimated.
     kept: Vec<usize>,
     columns: Vec<&'a MatrixColumn>,
@@ -478,6 +460,7 @@ struct PassInputs<'b> {
     scores_by: Option<&'b Grouping>,
     group_size: usize,
     scores_size: usize,
+    group_scores_size: usize,
 }
 
 /// A chunk's part of the rows' values a pass writes: eta, and the working weights and
@@ -530,6 +513,7 @@ impl<'a, 'p> CellPasses<'a, 'p> {
             group,
             combinations,
             projected: AtomicBool::new(true),
+            scores_within: None,
             kept,
             columns,
             cells,
@@ -675,6 +659,7 @@ impl<'a, 'p> CellPasses<'a, 'p> {
             group,
             combinations,
             projected,
+            scores_within,
             kept,
             columns,
             cells,
@@ -688,7 +673,10 @@ impl<'a, 'p> CellPasses<'a, 'p> {
             _ => Rows::with_cells(columns, &[], &values.w, None, Some(cells)),
         };
         rows.within_tolerance = projected.into_inner();
-        let cluster_scores = scores_by.map(|c| rows.finish_group_scores(c, &sums.scores));
+        let cluster_scores = scores_by.map(|c| match &scores_within {
+            Some(outer) => rows.nested_scores(c, &sums.scores, &sums.group_scores, outer),
+            None => rows.finish_group_scores(c, &sums.scores),
+        });
         Some(Fit {
             cluster_scores,
             beta: by_column(problem.columns.len(), &kept, &beta),
@@ -794,6 +782,10 @@ impl<'a, 'p> CellPasses<'a, 'p> {
         let group_size = self.group.as_ref().map_or(0, |g| g.levels * table.width);
         let scores_by = scores_by.filter(|_| out.is_some());
         let scores_size = scores_by.map_or(0, |c| c.levels * table.width);
+        let group_scores_size = match (scores_by, &self.scores_within, &self.group) {
+            (Some(_), Some(_), Some(g)) => g.levels,
+            _ => 0,
+        };
         let (by_cell, numeric_beta) = match point {
             Point::At { beta, .. } => cells.predictor(beta),
             Point::Start => (Vec::new(), Vec::new()),
@@ -806,6 +798,7 @@ impl<'a, 'p> CellPasses<'a, 'p> {
             scores_by,
             group_size,
             scores_size,
+            group_scores_size,
         };
         let chunks: Vec<Option<ChunkOut>> = match out {
             Some(RowValues { eta, w, .. }) if w.is_empty() => {
@@ -829,6 +822,7 @@ impl<'a, 'p> CellPasses<'a, 'p> {
             cells: vec![0.0; cells.size()],
             groups: vec![0.0; group_size],
             scores: vec![0.0; scores_size],
+            group_scores: vec![0.0; group_scores_size],
         };
         let add = |total: &mut [f64], part: Vec<f64>| {
             for (s, v) in total.iter_mut().zip(part) {
@@ -840,6 +834,7 @@ impl<'a, 'p> CellPasses<'a, 'p> {
             add(&mut total.cells, partial.cells);
             add(&mut total.groups, partial.groups);
             add(&mut total.scores, partial.scores);
+            add(&mut total.group_scores, partial.group_scores);
         }
         total
     }
@@ -857,6 +852,7 @@ impl<'a, 'p> CellPasses<'a, 'p> {
             cells: vec![0.0; cells.size()],
             groups: vec![0.0; inputs.group_size],
             scores: vec![0.0; inputs.scores_size],
+            group_scores: vec![0.0; inputs.group_scores_size],
         };
         let mut block = Block::new();
         for start in range.clone().step_by(BLOCK) {
@@ -894,6 +890,12 @@ impl<'a, 'p> CellPasses<'a, 'p> {
             }
             if let Some(c) = inputs.scores_by {
                 table.add_scores(&mut sums.scores, c, start, w, residual);
+                if let (Some(g), false) = (group, sums.group_scores.is_empty()) {
+                    let ids = &g.ids[rows.clone()];
+                    for ((&g, w), r) in ids.iter().zip(&*w).zip(&*residual) {
+                        sums.group_scores[g as usize] += w * r;
+                    }
+                }
             }
             let (w, z) = (&*w, &*z);
             cells.add_block(&mut sums.cells, numeric, start, w, z);

@@ -13,6 +13,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, Par};
 use rayon::prelude::*;
 
+use crate::absorbed::NO_ROWS;
 use crate::matrix::{Codes, Grouping, MatrixColumn, linear_predictor};
 
 /// Rows per chunk of work given to a core.
@@ -437,6 +438,39 @@ impl<'a> Rows<'a> {
                     value -= means[g * p + c] * row[0];
                 }
                 out[g * p + c] = value;
+            }
+        }
+        out
+    }
+
+    /// Each cluster's sum of the scores `w_i r_i x̃_i` (`p` numbers a cluster) when
+    /// every absorbed group lies within one cluster (`outer`, from
+    /// [`crate::absorbed::outer_levels`]): `Σ_{i∈c} s_i x_i − Σ_{g⊂c} x̄_g Σ_{i∈g} s_i`,
+    /// from the clusters' table `sums` and each group's sum of scores.
+    pub fn nested_scores(
+        &self,
+        clusters: &Grouping,
+        sums: &[f64],
+        group_scores: &[f64],
+        outer: &[u32],
+    ) -> Vec<f64> {
+        let Demeaning::OneWay { means, .. } = &self.demeaning else {
+            unreachable!("scores within clusters are for one absorbed grouping");
+        };
+        let table = GroupTable::new(&self.columns);
+        let p = self.width();
+        let mut out = vec![0.0; clusters.levels * p];
+        for c in 0..clusters.levels {
+            let row = &sums[c * table.width..(c + 1) * table.width];
+            for (j, column) in self.columns.iter().enumerate() {
+                out[c * p + j] = table.column_sum(row, j, column);
+            }
+        }
+        for (g, &c) in outer.iter().enumerate() {
+            if c != NO_ROWS {
+                for j in 0..p {
+                    out[c as usize * p + j] -= means[g * p + j] * group_scores[g];
+                }
             }
         }
         out
