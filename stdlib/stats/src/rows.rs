@@ -713,7 +713,7 @@ pub fn absorb_one_way(
 /// products of the numeric columns and the working response: a few additions per row
 /// instead of a row of the design. Worth it when the cells are few.
 pub struct Cells {
-    ids: Vec<u32>,
+    ids: Vec<u16>,
     count: usize,
     /// How each column reads a cell: its value in every cell, or a numeric column.
     reads: Vec<CellRead>,
@@ -726,7 +726,8 @@ enum CellRead {
     Numeric(usize),
 }
 
-/// At most this many cells, and this many sums over all cells (one set per chunk).
+/// At most this many cells (fewer than 65,536: a cell's number is two bytes), and this
+/// many sums over all cells (one set per chunk).
 const MAX_CELLS: usize = 1 << 14;
 const MAX_CELL_SUMS: usize = 1 << 17;
 
@@ -761,13 +762,14 @@ impl Cells {
         {
             return None;
         }
-        let mut ids = vec![0u32; n];
+        // Two bytes a row: the cells number fewer than 65,536 (MAX_CELLS).
+        let mut ids = vec![0u16; n];
         ids.par_chunks_mut(CHUNK).enumerate().for_each(|(k, ids)| {
             let start = k * CHUNK;
             let mut stride = 1;
             for (codes, levels) in &factors {
                 for (id, &c) in ids.iter_mut().zip(&codes[start..]) {
-                    *id += c * stride;
+                    *id += (c * stride) as u16;
                 }
                 stride *= *levels as u32;
             }
