@@ -1,6 +1,6 @@
 """The national-scale study fitted by the tools spel's users would otherwise use, on the
-same Parquet file: glum (A to D, every effect as a categorical), pyfixest's feglm (B to
-D, absorbed effects, which it fits without weights) and statsmodels (A; with 1,250 PCN
+same Parquet file: glum (A to F, every effect as a categorical), pyfixest's feglm (B to
+F, absorbed effects, which it fits without weights) and statsmodels (A; with 1,250 PCN
 dummies it cannot run).
 Prints one JSON line per fit: tool, model, seconds, coefficient and SE of lw_fte_50k.
 Run by bench/models.sh, which times whole processes and their peak memory."""
@@ -20,7 +20,7 @@ if tool == "glum":
     from glum import GeneralizedLinearRegressor
 
     df = pd.read_parquet(path)
-    absorbed = {"A": [], "B": ["pcn"], "C": ["pcn"], "D": ["practice"], "E": ["pcn"]}[model]
+    absorbed = {"A": [], "B": ["pcn"], "C": ["pcn"], "D": ["practice"], "E": ["pcn"], "F": ["pcn"]}[model]
     factors = ["age_band", "sex", "ethnicity", "imd_quintile", "year"] + absorbed
     X = df[["lw_fte_50k"] + factors].copy()
     for f in factors:
@@ -33,7 +33,10 @@ if tool == "glum":
     ).fit(X, y, sample_weight=w)
     names = list(fit.feature_names_)
     i = names.index("lw_fte_50k")
-    cov = fit.covariance_matrix(X, y, sample_weight=w, clusters=clusters)
+    if model == "F":  # robust, not clustered
+        cov = fit.covariance_matrix(X, y, sample_weight=w, robust=True)
+    else:
+        cov = fit.covariance_matrix(X, y, sample_weight=w, clusters=clusters)
     coef, se = fit.coef_[i], float(np.sqrt(np.asarray(cov)[i + 1, i + 1]))
 elif tool == "pyfixest":
     import pandas as pd
@@ -45,8 +48,10 @@ elif tool == "pyfixest":
         "C": (TERMS.replace(" + C(year)", ""), "year + pcn"),
         "D": (TERMS.replace(" + C(year)", ""), "year + practice"),
         "E": (TERMS.replace(" + C(year)", "").replace(" + C(age_band)", ""), "year + age_band + pcn"),
+        "F": (TERMS.replace(" + C(year)", "").replace(" + C(age_band)", ""), "year + age_band + pcn"),
     }[model]
-    fit = pf.feglm(f"good_experience ~ {terms} | {absorbed}", data=df, family="logit", vcov={"CRV1": "pcn"})
+    vcov = "hetero" if model == "F" else {"CRV1": "pcn"}
+    fit = pf.feglm(f"good_experience ~ {terms} | {absorbed}", data=df, family="logit", vcov=vcov)
     coef, se = float(fit.coef()["lw_fte_50k"]), float(fit.se()["lw_fte_50k"])
 elif tool == "statsmodels":
     import pandas as pd

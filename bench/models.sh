@@ -8,6 +8,7 @@
 #   C: B with the year absorbed too, fe(year) + fe(pcn): the same model written two-way
 #   D: the year and practice (6,500 levels, nested in PCNs) absorbed; clusters stay PCNs
 #   E: three crossed absorbed effects, year + age band + PCN (age_band leaves the terms)
+#   F: E with robust (not clustered) errors: the table of the three effects' combinations
 # usage: bench/models.sh [ROWS]   (default 4,132,676); builds spel's release binary.
 set -euo pipefail
 rows=${1:-4132676}
@@ -16,17 +17,19 @@ bench_setup glum pyfixest statsmodels pyarrow polars
 data=$work/gpps.parquet
 base="lw_fte_50k + age_band + sex + ethnicity + factor(imd_quintile)"
 write_study "$rows" "$data"
-for m in A B C D E; do
+for m in A B C D E F; do
+  options="weights = weight, cluster = pcn"
   case $m in
     A) terms="$base + factor(year)" ;;
     B) terms="$base + factor(year) + fe(pcn)" ;;
     C) terms="$base + fe(year) + fe(pcn)" ;;
     D) terms="$base + fe(year) + fe(practice)" ;;
     E) terms="${base/ + age_band/} + fe(year) + fe(age_band) + fe(pcn)" ;;
+    F) terms="${base/ + age_band/} + fe(year) + fe(age_band) + fe(pcn)"; options="weights = weight, se = robust" ;;
   esac
   cat >"$work/spel_$m.spel" <<SPEL
 d = read "$data"
-m = d |> model good_experience ~ $terms, weights = weight, cluster = pcn
+m = d |> model good_experience ~ $terms, $options
 tidy m on lw_fte_50k
 SPEL
 done
@@ -61,11 +64,11 @@ PY
 )
   printf '%s|%s|%s|%s|%s\n' "$name" "$model" "$secs" "$((kib / 1024))" "$estimate" >>"$results"
 }
-for m in A B C D E; do
+for m in A B C D E F; do
   run spel $m "$spel" run --format json "$work/spel_$m.spel"
   run glum $m "$venv/bin/python" "$root/bench/models.py" glum $m "$data"
 done
-for m in B C D E; do
+for m in B C D E F; do
   run pyfixest $m "$venv/bin/python" "$root/bench/models.py" pyfixest $m "$data"
 done
 run statsmodels A "$venv/bin/python" "$root/bench/models.py" statsmodels A "$data"
