@@ -59,7 +59,8 @@ def draw_case(rng, index):
         spec["weights"] = "none"  # statsmodels' NB2 maximum likelihood takes no weights
     if spec["trials"]:
         spec["weights"] = "none"
-    # A second absorbed effect, crossed with the first: demeaned by conjugate gradients.
+    # A second absorbed effect, crossed with the first: joined as dummies (clustered by
+    # grp), else by the table of the two effects' combinations.
     spec["fe2"] = spec["fe"] and bool(rng.random() < 0.4)
     if spec["se"] == "cluster" and rng.random() < 0.2 and not spec["fe"]:
         spec["two_way"] = True
