@@ -204,6 +204,10 @@ pub enum Failure {
 }
 
 const MAX_ITERATIONS: usize = 50;
+
+/// A pass over the rows by cells adds its sums in this many runs of neighbouring chunks
+/// (see [`CellPasses::pass`]): fixed, so that the answer does not depend on the cores.
+const LANES: usize = 8;
 const TOLERANCE: f64 = 1e-10;
 
 pub fn fit<'a>(problem: &Problem<'a>) -> Fit<'a> {
@@ -451,16 +455,13 @@ struct CellPasses<'a, 'p> {
 }
 
 /// What a pass reads besides the cells: where it evaluates the model, the numeric
-/// columns and the coefficients by cell there, and the sizes of its sums.
+/// columns and the coefficients by cell there, and the clusters to add scores by.
 struct PassInputs<'b> {
     point: Point<'b>,
     numeric: Vec<&'b [f64]>,
     by_cell: Vec<f64>,
     numeric_beta: Vec<f64>,
     scores_by: Option<&'b Grouping>,
-    group_size: usize,
-    scores_size: usize,
-    group_scores_size: usize,
 }
 
 /// A chunk's part of the rows' values a pass writes: eta, and the working weights and
@@ -796,9 +797,6 @@ impl<'a, 'p> CellPasses<'a, 'p> {
             by_cell,
             numeric_beta,
             scores_by,
-            group_size,
-            scores_size,
-            group_scores_size,
         };
         let chunks: Vec<Option<ChunkOut>> = match out {
             Some(RowValues { eta, w, .. }) if w.is_empty() => {
@@ -812,58 +810,65 @@ impl<'a, 'p> CellPasses<'a, 'p> {
                 .collect(),
             None => (0..n.div_ceil(CHUNK)).map(|_| None).collect(),
         };
-        let mut total = PassSums {
+        let zero = || PassSums {
             deviance: 0.0,
             cells: vec![0.0; cells.size()],
             groups: vec![0.0; group_size],
             scores: vec![0.0; scores_size],
             group_scores: vec![0.0; group_scores_size],
         };
+        // The chunks in LANES runs of neighbours, each run's rows added in order into one
+        // set of sums and the runs' sums added in order: the same answer on any number
+        // of cores, and a table per run, not per chunk (a table of tens of thousands of
+        // level combinations is megabytes, and 41 million rows are 631 chunks).
+        let per_lane = chunks.len().div_ceil(LANES).max(1);
+        let mut lanes: Vec<Vec<(usize, Option<ChunkOut>)>> = Vec::new();
+        for (c, out) in chunks.into_iter().enumerate() {
+            if c % per_lane == 0 {
+                lanes.push(Vec::with_capacity(per_lane));
+            }
+            lanes.last_mut().expect("a lane was started").push((c, out));
+        }
+        let partials: Vec<PassSums> = lanes
+            .into_par_iter()
+            .map(|lane| {
+                let mut sums = zero();
+                for (c, out) in lane {
+                    self.chunk_sums(&inputs, c, out, &mut sums);
+                }
+                sums
+            })
+            .collect();
         let add = |total: &mut [f64], part: Vec<f64>| {
             for (s, v) in total.iter_mut().zip(part) {
                 *s += v;
             }
         };
-        // A few chunks a core at a time, their sums added in chunk order before the next
-        // few start: the same sums as holding every chunk's, without a table per chunk
-        // of 41 million rows held at once.
-        let window = 2 * rayon::current_num_threads();
-        let mut chunks = chunks.into_iter().enumerate();
-        loop {
-            let some: Vec<(usize, Option<ChunkOut>)> = chunks.by_ref().take(window).collect();
-            if some.is_empty() {
-                break;
-            }
-            let partials: Vec<PassSums> = some
-                .into_par_iter()
-                .map(|(c, out)| self.chunk_sums(&inputs, c, out))
-                .collect();
-            for partial in partials {
-                total.deviance += partial.deviance;
-                add(&mut total.cells, partial.cells);
-                add(&mut total.groups, partial.groups);
-                add(&mut total.scores, partial.scores);
-                add(&mut total.group_scores, partial.group_scores);
-            }
+        let mut total = zero();
+        for partial in partials {
+            total.deviance += partial.deviance;
+            add(&mut total.cells, partial.cells);
+            add(&mut total.groups, partial.groups);
+            add(&mut total.scores, partial.scores);
+            add(&mut total.group_scores, partial.group_scores);
         }
         total
     }
 
-    /// The sums of chunk `c` of the rows, block by block, its rows' values written to
-    /// `out`.
-    fn chunk_sums(&self, inputs: &PassInputs, c: usize, mut out: Option<ChunkOut>) -> PassSums {
+    /// Adds the sums of chunk `c` of the rows to `sums`, block by block, its rows'
+    /// values written to `out`.
+    fn chunk_sums(
+        &self,
+        inputs: &PassInputs,
+        c: usize,
+        mut out: Option<ChunkOut>,
+        sums: &mut PassSums,
+    ) {
         let (problem, cells, table, group) =
             (self.problem, &self.cells, &self.table, self.group.as_ref());
         let n = problem.y.len();
         let numeric = &inputs.numeric;
         let range = c * CHUNK..((c + 1) * CHUNK).min(n);
-        let mut sums = PassSums {
-            deviance: 0.0,
-            cells: vec![0.0; cells.size()],
-            groups: vec![0.0; inputs.group_size],
-            scores: vec![0.0; inputs.scores_size],
-            group_scores: vec![0.0; inputs.group_scores_size],
-        };
         let mut block = Block::new();
         for start in range.clone().step_by(BLOCK) {
             let len = BLOCK.min(range.end - start);
@@ -914,7 +919,6 @@ impl<'a, 'p> CellPasses<'a, 'p> {
                 table.add_block(&mut sums.groups, ids, start, w, z);
             }
         }
-        sums
     }
 
     /// A block's eta, means, working weights and residuals (from row `start`), its
