@@ -79,6 +79,21 @@ pub(super) fn to_diagnostic(error: &Error<Rule>, src: &str, source: SourceId) ->
         .with_label("nothing opened this")
         .with_help("remove it, or add the opening bracket where it belongs");
     }
+    if let Found::Text(t) = &found
+        && t.starts_with('>')
+        && src[..position].ends_with('|')
+        && inside_brackets(&src[..position])
+    {
+        return Diagnostic::new(
+            "spel::parse::pipe_in_brackets",
+            "a pipeline `|>` cannot stand inside brackets",
+        )
+        .at(Span::new(source, position - 1, position + 1))
+        .with_label("a pipeline inside brackets")
+        .with_help(
+            "name its result first, as `m = d |> model y ~ x`, then use the name: `tidy m on x`",
+        );
+    }
     let after = operator_before(src, position);
 
     let what = if expected.is_empty() {
@@ -105,6 +120,11 @@ pub(super) fn to_diagnostic(error: &Error<Rule>, src: &str, source: SourceId) ->
         diagnostic = diagnostic.with_help(help);
     }
     diagnostic
+}
+
+/// Whether the end of `before` is inside round or square brackets.
+fn inside_brackets(before: &str) -> bool {
+    !unmatched_closer(before, ")") || !unmatched_closer(before, "]")
 }
 
 /// Whether a closer at the end of `before` has no opener left to close (strings and

@@ -18,6 +18,11 @@ fn unmatched_closing_bracket() {
 }
 
 #[test]
+fn pipeline_inside_brackets() {
+    insta::assert_snapshot!(error_of("tidy (d |> model y ~ x) on x"));
+}
+
+#[test]
 fn single_quotes() {
     insta::assert_snapshot!(error_of("x = 'abc'"));
 }

@@ -1616,6 +1616,25 @@ mod tests {
         assert!((a.deviance - b.deviance).abs() <= tolerance * b.deviance);
     }
 
+    /// Asserts that `fit`'s information equals `X̃'WX̃` from the rows `by_rows` demeaned,
+    /// and returns the latter.
+    fn same_information(fit: &Fit, by_rows: &Fit) -> Mat<f64> {
+        let (w, r) = (&by_rows.working_weights, &by_rows.working_residuals);
+        let (information, _) = by_rows.rows.cross_products(w, r);
+        let fitted = fit.information.as_ref().unwrap();
+        let p = fit.kept.len();
+        for a in 0..p {
+            for b in 0..p {
+                let (x, y) = (fitted[(a, b)], information[(a, b)]);
+                assert!(
+                    (x - y).abs() <= 1e-7 * (1.0 + y.abs()),
+                    "({a}, {b}): {x} vs {y}"
+                );
+            }
+        }
+        information
+    }
+
     #[test]
     fn an_interrupted_fit_stops_at_its_next_pass_and_says_so() {
         let (columns, y, weights, grouping) = design(2_000, 5);
@@ -1667,18 +1686,8 @@ mod tests {
             // The information and each cluster's scores with the small grouping partialled
             // out equal those of the columns demeaned within both groupings, row by row.
             let (w, r) = (&by_rows.working_weights, &by_rows.working_residuals);
-            let (information, _) = by_rows.rows.cross_products(w, r);
-            let joined_information = joined.information.as_ref().unwrap();
+            same_information(&joined, &by_rows);
             let p = joined.kept.len();
-            for a in 0..p {
-                for b in 0..p {
-                    let (x, y) = (joined_information[(a, b)], information[(a, b)]);
-                    assert!(
-                        (x - y).abs() <= 1e-7 * (1.0 + y.abs()),
-                        "({a}, {b}): {x} vs {y}"
-                    );
-                }
-            }
             let scores = by_rows.rows.score_sums(clusters, w, r);
             let joined_scores = joined.cluster_scores.as_ref().unwrap();
             assert_eq!(joined_scores.len(), clusters.levels * p);
@@ -1726,18 +1735,8 @@ mod tests {
                 assert!(by_table.rows.within_tolerance);
                 close(&by_table, &by_rows, 1e-9);
                 let (w, r) = (&by_rows.working_weights, &by_rows.working_residuals);
-                let (information, _) = by_rows.rows.cross_products(w, r);
-                let table_information = by_table.information.as_ref().unwrap();
+                let information = same_information(&by_table, &by_rows);
                 let p = by_table.kept.len();
-                for a in 0..p {
-                    for b in 0..p {
-                        let (x, y) = (table_information[(a, b)], information[(a, b)]);
-                        assert!(
-                            (x - y).abs() <= 1e-7 * (1.0 + y.abs()),
-                            "({a}, {b}): {x} vs {y}"
-                        );
-                    }
-                }
                 for i in (0..n).step_by(97) {
                     let (x, y) = (by_table.eta[i], by_rows.eta[i]);
                     assert!(

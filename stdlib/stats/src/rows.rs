@@ -423,21 +423,13 @@ impl<'a> Rows<'a> {
     }
 
     pub fn finish_group_scores(&self, grouping: &Grouping, sums: &[f64]) -> Vec<f64> {
-        let absorbed_means = match &self.demeaning {
-            Demeaning::OneWay { means, .. } => Some(means),
-            _ => None,
-        };
-        let table = GroupTable::new(&self.columns);
-        let p = self.width();
-        let mut out = vec![0.0; grouping.levels * p];
-        for g in 0..grouping.levels {
-            let row = &sums[g * table.width..(g + 1) * table.width];
-            for (c, column) in self.columns.iter().enumerate() {
-                let mut value = table.column_sum(row, c, column);
-                if let Some(means) = absorbed_means {
-                    value -= means[g * p + c] * row[0];
+        let (mut out, width) = self.table_column_sums(grouping.levels, sums);
+        if let Demeaning::OneWay { means, .. } = &self.demeaning {
+            for (g, group) in out.chunks_mut(self.width()).enumerate() {
+                let weight = sums[g * width];
+                for (value, mean) in group.iter_mut().zip(&means[g * self.width()..]) {
+                    *value -= mean * weight;
                 }
-                out[g * p + c] = value;
             }
         }
         out
@@ -457,15 +449,8 @@ impl<'a> Rows<'a> {
         let Demeaning::OneWay { means, .. } = &self.demeaning else {
             unreachable!("scores within clusters are for one absorbed grouping");
         };
-        let table = GroupTable::new(&self.columns);
         let p = self.width();
-        let mut out = vec![0.0; clusters.levels * p];
-        for c in 0..clusters.levels {
-            let row = &sums[c * table.width..(c + 1) * table.width];
-            for (j, column) in self.columns.iter().enumerate() {
-                out[c * p + j] = table.column_sum(row, j, column);
-            }
-        }
+        let (mut out, _) = self.table_column_sums(clusters.levels, sums);
         for (g, &c) in outer.iter().enumerate() {
             if c != NO_ROWS {
                 for j in 0..p {
@@ -474,6 +459,21 @@ impl<'a> Rows<'a> {
             }
         }
         out
+    }
+
+    /// Each of `levels` groups' sums of the columns (`p` numbers a group) from a
+    /// [`GroupTable`]'s `sums`, and the table's width.
+    fn table_column_sums(&self, levels: usize, sums: &[f64]) -> (Vec<f64>, usize) {
+        let table = GroupTable::new(&self.columns);
+        let p = self.width();
+        let mut out = vec![0.0; levels * p];
+        for g in 0..levels {
+            let row = &sums[g * table.width..(g + 1) * table.width];
+            for (c, column) in self.columns.iter().enumerate() {
+                out[g * p + c] = table.column_sum(row, c, column);
+            }
+        }
+        (out, table.width)
     }
 
     /// `z` demeaned as the columns are.
