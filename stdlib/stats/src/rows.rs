@@ -424,11 +424,12 @@ impl<'a> Rows<'a> {
 
     pub fn finish_group_scores(&self, grouping: &Grouping, sums: &[f64]) -> Vec<f64> {
         let (mut out, width) = self.table_column_sums(grouping.levels, sums);
+        let p = self.width();
         if let Demeaning::OneWay { means, .. } = &self.demeaning {
-            for (g, group) in out.chunks_mut(self.width()).enumerate() {
+            for g in 0..grouping.levels {
                 let weight = sums[g * width];
-                for (value, mean) in group.iter_mut().zip(&means[g * self.width()..]) {
-                    *value -= mean * weight;
+                for c in 0..p {
+                    out[g * p + c] -= means[g * p + c] * weight;
                 }
             }
         }
