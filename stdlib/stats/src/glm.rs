@@ -416,16 +416,16 @@ fn fit_cells<'a>(
     // the absorbed groups, or hold whole groups (practices within PCNs; then each group's
     // sum of scores is added too). No row-length weights and residuals are kept for them.
     let width = passes.table.width;
-    let scores_by = problem.score_grouping.filter(|c| {
-        let group = passes.group.as_ref();
-        if scores_by_table(group, c, width) {
-            return true;
+    let group = passes.group.as_ref();
+    let (scores_by, scores_within) = match problem.score_grouping {
+        Some(c) if scores_by_table(group, c, width) => (Some(c), None),
+        Some(c) if scores_by_table(None, c, width) => {
+            let within = group.and_then(|g| outer_levels(g, c));
+            (within.as_ref().map(|_| c), within)
         }
-        passes.scores_within = group
-            .filter(|_| scores_by_table(None, c, width))
-            .and_then(|g| outer_levels(g, c));
-        passes.scores_within.is_some()
-    });
+        _ => (None, None),
+    };
+    passes.scores_within = scores_within;
     let solution = passes.irls(sums, equations, scores_by)?;
     passes.finish(solution, scores_by)
 }
