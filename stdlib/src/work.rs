@@ -91,6 +91,20 @@ impl Work<'_> {
         })
     }
 
+    /// Folds a lazy table's batches into `state` as polars streams them, in order,
+    /// without holding the table: what `add` keeps of a batch is all that stays. The
+    /// first error `add` returns stops the stream and is returned.
+    pub fn fold<S: Send + 'static>(
+        &self,
+        lf: LazyFrame,
+        what: &str,
+        span: Span,
+        state: S,
+        add: fn(&mut S, DataFrame) -> Result<(), Diagnostic>,
+    ) -> Result<S, Diagnostic> {
+        self.run(what, span, move || fold_stoppably(lf, state, add, span))
+    }
+
     /// Rows in a lazy table, counted without materialising its columns.
     pub fn count(&self, lf: &LazyFrame, span: Span) -> Result<usize, Diagnostic> {
         let counted = self.collect(lf.clone().select([len().alias("n")]), "counting rows", span)?;
@@ -100,6 +114,58 @@ impl Work<'_> {
             .and_then(|c| c.get(0).ok())
             .and_then(|v| v.extract::<u64>())
             .unwrap_or(0) as usize)
+    }
+}
+
+/// Rows a batch of [`Work::fold`] holds at most: large enough that a batch's own costs
+/// (a hash look-up per level it holds) are small beside its rows', small enough that
+/// the batch in memory is a few megabytes.
+const FOLD_BATCH_ROWS: usize = 1 << 18;
+
+/// [`Work::fold`] on the worker thread: the batches come in order to `add`, one at a
+/// time; cancelled, the stream ends at the next batch.
+fn fold_stoppably<S: Send + 'static>(
+    lf: LazyFrame,
+    state: S,
+    add: fn(&mut S, DataFrame) -> Result<(), Diagnostic>,
+    span: Span,
+) -> Result<S, Diagnostic> {
+    let cancelled = spel_stats::cancel::flag();
+    let folded = Arc::new(Mutex::new((Some(state), None::<Diagnostic>)));
+    let sink = Arc::clone(&folded);
+    let keep = PlanCallback::new(move |batch: DataFrame| {
+        if cancelled
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
+            return Ok(true);
+        }
+        let mut guard = sink
+            .lock()
+            .map_err(|_| polars_err!(ComputeError: "a batch was lost"))?;
+        let (state, error) = &mut *guard;
+        let Some(state) = state.as_mut().filter(|_| error.is_none()) else {
+            return Ok(true);
+        };
+        if let Err(e) = add(state, batch) {
+            *error = Some(e);
+            return Ok(true);
+        }
+        Ok(false)
+    });
+    lf.sink_batches(keep, true, std::num::NonZeroUsize::new(FOLD_BATCH_ROWS))
+        .and_then(|plan| plan.collect_with_engine(Engine::Streaming))
+        .map_err(|e| polars_error(e).at(span))?;
+    if spel_stats::cancel::requested() {
+        return Err(Diagnostic::new("spel::interrupted", "interrupted").at(span));
+    }
+    let mut guard = folded
+        .lock()
+        .map_err(|_| Diagnostic::internal("a batch was lost").at(span))?;
+    match (guard.0.take(), guard.1.take()) {
+        (_, Some(error)) => Err(error),
+        (Some(state), None) => Ok(state),
+        (None, None) => Err(Diagnostic::internal("a batch was lost").at(span)),
     }
 }
 

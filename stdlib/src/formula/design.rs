@@ -11,6 +11,7 @@ use spel_grammar::{Diagnostic, Span};
 
 pub use spel_stats::matrix::{Codes, Grouping, MatrixColumn, kept_rows, linear_predictor};
 
+use super::read::{Kept, Levels, Read, Role};
 pub use super::resolve::FactorCoding;
 use super::resolve::{Resolved, Variable};
 use crate::eval::expr::Scope;
@@ -93,7 +94,7 @@ impl Design {
         };
         for column in &mut self.columns {
             match column {
-                MatrixColumn::Values(x) => *x = pick(x),
+                MatrixColumn::Values(x) => *x = Arc::new(pick(x)),
                 MatrixColumn::Indicator { codes, .. } => *codes = keep_codes(codes),
                 MatrixColumn::Constant { rows, .. } => *rows = n,
             }
@@ -182,45 +183,57 @@ pub fn build(
         scope,
         resolved,
         request,
-        span,
     };
     let variables = distinct_variables(resolved);
     let selection = statement.select(&variables)?;
     let n_total = work.count(&lf, span)?;
-    let lf = statement.condition(lf)?;
-    let df = work.collect(
-        lf.select(selection.exprs),
-        "preparing the model's data",
-        span,
-    )?;
-    let n_condition = df.height();
-    let labels = selection.labels;
-    let Complete {
-        mut df,
-        rows,
-        missing,
-    } = statement.drop_missing(df, &labels)?;
-    let n = rows.as_ref().map_or(n_condition, Vec::len);
+    let lf = statement.condition(lf)?.select(selection.exprs.clone());
+    let columns = selection
+        .labels
+        .iter()
+        .cloned()
+        .zip(selection.roles.iter().copied())
+        .collect();
+    let read = Read::new(columns, n_total, request.outcome.span, span);
+    let mut read = work.fold(lf, "preparing the model's data", span, read, Read::add)?;
+    statement.check_weights(&read)?;
+    let missing = read.missing(|role| role != Role::Weights);
+    let n_condition = read.rows_read;
+    let n = read.rows.as_ref().map_or(n_condition, Vec::len);
     if n == 0 {
         return Err(no_rows(n_condition, &missing, span));
     }
-    let y = statement.outcome(&mut df, &labels[0])?;
-    let Coded {
-        values,
-        fixed_effects,
-        clusters,
-    } = statement.code(&mut df, &variables, &selection.cluster_keys)?;
+    let at = |key: &str| selection.position(key);
+    let y = read.take_numbers(at("y"));
+    let values = variables
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match read.take(at(&format!("v{i}"))) {
+            Kept::Numbers(x) => Ok(Values::Numeric(x)),
+            Kept::Levels(levels) => {
+                let coding = request.codings.iter().find(|c| c.name == v.name);
+                factor_values(levels, v, coding)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (fixed_effects, clusters) = statement.groupings(&mut read, &selection);
     let (references, codings) = factor_codings(&variables, &values);
     let (names, columns) = statement.matrix(&variables, values, n);
-    let offset = statement.offset(&df, n)?;
+    let offset = (0..resolved.offsets.len())
+        .map(|i| read.take_numbers(at(&format!("o{i}"))))
+        .reduce(|mut total, o| {
+            total.iter_mut().zip(o).for_each(|(t, o)| *t += o);
+            total
+        });
+    let mut optional = |key: &str, ast: Option<&Ast>| ast.map(|_| read.take_numbers(at(key)));
     Ok(Design {
-        outcome: labels[0].clone(),
+        outcome: selection.labels[0].clone(),
         y,
         columns,
         names,
-        weights: optional_column(&mut df, "w", request.weights, span)?,
-        freq: optional_column(&mut df, "q", request.freq, span)?,
-        trials: optional_column(&mut df, "t", request.trials, span)?,
+        weights: optional("w", request.weights),
+        freq: optional("q", request.freq),
+        trials: optional("t", request.trials),
         offset,
         fixed_effects,
         clusters,
@@ -229,20 +242,18 @@ pub fn build(
         n_dropped_missing: n_condition - n,
         n_dropped_separated: 0,
         rows_kept: None,
-        rows,
+        rows: read.rows.take(),
         missing,
         references,
         codings,
     })
 }
 
-/// What every step of `build` reads: the statement's terms and options, and where to
-/// report.
+/// What every step of `build` reads: the statement's terms and options.
 struct Statement<'a, 's> {
     scope: &'a Scope<'s>,
     resolved: &'a Resolved,
     request: &'a Request<'a>,
-    span: Span,
 }
 
 /// The columns to read, keyed `y` (the outcome), `v0`, ... (the variables), `o0`, ...
@@ -250,25 +261,12 @@ struct Statement<'a, 's> {
 /// them), then `w`, `q` and `t` (weights, frequencies and trials).
 struct Selection {
     exprs: Vec<Expr>,
+    keys: Vec<String>,
     /// Each column as messages name it.
     labels: Vec<String>,
+    roles: Vec<Role>,
     /// Each cluster's column: its own, or an absorbed effect's.
     cluster_keys: Vec<String>,
-}
-
-/// The rows with no value missing.
-struct Complete {
-    df: DataFrame,
-    /// As `Design::rows`.
-    rows: Option<Vec<usize>>,
-    missing: Vec<(String, usize)>,
-}
-
-/// The variables' values and the groupings' codes for the rows used.
-struct Coded {
-    values: Vec<Values>,
-    fixed_effects: Vec<NamedGrouping>,
-    clusters: Vec<NamedGrouping>,
 }
 
 /// Every distinct variable once, in order of first appearance.
@@ -288,25 +286,32 @@ fn distinct_variables(resolved: &Resolved) -> Vec<&Variable> {
 }
 
 impl Selection {
-    /// `levels`: the values become levels (factors, absorbed effects, clusters). Texts
-    /// among them are read as categoricals, a number per row rather than a 16-byte view,
-    /// batch by batch, so the texts are never all held at once.
+    /// Texts whose values become levels (factors, absorbed effects, clusters) are read
+    /// as categoricals, a number per row rather than a 16-byte view, batch by batch, so
+    /// the texts are never all held at once.
     fn add(
         &mut self,
         scope: &Scope,
         ast: &Ast,
         key: String,
         label: String,
-        levels: bool,
+        role: Role,
     ) -> Result<(), Diagnostic> {
         let (mut expr, dtype) = scope.checked(ast)?;
-        if levels && dtype == DataType::String {
+        if role.levels() && dtype == DataType::String {
             let categories = Categories::random(PlSmallStr::EMPTY, CategoricalPhysical::U32);
             expr = expr.cast(DataType::from_categories(categories));
         }
         self.exprs.push(expr.alias(key.as_str()));
+        self.keys.push(key);
         self.labels.push(label);
+        self.roles.push(role);
         Ok(())
+    }
+
+    /// The position of the column read as `key`.
+    fn position(&self, key: &str) -> usize {
+        self.keys.iter().position(|k| k == key).unwrap_or(0)
     }
 }
 
@@ -320,7 +325,9 @@ impl Statement<'_, '_> {
         let (scope, resolved, request) = (self.scope, self.resolved, self.request);
         let mut selection = Selection {
             exprs: Vec::new(),
+            keys: Vec::new(),
             labels: Vec::new(),
+            roles: Vec::new(),
             cluster_keys: Vec::new(),
         };
         selection.add(
@@ -328,10 +335,13 @@ impl Statement<'_, '_> {
             request.outcome,
             "y".into(),
             self.text(request.outcome.span),
-            false,
+            Role::Outcome,
         )?;
         for (i, v) in variables.iter().enumerate() {
-            selection.add(scope, &v.expr, format!("v{i}"), v.name.clone(), true)?;
+            let role = Role::Variable {
+                factor: v.factor.is_some(),
+            };
+            selection.add(scope, &v.expr, format!("v{i}"), v.name.clone(), role)?;
         }
         for (i, v) in resolved.offsets.iter().enumerate() {
             selection.add(
@@ -339,11 +349,17 @@ impl Statement<'_, '_> {
                 &v.expr,
                 format!("o{i}"),
                 format!("offset({})", v.name),
-                false,
+                Role::Numbers,
             )?;
         }
         for (i, v) in resolved.fixed_effects.iter().enumerate() {
-            selection.add(scope, &v.expr, format!("f{i}"), v.name.clone(), true)?;
+            selection.add(
+                scope,
+                &v.expr,
+                format!("f{i}"),
+                v.name.clone(),
+                Role::Levels,
+            )?;
         }
         // A cluster written as an absorbed effect (`fe(pcn)`, `cluster = pcn`) is read once.
         for (i, c) in request.clusters.iter().enumerate() {
@@ -354,18 +370,18 @@ impl Statement<'_, '_> {
             match same {
                 Some(j) => selection.cluster_keys.push(format!("f{j}")),
                 None => {
-                    selection.add(scope, c, format!("c{i}"), self.text(c.span), true)?;
+                    selection.add(scope, c, format!("c{i}"), self.text(c.span), Role::Levels)?;
                     selection.cluster_keys.push(format!("c{i}"));
                 }
             }
         }
-        for (key, ast) in [
-            ("w", request.weights),
-            ("q", request.freq),
-            ("t", request.trials),
+        for (key, ast, role) in [
+            ("w", request.weights, Role::Weights),
+            ("q", request.freq, Role::Numbers),
+            ("t", request.trials, Role::Numbers),
         ] {
             if let Some(ast) = ast {
-                selection.add(scope, ast, key.into(), self.text(ast.span), false)?;
+                selection.add(scope, ast, key.into(), self.text(ast.span), role)?;
             }
         }
         Ok(selection)
@@ -393,167 +409,74 @@ impl Statement<'_, '_> {
         Ok(lf.filter(expr))
     }
 
-    /// Listwise deletion, counted by the variable that was missing.
-    fn drop_missing(&self, mut df: DataFrame, labels: &[String]) -> Result<Complete, Diagnostic> {
-        let span = self.span;
-        let mut keep: Option<BooleanChunked> = None;
-        let mut missing = Vec::new();
-        for (column, label) in df.columns().iter().zip(labels) {
-            let series = column.as_materialized_series();
-            let mut absent = series.is_null();
-            if series.dtype().is_float()
-                && let Ok(nan) = series.is_nan()
-            {
-                absent = &absent
-                    | &nan
-                        .fill_null_with_values(false)
-                        .map_err(|e| polars_at(e, span))?;
-            }
-            let count = absent.sum().unwrap_or(0) as usize;
-            if count == 0 {
-                continue;
-            }
-            if column.name().as_str() == "w" {
-                // A missing survey weight is a data error, not a row to drop quietly.
-                let weights = self.request.weights.map_or(span, |w| w.span);
-                return Err(Diagnostic::new(
-                    "spel::model::missing_weights",
-                    format!(
-                        "the weights `{label}` are missing in {}",
-                        crate::format::plural(count, "row")
-                    ),
-                )
-                .at(weights)
-                .with_help(format!(
-                    "filter those rows out first: `filter !is_null({label})`"
-                )));
-            }
-            missing.push((label.clone(), count));
-            let present = !&absent;
-            keep = Some(match keep {
-                Some(k) => &k & &present,
-                None => present,
-            });
-        }
-        let rows: Option<Vec<usize>> = keep.as_ref().map(|k| {
-            k.iter()
-                .enumerate()
-                .filter(|(_, kept)| kept.unwrap_or(false))
-                .map(|(r, _)| r)
-                .collect()
-        });
-        if let Some(k) = &keep {
-            df = df.filter(k).map_err(|e| polars_at(e, span))?;
-        }
-        Ok(Complete { df, rows, missing })
+    /// A missing survey weight is a data error, not a row to drop quietly.
+    fn check_weights(&self, read: &Read) -> Result<(), Diagnostic> {
+        let Some(((label, count), weights)) = read
+            .missing(|role| role == Role::Weights)
+            .into_iter()
+            .zip(self.request.weights)
+            .next()
+        else {
+            return Ok(());
+        };
+        Err(Diagnostic::new(
+            "spel::model::missing_weights",
+            format!(
+                "the weights `{label}` are missing in {}",
+                crate::format::plural(count, "row")
+            ),
+        )
+        .at(weights.span)
+        .with_help(format!(
+            "filter those rows out first: `filter !is_null({label})`"
+        )))
     }
 
-    /// The outcome's values, its column taken out of the table.
-    fn outcome(&self, df: &mut DataFrame, label: &str) -> Result<Vec<f64>, Diagnostic> {
-        let span = self.span;
-        let column = df.drop_in_place("y").map_err(|e| polars_at(e, span))?;
-        let dtype = column.dtype().clone();
-        // Only numbers and true/false are an outcome: a cast would make text missing, or
-        // read text that looks like numbers as numbers without a word.
-        if !(dtype.is_primitive_numeric() || dtype == DataType::Boolean) {
-            return Err(Diagnostic::new(
-                "spel::model::outcome",
-                format!(
-                    "the outcome `{label}` is a {} column, but a model needs numbers or true/false",
-                    crate::value::dtype_name(&dtype)
-                ),
-            )
-            .at(self.request.outcome.span)
-            .with_help(format!(
-                "make a 0/1 column first, as `derive good = if_else({label} == \"Yes\", 1, 0)`"
-            ))
-            .with_note("text that holds numbers is not read as numbers: check the file for a value that is not one"));
-        }
-        column_numbers(column, span)
-    }
-
-    fn code(
+    /// The absorbed effects and the clusters; a cluster on an absorbed effect's column
+    /// shares its codes.
+    fn groupings(
         &self,
-        df: &mut DataFrame,
-        variables: &[&Variable],
-        cluster_keys: &[String],
-    ) -> Result<Coded, Diagnostic> {
-        // Each variable's codes on its own core (a hash look-up per row adds up), each
-        // column dropped once coded, so the table and the design are not all held at once.
-        let taken: Vec<Column> = (0..variables.len())
-            .map(|i| df.drop_in_place(&format!("v{i}")))
-            .collect::<PolarsResult<_>>()
-            .map_err(|e| polars_at(e, self.span))?;
-        let df = &*df;
-        // The groupings (absorbed effects, clusters) are coded beside the variables.
-        let (values, groupings) = rayon::join(
-            || self.code_variables(variables, taken),
-            || self.code_groupings(df, cluster_keys),
-        );
-        let values = values?;
-        let (fixed_effects, clusters) = groupings?;
-        Ok(Coded {
-            values,
-            fixed_effects,
-            clusters,
-        })
-    }
-
-    fn code_variables(
-        &self,
-        variables: &[&Variable],
-        taken: Vec<Column>,
-    ) -> Result<Vec<Values>, Diagnostic> {
-        let span = self.span;
-        variables
-            .par_iter()
-            .zip(taken.into_par_iter())
-            .enumerate()
-            .map(|(i, (v, column))| {
-                let coding = self.request.codings.iter().find(|c| c.name == v.name);
-                if v.factor.is_none() && column.dtype().is_primitive_numeric() {
-                    return column_numbers(column, span).map(Values::Numeric);
-                }
-                let one =
-                    DataFrame::new_infer_height(vec![column]).map_err(|e| polars_at(e, span))?;
-                variable_values(&one, &format!("v{i}"), v, coding, span)
-            })
-            .collect()
-    }
-
-    fn code_groupings(
-        &self,
-        df: &DataFrame,
-        cluster_keys: &[String],
-    ) -> Result<(Vec<NamedGrouping>, Vec<NamedGrouping>), Diagnostic> {
-        let span = self.span;
-        let fixed_effects = self
+        read: &mut Read,
+        selection: &Selection,
+    ) -> (Vec<NamedGrouping>, Vec<NamedGrouping>) {
+        let mut grouping = |key: &str, name: String| {
+            let (codes, labels) = match read.take(selection.position(key)) {
+                Kept::Levels(levels) => (levels.codes, levels.labels),
+                Kept::Numbers(_) => (Vec::new(), Vec::new()),
+            };
+            NamedGrouping {
+                name,
+                grouping: Grouping {
+                    ids: Arc::new(codes),
+                    levels: labels.len(),
+                },
+                labels,
+            }
+        };
+        let fixed_effects: Vec<NamedGrouping> = self
             .resolved
             .fixed_effects
-            .par_iter()
+            .iter()
             .enumerate()
-            .map(|(i, v)| named_grouping(df, &format!("f{i}"), v.name.clone(), span))
-            .collect::<Result<Vec<_>, _>>()?;
-        // A cluster on an absorbed effect's column shares its codes.
+            .map(|(i, v)| grouping(&format!("f{i}"), v.name.clone()))
+            .collect();
         let clusters = self
             .request
             .clusters
-            .par_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let absorbed = cluster_keys[i]
-                    .strip_prefix('f')
-                    .and_then(|j| j.parse::<usize>().ok());
+            .iter()
+            .zip(&selection.cluster_keys)
+            .map(|(c, key)| {
+                let absorbed = key.strip_prefix('f').and_then(|j| j.parse::<usize>().ok());
                 match absorbed {
-                    Some(j) => Ok(NamedGrouping {
+                    Some(j) => NamedGrouping {
                         name: self.text(c.span),
                         ..fixed_effects[j].clone()
-                    }),
-                    None => named_grouping(df, &cluster_keys[i], self.text(c.span), span),
+                    },
+                    None => grouping(key, self.text(c.span)),
                 }
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((fixed_effects, clusters))
+            .collect();
+        (fixed_effects, clusters)
     }
 
     /// The model matrix's names and columns, term by term.
@@ -591,7 +514,7 @@ impl Statement<'_, '_> {
                 parts.push(match &mut values[index] {
                     Values::Numeric(x) => {
                         let x = if last { std::mem::take(x) } else { x.clone() };
-                        vec![(v.name.clone(), MatrixColumn::Values(x))]
+                        vec![(v.name.clone(), MatrixColumn::values(x))]
                     }
                     Values::Factor {
                         codes,
@@ -639,23 +562,6 @@ impl Statement<'_, '_> {
         }
         (names, columns)
     }
-
-    /// The offsets, added up.
-    fn offset(&self, df: &DataFrame, n: usize) -> Result<Option<Vec<f64>>, Diagnostic> {
-        if self.resolved.offsets.is_empty() {
-            return Ok(None);
-        }
-        let mut total = vec![0.0; n];
-        for i in 0..self.resolved.offsets.len() {
-            for (t, o) in total
-                .iter_mut()
-                .zip(numeric_column(df, &format!("o{i}"), self.span)?)
-            {
-                *t += o;
-            }
-        }
-        Ok(Some(total))
-    }
 }
 
 fn no_rows(n_condition: usize, missing: &[(String, usize)], span: Span) -> Diagnostic {
@@ -693,43 +599,6 @@ fn factor_codings(
     (references, codings)
 }
 
-fn named_grouping(
-    df: &DataFrame,
-    key: &str,
-    name: String,
-    span: Span,
-) -> Result<NamedGrouping, Diagnostic> {
-    let (ids, labels) = codes(df, key, span)?;
-    Ok(NamedGrouping {
-        name,
-        grouping: Grouping {
-            ids: Arc::new(ids),
-            levels: labels.len(),
-        },
-        labels,
-    })
-}
-
-/// The weights, frequencies or trials, if asked for, their column taken out of the table.
-fn optional_column(
-    df: &mut DataFrame,
-    key: &str,
-    ast: Option<&Ast>,
-    span: Span,
-) -> Result<Option<Vec<f64>>, Diagnostic> {
-    match ast {
-        Some(_) => {
-            let column = df.drop_in_place(key).map_err(|e| polars_at(e, span))?;
-            column_numbers(column, span).map(Some)
-        }
-        None => Ok(None),
-    }
-}
-
-fn polars_at(e: PolarsError, span: Span) -> Diagnostic {
-    crate::errors::polars_error(e).at(span)
-}
-
 /// Every combination of one column from each part, multiplied, names joined by `:`.
 /// A term of one variable keeps its columns as they are.
 fn cartesian(
@@ -762,287 +631,23 @@ fn cartesian(
         out = next;
     }
     out.into_iter()
-        .map(|(name, x)| (name, MatrixColumn::Values(x)))
+        .map(|(name, x)| (name, MatrixColumn::values(x)))
         .collect()
 }
 
-fn numeric_column(df: &DataFrame, key: &str, span: Span) -> Result<Vec<f64>, Diagnostic> {
-    let column = df.column(key).map_err(|e| polars_at(e, span))?;
-    column_numbers(column.clone(), span)
-}
-
-/// A column's values as numbers (missing ones NaN). A column held nowhere else, in one
-/// piece, gives its memory to the `Vec` rather than being copied: on millions of rows
-/// a copy costs more in fresh pages than in copying.
-fn column_numbers(column: Column, span: Span) -> Result<Vec<f64>, Diagnostic> {
-    let series = column.take_materialized_series();
-    let series = if series.dtype() == &DataType::Float64 {
-        series
-    } else {
-        series
-            .cast(&DataType::Float64)
-            .map_err(|e| polars_at(e, span))?
-    };
-    let values = series.f64().map_err(|e| polars_at(e, span))?.clone();
-    drop(series);
-    if values.null_count() > 0 {
-        return Ok(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect());
-    }
-    if values.chunks().len() == 1 {
-        let array = values
-            .downcast_into_iter()
-            .next()
-            .expect("a chunked array of one chunk has one array");
-        return Ok(array.into_mut().either(
-            |shared| shared.values().as_slice().to_vec(),
-            |owned| owned.into_inner().1,
-        ));
-    }
-    let mut out = Vec::with_capacity(values.len());
-    for chunk in values.downcast_iter() {
-        out.extend_from_slice(chunk.values().as_slice());
-    }
-    Ok(out)
-}
-
-/// Each row's value as a code, and the value each code stands for, in order of first
-/// appearance: numbers as R prints them (`2`, not `2.0`), true/false as `TRUE`/`FALSE`.
-/// One hash look-up per row (none when a row repeats the row before), no text made.
-fn codes(df: &DataFrame, key: &str, span: Span) -> Result<(Vec<u32>, Vec<String>), Diagnostic> {
-    let column = df.column(key).map_err(|e| polars_at(e, span))?;
-    let series = column.as_materialized_series();
-    fn encode<K: std::hash::Hash + Eq + Copy>(
-        values: impl Iterator<Item = K>,
-        rows: usize,
-    ) -> (Vec<u32>, Vec<K>) {
-        let mut index: PlHashMap<K, u32> = PlHashMap::default();
-        let mut distinct = Vec::new();
-        let mut codes = Vec::with_capacity(rows);
-        let mut last: Option<(K, u32)> = None;
-        for value in values {
-            let code = match last {
-                Some((previous, code)) if previous == value => code,
-                _ => {
-                    let code = *index.entry(value).or_insert_with(|| {
-                        distinct.push(value);
-                        distinct.len() as u32 - 1
-                    });
-                    last = Some((value, code));
-                    code
-                }
-            };
-            codes.push(code);
-        }
-        (codes, distinct)
-    }
-    let rows = series.len();
-    if let Some((codes, distinct)) = integer_codes(series) {
-        let labels = distinct
-            .iter()
-            .map(|&v| crate::format::number(v as f64))
-            .collect();
-        return Ok(merge_equal_labels(codes, labels));
-    }
-    if let Some((codes, labels)) = categorical_codes(series) {
-        return Ok((codes, labels));
-    }
-    let (codes, labels): (Vec<u32>, Vec<String>) = if series.dtype().is_primitive_numeric() {
-        // -0.0 and 0.0 are one level; so are numbers R prints alike.
-        let values = numeric_column(df, key, span)?;
-        let (codes, distinct) = encode(values.iter().map(|v| (v + 0.0).to_bits()), rows);
-        let labels: Vec<String> = distinct
-            .iter()
-            .map(|&bits| crate::format::number(f64::from_bits(bits)))
-            .collect();
-        merge_equal_labels(codes, labels)
-    } else if series.dtype() == &DataType::Boolean {
-        let values = series.bool().map_err(|e| polars_at(e, span))?;
-        let (codes, distinct) = encode(values.iter().map(|v| v.unwrap_or(false)), rows);
-        let labels = distinct
-            .iter()
-            .map(|&b| if b { "TRUE" } else { "FALSE" }.to_string())
-            .collect();
-        (codes, labels)
-    } else {
-        let cast = series
-            .cast(&DataType::String)
-            .map_err(|e| polars_at(e, span))?;
-        let values = cast.str().map_err(|e| polars_at(e, span))?;
-        let short = values
-            .downcast_iter()
-            .all(|array| array.views().iter().all(|view| view.length <= 12));
-        if short && values.null_count() == 0 {
-            // A text of up to 12 bytes is held whole in its 16-byte view: hashing the
-            // view as a number is several times quicker than hashing the text.
-            let (codes, distinct) = encode_views(values, rows);
-            let labels = distinct
-                .iter()
-                .map(|view| {
-                    let bytes = view.to_le_bytes();
-                    let length = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-                    String::from_utf8_lossy(&bytes[4..4 + length as usize]).into_owned()
-                })
-                .collect();
-            merge_equal_labels(codes, labels)
-        } else {
-            let (codes, distinct) = encode(values.iter().map(|v| v.unwrap_or("")), rows);
-            (codes, distinct.iter().map(|s| s.to_string()).collect())
-        }
-    };
-    Ok((codes, labels))
-}
-
-/// Codes of whole numbers within a span of 65,536 (years, quintiles, small counts) by
-/// their offset from the least, with no hashing; in order of first appearance as
-/// [`codes`] gives them. `None` for other columns or columns with missing values.
-fn integer_codes(series: &Series) -> Option<(Vec<u32>, Vec<i128>)> {
-    fn by_offset<T>(values: &ChunkedArray<T>) -> Option<(Vec<u32>, Vec<i128>)>
-    where
-        T: PolarsIntegerType,
-        T::Native: Into<i128>,
-    {
-        if values.null_count() > 0 {
-            return None;
-        }
-        let (mut least, mut most) = (i128::MAX, i128::MIN);
-        for array in values.downcast_iter() {
-            for &v in array.values().iter() {
-                let v: i128 = v.into();
-                least = least.min(v);
-                most = most.max(v);
-            }
-        }
-        let span = usize::try_from(most.checked_sub(least)?).ok()?;
-        if span >= 1 << 16 {
-            return None;
-        }
-        let mut code_at = vec![u32::MAX; span + 1];
-        let mut distinct = Vec::new();
-        let mut codes = Vec::with_capacity(values.len());
-        for array in values.downcast_iter() {
-            codes.extend(array.values().iter().map(|&v| {
-                let value: i128 = v.into();
-                let slot = &mut code_at[(value - least) as usize];
-                if *slot == u32::MAX {
-                    *slot = distinct.len() as u32;
-                    distinct.push(value);
-                }
-                *slot
-            }));
-        }
-        Some((codes, distinct))
-    }
-    match series.dtype() {
-        DataType::Int8 => by_offset(series.i8().ok()?),
-        DataType::Int16 => by_offset(series.i16().ok()?),
-        DataType::Int32 => by_offset(series.i32().ok()?),
-        DataType::Int64 => by_offset(series.i64().ok()?),
-        DataType::UInt8 => by_offset(series.u8().ok()?),
-        DataType::UInt16 => by_offset(series.u16().ok()?),
-        DataType::UInt32 => by_offset(series.u32().ok()?),
-        DataType::UInt64 => by_offset(series.u64().ok()?),
-        _ => None,
-    }
-}
-
-/// [`codes`] of a categorical column by its categories' numbers, with no hashing. `None`
-/// for other columns and columns with missing values.
-fn categorical_codes(series: &Series) -> Option<(Vec<u32>, Vec<String>)> {
-    let DataType::Categorical(_, mapping) = series.dtype() else {
-        return None;
-    };
-    let values = series.cat32().ok()?;
-    if values.null_count() > 0 {
-        return None;
-    }
-    let mut code_at = vec![u32::MAX; mapping.num_cats_upper_bound()];
-    let mut labels = Vec::new();
-    let mut codes = Vec::with_capacity(values.len());
-    for array in values.physical().downcast_iter() {
-        for &category in array.values().iter() {
-            let slot = code_at.get_mut(category as usize)?;
-            if *slot == u32::MAX {
-                *slot = labels.len() as u32;
-                labels.push(mapping.cat_to_str(category)?.to_string());
-            }
-            codes.push(*slot);
-        }
-    }
-    Some((codes, labels))
-}
-
-/// [`codes`] of short texts by their 16-byte views, through a small table indexed by
-/// a multiplicative hash of the view: with a few hundred distinct texts nearly every
-/// row is found there, and only the rest go to the hash map.
-fn encode_views(values: &StringChunked, rows: usize) -> (Vec<u32>, Vec<u128>) {
-    // No view of a text of at most 12 bytes has all bits set (its length is ≤ 12).
-    const EMPTY: u128 = u128::MAX;
-    const SLOTS: u32 = 10;
-    let slot = |view: u128| {
-        let mixed = (view as u64 ^ (view >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (mixed >> (64 - SLOTS)) as usize
-    };
-    let mut recent = vec![(EMPTY, 0u32); 1 << SLOTS];
-    let mut index: PlHashMap<u128, u32> = PlHashMap::default();
-    let mut distinct = Vec::new();
-    let mut codes = Vec::with_capacity(rows);
-    for array in values.downcast_iter() {
-        codes.extend(array.views().iter().map(|view| {
-            let view = view.as_u128();
-            let entry = &mut recent[slot(view)];
-            if entry.0 == view {
-                return entry.1;
-            }
-            let code = *index.entry(view).or_insert_with(|| {
-                distinct.push(view);
-                distinct.len() as u32 - 1
-            });
-            *entry = (view, code);
-            code
-        }));
-    }
-    (codes, distinct)
-}
-
-/// Codes whose labels read the same become one.
-fn merge_equal_labels(codes: Vec<u32>, labels: Vec<String>) -> (Vec<u32>, Vec<String>) {
-    let mut unique: Vec<String> = Vec::new();
-    let mut index: PlHashMap<String, u32> = PlHashMap::default();
-    let mut remap = Vec::with_capacity(labels.len());
-    for label in labels {
-        let next = unique.len() as u32;
-        let code = *index.entry(label.clone()).or_insert(next);
-        if code == next {
-            unique.push(label);
-        }
-        remap.push(code);
-    }
-    if remap.iter().enumerate().all(|(k, &r)| k as u32 == r) {
-        return (codes, unique);
-    }
-    (
-        codes.into_iter().map(|c| remap[c as usize]).collect(),
-        unique,
-    )
-}
-
-fn variable_values(
-    df: &DataFrame,
-    key: &str,
+/// A factor's values from its levels as read: the levels in order (numbers as numbers,
+/// else as texts), or in the order of `coding` (for other data coded as a fit's).
+fn factor_values(
+    read: Levels,
     v: &Variable,
     coding: Option<&FactorCoding>,
-    span: Span,
 ) -> Result<Values, Diagnostic> {
-    let dtype = df
-        .column(key)
-        .map_err(|e| polars_at(e, span))?
-        .dtype()
-        .clone();
-    let is_factor = v.factor.is_some() || !dtype.is_primitive_numeric();
-    if !is_factor {
-        return Ok(Values::Numeric(numeric_column(df, key, span)?));
-    }
-    let (codes, labels) = codes(df, key, span)?;
+    let Levels {
+        codes,
+        labels,
+        numeric,
+        ..
+    } = read;
     let recode = |mut codes: Vec<u32>, remap: &[u32]| -> Codes {
         if remap.iter().enumerate().any(|(k, &r)| k as u32 != r) {
             codes
@@ -1073,7 +678,7 @@ fn variable_values(
     order.sort_by(|&a, &b| {
         let (a, b) = (&labels[a], &labels[b]);
         match (a.parse::<f64>(), b.parse::<f64>()) {
-            (Ok(x), Ok(y)) if dtype.is_primitive_numeric() => x.total_cmp(&y),
+            (Ok(x), Ok(y)) if numeric => x.total_cmp(&y),
             _ => a.cmp(b),
         }
     });

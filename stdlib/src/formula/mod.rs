@@ -7,4 +7,5 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod design;
+pub mod read;
 pub mod resolve;

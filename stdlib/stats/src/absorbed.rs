@@ -182,7 +182,7 @@ mod tests {
             ids: Arc::new((0..n).map(|i| ((i * 31 + i / 7) % 40) as u32).collect()),
             levels: 40,
         };
-        let x = MatrixColumn::Values((0..n).map(|i| (i as f64 * 0.37).sin()).collect());
+        let x = MatrixColumn::values((0..n).map(|i| (i as f64 * 0.37).sin()).collect());
         let eta: Vec<f64> = (0..n)
             .map(|i| {
                 0.8 * x.get(i) + 0.1 * f64::from(a.ids[i]) - 0.05 * f64::from(b.ids[i])

@@ -5,6 +5,8 @@
 //! the same model is well-conditioned, and its coefficients and their covariance are a
 //! fixed linear map of the conditioned ones (`β = A γ`, `V = A Vγ Aᵀ`).
 
+use std::sync::Arc;
+
 use faer::Mat;
 
 use crate::matrix::MatrixColumn;
@@ -47,6 +49,8 @@ impl Conditioning {
             let MatrixColumn::Values(x) = column else {
                 continue;
             };
+            // Not a copy: the design's column is the fit's alone here.
+            let x = Arc::make_mut(x);
             if x.is_empty() || x.iter().all(|&v| v == 0.0 || v == 1.0) {
                 continue;
             }
@@ -162,9 +166,9 @@ mod tests {
                 value: 1.0,
                 rows: years.len(),
             },
-            MatrixColumn::Values(years.clone()),
-            MatrixColumn::Values(years.iter().map(|y| y * y).collect()),
-            MatrixColumn::Values(
+            MatrixColumn::values(years.clone()),
+            MatrixColumn::values(years.iter().map(|y| y * y).collect()),
+            MatrixColumn::values(
                 years
                     .iter()
                     .map(|y| f64::from(*y as i32 % 2 == 0))

@@ -1572,7 +1572,7 @@ mod tests {
             })
             .collect();
         let weights = (0..n).map(|_| 0.5 + rng.random::<f64>()).collect();
-        let mut columns = vec![MatrixColumn::Values(x)];
+        let mut columns = vec![MatrixColumn::values(x)];
         for level in 1..4 {
             columns.push(MatrixColumn::Indicator {
                 codes: codes.clone(),
@@ -1834,7 +1834,7 @@ mod tests {
             .enumerate()
             .map(|(i, &g)| 1000.0 * f64::from(g) + 1e-4 * (i % 7) as f64)
             .collect();
-        columns.push(MatrixColumn::Values(nearly));
+        columns.push(MatrixColumn::values(nearly));
         let groups = [grouping];
         let problem = absorbed_logit(&y, &columns, &weights, &groups);
         assert!(fit_by_cells(&problem).is_none());

@@ -18,7 +18,7 @@ pub struct LeastSquares {
 
 /// `β = (X'WX)⁻¹X'Wy`; `None` when `X'WX` is singular.
 pub fn fit(columns: &[Vec<f64>], y: &[f64], weights: &[f64]) -> Option<LeastSquares> {
-    let matrix: Vec<MatrixColumn> = columns.iter().cloned().map(MatrixColumn::Values).collect();
+    let matrix: Vec<MatrixColumn> = columns.iter().cloned().map(MatrixColumn::values).collect();
     let (xtx, xty) = Rows::new(matrix.iter().collect(), &[], weights).cross_products(weights, y);
     let beta = linalg::solve(&xtx, &xty)?;
     let bread = linalg::inverse(&xtx)?;

@@ -20,7 +20,9 @@ pub type Codes = Arc<Vec<u32>>;
 /// costs eight bytes a row and is read in full by every pass of a fit.
 #[derive(Clone, Debug)]
 pub enum MatrixColumn {
-    Values(Vec<f64>),
+    /// Shared, so that a fit that adds columns (dummies of small absorbed groupings)
+    /// takes the design's columns without copying them.
+    Values(Arc<Vec<f64>>),
     /// 1 where the row's level code is `level`, else 0; `levels` codes in all
     /// (`u32::MAX` marks a value outside them, which no dummy takes).
     Indicator {
@@ -29,13 +31,14 @@ pub enum MatrixColumn {
         levels: u32,
     },
     /// The same number in every row (the intercept).
-    Constant {
-        value: f64,
-        rows: usize,
-    },
+    Constant { value: f64, rows: usize },
 }
 
 impl MatrixColumn {
+    pub fn values(x: Vec<f64>) -> Self {
+        MatrixColumn::Values(Arc::new(x))
+    }
+
     #[inline]
     pub fn len(&self) -> usize {
         match self {

@@ -818,3 +818,30 @@ fn concentration_indices_follow_their_formulas() {
             .contains("needs an outcome of 0 or more")
     );
 }
+
+#[test]
+fn a_model_reads_its_rows_batch_by_batch_as_one_table() {
+    // 600,000 rows come in three batches: rows with a missing outcome are dropped in the
+    // later ones, a factor's level first appears in the second, and the rows in reverse
+    // order put both in other batches. The fit is the same either way.
+    let data = "gpps = simulate gpps, n = 600000, seed = 5\n\
+        d = gpps |> derive r = row_number(), \
+        y = if_else(r > 300000 & round(r / 97) * 97 == r, log(-1), good_experience), \
+        band = if_else(r > 400000 & sex == \"Male\", \"late\", age_band), \
+        w = if_else(r > 300000 & round(r / 1000) * 1000 == r, log(-1), weight)\n";
+    let model = "model y ~ lw_fte_50k + sex + band + fe(pcn), weights = weight, cluster = pcn";
+    let forward = last_model(&format!("{data}d |> {model}"));
+    let reversed = last_model(&format!("{data}d |> sort r desc |> {model}"));
+    same_terms(&forward, &reversed, "reversed rows");
+    assert_eq!(forward["n_dropped"], 3093, "{}", forward["n_dropped"]);
+    assert_eq!(forward["n"], reversed["n"]);
+    assert!(close(
+        term(&forward, "bandlate")["estimate"].as_f64().unwrap(),
+        term(&reversed, "bandlate")["estimate"].as_f64().unwrap(),
+        1e-8
+    ));
+    // A missing weight is counted over every batch before it is refused.
+    let out = run(&format!("{data}d |> model y ~ lw_fte_50k, weights = w"));
+    let error = out.error.expect("missing weights are an error");
+    assert!(error.contains("missing in 300 rows"), "{error}");
+}
