@@ -9,7 +9,9 @@ use rayon::prelude::*;
 use spel_grammar::ast::Expr as Ast;
 use spel_grammar::{Diagnostic, Span};
 
-pub use spel_stats::matrix::{Codes, Grouping, MatrixColumn, kept_rows, linear_predictor};
+pub use spel_stats::matrix::{
+    Codes, GroupIds, Grouping, LevelCodes, MatrixColumn, kept_rows, linear_predictor,
+};
 
 use super::read::{Kept, Levels, Read, Role};
 pub use super::resolve::FactorCoding;
@@ -76,35 +78,28 @@ impl Design {
                 *values = pick(values);
             }
         }
+        // A factor's dummies, and a grouping that is both absorbed and clusters, keep
+        // sharing one list of codes.
         let mut codes_kept: Vec<(Codes, Codes)> = Vec::new();
-        let mut keep_codes = |codes: &Codes| -> Codes {
-            if let Some((_, new)) = codes_kept.iter().find(|(old, _)| Arc::ptr_eq(old, codes)) {
-                return new.clone();
-            }
-            let new: Codes = Arc::new(
-                codes
-                    .iter()
-                    .zip(keep)
-                    .filter(|(_, k)| **k)
-                    .map(|(c, _)| *c)
-                    .collect(),
-            );
-            codes_kept.push((codes.clone(), new.clone()));
-            new
-        };
         for column in &mut self.columns {
             match column {
                 MatrixColumn::Values(x) => *x = Arc::new(pick(x)),
-                MatrixColumn::Indicator { codes, .. } => *codes = keep_codes(codes),
+                MatrixColumn::Indicator { codes, .. } => {
+                    *codes = kept_once(&mut codes_kept, codes, |c| c.kept(keep))
+                }
                 MatrixColumn::Constant { rows, .. } => *rows = n,
             }
         }
+        let mut ids_kept: Vec<(GroupIds, GroupIds)> = Vec::new();
         for named in self
             .fixed_effects
             .iter_mut()
             .chain(self.clusters.iter_mut())
         {
-            named.retain_rows(&keep_codes(&named.grouping.ids));
+            let ids = kept_once(&mut ids_kept, &named.grouping.ids, |ids| {
+                kept_rows(ids, keep)
+            });
+            named.retain_rows(&ids);
         }
         let positions: Vec<usize> = match &self.rows {
             Some(rows) => rows
@@ -122,7 +117,7 @@ impl Design {
 impl NamedGrouping {
     /// The grouping of the kept rows (`ids`, the old ids of those rows), renumbered so
     /// that its levels are the ones that still have a row.
-    fn retain_rows(&mut self, ids: &Codes) {
+    fn retain_rows(&mut self, ids: &GroupIds) {
         let mut renumbered = vec![u32::MAX; self.grouping.levels];
         let mut labels = Vec::new();
         for &id in ids.iter() {
@@ -146,6 +141,20 @@ impl NamedGrouping {
             levels: labels.len(),
         };
     }
+}
+
+/// `shared` with `keep` applied once: a list shared before stays shared after.
+fn kept_once<T>(
+    done: &mut Vec<(Arc<T>, Arc<T>)>,
+    shared: &Arc<T>,
+    keep: impl FnOnce(&T) -> T,
+) -> Arc<T> {
+    if let Some((_, new)) = done.iter().find(|(old, _)| Arc::ptr_eq(old, shared)) {
+        return new.clone();
+    }
+    let new = Arc::new(keep(shared));
+    done.push((shared.clone(), new.clone()));
+    new
 }
 
 /// What the model statement asks of the data besides the formula's terms.
@@ -648,13 +657,13 @@ fn factor_values(
         numeric,
         ..
     } = read;
-    let recode = |mut codes: Vec<u32>, remap: &[u32]| -> Codes {
+    let recode = |mut codes: Vec<u32>, remap: &[u32], levels: usize| -> Codes {
         if remap.iter().enumerate().any(|(k, &r)| k as u32 != r) {
             codes
                 .par_chunks_mut(1 << 16)
                 .for_each(|part| part.iter_mut().for_each(|c| *c = remap[*c as usize]));
         }
-        Arc::new(codes)
+        Arc::new(LevelCodes::new(codes, levels))
     };
     if let Some(coding) = coding {
         // A value the fit never saw matches no dummy.
@@ -669,7 +678,7 @@ fn factor_values(
             })
             .collect();
         return Ok(Values::Factor {
-            codes: recode(codes, &remap),
+            codes: recode(codes, &remap, coding.levels.len()),
             levels: coding.levels.clone(),
             reference: coding.reference.clone(),
         });
@@ -720,7 +729,7 @@ fn factor_values(
         None => levels[0].clone(),
     };
     Ok(Values::Factor {
-        codes: recode(codes, &remap),
+        codes: recode(codes, &remap, levels.len()),
         levels,
         reference,
     })

@@ -73,7 +73,7 @@ pub fn predictions(
         // A level the fit never saw, of a factor (coded as no level) or of an absorbed
         // effect, has no estimate: the prediction is missing, not the reference level's.
         let mut known = model.kept.iter().all(|&j| match &built.columns[j] {
-            MatrixColumn::Indicator { codes, .. } => codes[position] != u32::MAX,
+            MatrixColumn::Indicator { codes, .. } => codes.get(position) != u32::MAX,
             _ => true,
         });
         for (grouping, values) in built.fixed_effects.iter().zip(&model.fixed_effect_values) {

@@ -25,7 +25,8 @@ use super::rows::{
 use crate::absorbed::outer_levels;
 use crate::combinations::Combinations;
 use crate::conditioning::Conditioning;
-use crate::matrix::{Codes, Grouping, MatrixColumn};
+use crate::matrix::{Codes, Grouping, LevelCodes, MatrixColumn};
+use crate::with_codes;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Link {
@@ -251,8 +252,9 @@ fn fit_joining_small_groupings<'a>(problem: &Problem<'a>) -> Option<Fit<'a>> {
     let mut columns: Vec<MatrixColumn> = problem.columns.to_vec();
     for g in (0..groups.len()).filter(|&k| small(k)).map(|k| &groups[k]) {
         // Level 0 is left out: the large grouping's effects hold the constant.
+        let codes: Codes = Arc::new(LevelCodes::new(g.ids.to_vec(), g.levels));
         columns.extend((1..g.levels as u32).map(|level| MatrixColumn::Indicator {
-            codes: g.ids.clone(),
+            codes: codes.clone(),
             level,
             levels: g.levels as u32,
         }));
@@ -1219,11 +1221,14 @@ fn reference_norms(problem: &Problem) -> Vec<f64> {
         }
         let mut offset = 1 + p;
         for (codes, &levels) in factors.iter().zip(&sizes) {
-            for (&c, w) in codes[range.clone()].iter().zip(&weights) {
-                if let Some(s) = sums[offset..offset + levels].get_mut(c as usize) {
-                    *s += w;
+            let by_level = &mut sums[offset..offset + levels];
+            with_codes!(&***codes, codes => {
+                for (&c, w) in codes[range.clone()].iter().zip(&weights) {
+                    if let Some(s) = by_level.get_mut(c as usize) {
+                        *s += w;
+                    }
                 }
-            }
+            });
             offset += levels;
         }
         sums
@@ -1559,7 +1564,8 @@ mod tests {
     /// intercept and no grouping; and an outcome drawn from it.
     fn design(n: usize, seed: u64) -> (Vec<MatrixColumn>, Vec<f64>, Vec<f64>, Grouping) {
         let mut rng = Pcg64::seed_from_u64(seed);
-        let codes: Codes = Arc::new((0..n).map(|_| rng.random_range(0..4u32)).collect());
+        let drawn: Vec<u32> = (0..n).map(|_| rng.random_range(0..4u32)).collect();
+        let codes: Codes = Arc::new(LevelCodes::new(drawn.clone(), 4));
         let groups: Vec<u32> = (0..n).map(|_| rng.random_range(0..30u32)).collect();
         let x: Vec<f64> = (0..n)
             .map(|i| f64::from(groups[i]) / 10.0 + rng.random::<f64>())
@@ -1567,7 +1573,7 @@ mod tests {
         let y = (0..n)
             .map(|i| {
                 let eta =
-                    -0.5 + 0.8 * x[i] - 0.3 * f64::from(codes[i]) + f64::from(groups[i] % 3) * 0.2;
+                    -0.5 + 0.8 * x[i] - 0.3 * f64::from(drawn[i]) + f64::from(groups[i] % 3) * 0.2;
                 f64::from(u8::from(rng.random::<f64>() < 1.0 / (1.0 + (-eta).exp())))
             })
             .collect();
@@ -1839,5 +1845,78 @@ mod tests {
         let problem = absorbed_logit(&y, &columns, &weights, &groups);
         assert!(fit_by_cells(&problem).is_none());
         assert!(fit(&problem).converged);
+    }
+
+    #[test]
+    fn level_codes_of_any_width_give_the_same_fit() {
+        // The factor's codes in one byte (as read), two or four: every loop over them is
+        // compiled per width, and each must add the same numbers in the same order. The
+        // fit goes by cells with the grouping absorbed, and by rows without cells.
+        let (columns, y, weights, grouping) = design(5_000, 17);
+        let MatrixColumn::Indicator { codes, .. } = &columns[1] else {
+            panic!("the design's second column is a dummy");
+        };
+        assert!(matches!(**codes, LevelCodes::U8(_)));
+        let wide: Vec<u32> = (0..codes.len()).map(|i| codes.get(i)).collect();
+        let narrow: Vec<u16> = wide.iter().map(|&c| c as u16).collect();
+        let groups = [grouping];
+        let fits: Vec<(Vec<Option<f64>>, f64)> = [
+            (**codes).clone(),
+            LevelCodes::U16(narrow),
+            LevelCodes::U32(wide),
+        ]
+        .into_iter()
+        .flat_map(|codes| {
+            let codes: Codes = Arc::new(codes);
+            let recoded: Vec<MatrixColumn> = columns
+                .iter()
+                .map(|c| match c {
+                    MatrixColumn::Indicator { level, levels, .. } => MatrixColumn::Indicator {
+                        codes: codes.clone(),
+                        level: *level,
+                        levels: *levels,
+                    },
+                    other => other.clone(),
+                })
+                .collect();
+            let by_cells = fit(&absorbed_logit(&y, &recoded, &weights, &groups));
+            let by_rows = fit_by_rows(&absorbed_logit(&y, &recoded, &weights, &groups));
+            [by_cells, by_rows].map(|f| (f.beta, f.deviance))
+        })
+        .collect();
+        for (k, other) in fits.iter().enumerate().skip(2) {
+            assert_eq!(other, &fits[k % 2], "width {} against one byte", k / 2);
+        }
+    }
+
+    #[test]
+    fn level_codes_take_the_fewest_bytes_and_keep_values_outside_the_levels() {
+        let outside = u32::MAX;
+        let codes = LevelCodes::new(vec![0, 254, outside], 255);
+        assert!(matches!(codes, LevelCodes::U8(_)));
+        assert_eq!(
+            [codes.get(0), codes.get(1), codes.get(2)],
+            [0, 254, outside]
+        );
+        let codes = LevelCodes::new(vec![0, 255, outside], 256);
+        assert!(matches!(codes, LevelCodes::U16(_)));
+        assert_eq!([codes.get(1), codes.get(2)], [255, outside]);
+        let codes = LevelCodes::new(vec![65_534, outside], 65_535);
+        assert!(matches!(codes, LevelCodes::U16(_)));
+        assert_eq!([codes.get(0), codes.get(1)], [65_534, outside]);
+        let codes = LevelCodes::new(vec![65_535, outside], 65_536);
+        assert!(matches!(codes, LevelCodes::U32(_)));
+        assert_eq!([codes.get(0), codes.get(1)], [65_535, outside]);
+        let kept = LevelCodes::new(vec![3, 1, 2], 4).kept(&[true, false, true]);
+        assert_eq!(kept, LevelCodes::U8(vec![3, 2]));
+        // No dummy takes a value outside the levels.
+        let column = MatrixColumn::Indicator {
+            codes: Arc::new(LevelCodes::new(vec![1, outside], 2)),
+            level: 1,
+            levels: 2,
+        };
+        let mut out = [9.0; 2];
+        column.fill(0, &mut out);
+        assert_eq!(out, [1.0, 0.0]);
     }
 }

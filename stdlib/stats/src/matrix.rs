@@ -7,13 +7,113 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct Grouping {
     /// Shared when one column both is absorbed and clusters the rows.
-    pub ids: Codes,
+    pub ids: GroupIds,
     pub levels: usize,
 }
 
-/// A factor's level code in each row, shared by its dummies. A `Vec` behind the `Arc`
-/// (not a slice) so that codes found in a `Vec` are shared without being copied.
-pub type Codes = Arc<Vec<u32>>;
+/// Each row's group. A `Vec` behind the `Arc` (not a slice) so that ids found in a `Vec`
+/// are shared without being copied.
+pub type GroupIds = Arc<Vec<u32>>;
+
+/// A factor's level code in each row, shared by its dummies.
+pub type Codes = Arc<LevelCodes>;
+
+/// Level codes in the fewest bytes the levels allow: a byte for up to 255 levels, two
+/// for up to 65,535. At 41 million rows each byte is 39 MiB a factor, and every pass of
+/// a fit reads them. The type's largest value marks a value outside the levels (in new
+/// data), which no dummy takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LevelCodes {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+/// Runs `$body` with `$codes` (a [`LevelCodes`]) bound as `$slice` to its vector of codes
+/// of whichever width, so that a loop over them is compiled once for each width. In the
+/// body, [`Code::code`] reads a code.
+#[macro_export]
+macro_rules! with_codes {
+    ($codes:expr, $slice:ident => $body:expr) => {
+        match $codes {
+            $crate::matrix::LevelCodes::U8($slice) => $body,
+            $crate::matrix::LevelCodes::U16($slice) => $body,
+            $crate::matrix::LevelCodes::U32($slice) => $body,
+        }
+    };
+}
+
+/// A level code of any width.
+pub trait Code: Copy {
+    fn code(self) -> u32;
+}
+
+impl Code for u8 {
+    #[inline]
+    fn code(self) -> u32 {
+        u32::from(self)
+    }
+}
+
+impl Code for u16 {
+    #[inline]
+    fn code(self) -> u32 {
+        u32::from(self)
+    }
+}
+
+impl Code for u32 {
+    #[inline]
+    fn code(self) -> u32 {
+        self
+    }
+}
+
+impl LevelCodes {
+    /// `codes` of `levels` levels (`u32::MAX` outside them) in the fewest bytes.
+    pub fn new(codes: Vec<u32>, levels: usize) -> Self {
+        fn narrow<T: TryFrom<u32> + Copy>(codes: &[u32], outside: T) -> Vec<T> {
+            codes
+                .iter()
+                .map(|&c| T::try_from(c).unwrap_or(outside))
+                .collect()
+        }
+        if levels <= usize::from(u8::MAX) {
+            LevelCodes::U8(narrow(&codes, u8::MAX))
+        } else if levels <= usize::from(u16::MAX) {
+            LevelCodes::U16(narrow(&codes, u16::MAX))
+        } else {
+            LevelCodes::U32(codes)
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        with_codes!(self, codes => codes.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i`'s code; `u32::MAX` for a value outside the levels.
+    #[inline]
+    pub fn get(&self, i: usize) -> u32 {
+        match self {
+            LevelCodes::U8(c) if c[i] == u8::MAX => u32::MAX,
+            LevelCodes::U16(c) if c[i] == u16::MAX => u32::MAX,
+            _ => with_codes!(self, codes => codes[i].code()),
+        }
+    }
+
+    /// The codes of the rows where `keep` is true.
+    pub fn kept(&self, keep: &[bool]) -> Self {
+        match self {
+            LevelCodes::U8(c) => LevelCodes::U8(kept_rows(c, keep)),
+            LevelCodes::U16(c) => LevelCodes::U16(kept_rows(c, keep)),
+            LevelCodes::U32(c) => LevelCodes::U32(kept_rows(c, keep)),
+        }
+    }
+}
 
 /// One column of the model matrix. A factor's dummies are kept as the factor's level
 /// codes, shared among its columns: on millions of rows a dummy stored as numbers
@@ -57,7 +157,7 @@ impl MatrixColumn {
         match self {
             MatrixColumn::Values(x) => x[row],
             MatrixColumn::Indicator { codes, level, .. } => {
-                f64::from(u8::from(codes[row] == *level))
+                f64::from(u8::from(codes.get(row) == *level))
             }
             MatrixColumn::Constant { value, .. } => *value,
         }
@@ -72,9 +172,11 @@ impl MatrixColumn {
                 // A mask rather than a branch: codes come in no order, and a branch per
                 // row mispredicts half the time.
                 let one = 1.0_f64.to_bits();
-                for (o, &c) in out.iter_mut().zip(&codes[start..end]) {
-                    *o = f64::from_bits(u64::from(c == *level).wrapping_neg() & one);
-                }
+                with_codes!(&**codes, codes => {
+                    for (o, &c) in out.iter_mut().zip(&codes[start..end]) {
+                        *o = f64::from_bits(u64::from(c.code() == *level).wrapping_neg() & one);
+                    }
+                })
             }
             MatrixColumn::Constant { value, .. } => out.fill(*value),
         }
@@ -135,10 +237,12 @@ pub fn linear_predictor(columns: &[&MatrixColumn], beta: &[f64], start: usize, o
         }
     }
     for (codes, by_level) in factors {
-        for (o, &c) in out.iter_mut().zip(&codes[start..end]) {
-            if let Some(v) = by_level.get(c as usize) {
-                *o += v;
+        with_codes!(&**codes, codes => {
+            for (o, &c) in out.iter_mut().zip(&codes[start..end]) {
+                if let Some(v) = by_level.get(c as usize) {
+                    *o += v;
+                }
             }
-        }
+        })
     }
 }

@@ -14,7 +14,8 @@ use faer::{Accum, Mat, MatMut, Par};
 use rayon::prelude::*;
 
 use crate::absorbed::NO_ROWS;
-use crate::matrix::{Codes, Grouping, MatrixColumn, linear_predictor};
+use crate::matrix::{Code, Codes, Grouping, MatrixColumn, linear_predictor};
+use crate::with_codes;
 
 /// Rows per chunk of work given to a core.
 pub const CHUNK: usize = 1 << 16;
@@ -558,7 +559,7 @@ impl<'a> GroupTable<'a> {
         row[0] += w;
         row[1] += w * z;
         for &(codes, offset) in &self.factors {
-            row[offset + codes[i] as usize] += w;
+            row[offset + codes.get(i) as usize] += w;
         }
         for &(x, at) in &self.numerics {
             row[at] += w * x[i];
@@ -576,9 +577,11 @@ impl<'a> GroupTable<'a> {
             sums[at + 1] += w * z;
         }
         for &(codes, offset) in &self.factors {
-            for ((&g, &w), &c) in ids.iter().zip(w).zip(&codes[start..]) {
-                sums[g as usize * width + offset + c as usize] += w;
-            }
+            with_codes!(&**codes, codes => {
+                for ((&g, &w), &c) in ids.iter().zip(w).zip(&codes[start..]) {
+                    sums[g as usize * width + offset + c as usize] += w;
+                }
+            });
         }
         for &(x, at) in &self.numerics {
             for ((&g, &w), &x) in ids.iter().zip(w).zip(&x[start..]) {
@@ -759,7 +762,7 @@ impl Cells {
         }
         if factors
             .par_iter()
-            .any(|(codes, levels)| codes.par_iter().any(|&c| c as usize >= *levels))
+            .any(|(codes, levels)| with_codes!(&***codes, codes => codes.par_iter().any(|&c| c as usize >= *levels)))
         {
             return None;
         }
@@ -769,9 +772,11 @@ impl Cells {
             let start = k * CHUNK;
             let mut stride = 1;
             for (codes, levels) in &factors {
-                for (id, &c) in ids.iter_mut().zip(&codes[start..]) {
-                    *id += (c * stride) as u16;
-                }
+                with_codes!(&***codes, codes => {
+                    for (id, &c) in ids.iter_mut().zip(&codes[start..]) {
+                        *id += (c.code() * stride) as u16;
+                    }
+                });
                 stride *= *levels as u32;
             }
         });

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::matrix::{Codes, Grouping, MatrixColumn};
 use crate::rows::over_chunks;
+use crate::with_codes;
 
 /// The dummy columns among `kept` (the intercept aside) whose rows all have outcome 0
 /// (`false`) or all outcome 1 (`true`).
@@ -29,13 +30,15 @@ pub fn separating_dummies(
             .map(|(_, levels)| vec![[0; 3]; *levels])
             .collect();
         for ((codes, _), counts) in factors.iter().zip(&mut counts) {
-            for (&c, &y) in codes[range.clone()].iter().zip(&y[range.clone()]) {
-                if let Some(t) = counts.get_mut(c as usize) {
-                    t[0] += 1;
-                    t[1] += usize::from(y == 0.0);
-                    t[2] += usize::from(y == 1.0);
+            with_codes!(&***codes, codes => {
+                for (&c, &y) in codes[range.clone()].iter().zip(&y[range.clone()]) {
+                    if let Some(t) = counts.get_mut(c as usize) {
+                        t[0] += 1;
+                        t[1] += usize::from(y == 0.0);
+                        t[2] += usize::from(y == 1.0);
+                    }
                 }
-            }
+            });
         }
         counts
     });
