@@ -4,7 +4,6 @@
 //! gigabytes beside the design made from it.
 
 use polars::prelude::*;
-use rayon::prelude::*;
 use spel_grammar::{Diagnostic, Span};
 
 /// What a column the model reads is.
@@ -112,11 +111,13 @@ impl Read {
             }
         }
         self.rows_read += height;
+        // Column after column on this thread: polars decodes the next batches on the
+        // others meanwhile (coding the columns in parallel took a quarter longer).
         let (capacity, outcome_span, span) = (self.capacity, self.outcome_span, self.span);
         self.kept
-            .par_iter_mut()
-            .zip(self.columns.par_iter())
-            .zip(batch.into_columns().into_par_iter())
+            .iter_mut()
+            .zip(self.columns.iter())
+            .zip(batch.into_columns())
             .try_for_each(|((kept, (label, role)), column)| {
                 keep(kept, column, *role, label, capacity, (outcome_span, span))
             })
