@@ -11,9 +11,11 @@ mod did_you_mean;
 mod layout;
 mod parser;
 pub mod span;
+mod words;
 
 pub use diagnostic::{Colour, Diagnostic, Label, render, render_plain};
 pub use did_you_mean::did_you_mean;
 pub use layout::{Completeness, is_complete, join_continued_lines};
 pub use parser::parse;
 pub use span::{SourceId, SourceMap, Span};
+pub use words::keywords;

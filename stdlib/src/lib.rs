@@ -20,6 +20,7 @@ mod session;
 pub mod simulate;
 pub mod value;
 pub mod verbs;
+pub mod vocabulary;
 pub mod work;
 
 pub use render::Shown;

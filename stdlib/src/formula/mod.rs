@@ -9,3 +9,7 @@
 pub mod design;
 pub mod read;
 pub mod resolve;
+
+/// The calls a formula's terms may be: `factor(x, ref = ...)`, `fe(g)` and `offset(e)`
+/// (any other call is an expression, as `log(x)`).
+pub const TERM_FUNCTIONS: [&str; 3] = ["factor", "fe", "offset"];
