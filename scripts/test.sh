@@ -40,4 +40,7 @@ bash kernel/tests/notebooks.sh
 
 echo "== JupyterLab in a browser"
 bash kernel/tests/jupyterlab.sh
+
+echo "== the wheel, installed as a user installs it"
+bash kernel/tests/wheel.sh
 echo "all checks passed"

@@ -14,8 +14,10 @@ pub enum Target {
     Prefix(PathBuf),
 }
 
-const LOGO_32: &[u8] = include_bytes!("../assets/logo-32x32.png");
-const LOGO_64: &[u8] = include_bytes!("../assets/logo-64x64.png");
+const LOGO_32: &[u8] =
+    include_bytes!("../../python/spel.data/data/share/jupyter/kernels/spel/logo-32x32.png");
+const LOGO_64: &[u8] =
+    include_bytes!("../../python/spel.data/data/share/jupyter/kernels/spel/logo-64x64.png");
 
 fn data_dir(target: &Target) -> Result<PathBuf, String> {
     match target {
@@ -42,18 +44,25 @@ fn data_dir(target: &Target) -> Result<PathBuf, String> {
     }
 }
 
+/// The kernelspec that starts `executable`. The wheel's own (under python/spel.data)
+/// names the binary by its place beside the kernelspec, `{resource_dir}/../../../../bin/spel`,
+/// so that the kernel starts whether or not the environment is on PATH.
+fn spec(executable: &str) -> serde_json::Value {
+    json!({
+        "argv": [executable, "kernel", "--connection-file", "{connection_file}"],
+        "display_name": "spel",
+        "language": "spel",
+        "interrupt_mode": "message",
+        "metadata": { "debugger": false },
+    })
+}
+
 /// Writes `kernels/spel/{kernel.json, logo-32x32.png, logo-64x64.png}`; returns the folder.
 pub fn install(target: &Target, executable: &Path) -> Result<PathBuf, String> {
     let folder = data_dir(target)?.join("kernels/spel");
     std::fs::create_dir_all(&folder)
         .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
-    let spec = json!({
-        "argv": [executable.display().to_string(), "kernel", "--connection-file", "{connection_file}"],
-        "display_name": "spel",
-        "language": "spel",
-        "interrupt_mode": "message",
-        "metadata": { "debugger": false },
-    });
+    let spec = spec(&executable.display().to_string());
     let write = |name: &str, bytes: &[u8]| {
         std::fs::write(folder.join(name), bytes).map_err(|e| format!("cannot write {name}: {e}"))
     };
@@ -66,4 +75,17 @@ pub fn install(target: &Target, executable: &Path) -> Result<PathBuf, String> {
     write("logo-32x32.png", LOGO_32)?;
     write("logo-64x64.png", LOGO_64)?;
     Ok(folder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wheel_s_kernelspec_is_the_installed_one_beside_its_binary() {
+        let wheel =
+            include_str!("../../python/spel.data/data/share/jupyter/kernels/spel/kernel.json");
+        let wheel: serde_json::Value = serde_json::from_str(wheel).expect("kernel.json is JSON");
+        assert_eq!(wheel, spec("{resource_dir}/../../../../bin/spel"));
+    }
 }

@@ -369,8 +369,9 @@ fn kernel_info() -> KernelInfoReply {
             version: version.into(),
             mimetype: Some("text/x-spel".into()),
             file_extension: Some(".spel".into()),
-            pygments_lexer: Some("text".into()),
-            codemirror_mode: Some(CodeMirrorMode::Simple("r".into())),
+            // The wheel's Pygments lexer and JupyterLab extension (python/, jupyterlab/).
+            pygments_lexer: Some("spel".into()),
+            codemirror_mode: Some(CodeMirrorMode::Simple("spel".into())),
             nbconvert_exporter: None,
         },
         banner: format!("spel {version} — a language for evaluating health-service programmes"),

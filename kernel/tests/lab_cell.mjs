@@ -4,7 +4,8 @@
 // kernel/tests/jupyterlab.sh, which starts the server (common.sh's start_lab).
 // Env: JL_URL, JL_TOKEN (the server), KERNEL (default spel), CODE, EXPECT, PNG,
 // PW_DIR (where playwright-core is installed), CHROMIUM (default /usr/bin/chromium),
-// TIMEOUT_MS (each browser step, default 60000).
+// TIMEOUT_MS (each browser step, default 60000), HIGHLIGHTED (a word of CODE that must be
+// highlighted: its span carries a CodeMirror highlighting class).
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,6 +61,16 @@ try {
   await cell.locator('.cm-content').click();
   // insertText, not type: typing would auto-indent and auto-close brackets.
   await page.keyboard.insertText(env.CODE);
+  if (env.HIGHLIGHTED) {
+    // JupyterLab's theme gives each highlighted token a generated class (`ͼ` and a number).
+    const word = cell.locator('.cm-content span', { hasText: new RegExp(`^${env.HIGHLIGHTED}$`) }).first();
+    await word.waitFor();
+    const classes = await word.getAttribute('class');
+    if (!/(^| )ͼ[0-9a-z]+/.test(classes || '')) {
+      throw new Error(`"${env.HIGHLIGHTED}" is not highlighted (class "${classes}")`);
+    }
+    say(`"${env.HIGHLIGHTED}" is highlighted (class "${classes}")`);
+  }
   await page.keyboard.press('Shift+Enter');
   const outputs = cell.locator('.jp-OutputArea-output');
   await outputs.filter({ hasText: env.EXPECT }).first().waitFor();

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the Python wheel (pyproject.toml) into $CARGO_TARGET_DIR/wheels: the JupyterLab
+# extension first (Node.js and npm; python/spel.data/.../labextensions), then maturin.
+#   scripts/wheel.sh            the quick wheel the test command installs (the dev build)
+#   scripts/wheel.sh --release  the wheel to publish: the optimised build, manylinux
+# The build tools (maturin, jupyter-builder) live in their own virtual environment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${CARGO_TARGET_DIR:-$PWD/target}
+venv=${SPEL_BUILD_VENV:-$HOME/.cache/spel/build-venv}
+tools=("maturin==1.16.0" "jupyter-builder==1.3.0")
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c "import maturin, jupyter_builder" 2>/dev/null ||
+  "$venv/bin/pip" install -q "${tools[@]}"
+
+echo "== the JupyterLab extension"
+rm -rf python/spel.data/data/share/jupyter/labextensions
+(cd jupyterlab && npm ci --no-audit --no-fund --silent && PATH="$venv/bin:$PATH" jupyter-builder build .)
+
+echo "== the wheel"
+case "${1:-}" in
+  --release) build=(--release --compatibility manylinux_2_28 --auditwheel check) ;;
+  "") build=(--profile dev --compatibility linux --auditwheel skip) ;;
+  *) echo "usage: scripts/wheel.sh [--release]" >&2; exit 2 ;;
+esac
+CARGO_TARGET_DIR="$target" "$venv/bin/maturin" build --locked "${build[@]}" --out "$target/wheels"
