@@ -3,7 +3,7 @@
 # virtual environment, run with that environment's bin/ NOT on PATH (a JupyterLab
 # started from a menu or by its full path): `jupyter kernelspec list` shows spel; a
 # notebook runs through nbclient; nbconvert's HTML colours spel with Pygments; JupyterLab
-# in headless Chromium highlights a cell's verb.
+# in headless Chromium highlights a cell's verb; and `pipx install` gives the command.
 . "$(dirname "$0")/common.sh"
 need_browser
 
@@ -59,6 +59,15 @@ for token in '<span class="nb">summarise</span>' '<span class="o">|&gt;</span>' 
   grep -qF "$token" "$work/notebook.html" || { echo "nbconvert's HTML lacks $token" >&2; exit 1; }
 done
 echo "nbconvert's HTML colours spel's verbs, pipes, functions, comments and strings"
+
+echo "-- pipx install: the terminal command alone"
+"$env/bin/pip" install -q pipx
+PIPX_HOME="$work/pipx-home" PIPX_BIN_DIR="$work/pipx-bin" PIPX_MAN_DIR="$work/pipx-man" \
+  "$env/bin/pipx" install -q "$wheel" >/dev/null
+printf 't = table x = [1, 2]\nt |> summarise total = sum(x)\n' >"$work/sum.spel"
+ran=$("$work/pipx-bin/spel" run --format json "$work/sum.spel")
+grep -qF '"rows":[[3.0]]' <<<"$ran" || { echo "pipx's spel printed: $ran" >&2; exit 1; }
+echo "pipx's spel runs a script"
 
 echo "-- JupyterLab in a browser"
 venv=$env
