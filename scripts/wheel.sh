@@ -19,7 +19,11 @@ rm -rf python/spel.data/data/share/jupyter/labextensions
 
 echo "== the wheel"
 case "${1:-}" in
-  --release) build=(--release --compatibility manylinux_2_28 --auditwheel check) ;;
+  # manylinux_2_28 (glibc 2.28, so Ubuntu 20.04 on) needs a linker that targets an older
+  # glibc than the build machine's: zig's (the ziglang package).
+  --release)
+    "$venv/bin/python" -c "import ziglang" 2>/dev/null || "$venv/bin/pip" install -q "ziglang==0.13.0"
+    build=(--release --zig --compatibility manylinux_2_28 --auditwheel check) ;;
   "") build=(--profile dev --compatibility linux --auditwheel skip) ;;
   *) echo "usage: scripts/wheel.sh [--release]" >&2; exit 2 ;;
 esac
