@@ -52,7 +52,7 @@ class SpelLexer(RegexLexer):
             (r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", Number),
             (r"\|>", Operator),
             (r"~", Operator),
-            (r"==|!=|<=|>=|[<>+\-*/^&|!:]", Operator),
+            (r"==|!=|<=|>=|[<>+\-*/^&|!:=]", Operator),
             (words(VOCABULARY["keywords"], suffix=END), Keyword),
             # An option is a word before a single `=`; a function, one before `(`.
             (
@@ -65,7 +65,6 @@ class SpelLexer(RegexLexer):
             ),
             (words(VOCABULARY["verbs"], suffix=END), Name.Builtin),
             (r"[A-Za-z_][\w.]*", Name),
-            (r"=", Operator),
             (r"[()\[\],;]", Punctuation),
             (r".", Text),
         ]

@@ -10,16 +10,21 @@ use serde_json::{Value, json};
 use crate::{formula, functions, verbs};
 
 pub fn vocabulary() -> Value {
-    let sorted = |words: &mut dyn Iterator<Item = &'static str>| -> Vec<&'static str> {
-        words.collect::<BTreeSet<_>>().into_iter().collect()
-    };
     let options = verbs::all().flat_map(|v| v.options.iter().map(|o| o.name));
     json!({
-        "keywords": sorted(&mut spel_grammar::keywords().into_iter()),
-        "verbs": sorted(&mut verbs::names()),
-        "functions": sorted(&mut functions::names().chain(formula::TERM_FUNCTIONS)),
-        "options": sorted(&mut options.into_iter()),
+        "keywords": sorted(spel_grammar::keywords()),
+        "verbs": sorted(verbs::names()),
+        "functions": sorted(functions::names().chain(formula::TERM_FUNCTIONS)),
+        "options": sorted(options),
     })
+}
+
+fn sorted(words: impl IntoIterator<Item = &'static str>) -> Vec<&'static str> {
+    words
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]
