@@ -14,13 +14,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 // A fit on millions of rows allocates and frees vectors of tens of megabytes. glibc's
 // malloc maps each one afresh, and the kernel's faulting-in and zeroing of its pages
 // took a third of the CPU time of the national-scale study; mimalloc reuses memory
-// freed within the process, on transparent huge pages where the system allows them.
+// freed within the process.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `mi_option_purge_delay` in mimalloc's `mi_option_t` (a stable number; the sys crate
 /// names the options around it but not this one).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+/// `mi_option_allow_thp`, likewise.
+const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 
 #[derive(Parser)]
 #[command(
@@ -80,12 +82,30 @@ pub enum Format {
     Html,
 }
 
+/// Memory on small pages only. Freed at once (above), memory that comes back as a
+/// transparent huge page is zeroed 2 MiB at a time however little of it is used: the
+/// full-size study (examples/study.spel) spent 60% of its time in the kernel's zeroing,
+/// and took 16-22 s against 6-8 s on small pages; the models of bench/models.sh ran as
+/// fast or faster in less memory (BENCHMARKS.md, "Huge pages").
+fn without_huge_pages() {
+    // SAFETY: sets an option by its number; mimalloc reads it at each new mapping.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0) };
+    // Where the system gives huge pages to every mapping, not only those asking.
+    #[cfg(target_os = "linux")]
+    // SAFETY: a process-wide flag with plain integer arguments; its result (refused on
+    // kernels without it) changes nothing we rely on.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn main() -> ExitCode {
     // Memory freed goes back to the system at once, not a second later: a fit's peak stays
     // near what glibc's malloc gives (about 8% above it on the national-scale study,
     // against 45% with the delay) and a kernel left idle holds no more than it uses.
     // SAFETY: sets an option by its number; mimalloc reads it at each purge.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    without_huge_pages();
     // polars maps a local file it scans into memory, and every page it has read counts
     // as this process's until the scan ends: a quarter of the peak of a 41-million-row
     // fit. Read in blocks instead (its reader for remote files), the pages go back to the

@@ -148,16 +148,15 @@ struct Networks {
     practice_deprivation: Vec<f64>,
 }
 
-/// The columns of the table as they fill, a respondent at a time.
+/// The columns of the table as they fill, a respondent at a time. Text columns hold
+/// each row's index into a list of names, turned into text once at the end: four
+/// million rows formatted one string at a time took a third of the simulation.
 struct Respondents {
     year: Vec<i32>,
-    practice: Vec<String>,
-    pcn: Vec<String>,
-    icb: Vec<String>,
-    region: Vec<&'static str>,
-    age_band: Vec<&'static str>,
-    sex: Vec<&'static str>,
-    ethnicity: Vec<&'static str>,
+    practice: Vec<u16>,
+    age_band: Vec<u8>,
+    sex: Vec<u8>,
+    ethnicity: Vec<u8>,
     imd_quintile: Vec<i32>,
     ltc: Vec<bool>,
     mh_need: Vec<bool>,
@@ -174,7 +173,7 @@ impl Networks {
         let mut pcn_quality = vec![0.0; PCNS];
         let mut pcn_rate = vec![0.0; PCNS];
         for p in 0..PCNS {
-            let region = (p % ICBS) / (ICBS / REGIONS.len());
+            let region = region_of(p % ICBS);
             pcn_deprivation[p] = normal(rng);
             pcn_quality[p] = -0.25 * pcn_deprivation[p] + 0.2 * normal(rng);
             pcn_rate[p] = REGION_SPEED[region] * (2.0 * pcn_quality[p] + 0.3 * normal(rng)).exp();
@@ -207,9 +206,6 @@ impl Respondents {
         Respondents {
             year: Vec::with_capacity(rows),
             practice: Vec::with_capacity(rows),
-            pcn: Vec::with_capacity(rows),
-            icb: Vec::with_capacity(rows),
-            region: Vec::with_capacity(rows),
             age_band: Vec::with_capacity(rows),
             sex: Vec::with_capacity(rows),
             ethnicity: Vec::with_capacity(rows),
@@ -229,8 +225,7 @@ impl Respondents {
     fn draw(&mut self, rng: &mut Pcg64, networks: &Networks, cuts: &[f64; 4], y: usize) {
         let j = rng.random_range(0..PRACTICES);
         let p = j % PCNS;
-        let i = p % ICBS;
-        let r = i / (ICBS / REGIONS.len());
+        let r = region_of(p % ICBS);
         let age = pick(rng, &AGE_SHARES);
         let male = rng.random::<f64>() < 0.45;
         let ethnic_shares: [f64; 5] = if REGIONS[r] == "London" {
@@ -274,13 +269,10 @@ impl Respondents {
             self.outcomes[o].push(asked.then_some(answer));
         }
         self.year.push(YEARS[y]);
-        self.practice.push(format!("P{:05}", j + 1));
-        self.pcn.push(format!("PCN{:04}", p + 1));
-        self.icb.push(format!("ICB{:02}", i + 1));
-        self.region.push(REGIONS[r]);
-        self.age_band.push(AGE_BANDS[age]);
-        self.sex.push(if male { "Male" } else { "Female" });
-        self.ethnicity.push(ETHNICITIES[eth]);
+        self.practice.push(j as u16);
+        self.age_band.push(age as u8);
+        self.sex.push(u8::from(male));
+        self.ethnicity.push(eth as u8);
         self.imd_quintile.push(quintile);
         self.ltc.push(has_ltc);
         self.mh_need.push(has_mh_need);
@@ -289,15 +281,25 @@ impl Respondents {
     }
 
     fn into_frame(self) -> PolarsResult<DataFrame> {
+        // The names of each practice's practice, PCN, ICB and region, by practice.
+        let practices: Vec<String> = (1..=PRACTICES).map(|j| format!("P{j:05}")).collect();
+        let pcns: Vec<String> = (1..=PCNS).map(|p| format!("PCN{p:04}")).collect();
+        let icbs: Vec<String> = (1..=ICBS).map(|i| format!("ICB{i:02}")).collect();
+        let practice_names: Vec<&str> = practices.iter().map(String::as_str).collect();
+        let pcn_names: Vec<&str> = pcns.iter().map(String::as_str).collect();
+        let icb_names: Vec<&str> = icbs.iter().map(String::as_str).collect();
+        let pcn_of = by_practice(|j| j % PCNS, &pcn_names);
+        let icb_of = by_practice(|j| j % PCNS % ICBS, &icb_names);
+        let region_of_practice = by_practice(|j| region_of(j % PCNS % ICBS), &REGIONS);
         let mut columns = vec![
             Column::new("year".into(), self.year),
-            Column::new("practice".into(), self.practice),
-            Column::new("pcn".into(), self.pcn),
-            Column::new("icb".into(), self.icb),
-            Column::new("region".into(), self.region),
-            Column::new("age_band".into(), self.age_band),
-            Column::new("sex".into(), self.sex),
-            Column::new("ethnicity".into(), self.ethnicity),
+            labelled("practice", &self.practice, &practice_names),
+            labelled("pcn", &self.practice, &pcn_of),
+            labelled("icb", &self.practice, &icb_of),
+            labelled("region", &self.practice, &region_of_practice),
+            labelled("age_band", &self.age_band, &AGE_BANDS),
+            labelled("sex", &self.sex, &["Female", "Male"]),
+            labelled("ethnicity", &self.ethnicity, &ETHNICITIES),
             Column::new("imd_quintile".into(), self.imd_quintile),
             Column::new("ltc".into(), self.ltc),
             Column::new("mh_need".into(), self.mh_need),
@@ -309,4 +311,20 @@ impl Respondents {
         }
         DataFrame::new_infer_height(columns)
     }
+}
+
+/// The region of ICB `i` (ICBs are numbered region by region).
+fn region_of(icb: usize) -> usize {
+    icb / (ICBS / REGIONS.len())
+}
+
+/// For each practice, the name of the unit of `names` it belongs to (`unit` of its index).
+fn by_practice<'a>(unit: fn(usize) -> usize, names: &[&'a str]) -> Vec<&'a str> {
+    (0..PRACTICES).map(|j| names[unit(j)]).collect()
+}
+
+/// A text column from each row's index into `names`.
+fn labelled<Code: Copy + Into<usize>>(name: &str, codes: &[Code], names: &[&str]) -> Column {
+    let labels = codes.iter().map(|&code| names[code.into()]);
+    StringChunked::from_iter_values(name.into(), labels).into_column()
 }
