@@ -27,4 +27,5 @@ case "${1:-}" in
   "") build=(--profile dev --compatibility linux --auditwheel skip) ;;
   *) echo "usage: scripts/wheel.sh [--release]" >&2; exit 2 ;;
 esac
-CARGO_TARGET_DIR="$target" "$venv/bin/maturin" build --locked "${build[@]}" --out "$target/wheels"
+# maturin runs zig as `python -m ziglang` with the first python on PATH: the venv's.
+CARGO_TARGET_DIR="$target" PATH="$venv/bin:$PATH" "$venv/bin/maturin" build --locked "${build[@]}" --out "$target/wheels"

@@ -2,8 +2,9 @@
 # spel as a user installs it: the wheel (scripts/wheel.sh) and JupyterLab in a fresh
 # virtual environment, run with that environment's bin/ NOT on PATH (a JupyterLab
 # started from a menu or by its full path): `jupyter kernelspec list` shows spel; a
-# notebook runs through nbclient; nbconvert's HTML colours spel with Pygments; JupyterLab
-# in headless Chromium highlights a cell's verb; and `pipx install` gives the command.
+# notebook runs through nbclient; nbconvert's and Sphinx's HTML colour spel with
+# Pygments; JupyterLab in headless Chromium highlights a cell's verb; and `pipx install`
+# gives the command.
 . "$(dirname "$0")/common.sh"
 need_browser
 
@@ -59,6 +60,25 @@ for token in '<span class="nb">summarise</span>' '<span class="o">|&gt;</span>' 
   grep -qF "$token" "$work/notebook.html" || { echo "nbconvert's HTML lacks $token" >&2; exit 1; }
 done
 echo "nbconvert's HTML colours spel's verbs, pipes, functions, comments and strings"
+
+echo "-- Sphinx: a spel code block in a documentation page"
+"$env/bin/pip" install -q sphinx
+mkdir -p "$work/sphinx"
+printf 'project = "spel check"\n' >"$work/sphinx/conf.py"
+cat >"$work/sphinx/index.rst" <<'RST'
+A spel block
+============
+
+.. code-block:: spel
+
+   d |> summarise mean_fte = mean(fte) by region  # per region
+RST
+"$env/bin/sphinx-build" -q -W -b html "$work/sphinx" "$work/sphinx/html"
+for token in '<span class="nb">summarise</span>' '<span class="nf">mean</span>' \
+  '<span class="c1"># per region</span>'; do
+  grep -qF "$token" "$work/sphinx/html/index.html" || { echo "Sphinx's HTML lacks $token" >&2; exit 1; }
+done
+echo "Sphinx colours a spel code block with the wheel's lexer"
 
 echo "-- pipx install: the terminal command alone"
 "$env/bin/pip" install -q pipx
