@@ -29,6 +29,9 @@ bash stdlib/tests/differential/run.sh --cases 300 --seed 1
 echo "== random interrupted time series against statsmodels"
 bash stdlib/tests/differential/run.sh --its --cases 60 --seed 1
 
+echo "== random two-stage least squares against linearmodels"
+bash stdlib/tests/differential/run.sh --iv --cases 60 --seed 1
+
 echo "== the REPL in a terminal"
 bash repl/tests/repl_tmux.sh
 

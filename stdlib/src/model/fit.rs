@@ -17,6 +17,7 @@ use spel_stats::negbin::ThetaWarning;
 use spel_stats::rows::sum_over;
 use spel_stats::vcov::{self, Adjustment, Estimator};
 
+#[derive(Clone)]
 pub struct Options {
     /// `None`: logit for a 0/1 outcome, OLS otherwise.
     pub family: Option<ModelFamily>,
@@ -33,10 +34,15 @@ pub struct Options {
     /// Where to point errors about the outcome, weights, trials and clusters.
     pub outcome_span: Span,
     pub option_spans: Vec<(&'static str, Span)>,
+    /// Two-stage least squares' second stage: the design's columns at these positions
+    /// hold endogenous terms' first-stage fitted values, given with each row's
+    /// first-stage residual. The variance then uses the structural residuals `y − Xβ`
+    /// (X the endogenous values themselves), and the fit reports no likelihood.
+    pub instrumented: Vec<(usize, Vec<f64>)>,
 }
 
 impl Options {
-    fn span_of(&self, option: &str) -> Span {
+    pub(crate) fn span_of(&self, option: &str) -> Span {
         self.option_spans
             .iter()
             .find(|(name, _)| *name == option)
@@ -50,7 +56,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let n = data.y.len();
     let family = data.family;
     let mut problem = data.problem(&design);
-    let (fitted, theta) = estimate(&mut problem, &mut notes);
+    let (mut fitted, theta) = estimate(&mut problem, &mut notes);
     if let Some(failure) = fitted.failure {
         return Err(irls_failure(failure, options));
     }
@@ -71,8 +77,16 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     }
     let kept = fitted.kept.clone();
     let collinear = collinear_names(&design, &kept, &mut notes);
-    let variance = Variance::estimate(&design, options, &data, &fitted, &mut notes)?;
     let beta = data.conditioning.coefficients(&fitted.beta);
+    let structural_eta = structural(&mut fitted, &beta, &options.instrumented);
+    let variance = Variance::estimate(
+        &design,
+        options,
+        &data,
+        &fitted,
+        &structural_eta,
+        &mut notes,
+    )?;
     let coefficients = wald_coefficients(&design, options, &fitted.kept, &beta, &variance);
     let vcov_rows = (0..kept.len())
         .map(|a| (0..kept.len()).map(|b| variance.v[(a, b)]).collect())
@@ -84,10 +98,16 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         conventions,
         fixed_effect_values,
     } = describe(
-        &design, options, &problem, &fitted, &beta, &variance, &mut notes,
+        &design,
+        options,
+        &problem,
+        &fitted,
+        &structural_eta,
+        &variance,
+        &mut notes,
     );
     let (deviance, iterations, converged) = (fitted.deviance, fitted.iterations, fitted.converged);
-    let eta = fitted.eta;
+    let eta = structural_eta.unwrap_or(fitted.eta);
     // Done with the fit: the prior weights become the model's for averages, not copied.
     let average_weights = data.average_weights.unwrap_or(data.weights);
     Ok(Model {
@@ -139,6 +159,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         average_weights,
         eta,
         source: None,
+        instrumental: None,
     })
 }
 
@@ -189,10 +210,12 @@ impl FitData {
             drop_separated_groups(design, family, outcome, notes, options)?;
         }
 
-        let clustered = match options.estimator {
-            Some(e) => e == Estimator::Cluster,
-            None => !design.clusters.is_empty(),
-        };
+        // Two-stage least squares' scores use residuals the fit does not see.
+        let clustered = options.instrumented.is_empty()
+            && match options.estimator {
+                Some(e) => e == Estimator::Cluster,
+                None => !design.clusters.is_empty(),
+            };
         let fixed_effects = fitted_groupings(design, notes);
         let clusters: Vec<Grouping> = design.clusters.iter().map(|g| g.grouping.clone()).collect();
         let conditioning =
@@ -362,9 +385,11 @@ impl Variance {
         options: &Options,
         data: &FitData,
         fitted: &glm::Fit,
+        structural_eta: &Option<Vec<f64>>,
         notes: &mut Vec<String>,
     ) -> Result<Variance, Diagnostic> {
         let (family, y, weights) = (data.family, &data.y, &data.weights);
+        let eta = structural_eta.as_deref().unwrap_or(&fitted.eta);
         let n = y.len();
         let bread = bread(fitted)
             .map_err(|involved| singular_error(&involved, &fitted.kept, design, options))?;
@@ -380,7 +405,7 @@ impl Variance {
         check_enough_rows(weights, design.freq.as_deref(), k, ols, options)?;
         let residual_ss = if ols {
             sum_over(n, |i| {
-                weights[i] * (y[i] - glm::mean(family, fitted.eta[i])).powi(2)
+                weights[i] * (y[i] - glm::mean(family, eta[i])).powi(2)
             })
         } else {
             f64::NAN
@@ -486,7 +511,7 @@ fn describe(
     options: &Options,
     problem: &Problem,
     fitted: &glm::Fit,
-    beta: &[Option<f64>],
+    structural_eta: &Option<Vec<f64>>,
     variance: &Variance,
     notes: &mut Vec<String>,
 ) -> Description {
@@ -503,9 +528,10 @@ fn describe(
 
     let statistics = fit_statistics(
         problem,
-        &fitted.eta,
+        structural_eta.as_deref().unwrap_or(&fitted.eta),
         design,
-        variance.has_probability_weights,
+        // Two-stage least squares maximises no likelihood.
+        variance.has_probability_weights || structural_eta.is_some(),
         variance.k,
         variance.n_obs,
         variance.residual_ss,
@@ -535,7 +561,7 @@ fn describe(
     if let (Some(first), Some(conditioning)) =
         (fixed_effect_values.first_mut(), problem.conditioning)
     {
-        let taken_back = conditioning.absorbed(beta);
+        let taken_back = conditioning.absorbed(&conditioning.coefficients(&fitted.beta));
         first.values_mut().for_each(|v| *v -= taken_back);
     }
     Description {
@@ -871,6 +897,33 @@ fn rows_in_constant_groups(design: &Design, y: &[f64]) -> usize {
 
 /// IRLS, or for the negative binomial IRLS alternating with its shape (returned with
 /// its standard error, and notes on how its estimate went).
+/// The structural linear predictor of two-stage least squares, `Xβ` with the
+/// endogenous values rather than their first-stage fits (the second stage's plus each
+/// endogenous coefficient times the first-stage residual), and the working residuals
+/// made the structural residuals to match. `None` for any other fit.
+fn structural(
+    fitted: &mut glm::Fit,
+    beta: &[Option<f64>],
+    instrumented: &[(usize, Vec<f64>)],
+) -> Option<Vec<f64>> {
+    if instrumented.is_empty() {
+        return None;
+    }
+    let mut eta = fitted.eta.clone();
+    for (j, residuals) in instrumented {
+        let b = beta[*j].unwrap_or(0.0);
+        eta.iter_mut().zip(residuals).for_each(|(e, v)| *e += b * v);
+    }
+    // OLS's working residuals are y − η: they become y − η structural.
+    let shift = eta.iter().zip(&fitted.eta).map(|(s, e)| s - e);
+    fitted
+        .working_residuals
+        .iter_mut()
+        .zip(shift)
+        .for_each(|(r, d)| *r -= d);
+    Some(eta)
+}
+
 fn estimate<'a>(
     problem: &mut Problem<'a>,
     notes: &mut Vec<String>,

@@ -5,6 +5,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod fit;
+pub mod iv;
 pub mod margins;
 pub mod predict;
 pub mod render;
@@ -163,6 +164,8 @@ pub struct Model {
     /// Each row's weight in averages over the sample (probability × frequency).
     pub average_weights: Vec<f64>,
     pub source: Option<Source>,
+    /// Two-stage least squares' first stages and tests; `None` for other fits.
+    pub instrumental: Option<iv::Instrumental>,
 }
 
 impl Model {
@@ -176,6 +179,9 @@ impl Model {
     }
 
     pub fn family_title(&self) -> &'static str {
+        if self.instrumental.is_some() {
+            return "Instrumental variables (2SLS)";
+        }
         match self.family {
             ModelFamily::Ols => "Linear regression (OLS)",
             ModelFamily::Logit => "Logistic regression (logit)",

@@ -153,6 +153,10 @@ pub fn text(model: &Model) -> String {
     }
     out.push('\n');
     out.push_str(&fit_line(model));
+    for line in instrumental_lines(model) {
+        out.push('\n');
+        out.push_str(&line);
+    }
     if !model.notes.is_empty() || !model.conventions.is_empty() {
         out.push_str("\nNotes:");
         for note in model.notes.iter().chain(&model.conventions) {
@@ -251,6 +255,9 @@ pub fn html(model: &Model) -> String {
         "<p>{}</p>\n",
         escape(&fit_line(model)).replace("   ", " · ")
     ));
+    for line in instrumental_lines(model) {
+        out.push_str(&format!("<p>{}</p>\n", escape(&line)));
+    }
     for note in &model.notes {
         out.push_str(&format!("<p>Note: {}</p>\n", escape(note)));
     }
@@ -293,7 +300,7 @@ pub fn json(model: &Model) -> serde_json::Value {
             term
         })
         .collect();
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "type": "model",
         "family": crate::choice::Choice::word(model.family),
         "formula": model.formula,
@@ -309,5 +316,78 @@ pub fn json(model: &Model) -> serde_json::Value {
         "dropped_collinear": model.collinear,
         "se": model.se_description,
         "notes": model.notes.iter().chain(&model.conventions).collect::<Vec<_>>(),
+    });
+    if let (Some(iv), Some(object)) = (&model.instrumental, json.as_object_mut()) {
+        object.insert("instrumental".into(), instrumental_json(iv));
+    }
+    json
+}
+
+/// Two-stage least squares' lines under the fit statistics: what instruments what,
+/// each first stage's strength, and the tests of endogeneity and over-identification.
+fn instrumental_lines(model: &Model) -> Vec<String> {
+    let Some(iv) = &model.instrumental else {
+        return Vec::new();
+    };
+    let mut lines = vec![format!(
+        "Endogenous: {}; excluded instruments: {}",
+        iv.endogenous.join(", "),
+        iv.instruments.join(", ")
+    )];
+    for first in &iv.first_stages {
+        lines.push(format!(
+            "First stage of {}: instruments' {}   partial R² {:.4}",
+            first.variable,
+            test_text(&first.f),
+            first.partial_r_squared
+        ));
+    }
+    lines.push(format!(
+        "Wu–Hausman test of endogeneity: {}",
+        test_text(&iv.wu_hausman)
+    ));
+    if let Some(sargan) = &iv.sargan {
+        lines.push(format!(
+            "Sargan test of over-identification: {}",
+            test_text(sargan)
+        ));
+    }
+    lines
+}
+
+/// "F(1, 3003) = 13.26, p < 0.001".
+fn test_text(test: &spel_stats::designs::iv::Test) -> String {
+    use spel_stats::designs::iv::Reference;
+    let name = match test.distribution {
+        Reference::F(a, b) => format!("F({}, {})", format::number(a), format::number(b)),
+        Reference::ChiSquared(df) => format!("χ²({})", format::number(df)),
+    };
+    let p = p_value(test.p_value);
+    let p = match p.strip_prefix('<') {
+        Some(bound) => format!("p < {bound}"),
+        None => format!("p = {p}"),
+    };
+    format!("{name} = {}, {p}", sig(test.statistic))
+}
+
+fn instrumental_json(iv: &super::iv::Instrumental) -> serde_json::Value {
+    use spel_stats::designs::iv::{Reference, Test};
+    let test = |t: &Test| {
+        let (df1, df2) = match t.distribution {
+            Reference::F(a, b) => (a, Some(b)),
+            Reference::ChiSquared(df) => (df, None),
+        };
+        serde_json::json!({"statistic": t.statistic, "df": df1, "df_denominator": df2, "p_value": t.p_value})
+    };
+    serde_json::json!({
+        "endogenous": iv.endogenous,
+        "instruments": iv.instruments,
+        "first_stages": iv.first_stages.iter().map(|f| serde_json::json!({
+            "variable": f.variable,
+            "f": test(&f.f),
+            "partial_r_squared": f.partial_r_squared,
+        })).collect::<Vec<_>>(),
+        "wu_hausman": test(&iv.wu_hausman),
+        "sargan": iv.sargan.as_ref().map(test),
     })
 }

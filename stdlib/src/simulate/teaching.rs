@@ -8,6 +8,8 @@
 //! - `gp_visits`: GP visits in the six months before and after, for people referred to a
 //!   link worker and a comparison group matched on recent high use (regression to the
 //!   mean).
+//! - `link_worker_sessions`: sessions chosen by people whose unmeasured motivation also
+//!   raises their wellbeing, with two instruments (instrumental variables).
 
 use chrono::{Months, NaiveDate};
 use polars::prelude::*;
@@ -309,5 +311,51 @@ pub fn referrals(n: usize, seed: u64) -> PolarsResult<DataFrame> {
         "imd_quintile" => imd,
         "lw_contacts" => contacts,
         "intervention" => intervention,
+    )
+}
+
+/// `simulate link_worker_sessions`: the true effect of one more link-worker session on
+/// the wellbeing score (WEMWBS points).
+pub const SESSION_EFFECT: f64 = 0.8;
+
+/// People referred to social prescribing, who choose how many link-worker sessions to
+/// attend. Unmeasured motivation (scaled by `confounding`; 0 removes it) raises both the
+/// sessions and the wellbeing score at follow-up, so OLS of wellbeing on sessions
+/// overstates [`SESSION_EFFECT`]. Whether the person's practice had a link worker in
+/// post (`practice_lw`) and the distance to the link worker's base (`distance_km`)
+/// move the sessions but not wellbeing otherwise: instruments. The draws are the same
+/// whatever `confounding` is.
+pub fn link_worker_sessions(n: usize, seed: u64, confounding: f64) -> PolarsResult<DataFrame> {
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let (mut person, mut age, mut practice_lw, mut distance) = (vec![], vec![], vec![], vec![]);
+    let (mut sessions, mut wellbeing) = (vec![], vec![]);
+    for k in 0..n {
+        super::stop_if_interrupted(k)?;
+        let years = rng.random_range(18..=85);
+        let motivation = normal(&mut rng) * confounding;
+        let in_post = rng.random::<f64>() < 0.5;
+        let km = (0.8 + 0.6 * normal(&mut rng)).exp();
+        let attended = (1.5 + 3.0 * f64::from(u8::from(in_post)) - 0.4 * km
+            + 1.5 * motivation
+            + 1.2 * normal(&mut rng))
+        .round()
+        .max(0.0);
+        let score = 40.0 + SESSION_EFFECT * attended + 2.5 * motivation
+            - 0.05 * f64::from(years - 50)
+            + 5.0 * normal(&mut rng);
+        person.push(k as i64 + 1);
+        age.push(years);
+        practice_lw.push(i32::from(in_post));
+        distance.push((km * 10.0).round() / 10.0);
+        sessions.push(attended as i32);
+        wellbeing.push((score * 10.0).round() / 10.0);
+    }
+    df!(
+        "person" => person,
+        "age" => age,
+        "practice_lw" => practice_lw,
+        "distance_km" => distance,
+        "sessions" => sessions,
+        "wellbeing" => wellbeing,
     )
 }

@@ -448,13 +448,13 @@ pub(crate) fn fit_formula(
 }
 
 /// An option that names a column (or an expression of columns).
-fn column_option<'a>(ctx: &VerbCtx<'a>, name: &str) -> Option<&'a Ast> {
+pub(crate) fn column_option<'a>(ctx: &VerbCtx<'a>, name: &str) -> Option<&'a Ast> {
     ctx.option(name).and_then(|a| a.as_expr())
 }
 
 /// `cluster = pcn | ltc` reads as an `or` of two columns; it is a condition put after
 /// the options, where it cannot go.
-fn check_no_condition_in_options(
+pub(crate) fn check_no_condition_in_options(
     ctx: &VerbCtx,
     formula: &spel_grammar::ast::Formula,
 ) -> Result<(), Diagnostic> {
@@ -490,7 +490,7 @@ fn check_no_condition_in_options(
 }
 
 /// The one or two columns of `cluster`.
-fn cluster_columns<'a>(ctx: &VerbCtx<'a>) -> Result<Vec<&'a Ast>, Diagnostic> {
+pub(crate) fn cluster_columns<'a>(ctx: &VerbCtx<'a>) -> Result<Vec<&'a Ast>, Diagnostic> {
     let clusters: Vec<&Ast> = match column_option(ctx, "cluster") {
         Some(Ast {
             kind: ExprKind::List(items),
@@ -511,7 +511,7 @@ fn cluster_columns<'a>(ctx: &VerbCtx<'a>) -> Result<Vec<&'a Ast>, Diagnostic> {
 
 /// The fit's options: family, variance, level, and what the report says of the
 /// statement.
-fn model_options(
+pub(crate) fn model_options(
     ctx: &VerbCtx,
     formula: &spel_grammar::ast::Formula,
     resolved: &resolve::Resolved,
@@ -551,5 +551,6 @@ fn model_options(
             .map(|c| ctx.text(c.span).to_string()),
         outcome_span: formula.lhs.span,
         option_spans,
+        instrumented: Vec::new(),
     })
 }

@@ -10,8 +10,8 @@ use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[Verb {
     name: "simulate",
-    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128]",
-    summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits.",
+    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128] | link_worker_sessions [, n = 2000] [, confounding = 1]",
+    summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits, chosen sessions.",
     description: "`simulate gpps` makes respondents in waves 2018–2023, nested in 6,500 \
                   practices, 1,250 PCNs, 42 ICBs and 7 regions, with link-worker FTE per \
                   50,000 patients by PCN and year and five 0/1 outcomes whose true odds \
@@ -22,8 +22,9 @@ pub static VERBS: &[Verb] = &[Verb {
                   (a monthly series with winter peaks and a change in July 2019) and \
                   `gp_visits` (visits before and after referral, with a matched comparison \
                   group and regression to the mean) and `referrals` (Bu et al.'s national \
-                  referral records: route, reason, link-worker contacts, interventions); \
-                  docs/simulate.md gives their true \
+                  referral records: route, reason, link-worker contacts, interventions) and \
+                  `link_worker_sessions` (sessions chosen by motivated people, with two \
+                  instruments); docs/simulate.md gives their true \
                   effects. The same seed gives the same table on every machine.",
     connectives: &[],
     options: &[
@@ -34,7 +35,7 @@ pub static VERBS: &[Verb] = &[Verb {
                 min: 1.0,
                 max: 100_000_000.0,
             },
-            summary: "Respondents (gpps, default 4,132,676, the study's size), PCNs (rollout, default 300) or people (gp_visits, default 2,000).",
+            summary: "Respondents (gpps, default 4,132,676, the study's size), PCNs (rollout, default 300) or people (gp_visits and link_worker_sessions, default 2,000).",
         },
         OptionSpec {
             name: "seed",
@@ -75,6 +76,12 @@ pub static VERBS: &[Verb] = &[Verb {
             kind: OptionKind::Number { min: 0.0, max: 5.0 },
             summary: "gp_visits only: the comparison group's use before, relative to usual (default 1.3, the referred group's) — below 1.3, unequal regression to the mean.",
         },
+        OptionSpec {
+            name: "confounding",
+            values: "a multiple of the unmeasured motivation",
+            kind: OptionKind::Number { min: 0.0, max: 5.0 },
+            summary: "link_worker_sessions only: how strongly unmeasured motivation raises both sessions and wellbeing (default 1; 0, none: OLS is then unbiased).",
+        },
     ],
     named_arguments: false,
     output: Output::Preview,
@@ -109,7 +116,7 @@ fn fits(ctx: &VerbCtx, units: usize, bytes_each: u64, unit: &str) -> Result<(), 
 }
 
 /// The options that break a design's assumption, each in the one study it belongs to.
-const SCENARIOS: [(&str, &str, &str); 4] = [
+const SCENARIOS: [(&str, &str, &str); 5] = [
     (
         "pretrend",
         "rollout",
@@ -129,6 +136,11 @@ const SCENARIOS: [(&str, &str, &str); 4] = [
         "comparison_spike",
         "gp_visits",
         "sets the comparison group's spike in `gp_visits`",
+    ),
+    (
+        "confounding",
+        "link_worker_sessions",
+        "sets the unmeasured confounding of `link_worker_sessions`",
     ),
 ];
 
@@ -156,7 +168,7 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let args = ctx.args();
     let [arg] = args.as_slice() else {
         return Err(ctx.usage_error(
-            "`simulate` takes the name of a study: gpps, gpps_truth, rollout, referrals_monthly, gp_visits or referrals",
+            "`simulate` takes the name of a study: gpps, gpps_truth, rollout, referrals_monthly, gp_visits, referrals or link_worker_sessions",
         ));
     };
     let name = arg.as_expr().and_then(|e| e.as_ident()).unwrap_or("");
@@ -190,57 +202,70 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let seed = whole("seed", 1.0)? as u64;
     // Each study is made on a worker thread, which an interrupt stops.
     type Make = Box<dyn FnOnce() -> PolarsResult<DataFrame> + Send>;
-    let make: Make =
-        match name {
-            "gpps" => {
-                let rows = whole("n", gpps::DEFAULT_ROWS as f64)? as usize;
-                fits(
-                    ctx,
-                    rows,
-                    crate::memory::SURVEY_BYTES_PER_RESPONDENT,
-                    "respondents",
-                )?;
-                let quality_trend = number("quality_trend", 0.0)?;
-                Box::new(move || gpps::generate(rows, seed, quality_trend))
-            }
-            "gpps_truth" => Box::new(gpps::truth),
-            "rollout" => {
-                let pcns = whole("n", 300.0)? as usize;
-                fits(ctx, pcns, 2_000, "PCNs")?;
-                let pretrend = number("pretrend", 0.0)?;
-                Box::new(move || teaching::rollout(pcns, seed, pretrend))
-            }
-            "referrals_monthly" => {
-                let shock = number("shock", 0.0)?;
-                Box::new(move || teaching::referrals_monthly(seed, shock))
-            }
-            "referrals" => {
-                let n = whole("n", teaching::REFERRALS as f64)? as usize;
-                fits(ctx, n, 300, "referrals")?;
-                Box::new(move || teaching::referrals(n, seed))
-            }
-            "gp_visits" => {
-                let people = whole("n", 2000.0)? as usize;
-                fits(ctx, people, 150, "people")?;
-                let spike = number("comparison_spike", teaching::RECENT_HIGH_USE)?;
-                Box::new(move || teaching::gp_visits(people, seed, spike))
-            }
-            _ => {
-                return Err(Diagnostic::new(
+    let make: Make = match name {
+        "gpps" => {
+            let rows = whole("n", gpps::DEFAULT_ROWS as f64)? as usize;
+            fits(
+                ctx,
+                rows,
+                crate::memory::SURVEY_BYTES_PER_RESPONDENT,
+                "respondents",
+            )?;
+            let quality_trend = number("quality_trend", 0.0)?;
+            Box::new(move || gpps::generate(rows, seed, quality_trend))
+        }
+        "gpps_truth" => Box::new(gpps::truth),
+        "rollout" => {
+            let pcns = whole("n", 300.0)? as usize;
+            fits(ctx, pcns, 2_000, "PCNs")?;
+            let pretrend = number("pretrend", 0.0)?;
+            Box::new(move || teaching::rollout(pcns, seed, pretrend))
+        }
+        "referrals_monthly" => {
+            let shock = number("shock", 0.0)?;
+            Box::new(move || teaching::referrals_monthly(seed, shock))
+        }
+        "referrals" => {
+            let n = whole("n", teaching::REFERRALS as f64)? as usize;
+            fits(ctx, n, 300, "referrals")?;
+            Box::new(move || teaching::referrals(n, seed))
+        }
+        "link_worker_sessions" => {
+            let people = whole("n", 2000.0)? as usize;
+            fits(ctx, people, 150, "people")?;
+            let confounding = number("confounding", 1.0)?;
+            Box::new(move || teaching::link_worker_sessions(people, seed, confounding))
+        }
+        "gp_visits" => {
+            let people = whole("n", 2000.0)? as usize;
+            fits(ctx, people, 150, "people")?;
+            let spike = number("comparison_spike", teaching::RECENT_HIGH_USE)?;
+            Box::new(move || teaching::gp_visits(people, seed, spike))
+        }
+        _ => {
+            return Err(Diagnostic::new(
                 "spel::simulate::study",
                 format!("there is no built-in study `{name}`"),
             )
             .at(arg.span)
             .suggest(spel_grammar::did_you_mean(
                 name,
-                ["gpps", "gpps_truth", "rollout", "referrals_monthly", "gp_visits", "referrals"],
+                [
+                    "gpps",
+                    "gpps_truth",
+                    "rollout",
+                    "referrals_monthly",
+                    "gp_visits",
+                    "referrals",
+                    "link_worker_sessions",
+                ],
             ))
             .with_note(
                 "built-in studies: gpps (the GP Patient Survey), gpps_truth (its true parameters), \
-                 rollout, referrals_monthly, gp_visits, referrals",
+                 rollout, referrals_monthly, gp_visits, referrals, link_worker_sessions",
             ));
-            }
-        };
+        }
+    };
     let span = arg.span;
     let what = if name == "gpps" {
         "simulating the survey".to_string()

@@ -5,6 +5,7 @@ mod compare;
 mod concentration;
 mod did;
 mod its;
+mod iv;
 mod power;
 mod rate;
 mod sii;
@@ -19,6 +20,7 @@ pub static VERBS: &[Verb] = &[
     concentration::VERB,
     did::VERB,
     its::VERB,
+    iv::VERB,
     power::VERB,
     compare::VERB,
     rate::VERB,

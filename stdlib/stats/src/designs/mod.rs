@@ -5,5 +5,6 @@ pub mod compare;
 pub mod did;
 pub mod inequality;
 pub mod its;
+pub mod iv;
 pub mod power;
 pub mod rate;
