@@ -84,9 +84,9 @@ pub enum Format {
 
 /// Memory on small pages only. Freed at once (above), memory that comes back as a
 /// transparent huge page is zeroed 2 MiB at a time however little of it is used: the
-/// full-size study (examples/study.spel) spent 60% of its time in the kernel's zeroing,
-/// and took 16-22 s against 6-8 s on small pages; the models of bench/models.sh ran as
-/// fast or faster in less memory (BENCHMARKS.md, "Huge pages").
+/// full-size study (examples/study.spel) spent 60% of its time in the kernel's zeroing
+/// and took 16-22 s, against 6-8 s on small pages; fits take the same time run after
+/// run (BENCHMARKS.md, "Small pages, and the simulator's text columns").
 fn without_huge_pages() {
     // SAFETY: sets an option by its number; mimalloc reads it at each new mapping.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0) };

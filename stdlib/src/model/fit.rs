@@ -537,15 +537,18 @@ fn describe(
         variance.residual_ss,
     );
 
+    let se_factor = small_sample_factor(variance.estimator, options.adjustment, variance.ols);
+    let se_factor = match structural_eta {
+        Some(_) => as_ivregress(se_factor),
+        None => se_factor,
+    };
     let se_description = describe_se(
         variance.estimator,
-        options.adjustment,
-        variance.ols,
+        se_factor,
         design,
         variance.distribution,
         options.level,
     );
-    let se_factor = small_sample_factor(variance.estimator, options.adjustment, variance.ols);
     let (references, conventions) = design_notes(design, variance.absorbed, variance.ols);
     notes.extend(references);
 
@@ -1161,25 +1164,37 @@ pub(crate) fn small_sample_factor(
         (Estimator::Robust, Adjustment::Ml, _) | (Estimator::Robust, Adjustment::Stata, false) => {
             "factor n/(n-1) as Stata's ML commands"
         }
-        (Estimator::Robust, _, _) => "factor n/(n-k) (HC1) as Stata's regress",
+        (Estimator::Robust, _, _) => HC1_AS_REGRESS,
         (Estimator::Cluster, Adjustment::Min, _) => {
             "factor min(G)/(min(G)-1)·(N-1)/(N-K) as fixest"
         }
         (Estimator::Cluster, Adjustment::Ml, _)
         | (Estimator::Cluster, Adjustment::Stata, false) => "factor G/(G-1) as Stata's ML commands",
-        (Estimator::Cluster, _, _) => "factor G/(G-1)·(N-1)/(N-K) as Stata's regress",
+        (Estimator::Cluster, _, _) => CLUSTER_AS_REGRESS,
+    }
+}
+
+const HC1_AS_REGRESS: &str = "factor n/(n-k) (HC1) as Stata's regress";
+const CLUSTER_AS_REGRESS: &str = "factor G/(G-1)·(N-1)/(N-K) as Stata's regress";
+
+/// Two-stage least squares takes OLS's factors, which Stata's `ivregress` applies with
+/// `small`: the phrase names that command instead.
+fn as_ivregress(factor: &'static str) -> &'static str {
+    match factor {
+        HC1_AS_REGRESS => "factor n/(n-k) (HC1) as Stata's ivregress, small",
+        CLUSTER_AS_REGRESS => "factor G/(G-1)·(N-1)/(N-K) as Stata's ivregress, small",
+        other => other,
     }
 }
 
 fn describe_se(
     estimator: Estimator,
-    adjustment: Adjustment,
-    ols: bool,
+    factor: &str,
     design: &Design,
     distribution: Distribution,
     level: f64,
 ) -> String {
-    let factor = match small_sample_factor(estimator, adjustment, ols) {
+    let factor = match factor {
         "" => String::new(),
         phrase => format!(", {phrase}"),
     };

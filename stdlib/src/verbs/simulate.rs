@@ -10,7 +10,7 @@ use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[Verb {
     name: "simulate",
-    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128] | link_worker_sessions [, n = 2000] [, confounding = 1]",
+    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128] | link_worker_sessions [, n = 5000] [, confounding = 1]",
     summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits, chosen sessions.",
     description: "`simulate gpps` makes respondents in waves 2018–2023, nested in 6,500 \
                   practices, 1,250 PCNs, 42 ICBs and 7 regions, with link-worker FTE per \
@@ -35,7 +35,7 @@ pub static VERBS: &[Verb] = &[Verb {
                 min: 1.0,
                 max: 100_000_000.0,
             },
-            summary: "Respondents (gpps, default 4,132,676, the study's size), PCNs (rollout, default 300) or people (gp_visits and link_worker_sessions, default 2,000).",
+            summary: "Respondents (gpps, default 4,132,676, the study's size), PCNs (rollout, default 300) or people (gp_visits, default 2,000; link_worker_sessions, default 5,000).",
         },
         OptionSpec {
             name: "seed",
@@ -231,7 +231,7 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             Box::new(move || teaching::referrals(n, seed))
         }
         "link_worker_sessions" => {
-            let people = whole("n", 2000.0)? as usize;
+            let people = whole("n", 5000.0)? as usize;
             fits(ctx, people, 150, "people")?;
             let confounding = number("confounding", 1.0)?;
             Box::new(move || teaching::link_worker_sessions(people, seed, confounding))
