@@ -32,6 +32,9 @@ bash stdlib/tests/differential/run.sh --its --cases 60 --seed 1
 echo "== random two-stage least squares against linearmodels"
 bash stdlib/tests/differential/run.sh --iv --cases 60 --seed 1
 
+echo "== random regression discontinuities against rdrobust"
+bash stdlib/tests/differential/run.sh --rdd --cases 80 --seed 1
+
 echo "== the REPL in a terminal"
 bash repl/tests/repl_tmux.sh
 

@@ -19,9 +19,21 @@ pub fn run(env: &Env, pipeline: &Pipeline, effects: &mut Effects) -> Result<Valu
         },
         Stage::Verb(call) => verb(env, call, None, effects)?,
     };
+    // The stage whose value goes along next: where a value that is not a table came from.
+    let mut made_by = pipeline.first.span();
     for call in &pipeline.rest {
         env.check_interrupt(call.span)?;
         if value.as_table().is_none() {
+            let help = if made_by == pipeline.first.span() {
+                "start a pipeline with a table, such as a name bound by `read`".to_string()
+            } else {
+                format!(
+                    "name the {0} and give it to `{1}`: `m = ... |> {2}`, then `{1} m`",
+                    value.type_name(),
+                    call.verb.name,
+                    env.text(made_by),
+                )
+            };
             return Err(Diagnostic::new(
                 "spel::pipe::not_table",
                 format!(
@@ -29,11 +41,12 @@ pub fn run(env: &Env, pipeline: &Pipeline, effects: &mut Effects) -> Result<Valu
                     value.type_name()
                 ),
             )
-            .at(pipeline.first.span())
+            .at(made_by)
             .with_label("this is not a table")
-            .with_help("start a pipeline with a table, such as a name bound by `read`"));
+            .with_help(help));
         }
         value = verb(env, call, Some(value), effects)?;
+        made_by = call.span;
     }
     Ok(value)
 }

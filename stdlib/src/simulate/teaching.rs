@@ -359,3 +359,51 @@ pub fn link_worker_sessions(n: usize, seed: u64, confounding: f64) -> PolarsResu
         "wellbeing" => wellbeing,
     )
 }
+
+/// The true effect of a link worker on a practice's share of patients confident in
+/// managing their long-term conditions (percentage points), in [`funding_cutoff`].
+pub const FUNDING_EFFECT: f64 = 2.0;
+
+/// The IMD score from which practices were funded early (in [`funding_cutoff`]).
+pub const FUNDING_CUTOFF: f64 = 30.0;
+
+/// Practices funded for a link worker a year early when their deprivation (IMD) score
+/// was [`FUNDING_CUTOFF`] or more: a regression discontinuity. Confidence falls with
+/// deprivation, smoothly and curved, so practices with a link worker (the deprived)
+/// look worse than those without; at the cutoff, the jump is the effect. `compliance`
+/// is the jump in the chance of having a link worker: 1, everyone funded has one and
+/// no one else (sharp); below 1, a share of funded practices had none and of the others
+/// had one anyway (fuzzy), and the jump in confidence shrinks to `compliance` times
+/// [`FUNDING_EFFECT`]. The draws are the same whatever `compliance` is.
+pub fn funding_cutoff(n: usize, seed: u64, compliance: f64) -> PolarsResult<DataFrame> {
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let (mut practice, mut imd, mut funded, mut link_worker, mut confidence) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for k in 0..n {
+        super::stop_if_interrupted(k)?;
+        let score = ((3.0 + 0.5 * normal(&mut rng)).exp() * 1000.0).round() / 1000.0;
+        let eligible = score >= FUNDING_CUTOFF;
+        let chance = if eligible {
+            (1.0 + compliance) / 2.0
+        } else {
+            (1.0 - compliance) / 2.0
+        };
+        let has = rng.random::<f64>() < chance;
+        let distance = score - FUNDING_CUTOFF;
+        let share = 68.0 - 0.2 * distance - 0.003 * distance * distance
+            + FUNDING_EFFECT * f64::from(u8::from(has))
+            + 3.0 * normal(&mut rng);
+        practice.push(k as i64 + 1);
+        imd.push(score);
+        funded.push(i32::from(eligible));
+        link_worker.push(i32::from(has));
+        confidence.push((share.clamp(0.0, 100.0) * 10.0).round() / 10.0);
+    }
+    df!(
+        "practice" => practice,
+        "imd_score" => imd,
+        "funded" => funded,
+        "link_worker" => link_worker,
+        "confidence" => confidence,
+    )
+}

@@ -10,8 +10,8 @@ use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[Verb {
     name: "simulate",
-    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128] | link_worker_sessions [, n = 5000] [, confounding = 1]",
-    summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits, chosen sessions.",
+    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128] | link_worker_sessions [, n = 5000] [, confounding = 1] | funding_cutoff [, n = 6500] [, compliance = 1]",
+    summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits, chosen sessions, funding by a cutoff.",
     description: "`simulate gpps` makes respondents in waves 2018–2023, nested in 6,500 \
                   practices, 1,250 PCNs, 42 ICBs and 7 regions, with link-worker FTE per \
                   50,000 patients by PCN and year and five 0/1 outcomes whose true odds \
@@ -24,7 +24,8 @@ pub static VERBS: &[Verb] = &[Verb {
                   group and regression to the mean) and `referrals` (Bu et al.'s national \
                   referral records: route, reason, link-worker contacts, interventions) and \
                   `link_worker_sessions` (sessions chosen by motivated people, with two \
-                  instruments); docs/simulate.md gives their true \
+                  instruments) and `funding_cutoff` (practices funded for a link worker \
+                  above a deprivation score: a discontinuity); docs/simulate.md gives their true \
                   effects. The same seed gives the same table on every machine.",
     connectives: &[],
     options: &[
@@ -82,6 +83,12 @@ pub static VERBS: &[Verb] = &[Verb {
             kind: OptionKind::Number { min: 0.0, max: 5.0 },
             summary: "link_worker_sessions only: how strongly unmeasured motivation raises both sessions and wellbeing (default 1; 0, none: OLS is then unbiased).",
         },
+        OptionSpec {
+            name: "compliance",
+            values: "a share from 0 to 1",
+            kind: OptionKind::Number { min: 0.0, max: 1.0 },
+            summary: "funding_cutoff only: the jump at the cutoff in the chance of having a link worker (default 1, sharp; below 1, fuzzy).",
+        },
     ],
     named_arguments: false,
     output: Output::Preview,
@@ -116,7 +123,7 @@ fn fits(ctx: &VerbCtx, units: usize, bytes_each: u64, unit: &str) -> Result<(), 
 }
 
 /// The options that break a design's assumption, each in the one study it belongs to.
-const SCENARIOS: [(&str, &str, &str); 5] = [
+const SCENARIOS: [(&str, &str, &str); 6] = [
     (
         "pretrend",
         "rollout",
@@ -141,6 +148,11 @@ const SCENARIOS: [(&str, &str, &str); 5] = [
         "confounding",
         "link_worker_sessions",
         "sets the unmeasured confounding of `link_worker_sessions`",
+    ),
+    (
+        "compliance",
+        "funding_cutoff",
+        "sets who follows the cutoff in `funding_cutoff`",
     ),
 ];
 
@@ -168,7 +180,7 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let args = ctx.args();
     let [arg] = args.as_slice() else {
         return Err(ctx.usage_error(
-            "`simulate` takes the name of a study: gpps, gpps_truth, rollout, referrals_monthly, gp_visits, referrals or link_worker_sessions",
+            "`simulate` takes the name of a study: gpps, gpps_truth, rollout, referrals_monthly, gp_visits, referrals, link_worker_sessions or funding_cutoff",
         ));
     };
     let name = arg.as_expr().and_then(|e| e.as_ident()).unwrap_or("");
@@ -236,6 +248,12 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             let confounding = number("confounding", 1.0)?;
             Box::new(move || teaching::link_worker_sessions(people, seed, confounding))
         }
+        "funding_cutoff" => {
+            let practices = whole("n", 6500.0)? as usize;
+            fits(ctx, practices, 150, "practices")?;
+            let compliance = number("compliance", 1.0)?;
+            Box::new(move || teaching::funding_cutoff(practices, seed, compliance))
+        }
         "gp_visits" => {
             let people = whole("n", 2000.0)? as usize;
             fits(ctx, people, 150, "people")?;
@@ -258,11 +276,12 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                     "gp_visits",
                     "referrals",
                     "link_worker_sessions",
+                    "funding_cutoff",
                 ],
             ))
             .with_note(
                 "built-in studies: gpps (the GP Patient Survey), gpps_truth (its true parameters), \
-                 rollout, referrals_monthly, gp_visits, referrals, link_worker_sessions",
+                 rollout, referrals_monthly, gp_visits, referrals, link_worker_sessions, funding_cutoff",
             ));
         }
     };

@@ -2,17 +2,19 @@
 # Random data sets and models fitted by spel and by statsmodels (see differential.py).
 # Arguments go to differential.py: `--cases 10000 --seed 2` for a longer search; with
 # `--its` first, to its.py (random interrupted time series, see there); with `--iv`,
-# to iv.py (two-stage least squares against linearmodels).
+# to iv.py (two-stage least squares against linearmodels); with `--rdd`, to rdd.py
+# (regression discontinuity against rdrobust).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 venv=${SPEL_VENV:-$HOME/.cache/spel/venv}
 target=${CARGO_TARGET_DIR:-$root/target}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -c "import numpy, pandas, statsmodels, linearmodels" 2>/dev/null ||
-  "$venv/bin/pip" install -q numpy pandas statsmodels linearmodels
+"$venv/bin/python" -c "import numpy, pandas, statsmodels, linearmodels, rdrobust" 2>/dev/null ||
+  "$venv/bin/pip" install -q numpy pandas statsmodels linearmodels rdrobust==2.1.1
 check=differential.py
 case "${1:-}" in
   --its) check=its.py; shift ;;
   --iv) check=iv.py; shift ;;
+  --rdd) check=rdd.py; shift ;;
 esac
 exec "$venv/bin/python" "$root/stdlib/tests/differential/$check" "$target/debug/spel" "$@"

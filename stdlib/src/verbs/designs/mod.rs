@@ -8,6 +8,7 @@ mod its;
 mod iv;
 mod power;
 mod rate;
+mod rdd;
 mod sii;
 
 use polars::prelude::*;
@@ -24,6 +25,7 @@ pub static VERBS: &[Verb] = &[
     power::VERB,
     compare::VERB,
     rate::VERB,
+    rdd::VERB,
     sii::VERB,
 ];
 

@@ -8,3 +8,4 @@ pub mod its;
 pub mod iv;
 pub mod power;
 pub mod rate;
+pub mod rdd;
