@@ -27,11 +27,13 @@ pub fn run(env: &Env, pipeline: &Pipeline, effects: &mut Effects) -> Result<Valu
             let help = if made_by == pipeline.first.span() {
                 "start a pipeline with a table, such as a name bound by `read`".to_string()
             } else {
+                let rest = Span::new(call.span.source, call.verb.span.end, call.span.end);
                 format!(
-                    "name the {0} and give it to `{1}`: `m = ... |> {2}`, then `{1} m`",
+                    "name the {0} and give it to `{1}` by name: `m = ... |> {2}`, then `{1} m{3}`",
                     value.type_name(),
                     call.verb.name,
                     env.text(made_by),
+                    env.text(rest),
                 )
             };
             return Err(Diagnostic::new(

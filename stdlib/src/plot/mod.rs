@@ -23,6 +23,9 @@ pub enum Mark {
     Interval,
     /// Estimates with CIs, one row per label, a line at the null (models side by side).
     Forest,
+    /// A regression discontinuity: binned means (series 0) as points and a fitted curve
+    /// (series 1) as one line a side, the side in each datum's `label`.
+    Discontinuity,
 }
 
 impl Mark {
@@ -34,6 +37,7 @@ impl Mark {
             Mark::Scatter => "scatter",
             Mark::Interval => "interval",
             Mark::Forest => "forest",
+            Mark::Discontinuity => "discontinuity",
         }
     }
 }
@@ -110,6 +114,13 @@ impl Plot {
                 if self.log_scale { ", log scale" } else { "" }
             ),
             Mark::Histogram => format!("histogram of {} ({} bins)", self.x_title, self.data.len()),
+            Mark::Discontinuity => format!(
+                "discontinuity plot of {} by {} ({} binned means, a {} each side)",
+                self.y_title,
+                self.x_title,
+                self.data.iter().filter(|d| d.series == 0).count(),
+                self.series.get(1).map_or("fit", String::as_str)
+            ),
             _ => format!(
                 "{} plot of {} by {} ({} points)",
                 self.mark.word(),
@@ -121,7 +132,7 @@ impl Plot {
         if self.has_truth() {
             text.push_str(", with the truth");
         }
-        if self.series.len() > 1 {
+        if self.series.len() > 1 && self.mark != Mark::Discontinuity {
             text.push_str(&format!(
                 ", {} series by {}",
                 self.series.len(),

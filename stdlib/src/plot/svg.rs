@@ -391,6 +391,31 @@ fn draw_marks(out: &mut String, plot: &Plot, x_position: &Across, y: Linear) {
                     }
                 }
             }
+            Mark::Discontinuity if s == 0 => {
+                for d in points.iter().filter(|d| d.y.is_finite()) {
+                    let _ = write!(
+                        out,
+                        r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"#,
+                        x_position(d).0,
+                        y.at(d.y)
+                    );
+                }
+            }
+            Mark::Discontinuity => {
+                // One line a side: never drawn across the cutoff.
+                for side in ["below", "above"] {
+                    let path: Vec<String> = points
+                        .iter()
+                        .filter(|d| d.label == side && d.y.is_finite())
+                        .map(|d| format!("{:.1},{:.1}", x_position(d).0, y.at(d.y)))
+                        .collect();
+                    let _ = write!(
+                        out,
+                        r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+                        path.join(" ")
+                    );
+                }
+            }
             Mark::Forest => {}
         }
     }

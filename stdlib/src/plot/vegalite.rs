@@ -68,6 +68,9 @@ fn data_rows(plot: &Plot, named: bool) -> Vec<Value> {
             if let Some(end) = d.x_end {
                 row.insert("x_end".into(), json!(end));
             }
+            if plot.mark == Mark::Discontinuity {
+                row.insert("side".into(), json!(d.label));
+            }
             row.insert("y".into(), json!(d.y));
             if let Some(low) = d.low {
                 row.insert("low".into(), json!(low));
@@ -144,6 +147,15 @@ fn layers(plot: &Plot, named: bool, encoding: &Value) -> Vec<Value> {
         Mark::Scatter => vec![
             json!({"mark": {"type": "point", "filled": true, "opacity": 0.7}, "encoding": encoding}),
         ],
+        Mark::Discontinuity => {
+            let series = |s: usize| json!(plot.series.get(s).cloned().unwrap_or_default());
+            let mut line = encoding.clone();
+            line["detail"] = json!({"field": "side"});
+            vec![
+                json!({"mark": {"type": "point", "filled": true}, "transform": [{"filter": {"field": "series", "equal": series(0)}}], "encoding": encoding}),
+                json!({"mark": "line", "transform": [{"filter": {"field": "series", "equal": series(1)}}], "encoding": line}),
+            ]
+        }
         Mark::Bar => {
             let mut bars = encoding.clone();
             if named {

@@ -381,7 +381,13 @@ pub fn funding_cutoff(n: usize, seed: u64, compliance: f64) -> PolarsResult<Data
         (vec![], vec![], vec![], vec![], vec![]);
     for k in 0..n {
         super::stop_if_interrupted(k)?;
-        let score = ((3.0 + 0.5 * normal(&mut rng)).exp() * 1000.0).round() / 1000.0;
+        // England's practices score from about 2 to 75, mean 23 and sd 12.
+        let score = loop {
+            let draw = 23.0 + 12.0 * normal(&mut rng);
+            if (2.0..=75.0).contains(&draw) {
+                break (draw * 1000.0).round() / 1000.0;
+            }
+        };
         let eligible = score >= FUNDING_CUTOFF;
         let chance = if eligible {
             (1.0 + compliance) / 2.0

@@ -13,7 +13,7 @@ use crate::value::Value;
 pub static VERBS: &[Verb] = &[
     Verb {
         name: "plot",
-        signature: "plot line | bar | hist | scatter | interval Y [by X] [, colour = C] [, low = L, high = H] [, ref = V] [, title = \"...\"] [, bins = K]",
+        signature: "plot line | bar | hist | scatter | interval Y [by X] [, colour = C] [, low = L, high = H] [, ref = V] [, title = \"...\"] [, bins = K] | plot rd OUTCOME ~ RUNNING, cutoff = C [, bins = 20] [, p = 4]",
         summary: "Plot columns of a table: lines, bars, a histogram, points, or estimates with intervals.",
         description: "`line`, `scatter` and `interval` put Y against X (numbers, dates or \
                       categories); `bar` draws one bar per value of X in the table's order (sort the table \
@@ -25,7 +25,10 @@ pub static VERBS: &[Verb] = &[
                       simulation's true value beside each; `line` with `low` and \
                       `high` shades the band between them around its line (the last of several \
                       Y columns): a counterfactual's interval. `ref` adds a dashed \
-                      line at that value of Y. Notebooks show the plot as SVG and Vega-Lite; \
+                      line at that value of Y. `rd` draws a regression discontinuity: the \
+                      outcome's mean in `bins` evenly spaced bins each side of the cutoff \
+                      (default 20) and a polynomial of order `p` (default 4, as rdplot) \
+                      fitted to each side's rows. Notebooks show the plot as SVG and Vega-Lite; \
                       the terminal shows one line describing it; `write` saves it (.svg, or \
                       .json for the Vega-Lite spec).",
         connectives: &[Connective::By],
@@ -86,7 +89,22 @@ pub static VERBS: &[Verb] = &[
                     max: 10_000.0,
                 },
                 "a whole number",
-                "Bins of a histogram.",
+                "Bins of a histogram; of `plot rd`, bins each side of the cutoff.",
+            ),
+            OptionSpec::new(
+                "cutoff",
+                OptionKind::Number {
+                    min: f64::NEG_INFINITY,
+                    max: f64::INFINITY,
+                },
+                "a number",
+                "`plot rd` only: where the running variable assigns treatment.",
+            ),
+            OptionSpec::new(
+                "p",
+                OptionKind::Whole { min: 0.0, max: 8.0 },
+                "a whole number",
+                "`plot rd` only: the order of the polynomial fitted each side (default 4).",
             ),
         ],
         named_arguments: false,
@@ -134,6 +152,23 @@ fn text_option(ctx: &VerbCtx, name: &str) -> Result<Option<String>, Diagnostic> 
 }
 
 fn plot(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let first = ctx
+        .args()
+        .first()
+        .and_then(|a| a.as_expr())
+        .and_then(|e| e.as_ident());
+    if first == Some("rd") {
+        return plot_discontinuity(ctx);
+    }
+    for name in ["cutoff", "p"] {
+        if let Some(a) = ctx.option(name) {
+            return Err(Diagnostic::new(
+                "spel::plot::option",
+                format!("`{name}` is for `plot rd`, a regression discontinuity"),
+            )
+            .at(a.span));
+        }
+    }
     let (mark, kind, y_ast) = plot_kind(ctx)?;
     let lf = ctx.table()?;
     let scope = ctx.scope(&lf)?;
@@ -170,7 +205,7 @@ struct PlotRequest<'a> {
 /// The kind of plot, as written and as a mark, and Y.
 fn plot_kind<'a>(ctx: &VerbCtx<'a>) -> Result<(Mark, &'a str, &'a Ast), Diagnostic> {
     let args = ctx.args();
-    let kinds = ["line", "bar", "hist", "scatter", "interval"];
+    let kinds = ["line", "bar", "hist", "scatter", "interval", "rd"];
     let kind_arg = args.first().and_then(|a| a.as_expr());
     let kind = kind_arg.and_then(|e| e.as_ident()).unwrap_or("");
     let mark = match kind {
@@ -705,4 +740,89 @@ fn forest(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         x_reference: None,
     };
     Ok(Value::Plot(std::sync::Arc::new(plot)))
+}
+
+/// `plot rd OUTCOME ~ RUNNING, cutoff = C`: binned means and a polynomial each side.
+fn plot_discontinuity(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    let Some(formula) = args.get(1).and_then(|a| super::formula_of(a)) else {
+        return Err(
+            ctx.usage_error("`plot rd` takes a formula: `plot rd vote ~ margin, cutoff = 0`")
+        );
+    };
+    let running = super::designs::single_term(ctx, formula, "running-variable")?;
+    let Some((cutoff, cutoff_span)) = ctx.number("cutoff")? else {
+        return Err(ctx.usage_error(
+            "`plot rd` needs `cutoff = ...`, where the running variable assigns treatment",
+        ));
+    };
+    let bins = ctx.number("bins")?.map_or(20, |(k, _)| k as usize);
+    let order = ctx.number("p")?.map_or(4, |(p, _)| p as usize);
+    let lf = ctx.table()?;
+    let scope = ctx.scope(&lf)?;
+    let (y, _) = scope.checked(&formula.lhs)?;
+    let (x, _) = scope.checked(running)?;
+    let (ys, xs) = super::designs::complete_pairs(ctx, lf, y, x, false, "rows")?;
+    let (low, high) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(*v), h.max(*v))
+        });
+    if !(cutoff > low && cutoff < high) {
+        return Err(Diagnostic::new(
+            "spel::plot::cutoff",
+            "the cutoff is not inside the running variable's values: a discontinuity plot needs rows on both sides",
+        )
+        .at(cutoff_span));
+    }
+    let Some(drawn) = spel_stats::designs::rdd::binned_plot(&xs, &ys, cutoff, bins, order) else {
+        return Err(Diagnostic::new(
+            "spel::plot::values",
+            format!("a side of the cutoff has too few distinct values of `{}` for a polynomial of order {order}", ctx.text(running.span)),
+        )
+        .at(running.span)
+        .with_help("lower `p`"));
+    };
+    let datum = |series: usize, label: &str, x: f64, y: f64| Datum {
+        x,
+        x_end: None,
+        label: label.to_string(),
+        y,
+        low: None,
+        high: None,
+        truth: None,
+        series,
+    };
+    let mut data: Vec<Datum> = drawn
+        .bins
+        .iter()
+        .map(|(x, y)| datum(0, "", *x, *y))
+        .collect();
+    data.extend(
+        drawn
+            .fits
+            .iter()
+            .map(|(above, x, y)| datum(1, if *above { "above" } else { "below" }, *x, *y)),
+    );
+    let title = text_option(ctx, "title")?;
+    let x_title = text_option(ctx, "xlabel")?.unwrap_or_else(|| ctx.text(running.span).to_string());
+    let y_title =
+        text_option(ctx, "ylabel")?.unwrap_or_else(|| ctx.text(formula.lhs.span).to_string());
+    Ok(Value::Plot(std::sync::Arc::new(Plot {
+        mark: Mark::Discontinuity,
+        title,
+        x_title,
+        y_title,
+        x_scale: Scale::Number,
+        categories: Vec::new(),
+        series: vec![
+            format!("mean in {bins} bins a side"),
+            format!("polynomial of order {order}"),
+        ],
+        series_title: None,
+        data,
+        reference: None,
+        log_scale: false,
+        x_reference: Some(cutoff),
+    })))
 }

@@ -120,16 +120,16 @@ pub const VERB: Verb = Verb {
     examples: &[Example {
         summary: "Practices funded for a link worker from a deprivation score of 30 (the true jump: 2 points)",
         code: "simulate funding_cutoff |> rdd confidence ~ imd_score, cutoff = 30",
-        output: r#"Regression discontinuity (sharp): confidence ~ imd_score at 30; local linear, h = 8.9007 (MSE-optimal), b = 14.1034; 1,662 and 788 rows within h, below and above
+        output: r#"Regression discontinuity (sharp): confidence ~ imd_score at 30; local linear, h = 5.44283 (MSE-optimal), b = 8.97149; 1,151 and 860 rows within h, below and above
 shape: (3, 8)
 ┌────────────┬────────────────┬──────────┬───────────┬───────┬─────────┬──────────┬───────────┐
 │ term       ┆ method         ┆ estimate ┆ std_error ┆ z     ┆ p_value ┆ conf_low ┆ conf_high │
 │ ---        ┆ ---            ┆ ---      ┆ ---       ┆ ---   ┆ ---     ┆ ---      ┆ ---       │
 │ str        ┆ str            ┆ f64      ┆ f64       ┆ f64   ┆ f64     ┆ f64      ┆ f64       │
 ╞════════════╪════════════════╪══════════╪═══════════╪═══════╪═════════╪══════════╪═══════════╡
-│ confidence ┆ conventional   ┆    2.345 ┆    0.2912 ┆ 8.053 ┆  <0.001 ┆    1.774 ┆     2.916 │
-│ confidence ┆ bias-corrected ┆    2.397 ┆    0.2912 ┆ 8.232 ┆  <0.001 ┆    1.827 ┆     2.968 │
-│ confidence ┆ robust         ┆    2.397 ┆    0.3448 ┆ 6.952 ┆  <0.001 ┆    1.722 ┆     3.073 │
+│ confidence ┆ conventional   ┆    1.456 ┆    0.2935 ┆ 4.959 ┆  <0.001 ┆   0.8804 ┆     2.031 │
+│ confidence ┆ bias-corrected ┆    1.387 ┆    0.2935 ┆ 4.724 ┆  <0.001 ┆   0.8115 ┆     1.962 │
+│ confidence ┆ robust         ┆    1.387 ┆    0.3481 ┆ 3.984 ┆  <0.001 ┆   0.7045 ┆     2.069 │
 └────────────┴────────────────┴──────────┴───────────┴───────┴─────────┴──────────┴───────────┘
 Note: rdrobust's method (Calonico, Cattaneo and Titiunik): triangular kernel, order p = 1 with the bias from order 2; variance from nearest-neighbour residuals (3 neighbours); rows at the cutoff count as above it
 Note: h: one MSE-optimal bandwidth for both sides (rdrobust's mserd), b from the same selector for the bias

@@ -911,6 +911,77 @@ fn quantile_type2(sorted: &[f64], prob: f64) -> f64 {
     }
 }
 
+/// What a regression discontinuity plot shows: the outcome's mean in evenly spaced bins
+/// each side of the cutoff, and a global polynomial fitted to the rows of each side.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BinnedPlot {
+    /// Each non-empty bin's mean running value and mean outcome, below then above.
+    pub bins: Vec<(f64, f64)>,
+    /// Points along each side's fitted polynomial (`false` below, `true` above).
+    pub fits: Vec<(bool, f64, f64)>,
+}
+
+/// Points drawn along each fitted polynomial.
+const CURVE_POINTS: usize = 60;
+
+/// rdplot's picture with its bins chosen more simply: `bins` evenly spaced bins a side
+/// and an order-`order` polynomial a side (rdplot's default order is 4). `None` when a
+/// side has fewer distinct values than the polynomial has coefficients.
+pub fn binned_plot(
+    x: &[f64],
+    y: &[f64],
+    cutoff: f64,
+    bins: usize,
+    order: usize,
+) -> Option<BinnedPlot> {
+    type Points = Vec<(f64, f64)>;
+    let (mut below, mut above): (Points, Points) = x
+        .iter()
+        .zip(y)
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .map(|(x, y)| (*x, *y))
+        .partition(|(x, _)| *x < cutoff);
+    below.sort_by(|a, b| a.0.total_cmp(&b.0));
+    above.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut plot = BinnedPlot {
+        bins: Vec::new(),
+        fits: Vec::new(),
+    };
+    for (side, is_above) in [(&below, false), (&above, true)] {
+        let xs: Vec<f64> = side.iter().map(|p| p.0).collect();
+        if distinct_count(&xs) < order + 1 {
+            return None;
+        }
+        let (low, high) = (xs[0].min(cutoff), xs[xs.len() - 1].max(cutoff));
+        let width = (high - low) / bins as f64;
+        let mut sums = vec![(0.0, 0.0, 0usize); bins];
+        for (x, y) in side.iter() {
+            let k = (((x - low) / width) as usize).min(bins - 1);
+            sums[k].0 += x;
+            sums[k].1 += y;
+            sums[k].2 += 1;
+        }
+        plot.bins.extend(
+            sums.iter()
+                .filter(|s| s.2 > 0)
+                .map(|s| (s.0 / s.2 as f64, s.1 / s.2 as f64)),
+        );
+        // The powers of (x − c) scaled by the side's reach, so a quartic stays well
+        // conditioned whatever the running variable's units.
+        let reach = (high - low).max(f64::MIN_POSITIVE);
+        let u: Vec<f64> = xs.iter().map(|x| (x - cutoff) / reach).collect();
+        let ones = vec![1.0; u.len()];
+        let outcome = vec![side.iter().map(|p| p.1).collect::<Vec<f64>>()];
+        let fit = LocalFit::new(&u, &ones, &outcome, order)?;
+        plot.fits.extend((0..=CURVE_POINTS).map(|i| {
+            let x = low + (high - low) * i as f64 / CURVE_POINTS as f64;
+            let value = dot(&powers((x - cutoff) / reach, order), &fit.beta[0]);
+            (is_above, x, value)
+        }));
+    }
+    Some(plot)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -926,6 +997,29 @@ mod tests {
         // Row 1 (tied with row 2): its tie partner, then 0.0 and 2.0 at equal distance.
         let expected = (3.0f64 / 4.0).sqrt() * (2.0 - (4.0 + 1.0 + 6.0) / 3.0);
         assert!((r[0][1] - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_binned_plot_recovers_a_jump_of_straight_lines() {
+        let x: Vec<f64> = (0..200).map(|i| -1.0 + i as f64 / 100.0).collect();
+        let y: Vec<f64> = x
+            .iter()
+            .map(|x| 2.0 * x + if *x >= 0.0 { 1.0 } else { 0.0 })
+            .collect();
+        let plot = binned_plot(&x, &y, 0.0, 10, 1).expect("two sides with many values");
+        assert_eq!(plot.bins.len(), 20);
+        // Each bin's point lies on its line: mean of y is 2·(mean of x) (+1 above).
+        for (mx, my) in &plot.bins {
+            let line = 2.0 * mx + if *mx >= 0.0 { 1.0 } else { 0.0 };
+            assert!((my - line).abs() < 1e-9, "{mx} {my}");
+        }
+        let at_cutoff: Vec<f64> = plot
+            .fits
+            .iter()
+            .filter(|f| f.1 == 0.0)
+            .map(|f| f.2)
+            .collect();
+        assert!((at_cutoff[0] - 0.0).abs() < 1e-9 && (at_cutoff[1] - 1.0).abs() < 1e-9);
     }
 
     #[test]
