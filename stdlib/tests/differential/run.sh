@@ -3,7 +3,8 @@
 # Arguments go to differential.py: `--cases 10000 --seed 2` for a longer search; with
 # `--its` first, to its.py (random interrupted time series, see there); with `--iv`,
 # to iv.py (two-stage least squares against linearmodels); with `--rdd`, to rdd.py
-# (regression discontinuity against rdrobust).
+# (regression discontinuity against rdrobust); with `--ipw`, to ipw.py (inverse probability
+# weighting against the stacked estimating equations computed independently).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 venv=${SPEL_VENV:-$HOME/.cache/spel/venv}
@@ -16,5 +17,6 @@ case "${1:-}" in
   --its) check=its.py; shift ;;
   --iv) check=iv.py; shift ;;
   --rdd) check=rdd.py; shift ;;
+  --ipw) check=ipw.py; shift ;;
 esac
 exec "$venv/bin/python" "$root/stdlib/tests/differential/$check" "$target/debug/spel" "$@"

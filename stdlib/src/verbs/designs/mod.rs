@@ -4,6 +4,7 @@
 mod compare;
 mod concentration;
 mod did;
+mod ipw;
 mod its;
 mod iv;
 mod power;
@@ -20,6 +21,7 @@ use crate::errors::polars_error;
 pub static VERBS: &[Verb] = &[
     concentration::VERB,
     did::VERB,
+    ipw::VERB,
     its::VERB,
     iv::VERB,
     power::VERB,

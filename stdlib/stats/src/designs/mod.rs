@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod did;
 pub mod inequality;
+pub mod ipw;
 pub mod its;
 pub mod iv;
 pub mod power;
