@@ -9,7 +9,9 @@ First the NSW trainees against the CPS comparison group (examples/data/nsw_cps.c
 Dehejia and Wahba's covariates), ATT and ATE, trimmed and not; then random seeded cases:
 60 to 3,000 rows, one to five covariates, a treatment drawn from a logit of them, ATE or
 ATT, trimmed in some. Compared: the effect, both weighted means and the three standard
-errors (1e-6 relative), and the rows left by trimming.
+errors (1e-6 relative), and the rows left by trimming. Where nothing is trimmed, `balance`
+after `ipw ..., show = weights` too: each covariate's weighted difference and variance
+ratio against cobalt's formulas (1e-8).
 """
 import argparse
 import json
@@ -110,9 +112,64 @@ def reference(case):
     S = psi(theta, X, t, y, case["estimand"])
     V = np.linalg.inv(A) @ (S.T @ S) @ np.linalg.inv(A).T
     k = len(gamma)
-    return {"effect": (mu1 - mu0, np.sqrt(V[k, k] + V[k + 1, k + 1] - 2 * V[k, k + 1])),
+    return {"weights": w1 + w0,
+            "effect": (mu1 - mu0, np.sqrt(V[k, k] + V[k + 1, k + 1] - 2 * V[k, k + 1])),
             "treated": (mu1, np.sqrt(V[k, k])), "control": (mu0, np.sqrt(V[k + 1, k + 1])),
             "rows": int(kept.sum())}
+
+
+def balance_reference(case, weights):
+    """cobalt's balance by its formulas: differences standardised by the unweighted
+    pooled (ATE) or treated (ATT) sd, raw for 0/1 covariates; variance ratios with the
+    reliability-weights variance."""
+    d = case["data"]
+    t = d[case["t"]].to_numpy(int) == 1
+    out = {}
+    for name in case["x"]:
+        x = d[name].to_numpy(float)
+        binary = set(np.unique(x)) <= {0.0, 1.0}
+
+        def moments(mask, w):
+            w = w[mask]
+            m = np.sum(w * x[mask]) / w.sum()
+            v = np.sum(w * (x[mask] - m) ** 2) / (w.sum() - np.sum(w ** 2) / w.sum())
+            return m, v
+
+        ones = np.ones(len(x))
+        s1, s0 = moments(t, ones)[1], moments(~t, ones)[1]
+        scale = np.sqrt(s1) if case["estimand"] == "att" else np.sqrt((s1 + s0) / 2)
+        (m1, v1), (m0, v0) = moments(t, weights), moments(~t, weights)
+        out[name] = (m1 - m0 if binary else (m1 - m0) / scale, None if binary else v1 / v0)
+    return out
+
+
+def check_balance(case, spel, work):
+    """`balance` after `ipw ..., show = weights`, against balance_reference."""
+    if case["trim"]:
+        return []
+    path = os.path.join(work, "data.csv")
+    program = os.path.join(work, "balance.spel")
+    covariates = ", ".join(case["x"])
+    with open(program, "w") as f:
+        f.write(f'w = read "{path}" |> ipw {case["y"]} ~ {case["t"]}, covariates = [{covariates}], '
+                f'estimand = {case["estimand"]}, show = weights\n'
+                f'w |> balance {case["t"]} ~ {" + ".join(case["x"])}, weights = weight, estimand = {case["estimand"]}\n')
+    out = subprocess.run([spel, "run", "--format", "json", program], capture_output=True, text=True)
+    if out.returncode != 0:
+        return [f"balance failed: {out.stderr.strip()[:400]}"]
+    table = json.loads(out.stdout.strip().splitlines()[-1])
+    rows = {r[0]: dict(zip(table["columns"], r)) for r in table["rows"]}
+    problems = []
+    # Balance does not change when a group's weights are scaled: the reference's own
+    # (unnormalised) weights serve.
+    ref = balance_reference(case, reference(case)["weights"])
+    for name, (diff, ratio) in ref.items():
+        row = rows[name]
+        if not close(row["diff_after"], diff, 1e-8):
+            problems.append(f"balance {name} diff_after: spel {row['diff_after']}, reference {diff}")
+        if ratio is not None and not close(row["vratio_after"], ratio, 1e-8):
+            problems.append(f"balance {name} vratio_after: spel {row['vratio_after']}, reference {ratio}")
+    return problems
 
 
 def close(a, b, tol):
@@ -155,13 +212,13 @@ def main():
     failures = 0
     with tempfile.TemporaryDirectory() as work:
         for case in cases:
-            problems = check(case, args.spel, work)
+            problems = check(case, args.spel, work) + check_balance(case, args.spel, work)
             if problems:
                 failures += 1
                 print(f"FAIL {case['name']}: {spel_program(case, 'data.csv').strip()}")
                 for p in problems[:6]:
                     print(f"   {p}")
-    print(f"{len(cases) - failures} of {len(cases)} weighted effects equal the stacked-equation reference")
+    print(f"{len(cases) - failures} of {len(cases)} weighted effects (and their balance) equal the reference")
     sys.exit(1 if failures else 0)
 
 

@@ -18,9 +18,14 @@ crate::choice! {
     enum EstimandWord { Ate = "ate", Att = "att" }
 }
 
+crate::choice! {
+    /// What `ipw` gives: the estimates, or the rows with their weights.
+    enum IpwShow { Summary = "summary", Weights = "weights" }
+}
+
 pub const VERB: Verb = Verb {
     name: "ipw",
-    signature: "ipw OUTCOME ~ TREATMENT, covariates = [X1, X2, ...] [, estimand = ate | att] [, trim = 0.05] [, level = 0.95]",
+    signature: "ipw OUTCOME ~ TREATMENT, covariates = [X1, X2, ...] [, estimand = ate | att] [, trim = 0.05] [, level = 0.95] [, show = weights]",
     summary: "Inverse probability weighting: a treatment's effect, weighting by the inverse of a logit propensity score.",
     description: "Fits a logit of TREATMENT (0 or 1) on the covariates (numeric columns or \
                   expressions, an intercept added), and compares the weighted means of the \
@@ -29,7 +34,9 @@ pub const VERB: Verb = Verb {
                   normalised to sum to one in each group (Hájek). Standard errors from the \
                   stacked estimating equations of the logit and the two means, as Stata's \
                   `teffects ipw`, with normal intervals. `trim = a` drops rows whose \
-                  propensity is below a or above 1 − a and fits again on the rest.",
+                  propensity is below a or above 1 − a and fits again on the rest. \
+                  `show = weights` gives the rows used, with their `propensity` and normalised \
+                  `weight`, for `balance` or a weighted model.",
     connectives: &[],
     options: &[
         OptionSpec {
@@ -58,6 +65,12 @@ pub const VERB: Verb = Verb {
             values: "a number such as 0.95",
             kind: OptionKind::PROBABILITY,
             summary: "Confidence level of the intervals.",
+        },
+        OptionSpec {
+            name: "show",
+            values: "summary or weights",
+            kind: OptionKind::Word(IpwShow::WORDS),
+            summary: "The estimates (default), or the rows used with their propensity and weight.",
         },
     ],
     named_arguments: false,
@@ -121,6 +134,13 @@ fn ipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         }
         selected.push(expr.cast(DataType::Float64).alias(format!("c{i}")));
     }
+    let present = selected
+        .iter()
+        .map(|e| e.clone().is_not_null())
+        .reduce(|a, b| a.and(b))
+        .unwrap_or(lit(true));
+    let show_weights = ctx.choice::<IpwShow>("show")? == Some(IpwShow::Weights);
+    let used_rows = show_weights.then(|| lf.clone().filter(present));
     let all =
         ctx.env
             .work()
@@ -151,8 +171,9 @@ fn ipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         |columns: &[Vec<f64>]| ipw::estimate(&columns[0], &columns[1], &columns[2..], estimand);
     let mut result = fit(&columns).map_err(|e| explain(ctx, e, treatment))?;
     let mut trimmed = 0;
+    let mut keep = vec![true; columns[0].len()];
     if let Some(a) = trim {
-        let keep: Vec<bool> = result
+        keep = result
             .propensity
             .iter()
             .map(|p| *p >= a && *p <= 1.0 - a)
@@ -178,6 +199,12 @@ fn ipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         }
     }
     let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+    if let Some(rows) = used_rows {
+        let rows = ctx.env.work().collect(rows, "rows", ctx.call.span)?;
+        return with_weights(rows, &keep, &result)
+            .map_err(fail)
+            .map(|df| Value::Table(df.lazy()));
+    }
     let table = estimates_table(&result, &names, estimand, level).map_err(fail)?;
     Ok(Value::Report(std::sync::Arc::new(Report {
         title: title(&result, &names, estimand, &columns[1]),
@@ -188,6 +215,16 @@ fn ipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             "Standard errors from the stacked estimating equations of the logit and the two weighted means, as Stata's teffects ipw; normal-based intervals".to_string(),
         ],
     })))
+}
+
+/// The rows the estimate used (trimmed ones dropped), with each one's propensity and
+/// normalised weight.
+fn with_weights(rows: DataFrame, keep: &[bool], result: &Weighting) -> PolarsResult<DataFrame> {
+    let mask = BooleanChunked::from_slice("keep".into(), keep);
+    let mut rows = rows.filter(&mask)?;
+    rows.with_column(Column::new("propensity".into(), result.propensity.clone()))?;
+    rows.with_column(Column::new("weight".into(), result.weights.clone()))?;
+    Ok(rows)
 }
 
 struct Names {

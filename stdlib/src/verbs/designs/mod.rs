@@ -1,6 +1,7 @@
 //! Evaluation designs for teaching, each checked against the package or formula that
 //! defines it (docs/designs.md).
 
+mod balance;
 mod compare;
 mod concentration;
 mod did;
@@ -19,6 +20,7 @@ use super::{Verb, VerbCtx};
 use crate::errors::polars_error;
 
 pub static VERBS: &[Verb] = &[
+    balance::VERB,
     concentration::VERB,
     did::VERB,
     ipw::VERB,
