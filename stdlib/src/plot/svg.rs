@@ -358,7 +358,23 @@ fn draw_marks(out: &mut String, plot: &Plot, x_position: &Across, y: Linear) {
                     );
                 }
             }
-            Mark::Scatter => {
+            Mark::Discontinuity if s > 0 => {
+                // One line a side: never drawn across the cutoff.
+                for side in ["below", "above"] {
+                    let path: Vec<String> = points
+                        .iter()
+                        .filter(|d| d.label == side && d.y.is_finite())
+                        .map(|d| format!("{:.1},{:.1}", x_position(d).0, y.at(d.y)))
+                        .collect();
+                    let _ = write!(
+                        out,
+                        r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
+                        path.join(" ")
+                    );
+                }
+            }
+            // A discontinuity's binned means (series 0) are points, as a scatter's.
+            Mark::Scatter | Mark::Discontinuity => {
                 for d in points.iter().filter(|d| d.y.is_finite()) {
                     let _ = write!(
                         out,
@@ -389,31 +405,6 @@ fn draw_marks(out: &mut String, plot: &Plot, x_position: &Across, y: Linear) {
                     if let Some(truth) = d.truth.filter(|t| t.is_finite()) {
                         diamond(out, px + 7.0, y.at(truth));
                     }
-                }
-            }
-            Mark::Discontinuity if s == 0 => {
-                for d in points.iter().filter(|d| d.y.is_finite()) {
-                    let _ = write!(
-                        out,
-                        r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"#,
-                        x_position(d).0,
-                        y.at(d.y)
-                    );
-                }
-            }
-            Mark::Discontinuity => {
-                // One line a side: never drawn across the cutoff.
-                for side in ["below", "above"] {
-                    let path: Vec<String> = points
-                        .iter()
-                        .filter(|d| d.label == side && d.y.is_finite())
-                        .map(|d| format!("{:.1},{:.1}", x_position(d).0, y.at(d.y)))
-                        .collect();
-                    let _ = write!(
-                        out,
-                        r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/>"#,
-                        path.join(" ")
-                    );
                 }
             }
             Mark::Forest => {}

@@ -84,12 +84,7 @@ pub static VERBS: &[Verb] = &[Verb {
             kind: OptionKind::Word(DegreesOfFreedom::WORDS),
             summary: "t degrees of freedom for clustered OLS: G-1 (default) or n-k.",
         },
-        OptionSpec {
-            name: "level",
-            values: "a number such as 0.95",
-            kind: OptionKind::PROBABILITY,
-            summary: "Confidence level of the intervals.",
-        },
+        OptionSpec::LEVEL,
         OptionSpec {
             name: "separated",
             values: "drop or keep",

@@ -23,6 +23,14 @@ pub struct OptionSpec {
 }
 
 impl OptionSpec {
+    /// `level`: the confidence level of a verb's intervals.
+    pub const LEVEL: OptionSpec = OptionSpec {
+        name: "level",
+        values: "a number such as 0.95",
+        kind: OptionKind::PROBABILITY,
+        summary: "Confidence level of the intervals.",
+    };
+
     pub const fn new(
         name: &'static str,
         kind: OptionKind,

@@ -60,12 +60,7 @@ pub const VERB: Verb = Verb {
             },
             summary: "Drop rows with a propensity below this or above one minus it (Crump et al.), then fit again.",
         },
-        OptionSpec {
-            name: "level",
-            values: "a number such as 0.95",
-            kind: OptionKind::PROBABILITY,
-            summary: "Confidence level of the intervals.",
-        },
+        OptionSpec::LEVEL,
         OptionSpec {
             name: "show",
             values: "summary or weights",

@@ -67,12 +67,7 @@ pub const VERB: Verb = Verb {
             kind: OptionKind::Word(Adjustment::WORDS),
             summary: "The small-sample factor of robust and clustered errors (default: Stata's).",
         },
-        OptionSpec {
-            name: "level",
-            values: "a number such as 0.95",
-            kind: OptionKind::PROBABILITY,
-            summary: "Confidence level of the intervals.",
-        },
+        OptionSpec::LEVEL,
     ],
     named_arguments: false,
     output: Output::Computed,

@@ -102,12 +102,7 @@ pub const VERB: Verb = Verb {
             kind: OptionKind::Word(MassPoints::WORDS),
             summary: "Adjust the bandwidth selection for repeated values of the running variable (default, as rdrobust), or not.",
         },
-        OptionSpec {
-            name: "level",
-            values: "a number such as 0.95",
-            kind: OptionKind::PROBABILITY,
-            summary: "Confidence level of the intervals.",
-        },
+        OptionSpec::LEVEL,
         OptionSpec {
             name: "show",
             values: "summary or sides",
