@@ -32,7 +32,9 @@ need_python() {
   local imports=$1
   shift
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/python" -c "$imports" 2>/dev/null || "$venv/bin/pip" install -q "$@"
+  # From /, so that a folder of the repository (jupyterlab/, the extension's source) is
+  # not imported in place of the package of that name.
+  (cd / && "$venv/bin/python" -c "$imports") 2>/dev/null || "$venv/bin/pip" install -q "$@"
 }
 
 # install_kernelspec: this build's kernelspec in a temporary folder on JUPYTER_PATH.
