@@ -60,12 +60,7 @@ pub static VERBS: &[Verb] = &[Verb {
             kind: OptionKind::Column,
             summary: "Binomial trials: the outcome counts successes out of this many.",
         },
-        OptionSpec {
-            name: "cluster",
-            values: "a column or [col1, col2]",
-            kind: OptionKind::Columns,
-            summary: "Cluster-robust standard errors by one or two columns.",
-        },
+        OptionSpec::CLUSTERS,
         OptionSpec {
             name: "se",
             values: "classical, robust, hc3 or cluster",

@@ -31,6 +31,14 @@ impl OptionSpec {
         summary: "Confidence level of the intervals.",
     };
 
+    /// `cluster`: one or two columns for cluster-robust standard errors (`model`, `iv`).
+    pub const CLUSTERS: OptionSpec = OptionSpec {
+        name: "cluster",
+        values: "a column or [col1, col2]",
+        kind: OptionKind::Columns,
+        summary: "Cluster-robust standard errors by one or two columns.",
+    };
+
     pub const fn new(
         name: &'static str,
         kind: OptionKind,

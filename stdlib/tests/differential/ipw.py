@@ -13,17 +13,14 @@ errors (1e-6 relative), and the rows left by trimming. Where nothing is trimmed,
 after `ipw ..., show = weights` too: each covariate's weighted difference and variance
 ratio against cobalt's formulas (1e-8).
 """
-import argparse
-import json
-import warnings
 import os
-import subprocess
-import sys
-import tempfile
+import warnings
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+
+from harness import close, main, run_spel, values
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 DW = ["age", "age2", "educ", "black", "hisp", "marr", "nodegree", "re74", "re75"]
@@ -147,17 +144,15 @@ def check_balance(case, spel, work):
     """`balance` after `ipw ..., show = weights`, against balance_reference."""
     if case["trim"]:
         return []
-    path = os.path.join(work, "data.csv")
-    program = os.path.join(work, "balance.spel")
     covariates = ", ".join(case["x"])
-    with open(program, "w") as f:
-        f.write(f'w = read "{path}" |> ipw {case["y"]} ~ {case["t"]}, covariates = [{covariates}], '
-                f'estimand = {case["estimand"]}, show = weights\n'
-                f'w |> balance {case["t"]} ~ {" + ".join(case["x"])}, weights = weight, estimand = {case["estimand"]}\n')
-    out = subprocess.run([spel, "run", "--format", "json", program], capture_output=True, text=True)
+    program = lambda path: (  # noqa: E731
+        f'w = read "{path}" |> ipw {case["y"]} ~ {case["t"]}, covariates = [{covariates}], '
+        f'estimand = {case["estimand"]}, show = weights\n'
+        f'w |> balance {case["t"]} ~ {" + ".join(case["x"])}, weights = weight, estimand = {case["estimand"]}\n')
+    out = run_spel(spel, work, case["data"], program)
     if out.returncode != 0:
         return [f"balance failed: {out.stderr.strip()[:400]}"]
-    table = json.loads(out.stdout.strip().splitlines()[-1])
+    table = values(out)[-1]
     rows = {r[0]: dict(zip(table["columns"], r)) for r in table["rows"]}
     problems = []
     # Balance does not change when a group's weights are scaled: the reference's own
@@ -172,20 +167,11 @@ def check_balance(case, spel, work):
     return problems
 
 
-def close(a, b, tol):
-    return abs(a - b) <= tol * max(1.0, abs(b))
-
-
 def check(case, spel, work):
-    path = os.path.join(work, "data.csv")
-    case["data"].to_csv(path, index=False)
-    program = os.path.join(work, "ipw.spel")
-    with open(program, "w") as f:
-        f.write(spel_program(case, path))
-    out = subprocess.run([spel, "run", "--format", "json", program], capture_output=True, text=True)
+    out = run_spel(spel, work, case["data"], lambda path: spel_program(case, path))
     if out.returncode != 0:
         return [f"spel failed: {out.stderr.strip()[:400]}"]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = values(out)[-1]
     rows = [dict(zip(result["columns"], r)) for r in result["rows"]]
     ref = reference(case)
     problems = []
@@ -201,26 +187,10 @@ def check(case, spel, work):
     return problems
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("spel")
-    parser.add_argument("--cases", type=int, default=60)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    cases = nsw_cases() + [random_case(rng, k) for k in range(args.cases)]
-    failures = 0
-    with tempfile.TemporaryDirectory() as work:
-        for case in cases:
-            problems = check(case, args.spel, work) + check_balance(case, args.spel, work)
-            if problems:
-                failures += 1
-                print(f"FAIL {case['name']}: {spel_program(case, 'data.csv').strip()}")
-                for p in problems[:6]:
-                    print(f"   {p}")
-    print(f"{len(cases) - failures} of {len(cases)} weighted effects (and their balance) equal the reference")
-    sys.exit(1 if failures else 0)
-
-
 if __name__ == "__main__":
-    main()
+    main(
+        lambda rng, count: nsw_cases() + [random_case(rng, k) for k in range(count)],
+        lambda case, spel, work: check(case, spel, work) + check_balance(case, spel, work),
+        lambda case: spel_program(case, "data.csv").strip(),
+        lambda passed, cases: f"{passed} of {len(cases)} weighted effects (and their balance) equal the reference",
+    )

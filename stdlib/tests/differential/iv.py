@@ -11,16 +11,13 @@ Compared: every estimate and standard error (1e-8 relative), each first stage's 
 R² and F (linearmodels: the Wald statistic over q with the classical variance, the Wald
 statistic itself otherwise), Wu–Hausman's F and Sargan's statistic (1e-7 relative).
 """
-import argparse
-import json
 import os
-import subprocess
-import sys
-import tempfile
 
 import numpy as np
 import pandas as pd
 from linearmodels.iv import IV2SLS
+
+from harness import close, main, run_spel, values
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 CARD_EXOG = ["exper", "expersq", "black", "smsa", "south", "smsa66"] + [f"reg66{i}" for i in range(2, 10)]
@@ -138,20 +135,11 @@ def reference(case):
     return fit, first
 
 
-def close(a, b, tol):
-    return abs(a - b) <= tol * max(1.0, abs(b))
-
-
 def check(case, spel, work):
-    path = os.path.join(work, "data.csv")
-    case["data"].to_csv(path, index=False)
-    program = os.path.join(work, "iv.spel")
-    with open(program, "w") as f:
-        f.write(spel_program(case, path))
-    out = subprocess.run([spel, "run", "--format", "json", program], capture_output=True, text=True)
+    out = run_spel(spel, work, case["data"], lambda path: spel_program(case, path))
     if out.returncode != 0:
         return [f"spel failed: {out.stderr.strip()[:500]}"]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = values(out)[-1]
     fit, first = reference(case)
     problems = []
     terms = {t["term"]: t for t in result["terms"]}
@@ -186,26 +174,10 @@ def check(case, spel, work):
     return problems
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("spel")
-    parser.add_argument("--cases", type=int, default=60)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    cases = card_cases() + [random_case(rng, k) for k in range(args.cases)]
-    failures = 0
-    with tempfile.TemporaryDirectory() as work:
-        for case in cases:
-            problems = check(case, args.spel, work)
-            if problems:
-                failures += 1
-                print(f"FAIL {case['name']}: {spel_program(case, 'data.csv').strip()}")
-                for p in problems[:6]:
-                    print(f"   {p}")
-    print(f"{len(cases) - failures} of {len(cases)} two-stage least squares fits equal linearmodels'")
-    sys.exit(1 if failures else 0)
-
-
 if __name__ == "__main__":
-    main()
+    main(
+        lambda rng, count: card_cases() + [random_case(rng, k) for k in range(count)],
+        check,
+        lambda case: spel_program(case, "data.csv").strip(),
+        lambda passed, cases: f"{passed} of {len(cases)} two-stage least squares fits equal linearmodels'",
+    )

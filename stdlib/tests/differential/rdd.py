@@ -13,19 +13,16 @@ bias-corrected, robust; the first stage's too when fuzzy), the bandwidths h and 
 the rows within each (1e-8 relative). Where rdrobust refuses the data, spel must refuse
 it too.
 """
-import argparse
 import contextlib
 import io
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import warnings
 
 import numpy as np
 import pandas as pd
 from rdrobust import rdrobust
+
+from harness import close, main, run_spel, values
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 ROWS = ["conventional", "bias-corrected", "robust"]
@@ -135,17 +132,8 @@ def reference(case):
         return rdrobust(d[case["y"]].to_numpy(float), d[case["x"]].to_numpy(float), **kwargs)
 
 
-def close(a, b, tol=1e-8):
-    return abs(a - b) <= tol * max(1.0, abs(b))
-
-
 def check(case, spel, work):
-    path = os.path.join(work, "data.csv")
-    case["data"].to_csv(path, index=False)
-    program = os.path.join(work, "rdd.spel")
-    with open(program, "w") as f:
-        f.write(spel_program(case, path))
-    out = subprocess.run([spel, "run", "--format", "json", program], capture_output=True, text=True)
+    out = run_spel(spel, work, case["data"], lambda path: spel_program(case, path))
     try:
         ref = reference(case)
     except Exception as refusal:  # rdrobust refuses the data: spel must too
@@ -157,8 +145,7 @@ def check(case, spel, work):
         return []
     if out.returncode != 0:
         return [f"spel failed: {out.stderr.strip()[:500]}"]
-    lines = out.stdout.strip().splitlines()
-    estimates, sides = json.loads(lines[-2]), json.loads(lines[-1])
+    estimates, sides = values(out)[-2:]
     problems = []
     rows = {(r[0], r[1]): dict(zip(estimates["columns"], r)) for r in estimates["rows"]}
     stages = [(case["y"], ref.coef.iloc[:, 0], ref.se.iloc[:, 0], ref.ci)]
@@ -174,7 +161,7 @@ def check(case, spel, work):
                                        ("std_error", row["std_error"], se.iloc[i]),
                                        ("conf_low", row["conf_low"], ci.iloc[i, 0]),
                                        ("conf_high", row["conf_high"], ci.iloc[i, 1])):
-                if not close(ours, theirs):
+                if not close(ours, theirs, 1e-8):
                     problems.append(f"{term} {method} {what}: spel {ours!r}, rdrobust {theirs!r}")
     side_rows = [dict(zip(sides["columns"], r)) for r in sides["rows"]]
     for j, side in enumerate(side_rows):
@@ -182,33 +169,21 @@ def check(case, spel, work):
                                    ("within_h", side["within_h"], ref.N_h[j]),
                                    ("within_b", side["within_b"], ref.N_b[j]),
                                    ("rows", side["rows"], ref.N[j])):
-            if not close(ours, theirs):
+            if not close(ours, theirs, 1e-8):
                 problems.append(f"{side['side']} {what}: spel {ours!r}, rdrobust {theirs!r}")
     return problems
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("spel")
-    parser.add_argument("--cases", type=int, default=60)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    cases = senate_cases() + [random_case(rng, k) for k in range(args.cases)]
-    failures = 0
-    with tempfile.TemporaryDirectory() as work:
-        for case in cases:
-            problems = check(case, args.spel, work)
-            if problems:
-                failures += 1
-                print(f"FAIL {case['name']}: {spel_program(case, 'data.csv').splitlines()[1]}")
-                for p in problems[:6]:
-                    print(f"   {p}")
+def tally(passed, cases):
     refused = sum(1 for case in cases if case.get("refused"))
-    print(f"{len(cases) - failures} of {len(cases)} regression discontinuities equal rdrobust's "
-          f"({refused} of them data both refuse)")
-    sys.exit(1 if failures else 0)
+    return (f"{passed} of {len(cases)} regression discontinuities equal rdrobust's "
+            f"({refused} of them data both refuse)")
 
 
 if __name__ == "__main__":
-    main()
+    main(
+        lambda rng, count: senate_cases() + [random_case(rng, k) for k in range(count)],
+        check,
+        lambda case: spel_program(case, "data.csv").splitlines()[1],
+        tally,
+    )

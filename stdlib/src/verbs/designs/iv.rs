@@ -49,12 +49,7 @@ pub const VERB: Verb = Verb {
             kind: OptionKind::Column,
             summary: "Probability (sampling) weights; standard errors become robust.",
         },
-        OptionSpec {
-            name: "cluster",
-            values: "a column or [col1, col2]",
-            kind: OptionKind::Columns,
-            summary: "Cluster-robust standard errors by one or two columns.",
-        },
+        OptionSpec::CLUSTERS,
         OptionSpec {
             name: "se",
             values: "classical, robust or cluster",
