@@ -116,13 +116,7 @@ fn balance_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     if let Some(w) = weights {
         selected.push(scope.checked(w)?.0.cast(DataType::Float64).alias("w"));
     }
-    let all = ctx
-        .env
-        .work()
-        .collect(lf.select(selected), "rows", ctx.call.span)?;
-    let df = all
-        .drop_nulls::<String>(None)
-        .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    let (df, dropped) = super::complete_rows(ctx, lf, selected)?;
     let t = super::floats(ctx, &df, "t")?;
     if let Some(bad) = t.iter().find(|v| **v != 0.0 && **v != 1.0) {
         return Err(Diagnostic::new(
@@ -189,13 +183,7 @@ fn balance_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let weighted = weights
         .map(|w| format!("; weighted by {}", ctx.text(w.span)))
         .unwrap_or_default();
-    let mut notes = Vec::new();
-    if all.height() > df.height() {
-        notes.push(format!(
-            "{} dropped: a value missing.",
-            format::plural(all.height() - df.height(), "row")
-        ));
-    }
+    let mut notes: Vec<String> = super::missing_note(dropped).into_iter().collect();
     let beyond: Vec<&str> = rows
         .iter()
         .filter(|r| r.after.unwrap_or(r.before).difference.abs() > 0.1)

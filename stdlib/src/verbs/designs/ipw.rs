@@ -136,10 +136,7 @@ fn ipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         .unwrap_or(lit(true));
     let show_weights = ctx.choice::<IpwShow>("show")? == Some(IpwShow::Weights);
     let used_rows = show_weights.then(|| lf.clone().filter(present));
-    let all =
-        ctx.env
-            .work()
-            .collect(lf.select(selected).drop_nulls(None), "rows", ctx.call.span)?;
+    let (all, dropped) = super::complete_rows(ctx, lf, selected)?;
     let mut columns: Vec<Vec<f64>> = (0..covariates.len() + 2)
         .map(|i| super::floats(ctx, &all, &format!("c{i}")))
         .collect::<Result<_, _>>()?;
@@ -204,7 +201,10 @@ fn ipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     Ok(Value::Report(std::sync::Arc::new(Report {
         title: title(&result, &names, estimand, &columns[1]),
         table,
-        notes: notes(&result, &columns[1], trim, trimmed),
+        notes: super::missing_note(dropped)
+            .into_iter()
+            .chain(notes(&result, &columns[1], trim, trimmed))
+            .collect(),
         conventions: vec![
             "Propensity from a logit of the treatment on the covariates (intercept added); weights normalised to sum to one in each group (Hájek)".to_string(),
             "Standard errors from the stacked estimating equations of the logit and the two weighted means, as Stata's teffects ipw; normal-based intervals".to_string(),

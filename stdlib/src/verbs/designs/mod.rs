@@ -56,6 +56,34 @@ pub(super) fn complete_pairs(
     Ok((floats(ctx, &df, "first")?, floats(ctx, &df, "second")?))
 }
 
+/// The `selected` columns over the rows where none is missing, collected once, and how
+/// many rows were dropped for a missing value.
+pub(super) fn complete_rows(
+    ctx: &VerbCtx,
+    lf: LazyFrame,
+    selected: Vec<Expr>,
+) -> Result<(DataFrame, usize), Diagnostic> {
+    let all = ctx
+        .env
+        .work()
+        .collect(lf.select(selected), "rows", ctx.call.span)?;
+    let complete = all
+        .drop_nulls::<String>(None)
+        .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    let dropped = all.height() - complete.height();
+    Ok((complete, dropped))
+}
+
+/// The note a design gives when rows were dropped for a missing value.
+pub(super) fn missing_note(dropped: usize) -> Option<String> {
+    (dropped > 0).then(|| {
+        format!(
+            "{} dropped: a value missing among the columns used.",
+            crate::format::plural(dropped, "row")
+        )
+    })
+}
+
 /// A collected f64 column as numbers (missing as NaN): the designs compute on slices.
 pub(super) fn floats(ctx: &VerbCtx, df: &DataFrame, name: &str) -> Result<Vec<f64>, Diagnostic> {
     let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);

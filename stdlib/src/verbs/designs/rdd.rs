@@ -308,14 +308,7 @@ fn collect(
     if let Some(ast) = cluster {
         selected.push(scope.checked(ast)?.0.cast(DataType::String).alias("g"));
     }
-    let all = ctx
-        .env
-        .work()
-        .collect(lf.clone().select(selected.clone()), "rows", ctx.call.span)?;
-    let df = ctx
-        .env
-        .work()
-        .collect(lf.select(selected).drop_nulls(None), "rows", ctx.call.span)?;
+    let (df, missing) = super::complete_rows(ctx, lf, selected)?;
     let x = super::floats(ctx, &df, "x")?;
     let y = super::floats(ctx, &df, "y")?;
     let treatment = match fuzzy {
@@ -365,7 +358,7 @@ fn collect(
                 .map(|(g, _)| g)
                 .collect()
         }),
-        dropped: all.height() - kept,
+        dropped: missing + (x.len() - kept),
     })
 }
 
@@ -524,13 +517,7 @@ fn side_pair((left, right): (f64, f64)) -> String {
 }
 
 fn notes(result: &Discontinuity, columns: &Columns, names: &Names) -> Vec<String> {
-    let mut notes = Vec::new();
-    if columns.dropped > 0 {
-        notes.push(format!(
-            "{} dropped: a value missing among the columns used.",
-            format::plural(columns.dropped, "row")
-        ));
-    }
+    let mut notes: Vec<String> = super::missing_note(columns.dropped).into_iter().collect();
     if result.how == Bandwidth::WholeRange {
         notes.push(format!(
             "Fewer than 20 rows: no bandwidth is chosen; h and b span the whole range of {} (as rdrobust).",
