@@ -38,6 +38,9 @@ bash stdlib/tests/differential/run.sh --rdd --cases 80 --seed 1
 echo "== random inverse probability weighting against the stacked estimating equations"
 bash stdlib/tests/differential/run.sh --ipw --cases 60 --seed 1
 
+echo "== random doubly robust weighting against the stacked estimating equations (the reference against Stata's table)"
+bash stdlib/tests/differential/run.sh --aipw --cases 60 --seed 1
+
 echo "== the REPL in a terminal"
 bash repl/tests/repl_tmux.sh
 

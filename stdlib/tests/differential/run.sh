@@ -4,7 +4,9 @@
 # `--its` first, to its.py (random interrupted time series, see there); with `--iv`,
 # to iv.py (two-stage least squares against linearmodels); with `--rdd`, to rdd.py
 # (regression discontinuity against rdrobust); with `--ipw`, to ipw.py (inverse probability
-# weighting against the stacked estimating equations computed independently).
+# weighting against the stacked estimating equations computed independently); with
+# `--aipw`, to aipw.py (doubly robust weighting, likewise, the reference checked against
+# Stata's own output).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 venv=${SPEL_VENV:-$HOME/.cache/spel/venv}
@@ -18,5 +20,6 @@ case "${1:-}" in
   --iv) check=iv.py; shift ;;
   --rdd) check=rdd.py; shift ;;
   --ipw) check=ipw.py; shift ;;
+  --aipw) check=aipw.py; shift ;;
 esac
 exec "$venv/bin/python" "$root/stdlib/tests/differential/$check" "$target/debug/spel" "$@"

@@ -15,7 +15,7 @@ use crate::value::{Report, Value, is_numeric};
 
 crate::choice! {
     /// Whose average effect.
-    enum EstimandWord { Ate = "ate", Att = "att" }
+    pub(super) enum EstimandWord { Ate = "ate", Att = "att" }
 }
 
 crate::choice! {
@@ -102,7 +102,7 @@ fn ipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             )
         })?;
     let treatment = super::single_term(ctx, formula, "treatment")?;
-    let covariates = covariate_list(ctx)?;
+    let covariates = covariate_list(ctx, "covariates")?.ok_or_else(|| missing_covariates(ctx))?;
     let estimand = match ctx.choice::<EstimandWord>("estimand")? {
         Some(EstimandWord::Att) => Estimand::Att,
         _ => Estimand::Ate,
@@ -110,47 +110,16 @@ fn ipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let trim = ctx.number("trim")?.map(|(a, _)| a);
     let level = ctx.number("level")?.map_or(0.95, |(l, _)| l);
 
-    let lf = ctx.table()?;
-    let scope = ctx.scope(&lf)?;
-    let mut selected = Vec::new();
-    for (i, ast) in std::iter::once(&formula.lhs)
-        .chain(std::iter::once(treatment))
-        .chain(covariates.iter().copied())
-        .enumerate()
-    {
-        let (expr, dtype) = scope.checked(ast)?;
-        if !is_numeric(&dtype) && dtype != DataType::Boolean {
-            return Err(Diagnostic::new(
-                "spel::ipw::not_numeric",
-                format!("`{}` must be a number; it is {}", ctx.text(ast.span), crate::value::dtype_name(&dtype)),
-            )
-            .at(ast.span)
-            .with_help("for a text column, give a 0/1 column for each level but one: `derive london = if_else(region == \"London\", 1, 0)`"));
-        }
-        selected.push(expr.cast(DataType::Float64).alias(format!("c{i}")));
-    }
-    let present = selected
-        .iter()
-        .map(|e| e.clone().is_not_null())
-        .reduce(|a, b| a.and(b))
-        .unwrap_or(lit(true));
     let show_weights = ctx.choice::<IpwShow>("show")? == Some(IpwShow::Weights);
-    let used_rows = show_weights.then(|| lf.clone().filter(present));
-    let (all, dropped) = super::complete_rows(ctx, lf, selected)?;
-    let mut columns: Vec<Vec<f64>> = (0..covariates.len() + 2)
-        .map(|i| super::floats(ctx, &all, &format!("c{i}")))
-        .collect::<Result<_, _>>()?;
-    if let Some(bad) = columns[1].iter().find(|v| **v != 0.0 && **v != 1.0) {
-        return Err(Diagnostic::new(
-            "spel::ipw::treatment",
-            format!(
-                "the treatment `{}` must be 0 or 1; it has {}",
-                ctx.text(treatment.span),
-                format::number(*bad)
-            ),
-        )
-        .at(treatment.span));
-    }
+    let lf = ctx.table()?;
+    let (mut columns, dropped, used_rows) = numeric_columns(
+        ctx,
+        lf,
+        &[&formula.lhs, treatment],
+        &covariates,
+        show_weights,
+    )?;
+    check_treatment(ctx, &columns[1], treatment)?;
     let names = Names {
         outcome: ctx.text(formula.lhs.span).to_string(),
         treatment: ctx.text(treatment.span).to_string(),
@@ -197,7 +166,22 @@ fn ipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .map_err(fail)
             .map(|df| Value::Table(df.lazy()));
     }
-    let table = estimates_table(&result, &names, estimand, level).map_err(fail)?;
+    let effect = match estimand {
+        Estimand::Ate => "ATE",
+        Estimand::Att => "ATT",
+    };
+    let table = effect_table(
+        effect,
+        [
+            (result.effect, result.std_error),
+            result.treated_mean,
+            result.control_mean,
+        ],
+        &names.outcome,
+        &names.treatment,
+        level,
+    )
+    .map_err(fail)?;
     Ok(Value::Report(std::sync::Arc::new(Report {
         title: title(&result, &names, estimand, &columns[1]),
         table,
@@ -228,50 +212,117 @@ struct Names {
     covariates: Vec<String>,
 }
 
-/// `covariates = [a, b]` (or one column); required.
-fn covariate_list<'a>(ctx: &VerbCtx<'a>) -> Result<Vec<&'a Ast>, Diagnostic> {
-    match ctx.option("covariates").and_then(|a| a.as_expr()) {
+/// A list option (`covariates = [a, b]`, or one column), if given; an empty list is
+/// refused.
+pub(super) fn covariate_list<'a>(
+    ctx: &VerbCtx<'a>,
+    option: &str,
+) -> Result<Option<Vec<&'a Ast>>, Diagnostic> {
+    match ctx.option(option).and_then(|a| a.as_expr()) {
         Some(Ast {
             kind: ExprKind::List(items),
             span,
         }) if items.is_empty() => Err(Diagnostic::new(
-            "spel::ipw::covariates",
-            "`covariates` names no column: a propensity score needs something to condition on",
+            "spel::propensity::covariates",
+            format!("`{option}` names no column: a model needs something to condition on"),
         )
         .at(*span)),
         Some(Ast {
             kind: ExprKind::List(items),
             ..
-        }) => Ok(items.iter().collect()),
-        Some(one) => Ok(vec![one]),
-        None => Err(ctx
-            .usage_error("`ipw` needs `covariates = [...]`, what the treatment model conditions on")
-            .with_help("write `ipw re78 ~ treat, covariates = [age, educ, re75]`")),
+        }) => Ok(Some(items.iter().collect())),
+        Some(one) => Ok(Some(vec![one])),
+        None => Ok(None),
     }
 }
 
-fn explain(ctx: &VerbCtx, error: IpwError, treatment: &Ast) -> Diagnostic {
+pub(super) fn missing_covariates(ctx: &VerbCtx) -> Diagnostic {
+    let verb = ctx.verb.name;
+    ctx.usage_error(format!(
+        "`{verb}` needs `covariates = [...]`, what the treatment model conditions on"
+    ))
+    .with_help(format!(
+        "write `{verb} re78 ~ treat, covariates = [age, educ, re75]`"
+    ))
+}
+
+/// The outcome, the treatment and the covariates (`fixed`, then `lists`) as numbers
+/// over the rows where none is missing (columns c0, c1, ...), how many rows a missing
+/// value dropped, and, when `keep_rows`, those rows themselves as a plan.
+#[allow(clippy::type_complexity)]
+pub(super) fn numeric_columns(
+    ctx: &VerbCtx,
+    lf: LazyFrame,
+    fixed: &[&Ast],
+    lists: &[&Ast],
+    keep_rows: bool,
+) -> Result<(Vec<Vec<f64>>, usize, Option<LazyFrame>), Diagnostic> {
+    let scope = ctx.scope(&lf)?;
+    let mut selected = Vec::new();
+    for (i, ast) in fixed.iter().chain(lists).enumerate() {
+        let (expr, dtype) = scope.checked(ast)?;
+        if !is_numeric(&dtype) && dtype != DataType::Boolean {
+            return Err(Diagnostic::new(
+                "spel::propensity::not_numeric",
+                format!("`{}` must be a number; it is {}", ctx.text(ast.span), crate::value::dtype_name(&dtype)),
+            )
+            .at(ast.span)
+            .with_help("for a text column, give a 0/1 column for each level but one: `derive london = if_else(region == \"London\", 1, 0)`"));
+        }
+        selected.push(expr.cast(DataType::Float64).alias(format!("c{i}")));
+    }
+    let present = selected
+        .iter()
+        .map(|e| e.clone().is_not_null())
+        .reduce(|a, b| a.and(b))
+        .unwrap_or(lit(true));
+    let used_rows = keep_rows.then(|| lf.clone().filter(present));
+    let count = selected.len();
+    let (all, dropped) = super::complete_rows(ctx, lf, selected)?;
+    let columns = (0..count)
+        .map(|i| super::floats(ctx, &all, &format!("c{i}")))
+        .collect::<Result<_, _>>()?;
+    Ok((columns, dropped, used_rows))
+}
+
+/// Refuses a treatment other than 0 or 1.
+pub(super) fn check_treatment(ctx: &VerbCtx, t: &[f64], treatment: &Ast) -> Result<(), Diagnostic> {
+    match t.iter().find(|v| **v != 0.0 && **v != 1.0) {
+        Some(bad) => Err(Diagnostic::new(
+            "spel::propensity::treatment",
+            format!(
+                "the treatment `{}` must be 0 or 1; it has {}",
+                ctx.text(treatment.span),
+                format::number(*bad)
+            ),
+        )
+        .at(treatment.span)),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn explain(ctx: &VerbCtx, error: IpwError, treatment: &Ast) -> Diagnostic {
     let name = ctx.text(treatment.span);
     match error {
         IpwError::NoVariation => Diagnostic::new(
-            "spel::ipw::no_variation",
+            "spel::propensity::no_variation",
             format!("`{name}` is the same for every row: there is no one to compare"),
         )
         .at(treatment.span),
         IpwError::PerfectPrediction => Diagnostic::new(
-            "spel::ipw::perfect_prediction",
+            "spel::propensity::perfect_prediction",
             format!("the covariates predict `{name}` perfectly for some rows: their propensity is 0 or 1 and their weight infinite"),
         )
         .at(ctx.option("covariates").map_or(ctx.call.span, |a| a.span))
         .with_help("those rows have no comparable others (no overlap): drop the covariate that separates them, or restrict the rows, or use `trim =`"),
         IpwError::Singular => Diagnostic::new(
-            "spel::ipw::collinear",
+            "spel::propensity::collinear",
             "the covariates are collinear (one is a combination of the others or constant)",
         )
         .at(ctx.option("covariates").map_or(ctx.call.span, |a| a.span))
         .with_help("drop the covariate that repeats the others"),
         IpwError::NotConverged => Diagnostic::new(
-            "spel::ipw::not_converged",
+            "spel::propensity::not_converged",
             "the logit of the treatment did not converge in 100 iterations",
         )
         .at(ctx.option("covariates").map_or(ctx.call.span, |a| a.span))
@@ -279,39 +330,26 @@ fn explain(ctx: &VerbCtx, error: IpwError, treatment: &Ast) -> Diagnostic {
     }
 }
 
-fn estimates_table(
-    result: &Weighting,
-    names: &Names,
-    estimand: Estimand,
+/// The effect and the two potential-outcome means, each with its normal interval.
+pub(super) fn effect_table(
+    effect: &str,
+    estimates: [(f64, f64); 3],
+    outcome: &str,
+    treatment: &str,
     level: f64,
 ) -> PolarsResult<DataFrame> {
-    let effect = match estimand {
-        Estimand::Ate => "ATE",
-        Estimand::Att => "ATT",
-    };
-    let rows = [
-        Coefficient::wald(
-            effect,
-            result.effect,
-            result.std_error,
-            Distribution::Normal,
-            level,
-        ),
-        Coefficient::wald(
-            &format!("mean {} if {} = 1", names.outcome, names.treatment),
-            result.treated_mean.0,
-            result.treated_mean.1,
-            Distribution::Normal,
-            level,
-        ),
-        Coefficient::wald(
-            &format!("mean {} if {} = 0", names.outcome, names.treatment),
-            result.control_mean.0,
-            result.control_mean.1,
-            Distribution::Normal,
-            level,
-        ),
+    let terms = [
+        effect.to_string(),
+        format!("mean {outcome} if {treatment} = 1"),
+        format!("mean {outcome} if {treatment} = 0"),
     ];
+    let rows: Vec<Coefficient> = terms
+        .iter()
+        .zip(estimates)
+        .map(|(term, (estimate, se))| {
+            Coefficient::wald(term, estimate, se, Distribution::Normal, level)
+        })
+        .collect();
     df!(
         "term" => rows.iter().map(|r| r.term.clone()).collect::<Vec<_>>(),
         "estimate" => rows.iter().map(|r| r.estimate).collect::<Vec<_>>(),

@@ -1,6 +1,7 @@
 //! Evaluation designs for teaching, each checked against the package or formula that
 //! defines it (docs/designs.md).
 
+mod aipw;
 mod balance;
 mod compare;
 mod concentration;
@@ -20,6 +21,7 @@ use super::{Verb, VerbCtx};
 use crate::errors::polars_error;
 
 pub static VERBS: &[Verb] = &[
+    aipw::VERB,
     balance::VERB,
     concentration::VERB,
     did::VERB,

@@ -163,7 +163,7 @@ fn stacked_variance(
 }
 
 /// Maximum likelihood logit by Newton's method from zero.
-fn logit(x: &[Vec<f64>], t: &[f64]) -> Result<(Vec<f64>, usize), IpwError> {
+pub(super) fn logit(x: &[Vec<f64>], t: &[f64]) -> Result<(Vec<f64>, usize), IpwError> {
     let k = x[0].len();
     let mut gamma = vec![0.0; k];
     for iteration in 1..=MAX_ITERATIONS {
@@ -208,11 +208,11 @@ fn separating(x: &[Vec<f64>], gamma: &[f64]) -> bool {
     x.iter().any(|row| dot(row, gamma).abs() > 30.0)
 }
 
-fn logistic(eta: f64) -> f64 {
+pub(super) fn logistic(eta: f64) -> f64 {
     1.0 / (1.0 + (-eta).exp())
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 

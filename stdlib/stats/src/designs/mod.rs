@@ -1,6 +1,7 @@
 //! The evaluation designs' estimators, each on slices with a plain result: the engine's
 //! verbs of the same names turn tables into these inputs and the results into reports.
 
+pub mod aipw;
 pub mod balance;
 pub mod compare;
 pub mod did;
