@@ -41,6 +41,9 @@ bash stdlib/tests/differential/run.sh --ipw --cases 60 --seed 1
 echo "== random doubly robust weighting against the stacked estimating equations (the reference against Stata's table)"
 bash stdlib/tests/differential/run.sh --aipw --cases 60 --seed 1
 
+echo "== nearest-neighbour matching against MatchIt 4.7.2's stored output and an independent matcher"
+bash stdlib/tests/differential/run.sh --match --cases 60 --seed 1
+
 echo "== the REPL in a terminal"
 bash repl/tests/repl_tmux.sh
 

@@ -6,7 +6,8 @@
 # (regression discontinuity against rdrobust); with `--ipw`, to ipw.py (inverse probability
 # weighting against the stacked estimating equations computed independently); with
 # `--aipw`, to aipw.py (doubly robust weighting, likewise, the reference checked against
-# Stata's own output).
+# Stata's own output); with `--match`, to match.py (nearest-neighbour matching against
+# MatchIt's stored output and an independent matcher).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 venv=${SPEL_VENV:-$HOME/.cache/spel/venv}
@@ -21,5 +22,6 @@ case "${1:-}" in
   --rdd) check=rdd.py; shift ;;
   --ipw) check=ipw.py; shift ;;
   --aipw) check=aipw.py; shift ;;
+  --match) check=match.py; shift ;;
 esac
 exec "$venv/bin/python" "$root/stdlib/tests/differential/$check" "$target/debug/spel" "$@"

@@ -135,7 +135,10 @@ fn aipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             Ok(fitted) => fitted.propensity.clone(),
             // Trimming is the cure for a failed overlap check: trim by the logit's
             // propensities, which the check had.
-            Err(AipwError::Overlap(_)) => propensities(&columns, split),
+            Err(AipwError::Overlap(_)) => {
+                spel_stats::designs::ipw::propensity(&columns[1], &columns[2..split])
+                    .unwrap_or_default()
+            }
             Err(_) => Vec::new(),
         };
         let keep: Vec<bool> = propensity
@@ -210,18 +213,6 @@ fn aipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             "Inverse-probability weights not normalised, standard errors from the stacked estimating equations of both models and the two means, as Stata's teffects aipw; normal-based intervals".to_string(),
         ],
     })))
-}
-
-/// Each row's propensity from the logit alone (to trim by, when the full fit refused).
-fn propensities(columns: &[Vec<f64>], split: usize) -> Vec<f64> {
-    spel_stats::designs::ipw::estimate(
-        &columns[0],
-        &columns[1],
-        &columns[2..split],
-        spel_stats::designs::ipw::Estimand::Ate,
-    )
-    .map(|w| w.propensity)
-    .unwrap_or_default()
 }
 
 fn refusal(

@@ -9,6 +9,7 @@ mod did;
 mod ipw;
 mod its;
 mod iv;
+mod matching;
 mod power;
 mod rate;
 mod rdd;
@@ -28,6 +29,7 @@ pub static VERBS: &[Verb] = &[
     ipw::VERB,
     its::VERB,
     iv::VERB,
+    matching::VERB,
     power::VERB,
     compare::VERB,
     rate::VERB,

@@ -107,6 +107,23 @@ pub fn estimate(
     })
 }
 
+/// Each row's propensity from a logit of `t` on the `covariates` (an intercept added).
+pub fn propensity(t: &[f64], covariates: &[Vec<f64>]) -> Result<Vec<f64>, IpwError> {
+    let treated = t.iter().filter(|v| **v == 1.0).count();
+    if treated == 0 || treated == t.len() {
+        return Err(IpwError::NoVariation);
+    }
+    let x: Vec<Vec<f64>> = (0..t.len())
+        .map(|i| {
+            std::iter::once(1.0)
+                .chain(covariates.iter().map(|c| c[i]))
+                .collect()
+        })
+        .collect();
+    let (gamma, _) = logit(&x, t)?;
+    Ok(x.iter().map(|row| logistic(dot(row, &gamma))).collect())
+}
+
 /// The variance of (γ, μ1, μ0) from the stacked estimating equations
 /// `ψ = [x(t − p), w1(y − μ1), w0(y − μ0)]`: `A⁻¹ B A⁻ᵀ / n` with `A = −mean(∂ψ/∂θ)`
 /// and `B = mean(ψψᵀ)`, no small-sample factor (Stata's `teffects`).

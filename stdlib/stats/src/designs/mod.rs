@@ -9,6 +9,7 @@ pub mod inequality;
 pub mod ipw;
 pub mod its;
 pub mod iv;
+pub mod matching;
 pub mod power;
 pub mod rate;
 pub mod rdd;
