@@ -44,6 +44,9 @@ bash stdlib/tests/differential/run.sh --aipw --cases 60 --seed 1
 echo "== nearest-neighbour matching against MatchIt 4.7.2's stored output and an independent matcher"
 bash stdlib/tests/differential/run.sh --match --cases 60 --seed 1
 
+echo "== synthetic control against Stata's Proposition 99 fit, SLSQP and pysyncon"
+bash stdlib/tests/differential/run.sh --synth --cases 30 --seed 1
+
 echo "== the REPL in a terminal"
 bash repl/tests/repl_tmux.sh
 

@@ -7,14 +7,15 @@
 # weighting against the stacked estimating equations computed independently); with
 # `--aipw`, to aipw.py (doubly robust weighting, likewise, the reference checked against
 # Stata's own output); with `--match`, to match.py (nearest-neighbour matching against
-# MatchIt's stored output and an independent matcher).
+# MatchIt's stored output and an independent matcher); with `--synth`, to synth.py
+# (synthetic control against Stata's Proposition 99 fit, SLSQP and pysyncon).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 venv=${SPEL_VENV:-$HOME/.cache/spel/venv}
 target=${CARGO_TARGET_DIR:-$root/target}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -c "import numpy, pandas, statsmodels, linearmodels, rdrobust" 2>/dev/null ||
-  "$venv/bin/pip" install -q numpy pandas statsmodels linearmodels rdrobust==2.1.1
+"$venv/bin/python" -c "import numpy, pandas, statsmodels, linearmodels, rdrobust, scipy, pysyncon" 2>/dev/null ||
+  "$venv/bin/pip" install -q numpy pandas scipy statsmodels linearmodels rdrobust==2.1.1 pysyncon==1.7.0
 check=differential.py
 case "${1:-}" in
   --its) check=its.py; shift ;;
@@ -23,5 +24,6 @@ case "${1:-}" in
   --ipw) check=ipw.py; shift ;;
   --aipw) check=aipw.py; shift ;;
   --match) check=match.py; shift ;;
+  --synth) check=synth.py; shift ;;
 esac
 exec "$venv/bin/python" "$root/stdlib/tests/differential/$check" "$target/debug/spel" "$@"

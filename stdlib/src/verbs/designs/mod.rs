@@ -14,6 +14,7 @@ mod power;
 mod rate;
 mod rdd;
 mod sii;
+mod synth;
 
 use polars::prelude::*;
 use spel_grammar::Diagnostic;
@@ -35,6 +36,7 @@ pub static VERBS: &[Verb] = &[
     rate::VERB,
     rdd::VERB,
     sii::VERB,
+    synth::VERB,
 ];
 
 /// Two columns as numbers over the rows where both are present (sorted by the second

@@ -13,3 +13,4 @@ pub mod matching;
 pub mod power;
 pub mod rate;
 pub mod rdd;
+pub mod synth;
