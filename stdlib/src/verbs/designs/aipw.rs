@@ -8,8 +8,8 @@ use spel_stats::designs::aipw::{self, AipwError, OVERLAP_TOLERANCE};
 
 use super::super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use super::ipw::{
-    EstimandWord, check_treatment, covariate_list, effect_table, explain, missing_covariates,
-    numeric_columns,
+    EstimandWord, check_treatment, covariate_list, effect_table, explain, keep_rows,
+    numeric_columns, propensity_design,
 };
 use crate::choice::Choice;
 use crate::errors::polars_error;
@@ -85,17 +85,7 @@ Note: Inverse-probability weights not normalised, standard errors from the stack
 };
 
 fn aipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
-    let args = ctx.args();
-    let formula = args
-        .iter()
-        .find_map(|a| super::super::formula_of(a))
-        .ok_or_else(|| {
-            ctx.usage_error(
-                "`aipw` takes a formula, as `aipw re78 ~ treat, covariates = [age, educ]`",
-            )
-        })?;
-    let treatment = super::single_term(ctx, formula, "treatment")?;
-    let covariates = covariate_list(ctx, "covariates")?.ok_or_else(|| missing_covariates(ctx))?;
+    let (formula, treatment, covariates) = propensity_design(ctx)?;
     let outcome_covariates =
         covariate_list(ctx, "outcome_covariates")?.unwrap_or_else(|| covariates.clone());
     if ctx.choice::<EstimandWord>("estimand")? == Some(EstimandWord::Att) {
@@ -147,14 +137,7 @@ fn aipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .collect();
         trimmed = keep.iter().filter(|k| !**k).count();
         if trimmed > 0 {
-            for column in &mut columns {
-                *column = column
-                    .iter()
-                    .zip(&keep)
-                    .filter(|(_, k)| **k)
-                    .map(|(v, _)| *v)
-                    .collect();
-            }
+            keep_rows(&mut columns, &keep);
             result = fit(&columns);
         }
     }

@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 use spel_grammar::Diagnostic;
-use spel_grammar::ast::{Expr as Ast, ExprKind};
+use spel_grammar::ast::{Expr as Ast, ExprKind, Formula};
 use spel_stats::designs::ipw::{self, Estimand, IpwError, Weighting};
 
 use super::super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
@@ -92,17 +92,7 @@ Note: Standard errors from the stacked estimating equations of the logit and the
 };
 
 fn ipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
-    let args = ctx.args();
-    let formula = args
-        .iter()
-        .find_map(|a| super::super::formula_of(a))
-        .ok_or_else(|| {
-            ctx.usage_error(
-                "`ipw` takes a formula, as `ipw re78 ~ treat, covariates = [age, educ]`",
-            )
-        })?;
-    let treatment = super::single_term(ctx, formula, "treatment")?;
-    let covariates = covariate_list(ctx, "covariates")?.ok_or_else(|| missing_covariates(ctx))?;
+    let (formula, treatment, covariates) = propensity_design(ctx)?;
     let estimand = match ctx.choice::<EstimandWord>("estimand")? {
         Some(EstimandWord::Att) => Estimand::Att,
         _ => Estimand::Ate,
@@ -141,14 +131,7 @@ fn ipw_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             .collect();
         trimmed = keep.iter().filter(|k| !**k).count();
         if trimmed > 0 {
-            for column in &mut columns {
-                *column = column
-                    .iter()
-                    .zip(&keep)
-                    .filter(|(_, k)| **k)
-                    .map(|(v, _)| *v)
-                    .collect();
-            }
+            keep_rows(&mut columns, &keep);
             result = fit(&columns).map_err(|e| {
                 let left = format::plural(columns[0].len(), "row");
                 explain(ctx, e, treatment).with_note(format!(
@@ -212,6 +195,38 @@ struct Names {
     covariates: Vec<String>,
 }
 
+/// What the propensity designs (`ipw`, `aipw`, `match`) share: the formula, its
+/// treatment term and the required `covariates`.
+pub(super) fn propensity_design<'a>(
+    ctx: &VerbCtx<'a>,
+) -> Result<(&'a Formula, &'a Ast, Vec<&'a Ast>), Diagnostic> {
+    let verb = ctx.verb.name;
+    let formula = ctx
+        .args()
+        .iter()
+        .find_map(|a| super::super::formula_of(a))
+        .ok_or_else(|| {
+            ctx.usage_error(format!(
+                "`{verb}` takes a formula, as `{verb} re78 ~ treat, covariates = [age, educ]`"
+            ))
+        })?;
+    let treatment = super::single_term(ctx, formula, "treatment")?;
+    let covariates = covariate_list(ctx, "covariates")?.ok_or_else(|| missing_covariates(ctx))?;
+    Ok((formula, treatment, covariates))
+}
+
+/// Keeps the rows `keep` marks in every column (trimming).
+pub(super) fn keep_rows(columns: &mut [Vec<f64>], keep: &[bool]) {
+    for column in columns {
+        *column = column
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .map(|(v, _)| *v)
+            .collect();
+    }
+}
+
 /// A list option (`covariates = [a, b]`, or one column), if given; an empty list is
 /// refused.
 pub(super) fn covariate_list<'a>(
@@ -236,7 +251,7 @@ pub(super) fn covariate_list<'a>(
     }
 }
 
-pub(super) fn missing_covariates(ctx: &VerbCtx) -> Diagnostic {
+fn missing_covariates(ctx: &VerbCtx) -> Diagnostic {
     let verb = ctx.verb.name;
     ctx.usage_error(format!(
         "`{verb}` needs `covariates = [...]`, what the treatment model conditions on"

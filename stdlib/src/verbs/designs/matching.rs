@@ -9,8 +9,7 @@ use spel_stats::designs::matching::{self, Matching, Options};
 
 use super::super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use super::ipw::{
-    EstimandWord, check_treatment, covariate_list, effect_table, explain, missing_covariates,
-    numeric_columns,
+    EstimandWord, check_treatment, effect_table, explain, numeric_columns, propensity_design,
 };
 use crate::choice::Choice;
 use crate::errors::polars_error;
@@ -112,17 +111,7 @@ struct Request {
 }
 
 fn match_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
-    let args = ctx.args();
-    let formula = args
-        .iter()
-        .find_map(|a| super::super::formula_of(a))
-        .ok_or_else(|| {
-            ctx.usage_error(
-                "`match` takes a formula, as `match re78 ~ treat, covariates = [age, educ]`",
-            )
-        })?;
-    let treatment = super::single_term(ctx, formula, "treatment")?;
-    let covariates = covariate_list(ctx, "covariates")?.ok_or_else(|| missing_covariates(ctx))?;
+    let (formula, treatment, covariates) = propensity_design(ctx)?;
     if ctx.choice::<EstimandWord>("estimand")? == Some(EstimandWord::Ate) {
         let span = ctx.option("estimand").map_or(ctx.call.span, |a| a.span);
         return Err(Diagnostic::new(
