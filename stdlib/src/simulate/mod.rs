@@ -3,6 +3,7 @@
 //! simulated study") for `gpps`, docs/simulate.md for the teaching studies.
 
 pub mod gpps;
+pub mod observational;
 pub mod teaching;
 
 use polars::prelude::{PolarsError, PolarsResult};
@@ -29,9 +30,15 @@ mod tests {
             super::teaching::rollout(10, 1, 0.0).is_err(),
             super::teaching::gp_visits(10, 1, super::teaching::RECENT_HIGH_USE).is_err(),
             super::teaching::referrals(10, 1).is_err(),
+            super::observational::link_worker_referral(10, 1, 1.0).is_err(),
+            super::observational::pilot_area(10, 1).is_err(),
         ];
         spel_stats::cancel::watch(Arc::new(AtomicBool::new(false)));
-        assert_eq!(made, [true; 4], "gpps, rollout, gp_visits, referrals");
+        assert_eq!(
+            made,
+            [true; 6],
+            "gpps, rollout, gp_visits, referrals, link_worker_referral, pilot_area"
+        );
         assert!(super::teaching::referrals(10, 1).is_ok());
     }
 }

@@ -29,7 +29,7 @@ pub fn rollout_effect(g: u32, e: u32) -> f64 {
     1.0 + 0.5 * f64::from(e) + early
 }
 
-fn normal(rng: &mut Pcg64) -> f64 {
+pub(super) fn normal(rng: &mut Pcg64) -> f64 {
     StandardNormal.sample(rng)
 }
 

@@ -5,13 +5,13 @@ use spel_grammar::Diagnostic;
 
 use super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::errors::polars_error;
-use crate::simulate::{gpps, teaching};
+use crate::simulate::{gpps, observational, teaching};
 use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[Verb {
     name: "simulate",
-    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128] | link_worker_sessions [, n = 5000] [, confounding = 1] | funding_cutoff [, n = 6500] [, compliance = 1]",
-    summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits, chosen sessions, funding by a cutoff.",
+    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128] | link_worker_sessions [, n = 5000] [, confounding = 1] | funding_cutoff [, n = 6500] [, compliance = 1] | link_worker_referral [, n = 3000] [, selection = 1] | pilot_area [, n = 30]",
+    summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits, chosen sessions, funding by a cutoff, referral by need, a pilot area.",
     description: "`simulate gpps` makes respondents in waves 2018–2023, nested in 6,500 \
                   practices, 1,250 PCNs, 42 ICBs and 7 regions, with link-worker FTE per \
                   50,000 patients by PCN and year and five 0/1 outcomes whose true odds \
@@ -25,7 +25,10 @@ pub static VERBS: &[Verb] = &[Verb {
                   referral records: route, reason, link-worker contacts, interventions) and \
                   `link_worker_sessions` (sessions chosen by motivated people, with two \
                   instruments) and `funding_cutoff` (practices funded for a link worker \
-                  above a deprivation score: a discontinuity); docs/simulate.md gives their true \
+                  above a deprivation score: a discontinuity) and `link_worker_referral` \
+                  (people referred for measured reasons: propensity scores) and \
+                  `pilot_area` (one area piloting link workers among areas with trends \
+                  of their own: synthetic control); docs/simulate.md gives their true \
                   effects. The same seed gives the same table on every machine.",
     connectives: &[],
     options: &[
@@ -36,7 +39,7 @@ pub static VERBS: &[Verb] = &[Verb {
                 min: 1.0,
                 max: 100_000_000.0,
             },
-            summary: "Respondents (gpps, default 4,132,676, the study's size), PCNs (rollout, default 300) or people (gp_visits, default 2,000; link_worker_sessions, default 5,000).",
+            summary: "Respondents (gpps, default 4,132,676, the study's size), PCNs (rollout, default 300) or people (gp_visits, default 2,000; link_worker_sessions, default 5,000; link_worker_referral, default 3,000) or areas (pilot_area, default 30, at least 10).",
         },
         OptionSpec {
             name: "seed",
@@ -89,6 +92,12 @@ pub static VERBS: &[Verb] = &[Verb {
             kind: OptionKind::Number { min: 0.0, max: 1.0 },
             summary: "funding_cutoff only: the jump at the cutoff in the chance of having a link worker (default 1, sharp; below 1, fuzzy).",
         },
+        OptionSpec {
+            name: "selection",
+            values: "a multiple of the reasons for referral",
+            kind: OptionKind::Number { min: 0.0, max: 5.0 },
+            summary: "link_worker_referral only: how strongly age, conditions, loneliness and deprivation decide referral (default 1; 0, a randomised trial).",
+        },
     ],
     named_arguments: false,
     output: Output::Preview,
@@ -123,7 +132,7 @@ fn fits(ctx: &VerbCtx, units: usize, bytes_each: u64, unit: &str) -> Result<(), 
 }
 
 /// The options that break a design's assumption, each in the one study it belongs to.
-const SCENARIOS: [(&str, &str, &str); 6] = [
+const SCENARIOS: [(&str, &str, &str); 7] = [
     (
         "pretrend",
         "rollout",
@@ -154,6 +163,11 @@ const SCENARIOS: [(&str, &str, &str); 6] = [
         "funding_cutoff",
         "sets who follows the cutoff in `funding_cutoff`",
     ),
+    (
+        "selection",
+        "link_worker_referral",
+        "sets who is referred in `link_worker_referral`",
+    ),
 ];
 
 /// A scenario's option given for another study is an error, not an option ignored.
@@ -180,7 +194,7 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let args = ctx.args();
     let [arg] = args.as_slice() else {
         return Err(ctx.usage_error(
-            "`simulate` takes the name of a study: gpps, gpps_truth, rollout, referrals_monthly, gp_visits, referrals, link_worker_sessions or funding_cutoff",
+            "`simulate` takes the name of a study: gpps, gpps_truth, rollout, referrals_monthly, gp_visits, referrals, link_worker_sessions, funding_cutoff, link_worker_referral or pilot_area",
         ));
     };
     let name = arg.as_expr().and_then(|e| e.as_ident()).unwrap_or("");
@@ -254,6 +268,28 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             let compliance = number("compliance", 1.0)?;
             Box::new(move || teaching::funding_cutoff(practices, seed, compliance))
         }
+        "link_worker_referral" => {
+            let people = whole("n", 3000.0)? as usize;
+            fits(ctx, people, 150, "people")?;
+            let selection = number("selection", 1.0)?;
+            Box::new(move || observational::link_worker_referral(people, seed, selection))
+        }
+        "pilot_area" => {
+            let areas = whole("n", 30.0)? as usize;
+            if areas < 10 && !preview {
+                let at = ctx
+                    .option_value("n")?
+                    .map_or(ctx.call.span, |(_, span)| span);
+                return Err(Diagnostic::new(
+                    "spel::simulate::option",
+                    "`pilot_area` needs at least 10 areas: the pilot and 9 others",
+                )
+                .at(at)
+                .with_help("write `simulate pilot_area, n = 30` (the default)"));
+            }
+            fits(ctx, areas, 20 * 150, "areas")?;
+            Box::new(move || observational::pilot_area(areas.max(10), seed))
+        }
         "gp_visits" => {
             let people = whole("n", 2000.0)? as usize;
             fits(ctx, people, 150, "people")?;
@@ -277,11 +313,13 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                     "referrals",
                     "link_worker_sessions",
                     "funding_cutoff",
+                    "link_worker_referral",
+                    "pilot_area",
                 ],
             ))
             .with_note(
                 "built-in studies: gpps (the GP Patient Survey), gpps_truth (its true parameters), \
-                 rollout, referrals_monthly, gp_visits, referrals, link_worker_sessions, funding_cutoff",
+                 rollout, referrals_monthly, gp_visits, referrals, link_worker_sessions, funding_cutoff, link_worker_referral, pilot_area",
             ));
         }
     };

@@ -706,3 +706,125 @@ fn the_funding_cutoff_simulator_is_recovered_by_the_discontinuity_at_its_coverag
     assert!((sharp / 10.0 - 1.2).abs() < 0.3, "sharp {}", sharp / 10.0);
     assert!((fuzzy / 10.0 - 2.0).abs() < 0.5, "fuzzy {}", fuzzy / 10.0);
 }
+
+/// How often a result's intervals hold `truth` and the mean of its estimates, over seeds:
+/// `row` reads (estimate, conf_low, conf_high) from a run's rows.
+fn coverage_and_mean(
+    scripts: impl Iterator<Item = String>,
+    truth: f64,
+    row: impl Fn(&[Value]) -> (f64, f64, f64),
+) -> (usize, f64) {
+    let (mut covered, mut sum, mut runs) = (0, 0.0, 0.0);
+    for script in scripts {
+        let (estimate, low, high) = row(&rows(&script));
+        covered += usize::from(low <= truth && truth <= high);
+        sum += estimate;
+        runs += 1.0;
+    }
+    (covered, sum / runs)
+}
+
+#[test]
+fn the_referral_simulator_misleads_the_plain_difference_and_weighting_recovers_its_truth() {
+    let people = |seed: u64| format!("simulate link_worker_referral, seed = {seed}");
+    let covariates = "covariates = [age, female, ltc, lonely, imd_quintile]";
+    let effect = |rows: &[Value]| {
+        let number = |k: usize| rows[0][k].as_f64().unwrap();
+        (number(1), number(5), number(6))
+    };
+    for (verb, option) in [("ipw", ""), ("ipw", ", estimand = att"), ("aipw", "")] {
+        let (covered, mean) = coverage_and_mean(
+            (1..=40).map(|seed| {
+                format!(
+                    "{} |> {verb} wellbeing ~ referred, {covariates}{option}",
+                    people(seed)
+                )
+            }),
+            3.0,
+            effect,
+        );
+        assert!(
+            (35..=40).contains(&covered),
+            "{verb}{option}: {covered} of 40 hold 3"
+        );
+        assert!((mean - 3.0).abs() < 0.2, "{verb}{option}: mean {mean}");
+    }
+    let welch = |rows: &[Value]| {
+        let number = |k: usize| rows[0][k].as_f64().unwrap();
+        (number(5), number(6), number(7))
+    };
+    let plain = |seed: u64, selection: &str| {
+        format!(
+            "{}{selection} |> compare wellbeing by referred |> filter test == \"Welch t\"",
+            people(seed)
+        )
+    };
+    // The referred look worse off: no interval of the plain difference holds 3.
+    let (covered, mean) = coverage_and_mean((1..=40).map(|seed| plain(seed, "")), 3.0, welch);
+    assert_eq!(covered, 0, "the plain difference held 3 in {covered} of 40");
+    assert!(mean < 0.0, "plain difference {mean}");
+    // Referral at random: the plain difference is right.
+    let (covered, mean) = coverage_and_mean(
+        (1..=40).map(|seed| plain(seed, ", selection = 0")),
+        3.0,
+        welch,
+    );
+    assert!(
+        (35..=40).contains(&covered),
+        "{covered} of 40 hold 3 at random"
+    );
+    assert!((mean - 3.0).abs() < 0.3, "at random {mean}");
+    // Matching with replacement centres on the truth too.
+    let (_, mean) = coverage_and_mean(
+        (1..=20).map(|seed| {
+            format!(
+                "{} |> match wellbeing ~ referred, {covariates}, replace = true",
+                people(seed)
+            )
+        }),
+        3.0,
+        effect,
+    );
+    assert!((mean - 3.0).abs() < 0.35, "matching {mean}");
+}
+
+#[test]
+fn the_pilot_area_simulator_misleads_twfe_and_the_synthetic_control_recovers_its_truth() {
+    let synth = "synth admissions, unit = area, time = year, treated = \"Pilot\", start = 2019";
+    let (mut gaps, mut twfe, mut first) = (0.0, 0.0, 0);
+    for seed in 1..=10 {
+        let areas = format!("areas = simulate pilot_area, seed = {seed}\n");
+        gaps += value(
+            &format!(
+                "{areas}areas |> {synth}, show = paths |> filter time >= 2019 |> summarise gap = mean(gap)"
+            ),
+            "gap",
+        );
+        twfe += value(
+            &format!(
+                "{areas}m = areas |> model admissions ~ treated + fe(area) + fe(year)\ntidy m"
+            ),
+            "estimate",
+        );
+        let rank = value(
+            &format!(
+                "{areas}areas |> {synth}, placebo = true, show = placebos |> filter unit == \"Pilot\""
+            ),
+            "rank",
+        );
+        first += usize::from(rank == 1.0);
+    }
+    let (gap, twfe) = (gaps / 10.0, twfe / 10.0);
+    assert!(
+        (gap + 4.0).abs() < 0.6,
+        "synthetic control's mean gap {gap}"
+    );
+    assert!(
+        twfe > 0.0,
+        "two-way fixed effects {twfe}: of the wrong sign"
+    );
+    assert!(
+        first >= 6,
+        "the pilot ranked first in {first} of 10 placebo tests"
+    );
+}
