@@ -26,7 +26,15 @@ pub enum Mark {
     /// A regression discontinuity: binned means (series 0) as points and a fitted curve
     /// (series 1) as one line a side, the side in each datum's `label`.
     Discontinuity,
+    /// A love plot: one row per covariate (laid out as a forest plot), its standardised
+    /// difference before (series 0, hollow) and after (series 1) weighting or matching,
+    /// a line at 0 and dashed lines at ±[`BALANCE_THRESHOLD`].
+    Balance,
 }
+
+/// The absolute standardised difference beyond which a covariate is commonly called
+/// imbalanced (cobalt's and `balance`'s 0.1).
+pub const BALANCE_THRESHOLD: f64 = 0.1;
 
 impl Mark {
     pub fn word(self) -> &'static str {
@@ -38,7 +46,14 @@ impl Mark {
             Mark::Interval => "interval",
             Mark::Forest => "forest",
             Mark::Discontinuity => "discontinuity",
+            Mark::Balance => "balance",
         }
+    }
+
+    /// Whether the plot is laid out as rows of labels with values across (a forest plot,
+    /// a love plot).
+    pub fn is_rows(self) -> bool {
+        matches!(self, Mark::Forest | Mark::Balance)
     }
 }
 
@@ -113,6 +128,16 @@ impl Plot {
                 self.categories.len(),
                 if self.log_scale { ", log scale" } else { "" }
             ),
+            Mark::Balance => format!(
+                "balance plot of {} ({} covariates{})",
+                lowercase_first(&self.x_title),
+                self.categories.len(),
+                if self.series.len() > 1 {
+                    ", before and after"
+                } else {
+                    ""
+                }
+            ),
             Mark::Histogram => format!("histogram of {} ({} bins)", self.x_title, self.data.len()),
             Mark::Discontinuity => format!(
                 "discontinuity plot of {} by {} ({} binned means, a {} each side)",
@@ -132,7 +157,7 @@ impl Plot {
         if self.has_truth() {
             text.push_str(", with the truth");
         }
-        if self.series.len() > 1 && self.mark != Mark::Discontinuity {
+        if self.series.len() > 1 && !matches!(self.mark, Mark::Discontinuity | Mark::Balance) {
             text.push_str(&format!(
                 ", {} series by {}",
                 self.series.len(),

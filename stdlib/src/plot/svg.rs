@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{Datum, Mark, PALETTE, Plot, Scale, date_label, tick_label, ticks};
+use super::{BALANCE_THRESHOLD, Datum, Mark, PALETTE, Plot, Scale, date_label, tick_label, ticks};
 use crate::markup::escape;
 
 const WIDTH: f64 = 640.0;
@@ -80,7 +80,7 @@ fn y_values(data: &[Datum]) -> impl Iterator<Item = f64> + '_ {
 }
 
 pub fn render(plot: &Plot) -> String {
-    if plot.mark == Mark::Forest {
+    if plot.mark.is_rows() {
         return forest(plot);
     }
     let mut out = String::new();
@@ -407,7 +407,7 @@ fn draw_marks(out: &mut String, plot: &Plot, x_position: &Across, y: Linear) {
                     }
                 }
             }
-            Mark::Forest => {}
+            Mark::Forest | Mark::Balance => {}
         }
     }
 }
@@ -470,10 +470,25 @@ fn draw_legend(out: &mut String, plot: &Plot, lx: f64, top: f64) {
     };
     for (s, name) in named.iter().enumerate() {
         let colour = PALETTE[s % PALETTE.len()];
+        if plot.mark == Mark::Balance {
+            // As the points: hollow before, filled after.
+            let fill = if s == 0 { "white" } else { colour };
+            let _ = write!(
+                out,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="4.5" fill="{fill}" stroke="{colour}" stroke-width="1.5"/>"#,
+                lx + 6.0,
+                ly - 4.0
+            );
+        } else {
+            let _ = write!(
+                out,
+                r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{colour}"/>"#,
+                ly - 10.0
+            );
+        }
         let _ = write!(
             out,
-            r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="{ly:.1}" fill="{INK}">{}</text>"#,
-            ly - 10.0,
+            r#"<text x="{:.1}" y="{ly:.1}" fill="{INK}">{}</text>"#,
             lx + 18.0,
             escape(name)
         );
@@ -547,8 +562,11 @@ fn date_ticks(low: f64, high: f64) -> (Vec<f64>, f64) {
     (out, f64::from(step) * 30.0)
 }
 
-/// A forest plot: one row per estimate, intervals across, a line at the null.
+/// A forest plot: one row per estimate, intervals across, a line at the null. A love
+/// plot (`Mark::Balance`) is laid out the same: its points without intervals, hollow
+/// before and filled after, dashed lines at the threshold of imbalance, and a legend.
 fn forest(plot: &Plot) -> String {
+    let love = plot.mark == Mark::Balance;
     let mut out = String::new();
     let rows = plot.categories.len().max(1) as f64;
     let height = (if plot.title.is_some() { 44.0 } else { 20.0 }) + rows * 30.0 + 56.0;
@@ -561,10 +579,13 @@ fn forest(plot: &Plot) -> String {
             .map(|c| text_width(c))
             .fold(0.0, f64::max)
             .min(260.0);
-    // Room on the right for "1.015 (1.009 to 1.021)".
+    // Room on the right for "1.015 (1.009 to 1.021)", or for the legend.
     let right = WIDTH - 170.0;
     let mut values: Vec<f64> = y_values(&plot.data).collect();
     values.extend(plot.reference);
+    if love {
+        values.extend([-BALANCE_THRESHOLD, BALANCE_THRESHOLD]);
+    }
     let (low, high) = extent(values.into_iter(), false);
     let (mut x_ticks, step) = ticks(low, high, 5);
     // On a log scale the ticks stay round ratios, placed by their logarithms; a tick at
@@ -609,10 +630,25 @@ fn forest(plot: &Plot) -> String {
     );
     if let Some(r) = plot.reference {
         let px = x.at(r);
+        let dash = if love {
+            ""
+        } else {
+            r#" stroke-dasharray="4 3""#
+        };
         let _ = write!(
             out,
-            r#"<line x1="{px:.1}" x2="{px:.1}" y1="{top:.1}" y2="{bottom:.1}" stroke="{INK}" stroke-dasharray="4 3"/>"#
+            r#"<line x1="{px:.1}" x2="{px:.1}" y1="{top:.1}" y2="{bottom:.1}" stroke="{INK}"{dash}/>"#
         );
+    }
+    if love {
+        for threshold in [-BALANCE_THRESHOLD, BALANCE_THRESHOLD] {
+            let px = x.at(threshold);
+            let _ = write!(
+                out,
+                r#"<line x1="{px:.1}" x2="{px:.1}" y1="{top:.1}" y2="{bottom:.1}" stroke="{INK}" stroke-opacity="0.6" stroke-dasharray="4 3"/>"#
+            );
+        }
+        draw_legend(&mut out, plot, right + 24.0, top + 12.0);
     }
     let digits = (-step.log10().floor()).max(0.0) as usize + 1;
     for (i, label) in plot.categories.iter().enumerate() {
@@ -642,6 +678,19 @@ fn forest(plot: &Plot) -> String {
                     lo,
                     hi
                 );
+            }
+            if love {
+                let fill = if d.series == 0 && plot.series.len() > 1 {
+                    "white"
+                } else {
+                    colour
+                };
+                let _ = write!(
+                    out,
+                    r#"<circle cx="{:.1}" cy="{cy:.1}" r="4.5" fill="{fill}" stroke="{colour}" stroke-width="1.5"/>"#,
+                    x.at(d.y)
+                );
+                continue;
             }
             let _ = write!(
                 out,

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Mark, PALETTE, Plot, Scale, date_label};
+use super::{BALANCE_THRESHOLD, Mark, PALETTE, Plot, Scale, date_label};
 
 pub fn spec(plot: &Plot) -> Value {
     let named = plot.series.len() > 1;
@@ -11,11 +11,23 @@ pub fn spec(plot: &Plot) -> Value {
     let encoding = encoding(plot, named);
     let mut layers = layers(plot, named, &encoding);
     if let Some(r) = plot.reference {
-        let axis = if plot.mark == Mark::Forest { "x" } else { "y" };
+        let axis = if plot.mark.is_rows() { "x" } else { "y" };
+        let dash = if plot.mark == Mark::Balance {
+            json!([])
+        } else {
+            json!([4, 3])
+        };
         layers.push(json!({
             "data": {"values": [{"reference": r}]},
-            "mark": {"type": "rule", "strokeDash": [4, 3], "color": "#333333"},
+            "mark": {"type": "rule", "strokeDash": dash, "color": "#333333"},
             "encoding": {axis: {"field": "reference", "type": "quantitative"}},
+        }));
+    }
+    if plot.mark == Mark::Balance {
+        layers.push(json!({
+            "data": {"values": [{"threshold": -BALANCE_THRESHOLD}, {"threshold": BALANCE_THRESHOLD}]},
+            "mark": {"type": "rule", "strokeDash": [4, 3], "color": "#333333", "opacity": 0.6},
+            "encoding": {"x": {"field": "threshold", "type": "quantitative"}},
         }));
     }
     if let Some(v) = plot.x_reference.filter(|_| plot.x_scale != Scale::Category) {
@@ -33,7 +45,7 @@ pub fn spec(plot: &Plot) -> Value {
     let mut spec = json!({
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "width": 520,
-        "height": if plot.mark == Mark::Forest { 40 * plot.categories.len().max(1) } else { 300 },
+        "height": if plot.mark.is_rows() { 40 * plot.categories.len().max(1) } else { 300 },
         "data": {"values": rows},
         "layer": layers,
         "config": {"font": "system-ui, sans-serif"},
@@ -60,7 +72,7 @@ fn data_rows(plot: &Plot, named: bool) -> Vec<Value> {
                 Scale::Date => json!(date_label(d.x, 0.0)),
                 Scale::Number => json!(d.x),
             };
-            if plot.mark == Mark::Forest {
+            if plot.mark.is_rows() {
                 row.insert("label".into(), x);
             } else {
                 row.insert("x".into(), x);
@@ -201,6 +213,13 @@ fn layers(plot: &Plot, named: bool, encoding: &Value) -> Vec<Value> {
                 json!({"mark": "rule", "encoding": {"y": label, "x": value, "x2": {"field": "high"}, "color": encoding["color"]}}),
                 json!({"mark": {"type": "square", "filled": true, "size": 60}, "encoding": {"y": label, "x": {"field": "y", "type": "quantitative"}, "color": encoding["color"]}}),
             ]
+        }
+        Mark::Balance => {
+            let label = json!({"field": "label", "type": "nominal", "title": null, "sort": plot.categories});
+            vec![json!({
+                "mark": {"type": "point", "filled": true, "size": 60},
+                "encoding": {"y": label, "x": {"field": "y", "type": "quantitative", "title": plot.x_title}, "color": encoding["color"]},
+            })]
         }
     }
 }

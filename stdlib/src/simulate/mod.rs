@@ -35,8 +35,7 @@ mod tests {
         ];
         spel_stats::cancel::watch(Arc::new(AtomicBool::new(false)));
         assert_eq!(
-            made,
-            [true; 6],
+            made, [true; 6],
             "gpps, rollout, gp_visits, referrals, link_worker_referral, pilot_area"
         );
         assert!(super::teaching::referrals(10, 1).is_ok());

@@ -13,7 +13,7 @@ use crate::value::Value;
 pub static VERBS: &[Verb] = &[
     Verb {
         name: "plot",
-        signature: "plot line | bar | hist | scatter | interval Y [by X] [, colour = C] [, low = L, high = H] [, ref = V] [, title = \"...\"] [, bins = K] | plot rd OUTCOME ~ RUNNING, cutoff = C [, bins = 20] [, p = 4]",
+        signature: "plot line | bar | hist | scatter | interval Y [by X] [, colour = C] [, low = L, high = H] [, ref = V] [, title = \"...\"] [, bins = K] | plot rd OUTCOME ~ RUNNING, cutoff = C [, bins = 20] [, p = 4] | plot balance",
         summary: "Plot columns of a table: lines, bars, a histogram, points, or estimates with intervals.",
         description: "`line`, `scatter` and `interval` put Y against X (numbers, dates or \
                       categories); `bar` draws one bar per value of X in the table's order (sort the table \
@@ -28,7 +28,10 @@ pub static VERBS: &[Verb] = &[
                       line at that value of Y. `rd` draws a regression discontinuity: the \
                       outcome's mean in `bins` evenly spaced bins each side of the cutoff \
                       (default 20) and a polynomial of order `p` (default 4, as rdplot) \
-                      fitted to each side's rows. Notebooks show the plot as SVG and Vega-Lite; \
+                      fitted to each side's rows. `balance` draws the table piped from \
+                      `balance` as a love plot: each covariate's standardised difference, \
+                      before (hollow) and after (filled) weighting when it has both, with \
+                      a line at 0 and dashed lines at ±0.1. Notebooks show the plot as SVG and Vega-Lite; \
                       the terminal shows one line describing it; `write` saves it (.svg, or \
                       .json for the Vega-Lite spec).",
         connectives: &[Connective::By],
@@ -160,6 +163,9 @@ fn plot(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     if first == Some("rd") {
         return plot_discontinuity(ctx);
     }
+    if first == Some("balance") {
+        return plot_balance(ctx);
+    }
     for name in ["cutoff", "p"] {
         if let Some(a) = ctx.option(name) {
             return Err(Diagnostic::new(
@@ -205,7 +211,9 @@ struct PlotRequest<'a> {
 /// The kind of plot, as written and as a mark, and Y.
 fn plot_kind<'a>(ctx: &VerbCtx<'a>) -> Result<(Mark, &'a str, &'a Ast), Diagnostic> {
     let args = ctx.args();
-    let kinds = ["line", "bar", "hist", "scatter", "interval", "rd"];
+    let kinds = [
+        "line", "bar", "hist", "scatter", "interval", "rd", "balance",
+    ];
     let kind_arg = args.first().and_then(|a| a.as_expr());
     let kind = kind_arg.and_then(|e| e.as_ident()).unwrap_or("");
     let mark = match kind {
@@ -740,6 +748,79 @@ fn forest(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         x_reference: None,
     };
     Ok(Value::Plot(std::sync::Arc::new(plot)))
+}
+
+/// `balance ... |> plot balance`: the balance table as a love plot, each covariate's
+/// standardised difference before and (with weights) after.
+fn plot_balance(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    if let Some(extra) = ctx.args().get(1) {
+        return Err(Diagnostic::new(
+            "spel::plot::balance",
+            "`plot balance` draws the table from `balance`: it takes no columns",
+        )
+        .at(extra.span)
+        .with_help("write `d |> balance treat ~ age + educ |> plot balance`"));
+    }
+    let lf = ctx.table()?;
+    let df = ctx
+        .env
+        .work()
+        .collect(lf, "preparing the plot", ctx.call.span)?;
+    let has = |name: &str| df.column(name).is_ok();
+    let series: &[(&str, &str)] = if has("diff_before") && has("diff_after") {
+        &[("diff_before", "before"), ("diff_after", "after")]
+    } else if has("difference") {
+        &[("difference", "unadjusted")]
+    } else {
+        &[]
+    };
+    if series.is_empty() || !has("covariate") {
+        return Err(Diagnostic::new(
+            "spel::plot::balance",
+            "`plot balance` draws the table from `balance`; this table has no `covariate` and `difference` (or `diff_before` and `diff_after`) columns",
+        )
+        .at(ctx.call.verb.span)
+        .with_help("pipe `balance` into it: `d |> balance treat ~ age + educ, weights = w |> plot balance`"));
+    }
+    let span = ctx.call.span;
+    let categories: Vec<String> = strings(&df, "covariate", span)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    let mut data = Vec::new();
+    for (s, (column, _)) in series.iter().enumerate() {
+        let values = numbers(&df, column, span)?.unwrap_or_default();
+        for (row, value) in values.iter().enumerate() {
+            if let Some(y) = value {
+                data.push(Datum {
+                    x: row as f64,
+                    x_end: None,
+                    label: categories[row].clone(),
+                    y: *y,
+                    low: None,
+                    high: None,
+                    truth: None,
+                    series: s,
+                });
+            }
+        }
+    }
+    Ok(Value::Plot(std::sync::Arc::new(Plot {
+        mark: Mark::Balance,
+        title: text_option(ctx, "title")?,
+        x_title: text_option(ctx, "xlabel")?
+            .unwrap_or_else(|| "Standardised mean difference".to_string()),
+        y_title: String::new(),
+        x_scale: Scale::Category,
+        categories,
+        series: series.iter().map(|(_, name)| name.to_string()).collect(),
+        series_title: None,
+        data,
+        reference: Some(0.0),
+        log_scale: false,
+        x_reference: None,
+    })))
 }
 
 /// `plot rd OUTCOME ~ RUNNING, cutoff = C`: binned means and a polynomial each side.
