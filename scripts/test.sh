@@ -35,6 +35,9 @@ bash stdlib/tests/differential/run.sh --iv --cases 60 --seed 1
 echo "== random regression discontinuities against rdrobust"
 bash stdlib/tests/differential/run.sh --rdd --cases 80 --seed 1
 
+echo "== random manipulation tests against rddensity"
+bash stdlib/tests/differential/run.sh --rddensity --cases 80 --seed 1
+
 echo "== random inverse probability weighting against the stacked estimating equations"
 bash stdlib/tests/differential/run.sh --ipw --cases 60 --seed 1
 

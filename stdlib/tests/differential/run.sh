@@ -8,14 +8,15 @@
 # `--aipw`, to aipw.py (doubly robust weighting, likewise, the reference checked against
 # Stata's own output); with `--match`, to match.py (nearest-neighbour matching against
 # MatchIt's stored output and an independent matcher); with `--synth`, to synth.py
-# (synthetic control against Stata's Proposition 99 fit, SLSQP and pysyncon).
+# (synthetic control against Stata's Proposition 99 fit, SLSQP and pysyncon); with
+# `--rddensity`, to manipulation.py (the manipulation test against the rddensity package).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 venv=${SPEL_VENV:-$HOME/.cache/spel/venv}
 target=${CARGO_TARGET_DIR:-$root/target}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -c "import numpy, pandas, statsmodels, linearmodels, rdrobust, scipy, pysyncon" 2>/dev/null ||
-  "$venv/bin/pip" install -q numpy pandas scipy statsmodels linearmodels rdrobust==2.1.1 pysyncon==1.7.0
+"$venv/bin/python" -c "import numpy, pandas, statsmodels, linearmodels, rdrobust, scipy, pysyncon, rddensity" 2>/dev/null ||
+  "$venv/bin/pip" install -q numpy pandas scipy statsmodels linearmodels rdrobust==2.1.1 pysyncon==1.7.0 rddensity==3.0
 check=differential.py
 case "${1:-}" in
   --its) check=its.py; shift ;;
@@ -25,5 +26,6 @@ case "${1:-}" in
   --aipw) check=aipw.py; shift ;;
   --match) check=match.py; shift ;;
   --synth) check=synth.py; shift ;;
+  --rddensity) check=manipulation.py; shift ;;
 esac
 exec "$venv/bin/python" "$root/stdlib/tests/differential/$check" "$target/debug/spel" "$@"

@@ -13,6 +13,7 @@ mod matching;
 mod power;
 mod rate;
 mod rdd;
+mod rddensity;
 mod sii;
 mod synth;
 
@@ -35,6 +36,7 @@ pub static VERBS: &[Verb] = &[
     compare::VERB,
     rate::VERB,
     rdd::VERB,
+    rddensity::VERB,
     sii::VERB,
     synth::VERB,
 ];

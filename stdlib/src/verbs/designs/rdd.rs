@@ -19,7 +19,7 @@ use crate::value::{Report, Value, is_numeric};
 
 crate::choice! {
     /// The kernel weighting rows by their distance from the cutoff.
-    enum KernelWord { Triangular = "triangular", Epanechnikov = "epanechnikov", Uniform = "uniform" }
+    pub(super) enum KernelWord { Triangular = "triangular", Epanechnikov = "epanechnikov", Uniform = "uniform" }
 }
 
 crate::choice! {

@@ -13,4 +13,5 @@ pub mod matching;
 pub mod power;
 pub mod rate;
 pub mod rdd;
+pub mod rdd_density;
 pub mod synth;
