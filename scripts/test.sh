@@ -50,6 +50,9 @@ bash stdlib/tests/differential/run.sh --match --cases 60 --seed 1
 echo "== synthetic control against Stata's Proposition 99 fit, SLSQP and pysyncon"
 bash stdlib/tests/differential/run.sh --synth --cases 30 --seed 1
 
+echo "== meta-analyses against R's metafor"
+bash stdlib/tests/differential/run.sh --meta --cases 80 --seed 1
+
 echo "== the REPL in a terminal"
 bash repl/tests/repl_tmux.sh
 

@@ -9,7 +9,9 @@
 # Stata's own output); with `--match`, to match.py (nearest-neighbour matching against
 # MatchIt's stored output and an independent matcher); with `--synth`, to synth.py
 # (synthetic control against Stata's Proposition 99 fit, SLSQP and pysyncon); with
-# `--rddensity`, to manipulation.py (the manipulation test against the rddensity package).
+# `--rddensity`, to manipulation.py (the manipulation test against the rddensity package);
+# with `--meta`, to meta.py (meta-analysis against R's metafor, from Debian's packages,
+# installed when missing).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 venv=${SPEL_VENV:-$HOME/.cache/spel/venv}
@@ -17,6 +19,14 @@ target=${CARGO_TARGET_DIR:-$root/target}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c "import numpy, pandas, statsmodels, linearmodels, rdrobust, scipy, pysyncon, rddensity" 2>/dev/null ||
   "$venv/bin/pip" install -q numpy pandas scipy statsmodels linearmodels rdrobust==2.1.1 pysyncon==1.7.0 rddensity==3.0
+# R with metafor and jsonlite, from Debian's packages, for the meta-analysis check.
+need_metafor() {
+  Rscript -e 'library(metafor); library(jsonlite)' >/dev/null 2>&1 && return
+  local sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
+      r-base-core r-cran-metafor r-cran-jsonlite; } >/dev/null
+}
 check=differential.py
 case "${1:-}" in
   --its) check=its.py; shift ;;
@@ -27,5 +37,6 @@ case "${1:-}" in
   --match) check=match.py; shift ;;
   --synth) check=synth.py; shift ;;
   --rddensity) check=manipulation.py; shift ;;
+  --meta) check=meta.py; need_metafor; shift ;;
 esac
 exec "$venv/bin/python" "$root/stdlib/tests/differential/$check" "$target/debug/spel" "$@"

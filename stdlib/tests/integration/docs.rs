@@ -147,6 +147,11 @@ fn simulator_guide_examples_run() {
 }
 
 #[test]
+fn meta_analysis_guide_examples_run() {
+    assert!(check_markdown("docs/meta.md") >= 3);
+}
+
+#[test]
 fn model_guide_examples_run() {
     assert!(check_markdown("docs/models.md") >= 4);
 }

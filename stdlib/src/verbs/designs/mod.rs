@@ -10,6 +10,7 @@ mod ipw;
 mod its;
 mod iv;
 mod matching;
+mod meta;
 mod power;
 mod rate;
 mod rdd;
@@ -32,6 +33,7 @@ pub static VERBS: &[Verb] = &[
     its::VERB,
     iv::VERB,
     matching::VERB,
+    meta::VERB,
     power::VERB,
     compare::VERB,
     rate::VERB,

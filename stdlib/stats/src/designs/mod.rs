@@ -10,6 +10,7 @@ pub mod ipw;
 pub mod its;
 pub mod iv;
 pub mod matching;
+pub mod meta;
 pub mod power;
 pub mod rate;
 pub mod rdd;

@@ -1,0 +1,403 @@
+//! `meta`: pooling study estimates by inverse-variance meta-analysis, fixed or random
+//! effect, as metafor's `rma` (the estimator: `spel_stats::designs::meta`).
+
+use polars::prelude::*;
+use spel_grammar::Diagnostic;
+use spel_stats::designs::meta::{self, MetaError, Method, Options, Pooled};
+
+use super::super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
+use crate::choice::Choice;
+use crate::errors::polars_error;
+use crate::format;
+use crate::value::{Report, Value, is_numeric};
+
+crate::choice! {
+    /// How the between-study variance τ² is estimated.
+    enum MethodWord { Reml = "reml", Dl = "dl", Pm = "pm", Fe = "fe" }
+}
+
+crate::choice! {
+    /// What `meta` shows.
+    enum MetaShow { Summary = "summary", Studies = "studies", Heterogeneity = "heterogeneity" }
+}
+
+pub const VERB: Verb = Verb {
+    name: "meta",
+    signature: "meta ESTIMATE, se = SE [, label = STUDY] [, method = reml | dl | pm | fe] [, hk = false] [, exponentiate = false] [, level = 0.95] [, show = studies | heterogeneity]",
+    summary: "Meta-analysis: study estimates pooled by inverse-variance weights, fixed or random effect, as metafor's rma.",
+    description: "Each row is a study with its estimate (a mean difference, a log risk \
+                  ratio...) and standard error. The pooled estimate weights each by \
+                  1/(se² + τ²), where τ² is the variance of the true effects between studies: \
+                  by restricted maximum likelihood (`reml`, default, as metafor), DerSimonian \
+                  and Laird (`dl`), Paule and Mandel (`pm`), or 0 (`fe`, a common effect). \
+                  Normal-based intervals, or Knapp and Hartung's with t(k − 1) (`hk = \
+                  true`). The table: the pooled estimate and the prediction interval for a \
+                  new study's effect; notes give τ², I², H² and Cochran's Q. `show = studies` \
+                  gives each study's estimate, interval and weight; `show = heterogeneity` the \
+                  heterogeneity statistics as a table. `exponentiate = true` reports ratios \
+                  for estimates on the log scale.",
+    connectives: &[],
+    options: &[
+        OptionSpec {
+            name: "se",
+            values: "a numeric column",
+            kind: OptionKind::Column,
+            summary: "Each study's standard error.",
+        },
+        OptionSpec {
+            name: "label",
+            values: "a column",
+            kind: OptionKind::Column,
+            summary: "Each study's name (default: study 1, study 2, ...).",
+        },
+        OptionSpec {
+            name: "method",
+            values: "reml, dl, pm or fe",
+            kind: OptionKind::Word(MethodWord::WORDS),
+            summary: "The estimator of τ²: REML (default), DerSimonian–Laird, Paule–Mandel, or none (fixed effect).",
+        },
+        OptionSpec {
+            name: "hk",
+            values: "true or false",
+            kind: OptionKind::Bool,
+            summary: "Knapp–Hartung standard error and t(k − 1) intervals (default false: normal).",
+        },
+        OptionSpec {
+            name: "exponentiate",
+            values: "true or false",
+            kind: OptionKind::Bool,
+            summary: "Report exp of the estimates and intervals: ratios from log ratios.",
+        },
+        OptionSpec::LEVEL,
+        OptionSpec {
+            name: "show",
+            values: "summary, studies or heterogeneity",
+            kind: OptionKind::Word(MetaShow::WORDS),
+            summary: "The pooled estimate (default), each study, or the heterogeneity statistics.",
+        },
+    ],
+    named_arguments: false,
+    output: Output::Computed,
+    examples: &[Example {
+        summary: "Three trials' mean differences pooled",
+        code: "table trial = [\"A\", \"B\", \"C\"], difference = [2.1, 3.4, 1.2], se = [0.8, 1.1, 0.6]\n  |> meta difference, se = se, label = trial",
+        output: r#"Random-effects meta-analysis (REML) of difference: 3 studies
+shape: (2, 7)
+┌────────────┬──────────┬───────────┬───────┬─────────┬──────────┬───────────┐
+│ term       ┆ estimate ┆ std_error ┆ z     ┆ p_value ┆ conf_low ┆ conf_high │
+│ ---        ┆ ---      ┆ ---       ┆ ---   ┆ ---     ┆ ---      ┆ ---       │
+│ str        ┆ f64      ┆ f64       ┆ f64   ┆ f64     ┆ f64      ┆ f64       │
+╞════════════╪══════════╪═══════════╪═══════╪═════════╪══════════╪═══════════╡
+│ pooled     ┆    1.968 ┆     0.584 ┆ 3.369 ┆  <0.001 ┆   0.8229 ┆     3.112 │
+│ prediction ┆    1.968 ┆    0.8545 ┆  null ┆    null ┆   0.2927 ┆     3.642 │
+└────────────┴──────────┴───────────┴───────┴─────────┴──────────┴───────────┘
+Note: Heterogeneity: τ² = 0.389102 (τ = 0.62378), I² = 37.4%, H² = 1.597; Q = 3.25333 on 2 df, p = 0.197. The prediction interval is where a new study's true effect would lie.
+Note: metafor's rma conventions: weights 1/(se² + τ²), τ² by restricted maximum likelihood (Fisher scoring, to 1e-12); normal-based intervals and tests, and the prediction interval estimate ± z·√(SE² + τ²); I² = τ²/(τ² + s²) with s² the typical within-study variance (from Q with a fixed effect)"#,
+    }],
+    run: meta_verb,
+};
+
+/// The studies as read: estimates, standard errors and names.
+struct Studies {
+    estimates: Vec<f64>,
+    std_errors: Vec<f64>,
+    labels: Vec<String>,
+    dropped: usize,
+}
+
+fn meta_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let estimate = ctx
+        .args()
+        .into_iter()
+        .find(|a| a.name.is_none())
+        .and_then(|a| a.as_expr())
+        .ok_or_else(|| {
+            ctx.usage_error("`meta` takes the estimates' column, as `meta log_rr, se = se`")
+        })?;
+    let Some(se) = ctx.option("se").and_then(|a| a.as_expr()) else {
+        return Err(ctx
+            .usage_error("`meta` needs `se = ...`, each study's standard error")
+            .with_help(format!(
+                "write `meta {}, se = COLUMN`; from a variance v, derive `se = sqrt(v)` first",
+                ctx.text(estimate.span)
+            )));
+    };
+    let label = ctx.option("label").and_then(|a| a.as_expr());
+    let method = match ctx.choice::<MethodWord>("method")? {
+        None | Some(MethodWord::Reml) => Method::Reml,
+        Some(MethodWord::Dl) => Method::DerSimonianLaird,
+        Some(MethodWord::Pm) => Method::PauleMandel,
+        Some(MethodWord::Fe) => Method::Fixed,
+    };
+    let options = Options {
+        method,
+        knapp_hartung: ctx.flag("hk")?.unwrap_or(false),
+        level: ctx.number("level")?.map_or(0.95, |(l, _)| l),
+    };
+    let exponentiate = ctx.flag("exponentiate")?.unwrap_or(false);
+    let show = ctx.choice::<MetaShow>("show")?.unwrap_or(MetaShow::Summary);
+
+    let studies = read_studies(ctx, estimate, se, label)?;
+    let pooled =
+        meta::pool(&studies.estimates, &studies.std_errors, &options).map_err(|e| match e {
+            MetaError::TooFewStudies(k) => Diagnostic::new(
+                "spel::meta::too_few",
+                format!(
+                    "{} to pool: a random-effects meta-analysis needs at least two",
+                    format::plural(k, "study")
+                ),
+            )
+            .at(estimate.span)
+            .with_help(
+                "add studies: with one, a fixed effect (`method = fe`) only repeats its estimate",
+            ),
+            MetaError::BadStandardError(i) => Diagnostic::new(
+                "spel::meta::se",
+                format!(
+                    "study {} (`{}`) has a standard error of {}: each must be positive",
+                    i + 1,
+                    studies.labels[i],
+                    format::number(studies.std_errors[i])
+                ),
+            )
+            .at(se.span)
+            .with_help(
+                "a standard error of 0 would give the study infinite weight; check the column",
+            ),
+            MetaError::NotConverged => Diagnostic::new(
+                "spel::meta::not_converged",
+                "REML's iterations for τ² did not settle",
+            )
+            .at(ctx.call.span)
+            .with_help("try `method = dl` or `method = pm`"),
+        })?;
+    let names = Names {
+        estimate: ctx.text(estimate.span).to_string(),
+        exponentiate,
+        statistic: if options.knapp_hartung { "t" } else { "z" },
+    };
+    let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
+    let table = match show {
+        MetaShow::Summary => summary_table(&pooled, &names, method != Method::Fixed),
+        MetaShow::Studies => studies_table(&studies, &pooled, &names, options.level),
+        MetaShow::Heterogeneity => heterogeneity_table(&pooled),
+    }
+    .map_err(fail)?;
+    let mut notes: Vec<String> = super::missing_note(studies.dropped).into_iter().collect();
+    notes.push(heterogeneity_note(&pooled, method));
+    Ok(Value::Report(std::sync::Arc::new(Report {
+        title: title(&pooled, method, &names),
+        table,
+        notes,
+        conventions: conventions(method, &options, exponentiate),
+    })))
+}
+
+struct Names {
+    estimate: String,
+    exponentiate: bool,
+    statistic: &'static str,
+}
+
+fn read_studies(
+    ctx: &VerbCtx,
+    estimate: &spel_grammar::ast::Expr,
+    se: &spel_grammar::ast::Expr,
+    label: Option<&spel_grammar::ast::Expr>,
+) -> Result<Studies, Diagnostic> {
+    let lf = ctx.table()?;
+    let scope = ctx.scope(&lf)?;
+    let mut selected = Vec::new();
+    for (ast, name, role) in [(estimate, "y", "estimate"), (se, "se", "standard error")] {
+        let (expr, dtype) = scope.checked(ast)?;
+        if !is_numeric(&dtype) {
+            return Err(Diagnostic::new(
+                "spel::meta::not_numeric",
+                format!(
+                    "the {role} `{}` must be a number; it is {}",
+                    ctx.text(ast.span),
+                    crate::value::dtype_name(&dtype)
+                ),
+            )
+            .at(ast.span));
+        }
+        selected.push(expr.cast(DataType::Float64).alias(name));
+    }
+    if let Some(ast) = label {
+        selected.push(scope.checked(ast)?.0.cast(DataType::String).alias("label"));
+    }
+    let (df, dropped) = super::complete_rows(ctx, lf, selected)?;
+    let estimates = super::floats(ctx, &df, "y")?;
+    let labels = match label {
+        Some(_) => super::strings(ctx, &df, "label")?,
+        None => (1..=estimates.len())
+            .map(|i| format!("study {i}"))
+            .collect(),
+    };
+    Ok(Studies {
+        std_errors: super::floats(ctx, &df, "se")?,
+        estimates,
+        labels,
+        dropped,
+    })
+}
+
+fn title(pooled: &Pooled, method: Method, names: &Names) -> String {
+    let model = match method {
+        Method::Fixed => "Fixed-effect meta-analysis".to_string(),
+        Method::Reml => "Random-effects meta-analysis (REML)".to_string(),
+        Method::DerSimonianLaird => "Random-effects meta-analysis (DerSimonian–Laird)".to_string(),
+        Method::PauleMandel => "Random-effects meta-analysis (Paule–Mandel)".to_string(),
+    };
+    let studies = if pooled.studies == 1 {
+        "study"
+    } else {
+        "studies"
+    };
+    format!(
+        "{model} of {}: {} {studies}",
+        names.estimate,
+        format::count(pooled.studies)
+    )
+}
+
+/// The scale the estimates are reported on.
+fn shown(names: &Names, x: f64) -> f64 {
+    if names.exponentiate { x.exp() } else { x }
+}
+
+/// The pooled row, and with a random effect the prediction interval's.
+fn summary_table(pooled: &Pooled, names: &Names, prediction: bool) -> PolarsResult<DataFrame> {
+    let spread = (pooled.std_error.powi(2) + pooled.tau2).sqrt();
+    let estimate = shown(names, pooled.estimate);
+    let table = DataFrame::new(
+        2,
+        vec![
+            Column::new("term".into(), ["pooled", "prediction"]),
+            Column::new("estimate".into(), [estimate, estimate]),
+            Column::new("std_error".into(), [pooled.std_error, spread]),
+            Column::new(names.statistic.into(), [Some(pooled.statistic), None]),
+            Column::new("p_value".into(), [Some(pooled.p_value), None]),
+            Column::new(
+                "conf_low".into(),
+                [
+                    shown(names, pooled.conf_low),
+                    shown(names, pooled.prediction_low),
+                ],
+            ),
+            Column::new(
+                "conf_high".into(),
+                [
+                    shown(names, pooled.conf_high),
+                    shown(names, pooled.prediction_high),
+                ],
+            ),
+        ],
+    )?;
+    Ok(if prediction {
+        table
+    } else {
+        table.head(Some(1))
+    })
+}
+
+fn studies_table(
+    studies: &Studies,
+    pooled: &Pooled,
+    names: &Names,
+    level: f64,
+) -> PolarsResult<DataFrame> {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    let z = Normal::standard().inverse_cdf(1.0 - (1.0 - level) / 2.0);
+    let (y, se) = (&studies.estimates, &studies.std_errors);
+    df!(
+        "study" => studies.labels.clone(),
+        "estimate" => y.iter().map(|v| shown(names, *v)).collect::<Vec<_>>(),
+        "std_error" => se.clone(),
+        "conf_low" => y.iter().zip(se).map(|(v, s)| shown(names, v - z * s)).collect::<Vec<_>>(),
+        "conf_high" => y.iter().zip(se).map(|(v, s)| shown(names, v + z * s)).collect::<Vec<_>>(),
+        "weight" => pooled.weights.clone(),
+    )
+}
+
+fn heterogeneity_table(pooled: &Pooled) -> PolarsResult<DataFrame> {
+    df!(
+        "statistic" => ["tau2", "tau", "I2", "H2", "Q", "Q_df", "Q_p_value"],
+        "value" => [
+            pooled.tau2,
+            pooled.tau2.sqrt(),
+            pooled.i2,
+            pooled.h2,
+            pooled.q,
+            pooled.studies as f64 - 1.0,
+            pooled.q_p_value,
+        ],
+    )
+}
+
+fn heterogeneity_note(pooled: &Pooled, method: Method) -> String {
+    let p = format::p_value(pooled.q_p_value);
+    let q = format!(
+        "Q = {} on {} df, p {}",
+        format::number(pooled.q),
+        pooled.studies - 1,
+        if let Some(bound) = p.strip_prefix('<') {
+            format!("< {bound}")
+        } else {
+            format!("= {p}")
+        }
+    );
+    if method == Method::Fixed {
+        format!(
+            "Heterogeneity: {q}; I² = {:.1}%, H² = {} (from Q). A fixed effect assumes every study estimates the same effect.",
+            pooled.i2,
+            format::number(pooled.h2)
+        )
+    } else {
+        format!(
+            "Heterogeneity: τ² = {} (τ = {}), I² = {:.1}%, H² = {}; {q}. The prediction interval is where a new study's true effect would lie.",
+            format::number(pooled.tau2),
+            format::number(pooled.tau2.sqrt()),
+            pooled.i2,
+            format::number(pooled.h2)
+        )
+    }
+}
+
+fn conventions(method: Method, options: &Options, exponentiate: bool) -> Vec<String> {
+    let tau = match method {
+        Method::Fixed => "τ² = 0 (a common effect)",
+        Method::Reml => "τ² by restricted maximum likelihood (Fisher scoring, to 1e-12)",
+        Method::DerSimonianLaird => "τ² by DerSimonian and Laird's moments, truncated at 0",
+        Method::PauleMandel => "τ² by Paule and Mandel's equation, solved to machine precision",
+    };
+    let inference = if options.knapp_hartung {
+        "Knapp–Hartung standard error and t(k − 1) for the interval, the test and the prediction interval"
+    } else {
+        "normal-based intervals and tests, and the prediction interval estimate ± z·√(SE² + τ²)"
+    };
+    let inference = if method == Method::Fixed {
+        inference
+            .split(", and the prediction")
+            .next()
+            .unwrap_or(inference)
+    } else {
+        inference
+    };
+    let mut notes = vec![format!(
+        "metafor's rma conventions: weights 1/(se² + τ²), {tau}; {inference}; I² = τ²/(τ² + s²) with s² the typical within-study variance (from Q with a fixed effect)"
+    )];
+    if options.knapp_hartung && method == Method::Fixed {
+        notes.push(
+            "Knapp–Hartung is meant for random-effects models; with a fixed effect it only rescales the variance by Q/(k − 1), as metafor warns"
+                .to_string(),
+        );
+    }
+    if exponentiate {
+        notes.push(
+            "Estimates and intervals exponentiated (ratios); standard errors stay on the log scale"
+                .to_string(),
+        );
+    }
+    notes
+}

@@ -1,0 +1,134 @@
+"""Meta-analysis by spel's `meta` and by R's metafor (`rma`, from Debian's r-cran-metafor).
+
+First the BCG vaccine trials (examples/data/bcg.csv, metafor's dat.bcg: log risk ratios
+from the 2x2 counts) by every method, with and without Knapp–Hartung, at two levels.
+Then random seeded cases: 2 to 40 studies, standard errors spread evenly or unevenly,
+true effects spread by a between-study variance that is often 0 (τ² on the boundary),
+sometimes large; a random method, Knapp–Hartung in some, another level in some.
+
+Compared (1e-6 relative): the pooled estimate, its standard error, z or t, p-value and
+interval, the prediction interval, τ², I², H², Q and its p-value, and each study's weight.
+metafor runs once over all cases (metafor/pool.R), with REML's and Paule–Mandel's
+tolerances tightened to 1e-12.
+"""
+import json
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+import pandas as pd
+
+from harness import close, main, run_spel, values
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+METHODS = {"reml": "REML", "dl": "DL", "pm": "PM", "fe": "FE"}
+
+
+def bcg_cases():
+    d = pd.read_csv(os.path.join(ROOT, "examples", "data", "bcg.csv"))
+    y = np.log((d.tpos / (d.tpos + d.tneg)) / (d.cpos / (d.cpos + d.cneg)))
+    se = np.sqrt(1 / d.tpos - 1 / (d.tpos + d.tneg) + 1 / d.cpos - 1 / (d.cpos + d.cneg))
+    cases = []
+    for method in METHODS:
+        for hk in (False, True):
+            for level in (0.95, 0.9):
+                if method == "fe" and hk:
+                    continue
+                cases.append({"name": f"bcg {method} hk={hk} level={level}", "y": list(y),
+                              "se": list(se), "method": method, "hk": hk, "level": level})
+    return cases
+
+
+def random_case(rng, k_case):
+    k = int(rng.integers(2, 41))
+    se = rng.uniform(0.05, 0.6, k) if rng.random() < 0.5 else np.exp(rng.normal(-1.5, 0.8, k))
+    tau = 0.0 if rng.random() < 0.3 else float(rng.choice([0.05, 0.2, 0.6, 2.0]))
+    y = rng.normal(0.3, 1) + rng.normal(0, tau, k) + rng.normal(0, se)
+    return {
+        "name": f"random {k_case} (k = {k}, tau = {tau})",
+        "y": [round(float(v), 6) for v in y],
+        "se": [round(float(s), 6) for s in se],
+        "method": str(rng.choice(list(METHODS))),
+        "hk": bool(rng.random() < 0.3),
+        "level": 0.95 if rng.random() < 0.8 else 0.9,
+    }
+
+
+def with_metafor(cases):
+    """Each case with metafor's results attached (one R run for all)."""
+    with tempfile.TemporaryDirectory() as work:
+        given, taken = os.path.join(work, "cases.json"), os.path.join(work, "results.json")
+        with open(given, "w") as f:
+            json.dump([{"y": c["y"], "se": c["se"], "method": METHODS[c["method"]],
+                        "hk": c["hk"], "level": c["level"]} for c in cases], f)
+        subprocess.run(["Rscript", os.path.join(ROOT, "stdlib", "tests", "differential", "metafor", "pool.R"),
+                        given, taken], check=True)
+        with open(taken) as f:
+            for case, result in zip(cases, json.load(f)):
+                case["metafor"] = result
+    return cases
+
+
+def spel_program(case, path):
+    options = ["se = se"]
+    if case["method"] != "reml":
+        options.append(f"method = {case['method']}")
+    if case["hk"]:
+        options.append("hk = true")
+    if case["level"] != 0.95:
+        options.append(f"level = {case['level']}")
+    call = f"meta y, {', '.join(options)}"
+    return (f'd = read "{path}"\nd |> {call}\nd |> {call}, show = heterogeneity\n'
+            f'd |> {call}, show = studies\n')
+
+
+def check(case, spel, work):
+    data = pd.DataFrame({"y": case["y"], "se": case["se"]})
+    out = run_spel(spel, work, data, lambda path: spel_program(case, path))
+    ref = case["metafor"]
+    if ref.get("refused"):
+        if out.returncode == 0:
+            return ["metafor refused but spel answered"]
+        case["refused"] = True
+        return []
+    if out.returncode != 0:
+        return [f"spel failed: {out.stderr.strip()[:500]}"]
+    summary, heterogeneity, studies = values(out)[-3:]
+    rows = {r[0]: dict(zip(summary["columns"], r)) for r in summary["rows"]}
+    stat = "t" if case["hk"] else "z"
+    pooled = rows["pooled"]
+    pairs = [("estimate", pooled["estimate"], ref["b"]), ("std_error", pooled["std_error"], ref["se"]),
+             (stat, pooled[stat], ref["stat"]), ("p_value", pooled["p_value"], ref["pval"]),
+             ("conf_low", pooled["conf_low"], ref["ci_lb"]), ("conf_high", pooled["conf_high"], ref["ci_ub"])]
+    if case["method"] != "fe":
+        pairs += [("prediction low", rows["prediction"]["conf_low"], ref["pi_lb"]),
+                  ("prediction high", rows["prediction"]["conf_high"], ref["pi_ub"])]
+    het = {r[0]: r[1] for r in heterogeneity["rows"]}
+    pairs += [("tau2", het["tau2"], ref["tau2"]), ("I2", het["I2"], ref["I2"]),
+              ("H2", het["H2"], ref["H2"]), ("Q", het["Q"], ref["Q"]),
+              ("Q p", het["Q_p_value"], ref["Qp"])]
+    weights = [r[studies["columns"].index("weight")] for r in studies["rows"]]
+    pairs += [(f"weight {i + 1}", w, r) for i, (w, r) in enumerate(zip(weights, ref["weights"]))]
+    problems = []
+    for what, ours, theirs in pairs:
+        if theirs is None or ours is None:
+            if not (theirs is None and ours is None):
+                problems.append(f"{what}: spel {ours!r}, metafor {theirs!r}")
+        elif not (close(ours, theirs, 1e-6) or abs(ours - theirs) < 1e-9):
+            problems.append(f"{what}: spel {ours!r}, metafor {theirs!r}")
+    return problems
+
+
+def tally(passed, cases):
+    refused = sum(1 for case in cases if case.get("refused"))
+    return f"{passed} of {len(cases)} meta-analyses equal metafor's ({refused} of them data both refuse)"
+
+
+if __name__ == "__main__":
+    main(
+        lambda rng, count: with_metafor(bcg_cases() + [random_case(rng, k) for k in range(count)]),
+        check,
+        lambda case: f"{case['method']} hk={case['hk']} level={case['level']} k={len(case['y'])}",
+        tally,
+    )
