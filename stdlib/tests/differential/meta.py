@@ -7,7 +7,10 @@ true effects spread by a between-study variance that is often 0 (τ² on the bou
 sometimes large; a random method, Knapp–Hartung in some, another level in some.
 
 Compared (1e-6 relative): the pooled estimate, its standard error, z or t, p-value and
-interval, the prediction interval, τ², I², H², Q and its p-value, and each study's weight.
+interval, the prediction interval, τ², I², H², Q and its p-value, each study's weight;
+each leave-one-out estimate, standard error, τ² and Q; Egger's t, p-value and limit; and
+each random subgroup's estimate, standard error and τ², and the test of their difference
+(1e-5: the note writes Q to six digits).
 metafor runs once over all cases (metafor/pool.R), with REML's and Paule–Mandel's
 tolerances tightened to 1e-12.
 """
@@ -36,7 +39,8 @@ def bcg_cases():
                 if method == "fe" and hk:
                     continue
                 cases.append({"name": f"bcg {method} hk={hk} level={level}", "y": list(y),
-                              "se": list(se), "method": method, "hk": hk, "level": level})
+                              "se": list(se), "group": list(d.alloc), "method": method,
+                              "hk": hk, "level": level})
     return cases
 
 
@@ -49,6 +53,7 @@ def random_case(rng, k_case):
         "name": f"random {k_case} (k = {k}, tau = {tau})",
         "y": [round(float(v), 6) for v in y],
         "se": [round(float(s), 6) for s in se],
+        "group": [str(g) for g in rng.choice(["a", "b", "c", "d"][: int(rng.integers(1, 5))], k)],
         "method": str(rng.choice(list(METHODS))),
         "hk": bool(rng.random() < 0.3),
         "level": 0.95 if rng.random() < 0.8 else 0.9,
@@ -60,7 +65,7 @@ def with_metafor(cases):
     with tempfile.TemporaryDirectory() as work:
         given, taken = os.path.join(work, "cases.json"), os.path.join(work, "results.json")
         with open(given, "w") as f:
-            json.dump([{"y": c["y"], "se": c["se"], "method": METHODS[c["method"]],
+            json.dump([{"y": c["y"], "se": c["se"], "group": c["group"], "method": METHODS[c["method"]],
                         "hk": c["hk"], "level": c["level"]} for c in cases], f)
         subprocess.run(["Rscript", os.path.join(ROOT, "stdlib", "tests", "differential", "metafor", "pool.R"),
                         given, taken], check=True)
@@ -79,12 +84,16 @@ def spel_program(case, path):
     if case["level"] != 0.95:
         options.append(f"level = {case['level']}")
     call = f"meta y, {', '.join(options)}"
-    return (f'd = read "{path}"\nd |> {call}\nd |> {call}, show = heterogeneity\n'
-            f'd |> {call}, show = studies\n')
+    grouped = f"meta y by g, {', '.join(options)}"
+    program = (f'd = read "{path}"\nd |> {call}\nd |> {call}, show = heterogeneity\n'
+               f'd |> {call}, show = studies\nd |> {call}, show = leave_one_out\nd |> {grouped}\n')
+    if len(case["y"]) >= 3:
+        program += f'd |> {call}, show = egger\n'
+    return program
 
 
 def check(case, spel, work):
-    data = pd.DataFrame({"y": case["y"], "se": case["se"]})
+    data = pd.DataFrame({"y": case["y"], "se": case["se"], "g": case["group"]})
     out = run_spel(spel, work, data, lambda path: spel_program(case, path))
     ref = case["metafor"]
     if ref.get("refused"):
@@ -94,7 +103,9 @@ def check(case, spel, work):
         return []
     if out.returncode != 0:
         return [f"spel failed: {out.stderr.strip()[:500]}"]
-    summary, heterogeneity, studies = values(out)[-3:]
+    results = values(out)
+    summary, heterogeneity, studies, loo, grouped = results[:5]
+    egger = results[5] if len(results) > 5 else None
     rows = {r[0]: dict(zip(summary["columns"], r)) for r in summary["rows"]}
     stat = "t" if case["hk"] else "z"
     pooled = rows["pooled"]
@@ -110,7 +121,37 @@ def check(case, spel, work):
               ("Q p", het["Q_p_value"], ref["Qp"])]
     weights = [r[studies["columns"].index("weight")] for r in studies["rows"]]
     pairs += [(f"weight {i + 1}", w, r) for i, (w, r) in enumerate(zip(weights, ref["weights"]))]
+    loo_rows = [dict(zip(loo["columns"], r)) for r in loo["rows"]]
+    for i, row in enumerate(loo_rows):
+        for key, column in (("estimate", "estimate"), ("std_error", "se"), ("tau2", "tau2"), ("Q", "Q")):
+            theirs = ref["loo"][column]
+            if len(theirs) == len(loo_rows):  # metafor gives no tau2 with a fixed effect
+                pairs.append((f"leave out {i + 1} {key}", row[key], theirs[i]))
+    if egger is not None and ref.get("egger"):
+        slope, limit = egger["rows"][0], egger["rows"][1]
+        pairs += [("egger t", slope[3], ref["egger"]["t"]), ("egger p", slope[4], ref["egger"]["p"]),
+                  ("egger limit", limit[1], ref["egger"]["limit"])]
+    parts = {r[0]: dict(zip(grouped["columns"], r)) for r in grouped["rows"]}
+    for level, part in (ref.get("parts") or {}).items():
+        if part is None:
+            if parts.get(level, {}).get("estimate") is not None:
+                problems_part = f"subgroup {level}: metafor could not pool it, spel did"
+                pairs.append((problems_part, 1.0, None))
+            continue
+        row = parts.get(level)
+        if row is None:
+            pairs.append((f"subgroup {level} missing", None, part["b"]))
+            continue
+        pairs += [(f"subgroup {level} estimate", row["estimate"], part["b"]),
+                  (f"subgroup {level} std_error", row["std_error"], part["se"]),
+                  (f"subgroup {level} tau2", row["tau2"], part["tau2"])]
     problems = []
+    if ref.get("between"):
+        # The note writes Q to six significant digits.
+        note = next((n for n in grouped.get("notes", []) if n.startswith("Test for subgroup")), "")
+        q = float(note.split("Q = ")[1].split(" ")[0].replace(",", "")) if note else None
+        if q is None or not close(q, ref["between"]["Q"], 1e-5):
+            problems.append(f"subgroup test Q: spel {q!r}, metafor {ref['between']['Q']!r}")
     for what, ours, theirs in pairs:
         if theirs is None or ours is None:
             if not (theirs is None and ours is None):

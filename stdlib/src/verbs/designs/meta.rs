@@ -5,7 +5,7 @@ use polars::prelude::*;
 use spel_grammar::Diagnostic;
 use spel_stats::designs::meta::{self, MetaError, Method, Options, Pooled};
 
-use super::super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
+use super::super::{Connective, Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::choice::Choice;
 use crate::errors::polars_error;
 use crate::format;
@@ -18,12 +18,18 @@ crate::choice! {
 
 crate::choice! {
     /// What `meta` shows.
-    enum MetaShow { Summary = "summary", Studies = "studies", Heterogeneity = "heterogeneity" }
+    enum MetaShow {
+        Summary = "summary",
+        Studies = "studies",
+        Heterogeneity = "heterogeneity",
+        LeaveOneOut = "leave_one_out",
+        Egger = "egger",
+    }
 }
 
 pub const VERB: Verb = Verb {
     name: "meta",
-    signature: "meta ESTIMATE, se = SE [, label = STUDY] [, method = reml | dl | pm | fe] [, hk = false] [, exponentiate = false] [, level = 0.95] [, show = studies | heterogeneity]",
+    signature: "meta ESTIMATE [by SUBGROUP], se = SE [, label = STUDY] [, method = reml | dl | pm | fe] [, hk = false] [, exponentiate = false] [, level = 0.95] [, show = studies | heterogeneity | leave_one_out | egger]",
     summary: "Meta-analysis: study estimates pooled by inverse-variance weights, fixed or random effect, as metafor's rma.",
     description: "Each row is a study with its estimate (a mean difference, a log risk \
                   ratio...) and standard error. The pooled estimate weights each by \
@@ -34,9 +40,12 @@ pub const VERB: Verb = Verb {
                   true`). The table: the pooled estimate and the prediction interval for a \
                   new study's effect; notes give τ², I², H² and Cochran's Q. `show = studies` \
                   gives each study's estimate, interval and weight; `show = heterogeneity` the \
-                  heterogeneity statistics as a table. `exponentiate = true` reports ratios \
-                  for estimates on the log scale.",
-    connectives: &[],
+                  heterogeneity statistics as a table; `show = leave_one_out` the analysis \
+                  without each study in turn; `show = egger` Egger's regression test for \
+                  small-study effects. `by SUBGROUP` pools each subgroup separately and \
+                  tests their difference. `exponentiate = true` reports ratios for estimates \
+                  on the log scale.",
+    connectives: &[Connective::By],
     options: &[
         OptionSpec {
             name: "se",
@@ -71,9 +80,9 @@ pub const VERB: Verb = Verb {
         OptionSpec::LEVEL,
         OptionSpec {
             name: "show",
-            values: "summary, studies or heterogeneity",
+            values: "summary, studies, heterogeneity, leave_one_out or egger",
             kind: OptionKind::Word(MetaShow::WORDS),
-            summary: "The pooled estimate (default), each study, or the heterogeneity statistics.",
+            summary: "The pooled estimate (default), each study, the heterogeneity statistics, the analysis without each study, or Egger's test.",
         },
     ],
     named_arguments: false,
@@ -102,6 +111,8 @@ struct Studies {
     estimates: Vec<f64>,
     std_errors: Vec<f64>,
     labels: Vec<String>,
+    /// Each study's subgroup, with `by`.
+    groups: Option<Vec<String>>,
     dropped: usize,
 }
 
@@ -123,6 +134,10 @@ fn meta_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             )));
     };
     let label = ctx.option("label").and_then(|a| a.as_expr());
+    let by = ctx
+        .clause_args(Connective::By)
+        .first()
+        .and_then(|a| a.as_expr());
     let method = match ctx.choice::<MethodWord>("method")? {
         None | Some(MethodWord::Reml) => Method::Reml,
         Some(MethodWord::Dl) => Method::DerSimonianLaird,
@@ -137,20 +152,14 @@ fn meta_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let exponentiate = ctx.flag("exponentiate")?.unwrap_or(false);
     let show = ctx.choice::<MetaShow>("show")?.unwrap_or(MetaShow::Summary);
 
-    let studies = read_studies(ctx, estimate, se, label)?;
+    let studies = read_studies(ctx, estimate, se, label, by)?;
     let pooled =
         meta::pool(&studies.estimates, &studies.std_errors, &options).map_err(|e| match e {
-            MetaError::TooFewStudies(k) => Diagnostic::new(
+            MetaError::TooFewStudies(_) => Diagnostic::new(
                 "spel::meta::too_few",
-                format!(
-                    "{} to pool: a random-effects meta-analysis needs at least two",
-                    format::plural(k, "study")
-                ),
+                "no study to pool: every row lacks the estimate or its standard error",
             )
-            .at(estimate.span)
-            .with_help(
-                "add studies: with one, a fixed effect (`method = fe`) only repeats its estimate",
-            ),
+            .at(estimate.span),
             MetaError::BadStandardError(i) => Diagnostic::new(
                 "spel::meta::se",
                 format!(
@@ -177,13 +186,36 @@ fn meta_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         statistic: if options.knapp_hartung { "t" } else { "z" },
     };
     let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
-    let table = match show {
-        MetaShow::Summary => summary_table(&pooled, &names, method != Method::Fixed),
-        MetaShow::Studies => studies_table(&studies, &pooled, &names, options.level),
-        MetaShow::Heterogeneity => heterogeneity_table(&pooled),
+    let mut notes: Vec<String> = super::missing_note(studies.dropped).into_iter().collect();
+    let table = match (show, &studies.groups) {
+        (MetaShow::Summary, Some(groups)) => {
+            let (table, note) = subgroup_table(&studies, groups, &pooled, &options, &names);
+            notes.push(note);
+            table
+        }
+        (MetaShow::Summary, None) => summary_table(&pooled, &names, method != Method::Fixed),
+        (MetaShow::Studies, _) => studies_table(&studies, &pooled, &names, options.level),
+        (MetaShow::Heterogeneity, _) => heterogeneity_table(&pooled),
+        (MetaShow::LeaveOneOut, _) => leave_one_out_table(&studies, &options, &names),
+        (MetaShow::Egger, _) => {
+            let Some(test) = meta::egger(&studies.estimates, &studies.std_errors) else {
+                return Err(Diagnostic::new(
+                    "spel::meta::egger",
+                    "Egger's test needs at least three studies with different standard errors",
+                )
+                .at(ctx.option("show").map_or(ctx.call.span, |a| a.span)));
+            };
+            notes.push(egger_note(&test, pooled.studies));
+            egger_table(&test)
+        }
     }
     .map_err(fail)?;
-    let mut notes: Vec<String> = super::missing_note(studies.dropped).into_iter().collect();
+    if pooled.studies == 1 {
+        notes.push(
+            "One study: nothing is pooled; the estimate is the study's own, with τ² = 0 and a z test, as metafor"
+                .to_string(),
+        );
+    }
     notes.push(heterogeneity_note(&pooled, method));
     Ok(Value::Report(std::sync::Arc::new(Report {
         title: title(&pooled, method, &names),
@@ -204,6 +236,7 @@ fn read_studies(
     estimate: &spel_grammar::ast::Expr,
     se: &spel_grammar::ast::Expr,
     label: Option<&spel_grammar::ast::Expr>,
+    by: Option<&spel_grammar::ast::Expr>,
 ) -> Result<Studies, Diagnostic> {
     let lf = ctx.table()?;
     let scope = ctx.scope(&lf)?;
@@ -226,6 +259,9 @@ fn read_studies(
     if let Some(ast) = label {
         selected.push(scope.checked(ast)?.0.cast(DataType::String).alias("label"));
     }
+    if let Some(ast) = by {
+        selected.push(scope.checked(ast)?.0.cast(DataType::String).alias("group"));
+    }
     let (df, dropped) = super::complete_rows(ctx, lf, selected)?;
     let estimates = super::floats(ctx, &df, "y")?;
     let labels = match label {
@@ -234,10 +270,15 @@ fn read_studies(
             .map(|i| format!("study {i}"))
             .collect(),
     };
+    let groups = match by {
+        Some(_) => Some(super::strings(ctx, &df, "group")?),
+        None => None,
+    };
     Ok(Studies {
         std_errors: super::floats(ctx, &df, "se")?,
         estimates,
         labels,
+        groups,
         dropped,
     })
 }
@@ -336,16 +377,11 @@ fn heterogeneity_table(pooled: &Pooled) -> PolarsResult<DataFrame> {
 }
 
 fn heterogeneity_note(pooled: &Pooled, method: Method) -> String {
-    let p = format::p_value(pooled.q_p_value);
     let q = format!(
         "Q = {} on {} df, p {}",
         format::number(pooled.q),
         pooled.studies - 1,
-        if let Some(bound) = p.strip_prefix('<') {
-            format!("< {bound}")
-        } else {
-            format!("= {p}")
-        }
+        p_text(pooled.q_p_value)
     );
     if method == Method::Fixed {
         format!(
@@ -400,4 +436,145 @@ fn conventions(method: Method, options: &Options, exponentiate: bool) -> Vec<Str
         );
     }
     notes
+}
+
+/// Each subgroup's pooled row and the overall one, and the note with the test of their
+/// difference.
+fn subgroup_table(
+    studies: &Studies,
+    groups: &[String],
+    overall: &Pooled,
+    options: &Options,
+    names: &Names,
+) -> (PolarsResult<DataFrame>, String) {
+    let mut levels: Vec<String> = groups.to_vec();
+    levels.sort();
+    levels.dedup();
+    let codes: Vec<usize> = groups
+        .iter()
+        .map(|g| levels.binary_search(g).unwrap_or(0))
+        .collect();
+    let split = meta::subgroups(
+        &studies.estimates,
+        &studies.std_errors,
+        &codes,
+        levels.len(),
+        options,
+    );
+    let mut rows: Vec<(String, Option<&Pooled>)> = levels
+        .iter()
+        .zip(&split.pooled)
+        .map(|(level, p)| (level.clone(), p.as_ref().ok()))
+        .collect();
+    rows.push(("overall".to_string(), Some(overall)));
+    let counts: Vec<usize> = levels
+        .iter()
+        .map(|l| groups.iter().filter(|g| *g == l).count())
+        .chain([overall.studies])
+        .collect();
+    let value = |f: &dyn Fn(&Pooled) -> f64| -> Vec<Option<f64>> {
+        rows.iter().map(|(_, p)| p.map(f)).collect()
+    };
+    let table = DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new(
+                "subgroup".into(),
+                rows.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "studies".into(),
+                counts.iter().map(|c| *c as i64).collect::<Vec<_>>(),
+            ),
+            Column::new("estimate".into(), value(&|p| shown(names, p.estimate))),
+            Column::new("std_error".into(), value(&|p| p.std_error)),
+            Column::new(names.statistic.into(), value(&|p| p.statistic)),
+            Column::new("p_value".into(), value(&|p| p.p_value)),
+            Column::new("conf_low".into(), value(&|p| shown(names, p.conf_low))),
+            Column::new("conf_high".into(), value(&|p| shown(names, p.conf_high))),
+            Column::new("tau2".into(), value(&|p| p.tau2)),
+            Column::new("I2".into(), value(&|p| p.i2)),
+        ],
+    );
+    let missing: Vec<&str> = levels
+        .iter()
+        .zip(&split.pooled)
+        .filter(|(_, p)| p.is_err())
+        .map(|(l, _)| l.as_str())
+        .collect();
+    let mut note = if split.q_df > 0 {
+        format!(
+            "Test for subgroup differences: Q = {} on {} df, p {} (the subgroups' estimates compared by their inverse variances, each subgroup with its own τ²).",
+            format::number(split.q_between),
+            split.q_df,
+            p_text(split.q_p_value)
+        )
+    } else {
+        "Fewer than two subgroups could be pooled: no test of their difference.".to_string()
+    };
+    if !missing.is_empty() {
+        note.push_str(&format!(
+            " Not pooled (too few studies): {}.",
+            missing.join(", ")
+        ));
+    }
+    (table, note)
+}
+
+/// "< 0.001" or "= 0.042", after "p".
+fn p_text(p: f64) -> String {
+    let shown = format::p_value(p);
+    match shown.strip_prefix('<') {
+        Some(bound) => format!("< {bound}"),
+        None => format!("= {shown}"),
+    }
+}
+
+fn leave_one_out_table(
+    studies: &Studies,
+    options: &Options,
+    names: &Names,
+) -> PolarsResult<DataFrame> {
+    let fits = meta::leave_one_out(&studies.estimates, &studies.std_errors, options);
+    let value = |f: &dyn Fn(&Pooled) -> f64| -> Vec<Option<f64>> {
+        fits.iter().map(|p| p.as_ref().ok().map(f)).collect()
+    };
+    DataFrame::new(
+        fits.len(),
+        vec![
+            Column::new("omitted".into(), studies.labels.clone()),
+            Column::new("estimate".into(), value(&|p| shown(names, p.estimate))),
+            Column::new("std_error".into(), value(&|p| p.std_error)),
+            Column::new(names.statistic.into(), value(&|p| p.statistic)),
+            Column::new("p_value".into(), value(&|p| p.p_value)),
+            Column::new("conf_low".into(), value(&|p| shown(names, p.conf_low))),
+            Column::new("conf_high".into(), value(&|p| shown(names, p.conf_high))),
+            Column::new("tau2".into(), value(&|p| p.tau2)),
+            Column::new("I2".into(), value(&|p| p.i2)),
+            Column::new("Q".into(), value(&|p| p.q)),
+        ],
+    )
+}
+
+/// The slope (the asymmetry) and the intercept, on the estimates' own scale.
+fn egger_table(test: &meta::Egger) -> PolarsResult<DataFrame> {
+    df!(
+        "term" => ["asymmetry (slope on se)", "limit (estimate at se = 0)"],
+        "estimate" => [test.slope, test.limit],
+        "std_error" => [test.slope_se, test.limit_se],
+        "t" => [Some(test.statistic), None],
+        "p_value" => [Some(test.p_value), None],
+    )
+}
+
+fn egger_note(test: &meta::Egger, studies: usize) -> String {
+    let mut note = format!(
+        "Egger's regression test (metafor's regtest with model = \"lm\"): the estimates regressed on their standard errors, weights 1/se², t({}); a slope away from 0 (p {}) means smaller studies found different effects — publication bias is one explanation, not the only one.",
+        test.df,
+        p_text(test.p_value)
+    );
+    if studies < 10 {
+        note.push_str(" With fewer than 10 studies the test has little power.");
+    }
+    note
 }

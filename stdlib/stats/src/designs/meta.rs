@@ -55,7 +55,7 @@ pub struct Pooled {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum MetaError {
-    /// Fewer than two studies (one for a fixed effect).
+    /// No study at all.
     TooFewStudies(usize),
     /// A standard error that is not positive and finite (its study's index).
     BadStandardError(usize),
@@ -70,19 +70,17 @@ const MAX_ITERATIONS: usize = 1000;
 
 pub fn pool(y: &[f64], se: &[f64], options: &Options) -> Result<Pooled, MetaError> {
     let k = y.len();
-    let least = if options.method == Method::Fixed {
-        1
-    } else {
-        2
-    };
-    if k < least {
-        return Err(MetaError::TooFewStudies(k));
+    if k == 0 {
+        return Err(MetaError::TooFewStudies(0));
     }
+    // One study, as metafor takes it: τ² = 0, a z test, Q = 0 (p = 1), I² = 0, H² = 1.
+    let single = k == 1;
     if let Some(bad) = se.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
         return Err(MetaError::BadStandardError(bad));
     }
     let v: Vec<f64> = se.iter().map(|s| s * s).collect();
     let (tau2, iterations) = match options.method {
+        _ if single => (0.0, 0),
         Method::Fixed => (0.0, 0),
         Method::DerSimonianLaird => (dersimonian_laird(y, &v), 0),
         Method::Reml => reml(y, &v)?,
@@ -92,7 +90,7 @@ pub fn pool(y: &[f64], se: &[f64], options: &Options) -> Result<Pooled, MetaErro
     let total: f64 = w.iter().sum();
     let estimate = weighted_mean(y, &w);
     let kf = k as f64;
-    let (std_error, df) = if options.knapp_hartung && k > 1 {
+    let (std_error, df) = if options.knapp_hartung && !single {
         let s2 = w
             .iter()
             .zip(y)
@@ -122,8 +120,10 @@ pub fn pool(y: &[f64], se: &[f64], options: &Options) -> Result<Pooled, MetaErro
         }
     };
     let spread = (std_error.powi(2) + tau2).sqrt();
-    let (q, q_p_value) = cochran_q(y, &v);
-    let (i2, h2) = if options.method == Method::Fixed {
+    let (q, q_p_value) = if single { (0.0, 1.0) } else { cochran_q(y, &v) };
+    let (i2, h2) = if single {
+        (0.0, 1.0)
+    } else if options.method == Method::Fixed {
         let excess = if q > 0.0 { (q - (kf - 1.0)) / q } else { 0.0 };
         (
             100.0 * excess.max(0.0),
@@ -195,14 +195,15 @@ fn dersimonian_laird(y: &[f64], v: &[f64]) -> f64 {
 }
 
 /// REML by Fisher scoring as metafor: τ² += (y'PPy − tr P) / tr(PP), halving a step that
-/// would make τ² negative, from DerSimonian–Laird's value.
+/// would make τ² negative (so that from 0 a negative step leaves it at 0).
 fn reml(y: &[f64], v: &[f64]) -> Result<(f64, usize), MetaError> {
-    // Where the restricted likelihood falls from τ² = 0, its maximum on [0, ∞) is 0 itself
-    // (Fisher scoring would creep towards it by halving, never reaching it).
-    if reml_score(y, v, 0.0) <= 0.0 {
-        return Ok((0.0, 0));
-    }
-    let mut tau2 = dersimonian_laird(y, v);
+    // metafor's start: Hedges' estimator, (Σ(y − ȳ)² − (k − 1)/k·Σv)/(k − 1), at least 0.
+    // The restricted likelihood can have more than one maximum; starting where metafor
+    // starts finds the one metafor finds.
+    let k = y.len() as f64;
+    let mean = y.iter().sum::<f64>() / k;
+    let rss: f64 = y.iter().map(|yi| (yi - mean).powi(2)).sum();
+    let mut tau2 = ((rss - (k - 1.0) / k * v.iter().sum::<f64>()) / (k - 1.0)).max(0.0);
     for iteration in 1..=MAX_ITERATIONS {
         let w: Vec<f64> = v.iter().map(|vi| 1.0 / (vi + tau2)).collect();
         let total: f64 = w.iter().sum();
@@ -226,20 +227,6 @@ fn reml(y: &[f64], v: &[f64]) -> Result<(f64, usize), MetaError> {
         }
     }
     Err(MetaError::NotConverged)
-}
-
-/// The REML score's numerator at τ², y'PPy − tr P (its sign is the score's).
-fn reml_score(y: &[f64], v: &[f64], tau2: f64) -> f64 {
-    let w: Vec<f64> = v.iter().map(|vi| 1.0 / (vi + tau2)).collect();
-    let total: f64 = w.iter().sum();
-    let mean = weighted_mean(y, &w);
-    let ypppy: f64 = w
-        .iter()
-        .zip(y)
-        .map(|(wi, yi)| (wi * (yi - mean)).powi(2))
-        .sum();
-    let w2: f64 = w.iter().map(|wi| wi * wi).sum();
-    ypppy - (total - w2 / total)
 }
 
 /// Paule and Mandel's estimator: the τ² at which the generalised Q equals k − 1 (0 when
@@ -284,4 +271,124 @@ fn variance(y: &[f64]) -> f64 {
     let n = y.len() as f64;
     let mean = y.iter().sum::<f64>() / n;
     y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)
+}
+
+/// The meta-analysis again without each study in turn (metafor's `leave1out`).
+pub fn leave_one_out(y: &[f64], se: &[f64], options: &Options) -> Vec<Result<Pooled, MetaError>> {
+    (0..y.len())
+        .map(|left_out| {
+            let kept = |v: &[f64]| -> Vec<f64> {
+                v.iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != left_out)
+                    .map(|(_, x)| *x)
+                    .collect()
+            };
+            pool(&kept(y), &kept(se), options)
+        })
+        .collect()
+}
+
+/// Subgroups pooled separately, each with its own τ², and the test of their difference:
+/// Q between the subgroups' estimates weighted by their inverse variances, χ²(G − 1)
+/// (a fixed-effect meta-regression on the subgroup estimates, as metafor's advice for
+/// comparing separately fitted models, and RevMan's test).
+pub struct Subgroups {
+    pub pooled: Vec<Result<Pooled, MetaError>>,
+    pub q_between: f64,
+    pub q_df: usize,
+    pub q_p_value: f64,
+}
+
+pub fn subgroups(
+    y: &[f64],
+    se: &[f64],
+    groups: &[usize],
+    count: usize,
+    options: &Options,
+) -> Subgroups {
+    let pooled: Vec<Result<Pooled, MetaError>> = (0..count)
+        .map(|g| {
+            let pick = |v: &[f64]| -> Vec<f64> {
+                v.iter()
+                    .zip(groups)
+                    .filter(|(_, gi)| **gi == g)
+                    .map(|(x, _)| *x)
+                    .collect()
+            };
+            pool(&pick(y), &pick(se), options)
+        })
+        .collect();
+    let (estimates, variances): (Vec<f64>, Vec<f64>) = pooled
+        .iter()
+        .filter_map(|p| p.as_ref().ok())
+        .map(|p| (p.estimate, p.std_error.powi(2)))
+        .unzip();
+    let (q_between, q_p_value) = if estimates.len() > 1 {
+        cochran_q(&estimates, &variances)
+    } else {
+        (f64::NAN, f64::NAN)
+    };
+    Subgroups {
+        q_df: estimates.len().saturating_sub(1),
+        pooled,
+        q_between,
+        q_p_value,
+    }
+}
+
+/// Egger's regression test for funnel-plot asymmetry, the classic form (metafor's
+/// `regtest(..., model = "lm")`): a weighted regression of the estimates on their standard
+/// errors with weights 1/se², its residual variance estimated; the slope's t(k − 2) test,
+/// and the intercept: the estimate where the standard error would be 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Egger {
+    pub slope: f64,
+    pub slope_se: f64,
+    pub statistic: f64,
+    pub df: f64,
+    pub p_value: f64,
+    pub limit: f64,
+    pub limit_se: f64,
+}
+
+pub fn egger(y: &[f64], se: &[f64]) -> Option<Egger> {
+    let k = y.len();
+    if k < 3 {
+        return None;
+    }
+    // Weighted least squares of y on (1, se) with weights w = 1/se².
+    let w: Vec<f64> = se.iter().map(|s| 1.0 / (s * s)).collect();
+    let (mut s0, mut s1, mut s2, mut t0, mut t1) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for i in 0..k {
+        s0 += w[i];
+        s1 += w[i] * se[i];
+        s2 += w[i] * se[i] * se[i];
+        t0 += w[i] * y[i];
+        t1 += w[i] * se[i] * y[i];
+    }
+    let det = s0 * s2 - s1 * s1;
+    if det.abs() <= 1e-300 || det.is_nan() {
+        return None;
+    }
+    let limit = (s2 * t0 - s1 * t1) / det;
+    let slope = (s0 * t1 - s1 * t0) / det;
+    let df = k as f64 - 2.0;
+    let sigma2 = (0..k)
+        .map(|i| w[i] * (y[i] - limit - slope * se[i]).powi(2))
+        .sum::<f64>()
+        / df;
+    let slope_se = (sigma2 * s0 / det).sqrt();
+    let limit_se = (sigma2 * s2 / det).sqrt();
+    let statistic = slope / slope_se;
+    let t = StudentsT::new(0.0, 1.0, df).ok()?;
+    Some(Egger {
+        slope,
+        slope_se,
+        statistic,
+        df,
+        p_value: 2.0 * t.cdf(-statistic.abs()),
+        limit,
+        limit_se,
+    })
 }
