@@ -2,7 +2,7 @@
 # Every test of spel, as CI runs them, from a fresh clone on a fresh machine.
 # Needs the Rust toolchain, Python 3, and Node.js with npm; the Jupyter and terminal checks
 # install their own packages (a virtual environment and playwright-core under
-# ~/.cache/spel; tmux and Chromium by apt-get when missing). Everything they read is in
+# ~/.cache/spel; tmux, Chromium, and R with metafor by apt-get when missing). Everything they read is in
 # the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."

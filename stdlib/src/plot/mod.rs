@@ -22,6 +22,8 @@ pub enum Mark {
     /// A point with an interval (estimates with CIs: event studies, coefficient paths).
     Interval,
     /// Estimates with CIs, one row per label, a line at the null (models side by side).
+    /// In a meta-analysis's forest plot, series 1 is the pooled estimate (a diamond
+    /// spanning its interval) and series 2 the prediction interval (a line alone).
     Forest,
     /// A regression discontinuity: binned means (series 0) as points and a fitted curve
     /// (series 1) as one line a side, the side in each datum's `label`.

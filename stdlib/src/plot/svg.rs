@@ -562,6 +562,36 @@ fn date_ticks(low: f64, high: f64) -> (Vec<f64>, f64) {
     (out, f64::from(step) * 30.0)
 }
 
+/// Ticks for a wide logarithmic axis: 1, 2 and 5 times powers of ten, from the largest
+/// at or below `low` to the smallest at or above `high` (1 and 10 alone when that would
+/// be more than nine).
+fn log_ticks(low: f64, high: f64) -> Vec<f64> {
+    let candidates = |multiples: &[f64]| -> Vec<f64> {
+        let (first, last) = (
+            low.log10().floor() as i32 - 1,
+            high.log10().ceil() as i32 + 1,
+        );
+        let all: Vec<f64> = (first..=last)
+            .flat_map(|p| multiples.iter().map(move |m| m * 10f64.powi(p)))
+            .collect();
+        let start = all
+            .iter()
+            .rposition(|v| *v <= low * (1.0 + 1e-9))
+            .unwrap_or(0);
+        let end = all
+            .iter()
+            .position(|v| *v >= high * (1.0 - 1e-9))
+            .unwrap_or(all.len() - 1);
+        all[start..=end].to_vec()
+    };
+    let fine = candidates(&[1.0, 2.0, 5.0]);
+    if fine.len() <= 9 {
+        fine
+    } else {
+        candidates(&[1.0])
+    }
+}
+
 /// A forest plot: one row per estimate, intervals across, a line at the null. A love
 /// plot (`Mark::Balance`) is laid out the same: its points without intervals, hollow
 /// before and filled after, dashed lines at the threshold of imbalance, and a legend.
@@ -587,10 +617,17 @@ fn forest(plot: &Plot) -> String {
         values.extend([-BALANCE_THRESHOLD, BALANCE_THRESHOLD]);
     }
     let (low, high) = extent(values.into_iter(), false);
-    let (mut x_ticks, step) = ticks(low, high, 5);
+    let (mut x_ticks, mut step) = ticks(low, high, 5);
+    // Ratios spanning more than a factor of four (a meta-analysis's trials) get ticks at
+    // 1, 2 and 5 times powers of ten, even on the logarithmic axis.
+    let wide = plot.log_scale && low > 0.0 && high / low > 4.0;
+    if wide {
+        x_ticks = log_ticks(low, high);
+        step = x_ticks[0];
+    }
     // On a log scale the ticks stay round ratios, placed by their logarithms; a tick at
     // or below zero has no place, and the axis then starts at the lowest value.
-    if plot.log_scale {
+    if plot.log_scale && !wide {
         x_ticks.retain(|v| *v > 0.0);
         if x_ticks.first().is_none_or(|t| *t > low) && low > 0.0 {
             x_ticks.insert(0, low);
@@ -618,7 +655,7 @@ fn forest(plot: &Plot) -> String {
             out,
             r#"<line x1="{px:.1}" x2="{px:.1}" y1="{top:.1}" y2="{bottom:.1}" stroke="{GRID}"/><text x="{px:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text>"#,
             bottom + 18.0,
-            tick_label(*v, step)
+            tick_label(*v, if wide { *v } else { step })
         );
     }
     let _ = write!(
@@ -650,7 +687,11 @@ fn forest(plot: &Plot) -> String {
         }
         draw_legend(&mut out, plot, right + 24.0, top + 12.0);
     }
-    let digits = (-step.log10().floor()).max(0.0) as usize + 1;
+    let digits = if wide {
+        2
+    } else {
+        (-step.log10().floor()).max(0.0) as usize + 1
+    };
     for (i, label) in plot.categories.iter().enumerate() {
         let cy = top + 30.0 * (i as f64 + 0.5);
         let _ = write!(
@@ -663,12 +704,26 @@ fn forest(plot: &Plot) -> String {
         for d in plot.data.iter().filter(|d| d.x as usize == i) {
             let colour = PALETTE[d.series % PALETTE.len()];
             if let (Some(lo), Some(hi)) = (d.low, d.high) {
-                let _ = write!(
-                    out,
-                    r#"<line x1="{:.1}" x2="{:.1}" y1="{cy:.1}" y2="{cy:.1}" stroke="{colour}" stroke-width="2"/>"#,
-                    x.at(lo),
-                    x.at(hi)
-                );
+                if d.series == 1 && !love {
+                    // The pooled estimate: a diamond across its interval.
+                    let _ = write!(
+                        out,
+                        r#"<path d="M{:.1},{cy:.1} L{:.1},{:.1} L{:.1},{cy:.1} L{:.1},{:.1} Z" fill="{INK}"/>"#,
+                        x.at(lo),
+                        x.at(d.y),
+                        cy - 7.0,
+                        x.at(hi),
+                        x.at(d.y),
+                        cy + 7.0
+                    );
+                } else {
+                    let _ = write!(
+                        out,
+                        r#"<line x1="{:.1}" x2="{:.1}" y1="{cy:.1}" y2="{cy:.1}" stroke="{colour}" stroke-width="2"/>"#,
+                        x.at(lo),
+                        x.at(hi)
+                    );
+                }
                 let _ = write!(
                     out,
                     r#"<text x="{:.1}" y="{:.1}" fill="{INK}">{:.digits$} ({:.digits$} to {:.digits$})</text>"#,
@@ -692,12 +747,14 @@ fn forest(plot: &Plot) -> String {
                 );
                 continue;
             }
-            let _ = write!(
-                out,
-                r#"<rect x="{:.1}" y="{:.1}" width="8" height="8" fill="{colour}"/>"#,
-                x.at(d.y) - 4.0,
-                cy - 4.0
-            );
+            if d.series == 0 {
+                let _ = write!(
+                    out,
+                    r#"<rect x="{:.1}" y="{:.1}" width="8" height="8" fill="{colour}"/>"#,
+                    x.at(d.y) - 4.0,
+                    cy - 4.0
+                );
+            }
         }
     }
     out.push_str("</svg>");

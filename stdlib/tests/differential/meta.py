@@ -6,6 +6,10 @@ Then random seeded cases: 2 to 40 studies, standard errors spread evenly or unev
 true effects spread by a between-study variance that is often 0 (τ² on the boundary),
 sometimes large; a random method, Knapp–Hartung in some, another level in some.
 
+Last, 120 random studies' counts (a tenth with a zero cell) and means through `effect`
+(log_rr, log_or, rd, smd) and metafor's `escalc` (metafor/escalc.R), each effect size and
+variance compared to 1e-9.
+
 Compared (1e-6 relative): the pooled estimate, its standard error, z or t, p-value and
 interval, the prediction interval, τ², I², H², Q and its p-value, each study's weight;
 each leave-one-out estimate, standard error, τ² and Q; Egger's t, p-value and limit; and
@@ -75,6 +79,51 @@ def with_metafor(cases):
     return cases
 
 
+def effect_size_case(rng, rows=120):
+    """One case holding many studies' counts (zero cells in some) and means, for `effect`
+    against escalc."""
+    n1, n2 = rng.integers(5, 400, rows), rng.integers(5, 400, rows)
+    a = rng.binomial(n1, rng.uniform(0.0, 0.4, rows))
+    c = rng.binomial(n2, rng.uniform(0.0, 0.4, rows))
+    a[rng.random(rows) < 0.1] = 0
+    return {"name": "effect sizes against escalc", "kind": "escalc", "data": pd.DataFrame({
+        "a": a, "b": n1 - a, "c": c, "d": n2 - c,
+        "m1": np.round(rng.normal(10, 3, rows), 3), "s1": np.round(rng.uniform(0.5, 5, rows), 3),
+        "n1": rng.integers(2, 200, rows),
+        "m2": np.round(rng.normal(10, 3, rows), 3), "s2": np.round(rng.uniform(0.5, 5, rows), 3),
+        "n2": rng.integers(2, 200, rows)})}
+
+
+def with_escalc(case):
+    with tempfile.TemporaryDirectory() as work:
+        given, taken = os.path.join(work, "in.csv"), os.path.join(work, "out.csv")
+        case["data"].to_csv(given, index=False)
+        subprocess.run(["Rscript", os.path.join(ROOT, "stdlib", "tests", "differential", "metafor", "escalc.R"),
+                        given, taken], check=True)
+        case["escalc"] = pd.read_csv(taken)
+    return case
+
+
+def check_effect_sizes(case, spel, work):
+    program = lambda path: "".join(
+        f'read "{path}" |> effect {m}, treated = [{t}], control = [{c}]\n'
+        for m, t, c in (("log_rr", "a, b", "c, d"), ("log_or", "a, b", "c, d"), ("rd", "a, b", "c, d"),
+                        ("smd", "m1, s1, n1", "m2, s2, n2")))
+    out = run_spel(spel, work, case["data"], program)
+    if out.returncode != 0:
+        return [f"spel failed: {out.stderr.strip()[:500]}"]
+    problems = []
+    for table, m in zip(values(out), ("RR", "OR", "RD", "SMD")):
+        cols = table["columns"]
+        for i, r in enumerate(table["rows"]):
+            y, se = r[cols.index("effect")], r[cols.index("se")]
+            ry, rv = case["escalc"][f"{m}_yi"][i], case["escalc"][f"{m}_vi"][i]
+            if not (close(y, ry, 1e-9) and close(se * se, rv, 1e-9)):
+                problems.append(f"{m} row {i + 1}: spel {y!r}, {se * se!r}; escalc {ry!r}, {rv!r}")
+    case["failed"] = bool(problems)
+    return problems
+
+
 def spel_program(case, path):
     options = ["se = se"]
     if case["method"] != "reml":
@@ -93,6 +142,8 @@ def spel_program(case, path):
 
 
 def check(case, spel, work):
+    if case.get("kind") == "escalc":
+        return check_effect_sizes(case, spel, work)
     data = pd.DataFrame({"y": case["y"], "se": case["se"], "g": case["group"]})
     out = run_spel(spel, work, data, lambda path: spel_program(case, path))
     ref = case["metafor"]
@@ -162,14 +213,23 @@ def check(case, spel, work):
 
 
 def tally(passed, cases):
+    effect_sizes = next(case for case in cases if case.get("kind") == "escalc")
+    cases = [case for case in cases if not case.get("kind")]
+    if not effect_sizes["failed"]:
+        passed -= 1
     refused = sum(1 for case in cases if case.get("refused"))
-    return f"{passed} of {len(cases)} meta-analyses equal metafor's ({refused} of them data both refuse)"
+    rows = len(effect_sizes["data"])
+    return (f"{passed} of {len(cases)} meta-analyses equal metafor's ({refused} of them data both "
+            f"refuse); effect sizes of {rows} studies by four measures "
+            f"{'differ from' if effect_sizes['failed'] else 'equal'} escalc's")
 
 
 if __name__ == "__main__":
     main(
-        lambda rng, count: with_metafor(bcg_cases() + [random_case(rng, k) for k in range(count)]),
+        lambda rng, count: with_metafor(bcg_cases() + [random_case(rng, k) for k in range(count)])
+        + [with_escalc(effect_size_case(rng))],
         check,
-        lambda case: f"{case['method']} hk={case['hk']} level={case['level']} k={len(case['y'])}",
+        lambda case: case["name"] if case.get("kind") else
+        f"{case['method']} hk={case['hk']} level={case['level']} k={len(case['y'])}",
         tally,
     )

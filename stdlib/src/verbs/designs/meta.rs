@@ -9,7 +9,8 @@ use super::super::{Connective, Example, OptionKind, OptionSpec, Output, Verb, Ve
 use crate::choice::Choice;
 use crate::errors::polars_error;
 use crate::format;
-use crate::value::{Report, Value, is_numeric};
+use crate::plot::{Datum, Mark, Plot, Scale};
+use crate::value::{Report, Value};
 
 crate::choice! {
     /// How the between-study variance τ² is estimated.
@@ -24,12 +25,13 @@ crate::choice! {
         Heterogeneity = "heterogeneity",
         LeaveOneOut = "leave_one_out",
         Egger = "egger",
+        Forest = "forest",
     }
 }
 
 pub const VERB: Verb = Verb {
     name: "meta",
-    signature: "meta ESTIMATE [by SUBGROUP], se = SE [, label = STUDY] [, method = reml | dl | pm | fe] [, hk = false] [, exponentiate = false] [, level = 0.95] [, show = studies | heterogeneity | leave_one_out | egger]",
+    signature: "meta ESTIMATE [by SUBGROUP], se = SE [, label = STUDY] [, method = reml | dl | pm | fe] [, hk = false] [, exponentiate = false] [, level = 0.95] [, show = studies | heterogeneity | leave_one_out | egger | forest] [, title = \"...\"]",
     summary: "Meta-analysis: study estimates pooled by inverse-variance weights, fixed or random effect, as metafor's rma.",
     description: "Each row is a study with its estimate (a mean difference, a log risk \
                   ratio...) and standard error. The pooled estimate weights each by \
@@ -42,7 +44,9 @@ pub const VERB: Verb = Verb {
                   gives each study's estimate, interval and weight; `show = heterogeneity` the \
                   heterogeneity statistics as a table; `show = leave_one_out` the analysis \
                   without each study in turn; `show = egger` Egger's regression test for \
-                  small-study effects. `by SUBGROUP` pools each subgroup separately and \
+                  small-study effects; `show = forest` the forest plot (each study's estimate \
+                  and interval, its weight beside its name, the pooled diamond and the \
+                  prediction interval). `by SUBGROUP` pools each subgroup separately and \
                   tests their difference. `exponentiate = true` reports ratios for estimates \
                   on the log scale.",
     connectives: &[Connective::By],
@@ -80,10 +84,16 @@ pub const VERB: Verb = Verb {
         OptionSpec::LEVEL,
         OptionSpec {
             name: "show",
-            values: "summary, studies, heterogeneity, leave_one_out or egger",
+            values: "summary, studies, heterogeneity, leave_one_out, egger or forest",
             kind: OptionKind::Word(MetaShow::WORDS),
-            summary: "The pooled estimate (default), each study, the heterogeneity statistics, the analysis without each study, or Egger's test.",
+            summary: "The pooled estimate (default), each study, the heterogeneity statistics, the analysis without each study, Egger's test, or the forest plot.",
         },
+        OptionSpec::new(
+            "title",
+            OptionKind::Text,
+            "a string",
+            "The forest plot's title.",
+        ),
     ],
     named_arguments: false,
     output: Output::Computed,
@@ -185,6 +195,15 @@ fn meta_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         exponentiate,
         statistic: if options.knapp_hartung { "t" } else { "z" },
     };
+    if show == MetaShow::Forest {
+        let title = match ctx.option_value("title")? {
+            Some((Value::Str(t), _)) => Some(t),
+            _ => None,
+        };
+        return Ok(Value::Plot(std::sync::Arc::new(forest_plot(
+            &studies, &pooled, &names, method, &options, title,
+        ))));
+    }
     let fail = |e: PolarsError| polars_error(e).at(ctx.call.span);
     let mut notes: Vec<String> = super::missing_note(studies.dropped).into_iter().collect();
     let table = match (show, &studies.groups) {
@@ -197,6 +216,7 @@ fn meta_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         (MetaShow::Studies, _) => studies_table(&studies, &pooled, &names, options.level),
         (MetaShow::Heterogeneity, _) => heterogeneity_table(&pooled),
         (MetaShow::LeaveOneOut, _) => leave_one_out_table(&studies, &options, &names),
+        (MetaShow::Forest, _) => unreachable!("the forest plot returned above"),
         (MetaShow::Egger, _) => {
             let Some(test) = meta::egger(&studies.estimates, &studies.std_errors) else {
                 return Err(Diagnostic::new(
@@ -241,20 +261,18 @@ fn read_studies(
     let lf = ctx.table()?;
     let scope = ctx.scope(&lf)?;
     let mut selected = Vec::new();
-    for (ast, name, role) in [(estimate, "y", "estimate"), (se, "se", "standard error")] {
-        let (expr, dtype) = scope.checked(ast)?;
-        if !is_numeric(&dtype) {
-            return Err(Diagnostic::new(
-                "spel::meta::not_numeric",
-                format!(
-                    "the {role} `{}` must be a number; it is {}",
-                    ctx.text(ast.span),
-                    crate::value::dtype_name(&dtype)
-                ),
-            )
-            .at(ast.span));
-        }
-        selected.push(expr.cast(DataType::Float64).alias(name));
+    for (ast, name, role) in [
+        (estimate, "y", "the estimate"),
+        (se, "se", "the standard error"),
+    ] {
+        selected.push(super::numeric_column(
+            ctx,
+            &scope,
+            ast,
+            name,
+            "spel::meta::not_numeric",
+            role,
+        )?);
     }
     if let Some(ast) = label {
         selected.push(scope.checked(ast)?.0.cast(DataType::String).alias("label"));
@@ -472,30 +490,19 @@ fn subgroup_table(
         .map(|l| groups.iter().filter(|g| *g == l).count())
         .chain([overall.studies])
         .collect();
-    let value = |f: &dyn Fn(&Pooled) -> f64| -> Vec<Option<f64>> {
-        rows.iter().map(|(_, p)| p.map(f)).collect()
-    };
-    let table = DataFrame::new(
-        rows.len(),
-        vec![
-            Column::new(
-                "subgroup".into(),
-                rows.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "studies".into(),
-                counts.iter().map(|c| *c as i64).collect::<Vec<_>>(),
-            ),
-            Column::new("estimate".into(), value(&|p| shown(names, p.estimate))),
-            Column::new("std_error".into(), value(&|p| p.std_error)),
-            Column::new(names.statistic.into(), value(&|p| p.statistic)),
-            Column::new("p_value".into(), value(&|p| p.p_value)),
-            Column::new("conf_low".into(), value(&|p| shown(names, p.conf_low))),
-            Column::new("conf_high".into(), value(&|p| shown(names, p.conf_high))),
-            Column::new("tau2".into(), value(&|p| p.tau2)),
-            Column::new("I2".into(), value(&|p| p.i2)),
-        ],
-    );
+    let fits: Vec<Option<&Pooled>> = rows.iter().map(|(_, p)| *p).collect();
+    let mut columns = vec![
+        Column::new(
+            "subgroup".into(),
+            rows.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "studies".into(),
+            counts.iter().map(|c| *c as i64).collect::<Vec<_>>(),
+        ),
+    ];
+    columns.extend(pooled_columns(&fits, names));
+    let table = DataFrame::new(rows.len(), columns);
     let missing: Vec<&str> = levels
         .iter()
         .zip(&split.pooled)
@@ -536,27 +543,34 @@ fn leave_one_out_table(
     names: &Names,
 ) -> PolarsResult<DataFrame> {
     let fits = meta::leave_one_out(&studies.estimates, &studies.std_errors, options);
-    let value = |f: &dyn Fn(&Pooled) -> f64| -> Vec<Option<f64>> {
-        fits.iter().map(|p| p.as_ref().ok().map(f)).collect()
-    };
-    DataFrame::new(
-        fits.len(),
-        vec![
-            Column::new("omitted".into(), studies.labels.clone()),
-            Column::new("estimate".into(), value(&|p| shown(names, p.estimate))),
-            Column::new("std_error".into(), value(&|p| p.std_error)),
-            Column::new(names.statistic.into(), value(&|p| p.statistic)),
-            Column::new("p_value".into(), value(&|p| p.p_value)),
-            Column::new("conf_low".into(), value(&|p| shown(names, p.conf_low))),
-            Column::new("conf_high".into(), value(&|p| shown(names, p.conf_high))),
-            Column::new("tau2".into(), value(&|p| p.tau2)),
-            Column::new("I2".into(), value(&|p| p.i2)),
-            Column::new("Q".into(), value(&|p| p.q)),
-        ],
-    )
+    let fitted: Vec<Option<&Pooled>> = fits.iter().map(|p| p.as_ref().ok()).collect();
+    let mut columns = vec![Column::new("omitted".into(), studies.labels.clone())];
+    columns.extend(pooled_columns(&fitted, names));
+    columns.push(Column::new(
+        "Q".into(),
+        fitted.iter().map(|p| p.map(|p| p.q)).collect::<Vec<_>>(),
+    ));
+    DataFrame::new(fits.len(), columns)
 }
 
-/// The slope (the asymmetry) and the intercept, on the estimates' own scale.
+/// The columns of a row of pooled results (a subgroup's, or one left out): missing where
+/// nothing could be pooled.
+fn pooled_columns(fits: &[Option<&Pooled>], names: &Names) -> Vec<Column> {
+    let value = |f: &dyn Fn(&Pooled) -> f64| -> Vec<Option<f64>> {
+        fits.iter().map(|p| p.map(f)).collect()
+    };
+    vec![
+        Column::new("estimate".into(), value(&|p| shown(names, p.estimate))),
+        Column::new("std_error".into(), value(&|p| p.std_error)),
+        Column::new(names.statistic.into(), value(&|p| p.statistic)),
+        Column::new("p_value".into(), value(&|p| p.p_value)),
+        Column::new("conf_low".into(), value(&|p| shown(names, p.conf_low))),
+        Column::new("conf_high".into(), value(&|p| shown(names, p.conf_high))),
+        Column::new("tau2".into(), value(&|p| p.tau2)),
+        Column::new("I2".into(), value(&|p| p.i2)),
+    ]
+}
+
 fn egger_table(test: &meta::Egger) -> PolarsResult<DataFrame> {
     df!(
         "term" => ["asymmetry (slope on se)", "limit (estimate at se = 0)"],
@@ -577,4 +591,88 @@ fn egger_note(test: &meta::Egger, studies: usize) -> String {
         note.push_str(" With fewer than 10 studies the test has little power.");
     }
     note
+}
+
+/// The forest plot: a row per study (its weight beside its name), the pooled diamond, and
+/// with a random effect the prediction interval; ratios on a log scale.
+fn forest_plot(
+    studies: &Studies,
+    pooled: &Pooled,
+    names: &Names,
+    method: Method,
+    options: &Options,
+    title: Option<String>,
+) -> Plot {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    let z = Normal::standard().inverse_cdf(1.0 - (1.0 - options.level) / 2.0);
+    let row = |x: usize, label: String, y: f64, low: f64, high: f64, series: usize| Datum {
+        x: x as f64,
+        x_end: None,
+        label,
+        y: shown(names, y),
+        low: Some(shown(names, low)),
+        high: Some(shown(names, high)),
+        truth: None,
+        series,
+    };
+    let mut categories = Vec::new();
+    let mut data = Vec::new();
+    for (i, ((label, y), se)) in studies
+        .labels
+        .iter()
+        .zip(&studies.estimates)
+        .zip(&studies.std_errors)
+        .enumerate()
+    {
+        let name = format!("{label} ({:.1}%)", pooled.weights[i]);
+        categories.push(name.clone());
+        data.push(row(i, name, *y, y - z * se, y + z * se, 0));
+    }
+    let model = match method {
+        Method::Fixed => "fixed effect",
+        Method::Reml => "REML",
+        Method::DerSimonianLaird => "DerSimonian–Laird",
+        Method::PauleMandel => "Paule–Mandel",
+    };
+    let pooled_name = format!("Pooled ({model})");
+    categories.push(pooled_name.clone());
+    data.push(row(
+        studies.labels.len(),
+        pooled_name,
+        pooled.estimate,
+        pooled.conf_low,
+        pooled.conf_high,
+        1,
+    ));
+    if method != Method::Fixed {
+        let name = "Prediction interval".to_string();
+        categories.push(name.clone());
+        data.push(row(
+            studies.labels.len() + 1,
+            name,
+            pooled.estimate,
+            pooled.prediction_low,
+            pooled.prediction_high,
+            2,
+        ));
+    }
+    let level = (options.level * 100.0).round();
+    Plot {
+        mark: Mark::Forest,
+        title,
+        x_title: if names.exponentiate {
+            format!("exp({}) ({level}% CI)", names.estimate)
+        } else {
+            format!("{} ({level}% CI)", names.estimate)
+        },
+        y_title: String::new(),
+        x_scale: Scale::Category,
+        categories,
+        series: Vec::new(),
+        series_title: None,
+        data,
+        reference: Some(if names.exponentiate { 1.0 } else { 0.0 }),
+        log_scale: names.exponentiate,
+        x_reference: None,
+    }
 }

@@ -6,6 +6,7 @@ mod balance;
 mod compare;
 mod concentration;
 mod did;
+mod effect;
 mod ipw;
 mod its;
 mod iv;
@@ -29,6 +30,7 @@ pub static VERBS: &[Verb] = &[
     balance::VERB,
     concentration::VERB,
     did::VERB,
+    effect::VERB,
     ipw::VERB,
     its::VERB,
     iv::VERB,
@@ -64,6 +66,31 @@ pub(super) fn complete_pairs(
     }
     let df = ctx.env.work().collect(pairs, what, ctx.call.span)?;
     Ok((floats(ctx, &df, "first")?, floats(ctx, &df, "second")?))
+}
+
+/// `ast` as a float column named `alias`, or the error `code` saying that the `role`
+/// ("the running variable", say) must be a number.
+pub(super) fn numeric_column(
+    ctx: &VerbCtx,
+    scope: &crate::eval::expr::Scope,
+    ast: &spel_grammar::ast::Expr,
+    alias: &str,
+    code: &'static str,
+    role: &str,
+) -> Result<Expr, Diagnostic> {
+    let (expr, dtype) = scope.checked(ast)?;
+    if !crate::value::is_numeric(&dtype) {
+        return Err(Diagnostic::new(
+            code,
+            format!(
+                "{role} `{}` must be a number; it is {}",
+                ctx.text(ast.span),
+                crate::value::dtype_name(&dtype)
+            ),
+        )
+        .at(ast.span));
+    }
+    Ok(expr.cast(DataType::Float64).alias(alias))
 }
 
 /// The `selected` columns over the rows where none is missing, collected once, and how

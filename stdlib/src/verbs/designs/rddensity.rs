@@ -12,7 +12,7 @@ use super::rdd::KernelWord;
 use crate::choice::Choice;
 use crate::errors::polars_error;
 use crate::format;
-use crate::value::{Report, Value, is_numeric};
+use crate::value::{Report, Value};
 
 pub const VERB: Verb = Verb {
     name: "rddensity",
@@ -118,20 +118,16 @@ fn rddensity(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     };
     let lf = ctx.table()?;
     let scope = ctx.scope(&lf)?;
-    let (expr, dtype) = scope.checked(running)?;
     let name = ctx.text(running.span).to_string();
-    if !is_numeric(&dtype) {
-        return Err(Diagnostic::new(
-            "spel::rddensity::not_numeric",
-            format!(
-                "the running variable `{name}` must be a number; it is {}",
-                crate::value::dtype_name(&dtype)
-            ),
-        )
-        .at(running.span));
-    }
-    let (df, dropped) =
-        super::complete_rows(ctx, lf, vec![expr.cast(DataType::Float64).alias("x")])?;
+    let x_column = super::numeric_column(
+        ctx,
+        &scope,
+        running,
+        "x",
+        "spel::rddensity::not_numeric",
+        "the running variable",
+    )?;
+    let (df, dropped) = super::complete_rows(ctx, lf, vec![x_column])?;
     let x: Vec<f64> = super::floats(ctx, &df, "x")?
         .into_iter()
         .filter(|v| v.is_finite())

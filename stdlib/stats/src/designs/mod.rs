@@ -5,6 +5,7 @@ pub mod aipw;
 pub mod balance;
 pub mod compare;
 pub mod did;
+pub mod effect_size;
 pub mod inequality;
 pub mod ipw;
 pub mod its;
