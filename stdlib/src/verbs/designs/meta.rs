@@ -173,9 +173,12 @@ fn meta_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             MetaError::BadStandardError(i) => Diagnostic::new(
                 "spel::meta::se",
                 format!(
-                    "study {} (`{}`) has a standard error of {}: each must be positive",
-                    i + 1,
-                    studies.labels[i],
+                    "{} has a standard error of {}: each must be positive",
+                    if label.is_some() {
+                        format!("study {} (`{}`)", i + 1, studies.labels[i])
+                    } else {
+                        format!("study {}", i + 1)
+                    },
                     format::number(studies.std_errors[i])
                 ),
             )
