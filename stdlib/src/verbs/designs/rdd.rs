@@ -19,7 +19,7 @@ use crate::value::{Report, Value, is_numeric};
 
 crate::choice! {
     /// The kernel weighting rows by their distance from the cutoff.
-    pub(super) enum KernelWord { Triangular = "triangular", Epanechnikov = "epanechnikov", Uniform = "uniform" }
+    enum KernelWord { Triangular = "triangular", Epanechnikov = "epanechnikov", Uniform = "uniform" }
 }
 
 crate::choice! {
@@ -31,6 +31,23 @@ crate::choice! {
 crate::choice! {
     /// What `rdd` shows.
     enum RddShow { Summary = "summary", Sides = "sides" }
+}
+
+/// The kernel option of both discontinuity verbs (`rdd`, `rddensity`).
+pub(super) const KERNEL_OPTION: OptionSpec = OptionSpec {
+    name: "kernel",
+    values: "triangular, epanechnikov or uniform",
+    kind: OptionKind::Word(KernelWord::WORDS),
+    summary: "Weights by distance from the cutoff (default triangular).",
+};
+
+/// The kernel asked for: triangular unless said.
+pub(super) fn kernel(ctx: &VerbCtx) -> Result<Kernel, Diagnostic> {
+    Ok(match ctx.choice::<KernelWord>("kernel")? {
+        None | Some(KernelWord::Triangular) => Kernel::Triangular,
+        Some(KernelWord::Epanechnikov) => Kernel::Epanechnikov,
+        Some(KernelWord::Uniform) => Kernel::Uniform,
+    })
 }
 
 pub const VERB: Verb = Verb {
@@ -72,12 +89,7 @@ pub const VERB: Verb = Verb {
             kind: OptionKind::Whole { min: 0.0, max: 4.0 },
             summary: "Order of the local polynomial (default 1, local linear).",
         },
-        OptionSpec {
-            name: "kernel",
-            values: "triangular, epanechnikov or uniform",
-            kind: OptionKind::Word(KernelWord::WORDS),
-            summary: "Weights by distance from the cutoff (default triangular).",
-        },
+        KERNEL_OPTION,
         OptionSpec {
             name: "h",
             values: "a positive number",
@@ -175,11 +187,7 @@ fn rdd(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let options = Options {
         cutoff,
         order: ctx.number("p")?.map_or(1, |(p, _)| p as usize),
-        kernel: match ctx.choice::<KernelWord>("kernel")? {
-            None | Some(KernelWord::Triangular) => Kernel::Triangular,
-            Some(KernelWord::Epanechnikov) => Kernel::Epanechnikov,
-            Some(KernelWord::Uniform) => Kernel::Uniform,
-        },
+        kernel: kernel(ctx)?,
         h: h.map(|(h, _)| (h, h)),
         b: b.map(|(b, _)| (b, b)),
         variance: if cluster.is_some() {

@@ -8,8 +8,6 @@ use spel_stats::designs::rdd::Kernel;
 use spel_stats::designs::rdd_density::{self, DensityError, DensityTest, MAX_ORDER, Options};
 
 use super::super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
-use super::rdd::KernelWord;
-use crate::choice::Choice;
 use crate::errors::polars_error;
 use crate::format;
 use crate::value::{Report, Value};
@@ -48,12 +46,7 @@ pub const VERB: Verb = Verb {
             },
             summary: "The order the bandwidths are chosen for (default 2); the densities come from order p + 1.",
         },
-        OptionSpec {
-            name: "kernel",
-            values: "triangular, epanechnikov or uniform",
-            kind: OptionKind::Word(KernelWord::WORDS),
-            summary: "Weights by distance from the cutoff (default triangular).",
-        },
+        super::rdd::KERNEL_OPTION,
         OptionSpec {
             name: "h",
             values: "a positive number",
@@ -109,11 +102,7 @@ fn rddensity(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let options = Options {
         cutoff,
         order: ctx.number("p")?.map_or(2, |(p, _)| p as usize),
-        kernel: match ctx.choice::<KernelWord>("kernel")? {
-            None | Some(KernelWord::Triangular) => Kernel::Triangular,
-            Some(KernelWord::Epanechnikov) => Kernel::Epanechnikov,
-            Some(KernelWord::Uniform) => Kernel::Uniform,
-        },
+        kernel: super::rdd::kernel(ctx)?,
         bandwidths: h.map(|(h, _)| (h, h)),
     };
     let lf = ctx.table()?;
