@@ -28,11 +28,18 @@ pub enum Mark {
     /// A regression discontinuity: binned means (series 0) as points and a fitted curve
     /// (series 1) as one line a side, the side in each datum's `label`.
     Discontinuity,
+    /// A funnel plot: each study's estimate (x) against its standard error (y, 0 at the
+    /// top), a line at the pooled estimate (`x_reference`) and the region where 95% of
+    /// studies would fall without heterogeneity or small-study effects.
+    Funnel,
     /// A love plot: one row per covariate (laid out as a forest plot), its standardised
     /// difference before (series 0, hollow) and after (series 1) weighting or matching,
     /// a line at 0 and dashed lines at ±[`BALANCE_THRESHOLD`].
     Balance,
 }
+
+/// The normal quantile of a funnel plot's 95% region.
+pub const FUNNEL_Z: f64 = 1.959963984540054;
 
 /// The absolute standardised difference beyond which a covariate is commonly called
 /// imbalanced (cobalt's and `balance`'s 0.1).
@@ -49,6 +56,7 @@ impl Mark {
             Mark::Forest => "forest",
             Mark::Discontinuity => "discontinuity",
             Mark::Balance => "balance",
+            Mark::Funnel => "funnel",
         }
     }
 
@@ -139,6 +147,11 @@ impl Plot {
                 } else {
                     ""
                 }
+            ),
+            Mark::Funnel => format!(
+                "funnel plot of {} against its standard error ({} studies)",
+                self.x_title,
+                self.data.len()
             ),
             Mark::Histogram => format!("histogram of {} ({} bins)", self.x_title, self.data.len()),
             Mark::Discontinuity => format!(

@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use super::{BALANCE_THRESHOLD, Datum, Mark, PALETTE, Plot, Scale, date_label, tick_label, ticks};
+use super::{
+    BALANCE_THRESHOLD, Datum, FUNNEL_Z, Mark, PALETTE, Plot, Scale, date_label, tick_label, ticks,
+};
 use crate::markup::escape;
 
 const WIDTH: f64 = 640.0;
@@ -82,6 +84,9 @@ fn y_values(data: &[Datum]) -> impl Iterator<Item = f64> + '_ {
 pub fn render(plot: &Plot) -> String {
     if plot.mark.is_rows() {
         return forest(plot);
+    }
+    if plot.mark == Mark::Funnel {
+        return funnel(plot);
     }
     let mut out = String::new();
     let legend = plot.series.len() > 1 || plot.has_truth();
@@ -407,7 +412,7 @@ fn draw_marks(out: &mut String, plot: &Plot, x_position: &Across, y: Linear) {
                     }
                 }
             }
-            Mark::Forest | Mark::Balance => {}
+            Mark::Forest | Mark::Balance | Mark::Funnel => {}
         }
     }
 }
@@ -756,6 +761,87 @@ fn forest(plot: &Plot) -> String {
                 );
             }
         }
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// A funnel plot: studies by estimate across and standard error down (0 at the top), the
+/// pooled estimate's line and the 95% region around it, which narrows to the top.
+fn funnel(plot: &Plot) -> String {
+    let mut out = String::new();
+    let top = if plot.title.is_some() { 44.0 } else { 20.0 };
+    let (bottom, left, right) = (HEIGHT - 56.0, 70.0, WIDTH - 30.0);
+    let centre = plot.x_reference.unwrap_or(0.0);
+    let deepest = plot.data.iter().map(|d| d.y).fold(0.0_f64, f64::max) * 1.05;
+    let (y_ticks, y_step) = ticks(0.0, deepest.max(f64::MIN_POSITIVE), 5);
+    let depth = *y_ticks.last().unwrap_or(&1.0);
+    let reach = FUNNEL_Z * depth;
+    let (x_low, x_high) = plot
+        .data
+        .iter()
+        .fold((centre - reach, centre + reach), |(l, h), d| {
+            (l.min(d.x), h.max(d.x))
+        });
+    let (x_ticks, x_step) = ticks(x_low, x_high, 6);
+    let x = Linear {
+        domain: (x_ticks[0], *x_ticks.last().unwrap_or(&x_high)),
+        range: (left, right),
+    };
+    let y = Linear {
+        domain: (0.0, depth),
+        range: (top, bottom),
+    };
+    open(&mut out, plot, HEIGHT, 20.0);
+    // The region: white inside a grey ground, as metafor draws it.
+    let _ = write!(
+        out,
+        r#"<rect x="{left:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="{GRID}"/><path d="M{:.1},{top:.1} L{:.1},{bottom:.1} L{:.1},{bottom:.1} Z" fill="white"/>"#,
+        right - left,
+        bottom - top,
+        x.at(centre),
+        x.at(centre - reach),
+        x.at(centre + reach)
+    );
+    for v in &y_ticks {
+        let py = y.at(*v);
+        let _ = write!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="{INK}">{}</text>"#,
+            left - 8.0,
+            py + 4.0,
+            tick_label(*v, y_step)
+        );
+    }
+    for v in &x_ticks {
+        let px = x.at(*v);
+        let _ = write!(
+            out,
+            r#"<text x="{px:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text>"#,
+            bottom + 18.0,
+            tick_label(*v, x_step)
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<line x1="{:.1}" x2="{:.1}" y1="{top:.1}" y2="{bottom:.1}" stroke="{INK}" stroke-dasharray="4 3"/><line x1="{left:.1}" x2="{right:.1}" y1="{bottom:.1}" y2="{bottom:.1}" stroke="{INK}"/><text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{INK}">{}</text><text transform="translate(18,{:.1}) rotate(-90)" text-anchor="middle" fill="{INK}">{}</text>"#,
+        x.at(centre),
+        x.at(centre),
+        (left + right) / 2.0,
+        HEIGHT - 12.0,
+        escape(&plot.x_title),
+        (top + bottom) / 2.0,
+        escape(&plot.y_title)
+    );
+    for d in &plot.data {
+        let _ = write!(
+            out,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{}"><title>{}</title></circle>"#,
+            x.at(d.x),
+            y.at(d.y),
+            PALETTE[0],
+            escape(&d.label)
+        );
     }
     out.push_str("</svg>");
     out

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{BALANCE_THRESHOLD, Mark, PALETTE, Plot, Scale, date_label};
+use super::{BALANCE_THRESHOLD, FUNNEL_Z, Mark, PALETTE, Plot, Scale, date_label};
 
 pub fn spec(plot: &Plot) -> Value {
     let named = plot.series.len() > 1;
@@ -82,6 +82,9 @@ fn data_rows(plot: &Plot, named: bool) -> Vec<Value> {
             }
             if plot.mark == Mark::Discontinuity {
                 row.insert("side".into(), json!(d.label));
+            }
+            if plot.mark == Mark::Funnel {
+                row.insert("label".into(), json!(d.label));
             }
             row.insert("y".into(), json!(d.y));
             if let Some(low) = d.low {
@@ -212,6 +215,23 @@ fn layers(plot: &Plot, named: bool, encoding: &Value) -> Vec<Value> {
             vec![
                 json!({"mark": "rule", "encoding": {"y": label, "x": value, "x2": {"field": "high"}, "color": encoding["color"]}}),
                 json!({"mark": {"type": "square", "filled": true, "size": 60}, "encoding": {"y": label, "x": {"field": "y", "type": "quantitative"}, "color": encoding["color"]}}),
+            ]
+        }
+        Mark::Funnel => {
+            // The region's two edges, from the pooled estimate at se = 0 to the deepest.
+            let centre = plot.x_reference.unwrap_or(0.0);
+            let depth = plot.data.iter().map(|d| d.y).fold(0.0_f64, f64::max) * 1.05;
+            let edges = json!([
+                {"x": centre - FUNNEL_Z * depth, "y": depth, "edge": "low"},
+                {"x": centre, "y": 0.0, "edge": "low"},
+                {"x": centre, "y": 0.0, "edge": "high"},
+                {"x": centre + FUNNEL_Z * depth, "y": depth, "edge": "high"},
+            ]);
+            let y = json!({"field": "y", "type": "quantitative", "title": plot.y_title, "scale": {"reverse": true}});
+            let x = json!({"field": "x", "type": "quantitative", "title": plot.x_title, "scale": {"zero": false}});
+            vec![
+                json!({"data": {"values": edges}, "mark": {"type": "line", "color": "#999999"}, "encoding": {"x": x, "y": y, "detail": {"field": "edge"}}}),
+                json!({"mark": {"type": "point", "filled": true}, "encoding": {"x": x, "y": y, "tooltip": {"field": "label"}, "color": encoding["color"]}}),
             ]
         }
         Mark::Balance => {

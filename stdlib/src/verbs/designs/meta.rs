@@ -26,12 +26,13 @@ crate::choice! {
         LeaveOneOut = "leave_one_out",
         Egger = "egger",
         Forest = "forest",
+        Funnel = "funnel",
     }
 }
 
 pub const VERB: Verb = Verb {
     name: "meta",
-    signature: "meta ESTIMATE [by SUBGROUP], se = SE [, label = STUDY] [, method = reml | dl | pm | fe] [, hk = false] [, exponentiate = false] [, level = 0.95] [, show = studies | heterogeneity | leave_one_out | egger | forest] [, title = \"...\"]",
+    signature: "meta ESTIMATE [by SUBGROUP], se = SE [, label = STUDY] [, method = reml | dl | pm | fe] [, hk = false] [, exponentiate = false] [, level = 0.95] [, show = studies | heterogeneity | leave_one_out | egger | forest | funnel] [, title = \"...\"]",
     summary: "Meta-analysis: study estimates pooled by inverse-variance weights, fixed or random effect, as metafor's rma.",
     description: "Each row is a study with its estimate (a mean difference, a log risk \
                   ratio...) and standard error. The pooled estimate weights each by \
@@ -84,9 +85,9 @@ pub const VERB: Verb = Verb {
         OptionSpec::LEVEL,
         OptionSpec {
             name: "show",
-            values: "summary, studies, heterogeneity, leave_one_out, egger or forest",
+            values: "summary, studies, heterogeneity, leave_one_out, egger, forest or funnel",
             kind: OptionKind::Word(MetaShow::WORDS),
-            summary: "The pooled estimate (default), each study, the heterogeneity statistics, the analysis without each study, Egger's test, or the forest plot.",
+            summary: "The pooled estimate (default), each study, the heterogeneity statistics, the analysis without each study, Egger's test, the forest plot or the funnel plot.",
         },
         OptionSpec::new(
             "title",
@@ -198,6 +199,11 @@ fn meta_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         exponentiate,
         statistic: if options.knapp_hartung { "t" } else { "z" },
     };
+    if show == MetaShow::Funnel {
+        return Ok(Value::Plot(std::sync::Arc::new(funnel_plot(
+            &studies, &pooled, &names,
+        ))));
+    }
     if show == MetaShow::Forest {
         let title = match ctx.option_value("title")? {
             Some((Value::Str(t), _)) => Some(t),
@@ -219,7 +225,7 @@ fn meta_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         (MetaShow::Studies, _) => studies_table(&studies, &pooled, &names, options.level),
         (MetaShow::Heterogeneity, _) => heterogeneity_table(&pooled),
         (MetaShow::LeaveOneOut, _) => leave_one_out_table(&studies, &options, &names),
-        (MetaShow::Forest, _) => unreachable!("the forest plot returned above"),
+        (MetaShow::Forest | MetaShow::Funnel, _) => unreachable!("the plots returned above"),
         (MetaShow::Egger, _) => {
             let Some(test) = meta::egger(&studies.estimates, &studies.std_errors) else {
                 return Err(Diagnostic::new(
@@ -677,5 +683,39 @@ fn forest_plot(
         reference: Some(if names.exponentiate { 1.0 } else { 0.0 }),
         log_scale: names.exponentiate,
         x_reference: None,
+    }
+}
+
+/// The funnel plot, on the estimates' own scale (log ratios stay logs).
+fn funnel_plot(studies: &Studies, pooled: &Pooled, names: &Names) -> Plot {
+    let data = studies
+        .labels
+        .iter()
+        .zip(&studies.estimates)
+        .zip(&studies.std_errors)
+        .map(|((label, y), se)| Datum {
+            x: *y,
+            x_end: None,
+            label: label.clone(),
+            y: *se,
+            low: None,
+            high: None,
+            truth: None,
+            series: 0,
+        })
+        .collect();
+    Plot {
+        mark: Mark::Funnel,
+        title: None,
+        x_title: names.estimate.clone(),
+        y_title: "standard error".to_string(),
+        x_scale: Scale::Number,
+        categories: Vec::new(),
+        series: Vec::new(),
+        series_title: None,
+        data,
+        reference: None,
+        log_scale: false,
+        x_reference: Some(pooled.estimate),
     }
 }
