@@ -128,14 +128,10 @@ struct Studies {
 }
 
 fn meta_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
-    let estimate = ctx
-        .args()
-        .into_iter()
-        .find(|a| a.name.is_none())
-        .and_then(|a| a.as_expr())
-        .ok_or_else(|| {
-            ctx.usage_error("`meta` takes the estimates' column, as `meta log_rr, se = se`")
-        })?;
+    let estimate = super::leading_column(
+        ctx,
+        "`meta` takes the estimates' column, as `meta log_rr, se = se`",
+    )?;
     let Some(se) = ctx.option("se").and_then(|a| a.as_expr()) else {
         return Err(ctx
             .usage_error("`meta` needs `se = ...`, each study's standard error")

@@ -68,6 +68,19 @@ pub(super) fn complete_pairs(
     Ok((floats(ctx, &df, "first")?, floats(ctx, &df, "second")?))
 }
 
+/// The first argument given without a name (a design's outcome or running variable), or
+/// the usage error `usage`.
+pub(super) fn leading_column<'a>(
+    ctx: &VerbCtx<'a>,
+    usage: &str,
+) -> Result<&'a spel_grammar::ast::Expr, Diagnostic> {
+    ctx.args()
+        .into_iter()
+        .find(|a| a.name.is_none())
+        .and_then(|a| a.as_expr())
+        .ok_or_else(|| ctx.usage_error(usage))
+}
+
 /// `ast` as a float column named `alias`, or the error `code` saying that the `role`
 /// ("the running variable", say) must be a number.
 pub(super) fn numeric_column(

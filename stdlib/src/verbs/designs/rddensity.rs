@@ -78,16 +78,10 @@ Note: Cattaneo, Jansson and Ma's local polynomial density estimator as rddensity
 };
 
 fn rddensity(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
-    let running = ctx
-        .args()
-        .into_iter()
-        .find(|a| a.name.is_none())
-        .and_then(|a| a.as_expr())
-        .ok_or_else(|| {
-            ctx.usage_error(
-                "`rddensity` takes the running variable, as `rddensity margin, cutoff = 0`",
-            )
-        })?;
+    let running = super::leading_column(
+        ctx,
+        "`rddensity` takes the running variable, as `rddensity margin, cutoff = 0`",
+    )?;
     let Some((cutoff, cutoff_span)) = ctx.number("cutoff")? else {
         return Err(ctx
             .usage_error(

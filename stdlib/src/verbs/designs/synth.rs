@@ -162,14 +162,10 @@ struct Panel {
 }
 
 fn synth_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
-    let outcome = ctx
-        .args()
-        .into_iter()
-        .find(|a| a.name.is_none())
-        .and_then(|a| a.as_expr())
-        .ok_or_else(|| {
-            ctx.usage_error("`synth` takes the outcome column first, as `synth cigsale, unit = state, time = year, treated = \"California\", start = 1989`")
-        })?;
+    let outcome = super::leading_column(
+        ctx,
+        "`synth` takes the outcome column first, as `synth cigsale, unit = state, time = year, treated = \"California\", start = 1989`",
+    )?;
     let required = |name: &str, what: &str| -> Result<&Ast, Diagnostic> {
         ctx.option(name)
             .and_then(|a| a.as_expr())

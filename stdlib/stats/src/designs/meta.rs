@@ -49,8 +49,6 @@ pub struct Pooled {
     pub q_p_value: f64,
     /// Each study's share of the weight, in percent.
     pub weights: Vec<f64>,
-    /// Iterations of REML's Fisher scoring, or of Paule–Mandel's root search.
-    pub iterations: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -79,10 +77,10 @@ pub fn pool(y: &[f64], se: &[f64], options: &Options) -> Result<Pooled, MetaErro
         return Err(MetaError::BadStandardError(bad));
     }
     let v: Vec<f64> = se.iter().map(|s| s * s).collect();
-    let (tau2, iterations) = match options.method {
-        _ if single => (0.0, 0),
-        Method::Fixed => (0.0, 0),
-        Method::DerSimonianLaird => (dersimonian_laird(y, &v), 0),
+    let tau2 = match options.method {
+        _ if single => 0.0,
+        Method::Fixed => 0.0,
+        Method::DerSimonianLaird => dersimonian_laird(y, &v),
         Method::Reml => reml(y, &v)?,
         Method::PauleMandel => paule_mandel(y, &v),
     };
@@ -150,7 +148,6 @@ pub fn pool(y: &[f64], se: &[f64], options: &Options) -> Result<Pooled, MetaErro
         q,
         q_p_value,
         weights: w.iter().map(|wi| 100.0 * wi / total).collect(),
-        iterations,
     })
 }
 
@@ -196,7 +193,7 @@ fn dersimonian_laird(y: &[f64], v: &[f64]) -> f64 {
 
 /// REML by Fisher scoring as metafor: τ² += (y'PPy − tr P) / tr(PP), halving a step that
 /// would make τ² negative (so that from 0 a negative step leaves it at 0).
-fn reml(y: &[f64], v: &[f64]) -> Result<(f64, usize), MetaError> {
+fn reml(y: &[f64], v: &[f64]) -> Result<f64, MetaError> {
     // metafor's start: Hedges' estimator, (Σ(y − ȳ)² − (k − 1)/k·Σv)/(k − 1), at least 0.
     // The restricted likelihood can have more than one maximum; starting where metafor
     // starts finds the one metafor finds.
@@ -204,7 +201,7 @@ fn reml(y: &[f64], v: &[f64]) -> Result<(f64, usize), MetaError> {
     let mean = y.iter().sum::<f64>() / k;
     let rss: f64 = y.iter().map(|yi| (yi - mean).powi(2)).sum();
     let mut tau2 = ((rss - (k - 1.0) / k * v.iter().sum::<f64>()) / (k - 1.0)).max(0.0);
-    for iteration in 1..=MAX_ITERATIONS {
+    for _ in 0..MAX_ITERATIONS {
         let w: Vec<f64> = v.iter().map(|vi| 1.0 / (vi + tau2)).collect();
         let total: f64 = w.iter().sum();
         let mean = weighted_mean(y, &w);
@@ -223,7 +220,7 @@ fn reml(y: &[f64], v: &[f64]) -> Result<(f64, usize), MetaError> {
         }
         tau2 += step;
         if step.abs() < THRESHOLD {
-            return Ok((tau2, iteration));
+            return Ok(tau2);
         }
     }
     Err(MetaError::NotConverged)
@@ -231,7 +228,7 @@ fn reml(y: &[f64], v: &[f64]) -> Result<(f64, usize), MetaError> {
 
 /// Paule and Mandel's estimator: the τ² at which the generalised Q equals k − 1 (0 when
 /// it is below k − 1 already at τ² = 0), found by bisection to machine precision.
-fn paule_mandel(y: &[f64], v: &[f64]) -> (f64, usize) {
+fn paule_mandel(y: &[f64], v: &[f64]) -> f64 {
     let k = y.len() as f64;
     let excess = |tau2: f64| {
         let w: Vec<f64> = v.iter().map(|vi| 1.0 / (vi + tau2)).collect();
@@ -243,16 +240,16 @@ fn paule_mandel(y: &[f64], v: &[f64]) -> (f64, usize) {
             - (k - 1.0)
     };
     if excess(0.0) <= 0.0 {
-        return (0.0, 0);
+        return 0.0;
     }
     // The generalised Q falls as τ² grows: widen until it is below k − 1, then halve.
     let (mut low, mut high) = (0.0, 1.0_f64.max(variance(y)));
-    let mut iterations = 0;
+    let mut steps = 0;
     while excess(high) > 0.0 {
         high *= 2.0;
-        iterations += 1;
+        steps += 1;
     }
-    while high - low > f64::EPSILON * high.max(1e-300) && iterations < 2000 {
+    while high - low > f64::EPSILON * high.max(1e-300) && steps < 2000 {
         let middle = 0.5 * (low + high);
         if middle <= low || middle >= high {
             break;
@@ -262,9 +259,9 @@ fn paule_mandel(y: &[f64], v: &[f64]) -> (f64, usize) {
         } else {
             high = middle;
         }
-        iterations += 1;
+        steps += 1;
     }
-    (0.5 * (low + high), iterations)
+    0.5 * (low + high)
 }
 
 fn variance(y: &[f64]) -> f64 {
