@@ -251,8 +251,8 @@ fn column_candidates(
 ) -> Vec<Candidate> {
     let schema =
         scope_schema(statement, bindings).or_else(|| match current.and_then(|c| bindings.get(c)) {
-            Some(Value::Table(lf)) => lf.clone().collect_schema().ok(),
-            _ => None,
+            Some(value) => value.columns_table()?.collect_schema().ok(),
+            None => None,
         });
     let Some(schema) = schema else {
         return Vec::new();
@@ -296,8 +296,6 @@ fn scope_schema(
         preview: true,
         labels: &std::collections::BTreeMap::new(),
     };
-    match pipeline::run(&env, pipeline, &mut Effects::default()).ok()? {
-        Value::Table(mut lf) => lf.collect_schema().ok(),
-        _ => None,
-    }
+    let value = pipeline::run(&env, pipeline, &mut Effects::default()).ok()?;
+    value.columns_table()?.collect_schema().ok()
 }

@@ -18,6 +18,7 @@ pub mod plot;
 pub mod render;
 mod session;
 pub mod simulate;
+pub mod survey;
 pub mod value;
 pub mod verbs;
 pub mod vocabulary;

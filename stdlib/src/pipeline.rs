@@ -23,7 +23,8 @@ pub fn run(env: &Env, pipeline: &Pipeline, effects: &mut Effects) -> Result<Valu
     let mut made_by = pipeline.first.span();
     for call in &pipeline.rest {
         env.check_interrupt(call.span)?;
-        if value.as_table().is_none() {
+        // A survey goes along too: verbs that would ignore its design refuse it.
+        if value.columns_table().is_none() {
             let help = if made_by == pipeline.first.span() {
                 "start a pipeline with a table, such as a name bound by `read`".to_string()
             } else {

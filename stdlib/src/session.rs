@@ -120,7 +120,7 @@ impl Session {
         crate::guard::fault_point("columns");
         let mut names = Vec::new();
         for value in self.bindings.values() {
-            if let Value::Table(lf) = value
+            if let Some(lf) = value.columns_table()
                 && let Ok(schema) = lf.clone().collect_schema()
             {
                 names.extend(schema.iter_names().map(|n| n.to_string()));

@@ -21,6 +21,9 @@ pub enum Value {
     /// A design's result: a table of estimates with a title and notes on how it was
     /// computed. Verbs that take a table read its table.
     Report(std::sync::Arc<Report>),
+    /// A sample with its design (weights, strata, PSUs): design-based verbs read it,
+    /// `filter` makes a subpopulation of it, `derive` adds columns to it.
+    Survey(std::sync::Arc<Survey>),
     /// A plot, rendered to SVG and Vega-Lite when shown.
     Plot(std::sync::Arc<crate::plot::Plot>),
     /// Text for the user, not data: what `print` and `write` say.
@@ -41,6 +44,7 @@ impl Value {
             Value::Table(_) => "table",
             Value::Model(_) => "model",
             Value::Report(_) => "table",
+            Value::Survey(_) => "survey",
             Value::Plot(_) => "plot",
             Value::Message(_) => "message",
             Value::Nothing => "nothing",
@@ -71,8 +75,47 @@ pub struct Report {
     pub conventions: Vec<String>,
 }
 
+/// A survey's rows and the columns that hold its design. The rows are every sampled one:
+/// a subpopulation is a condition on them (`domain`), so that its variance still sees
+/// every PSU, as R's `subset` of a `svydesign`.
+#[derive(Clone)]
+pub struct Survey {
+    pub table: LazyFrame,
+    pub weights: Option<String>,
+    pub strata: Option<String>,
+    pub psu: Option<String>,
+    pub fpc: Option<String>,
+    pub lonely_psu: spel_stats::survey::LonelyPsu,
+    /// The subpopulation's rows: where every condition is true.
+    pub domain: Option<Expr>,
+    /// The conditions as written, for the notes.
+    pub domain_text: Vec<String>,
+    /// What showing it prints: the design's strata and PSUs.
+    pub summary: Report,
+}
+
+impl Survey {
+    /// Whether each row is in the subpopulation (missing conditions count as false).
+    pub fn domain_expr(&self) -> Expr {
+        match &self.domain {
+            Some(condition) => condition.clone().fill_null(lit(false)),
+            None => lit(true),
+        }
+    }
+}
+
 impl Value {
-    /// The table a value holds, if it holds one (a table, or a report's estimates).
+    /// The rows a value holds, to name their columns (completion, highlighting): a
+    /// table's, a report's estimates, a survey's sample.
+    pub fn columns_table(&self) -> Option<LazyFrame> {
+        match self {
+            Value::Survey(s) => Some(s.table.clone()),
+            other => other.as_table(),
+        }
+    }
+
+    /// The table a value holds, if it holds one (a table, or a report's estimates). A
+    /// survey is not one: a verb that ignored its design would misstate its precision.
     pub fn as_table(&self) -> Option<LazyFrame> {
         match self {
             Value::Table(lf) => Some(lf.clone()),

@@ -206,18 +206,39 @@ pub fn snapshot(value: &Value, work: Work, span: Span) -> Result<Shown, Diagnost
         Value::Message(m) => Shown::Message(m.clone()),
         Value::Plot(p) => Shown::Plot(p.clone()),
         Value::Model(m) => Shown::Model(m.clone()),
-        Value::Report(r) => Shown::Report(ReportSnapshot {
-            title: r.title.clone(),
-            table: table_snapshot(&r.table.clone().lazy(), work, span)?,
-            notes: r.notes.clone(),
-            conventions: r.conventions.clone(),
-        }),
+        Value::Report(r) => Shown::Report(report_snapshot(r, work, span)?),
+        Value::Survey(s) => {
+            let mut report = report_snapshot(&s.summary, work, span)?;
+            if !s.domain_text.is_empty() {
+                report.notes.insert(
+                    0,
+                    format!(
+                        "Subpopulation: the rows where {}; estimates keep every PSU of the sample in their variance.",
+                        s.domain_text.join(" and ")
+                    ),
+                );
+            }
+            Shown::Report(report)
+        }
         Value::Number(x) => Shown::Scalar(Scalar {
             type_name: value.type_name(),
             text: format::shown(*x),
             json: serde_json::json!(x),
         }),
         other => Shown::Scalar(scalar(other)),
+    })
+}
+
+fn report_snapshot(
+    report: &crate::value::Report,
+    work: Work,
+    span: Span,
+) -> Result<ReportSnapshot, Diagnostic> {
+    Ok(ReportSnapshot {
+        title: report.title.clone(),
+        table: table_snapshot(&report.table.clone().lazy(), work, span)?,
+        notes: report.notes.clone(),
+        conventions: report.conventions.clone(),
     })
 }
 
@@ -241,6 +262,7 @@ fn scalar(value: &Value) -> Scalar {
         Value::Table(_) => ("<table>".into(), serde_json::Value::Null),
         Value::Model(m) => (crate::model::render::text(m), serde_json::Value::Null),
         Value::Report(r) => (r.title.clone(), serde_json::Value::Null),
+        Value::Survey(s) => (s.summary.title.clone(), serde_json::Value::Null),
         Value::Plot(p) => (p.describe(), serde_json::Value::Null),
         Value::Message(m) => (m.clone(), serde_json::json!(m)),
         Value::Nothing => (String::new(), serde_json::Value::Null),

@@ -227,7 +227,7 @@ fn use_table(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         );
     };
     match ctx.env.bindings.get(name) {
-        Some(Value::Table(_)) => {
+        Some(Value::Table(_) | Value::Survey(_)) => {
             ctx.effects.use_table = Some(name.to_string());
             Ok(Value::Nothing)
         }

@@ -11,6 +11,7 @@ mod reshape;
 pub mod signature;
 mod simulate;
 mod summary;
+mod survey;
 
 use polars::prelude::*;
 use spel_grammar::ast::{Arg, ArgValue, Clause, Connective, Expr as Ast, VerbCall};
@@ -70,6 +71,7 @@ pub fn all() -> impl Iterator<Item = &'static Verb> {
         .chain(post::VERBS)
         .chain(simulate::VERBS)
         .chain(designs::VERBS)
+        .chain(survey::VERBS)
         .chain(plot::VERBS)
 }
 
@@ -357,31 +359,69 @@ impl<'a> VerbCtx<'a> {
         Ok(Some((spec, expr)))
     }
 
-    /// The table this verb works on: piped in, `from x`, or the current table.
+    /// The table this verb works on: piped in, `from x`, or the current table. A survey
+    /// there is an error: this verb would ignore its design.
     pub fn table(&self) -> Result<LazyFrame, Diagnostic> {
-        if let Some(lf) = self.input.as_ref().and_then(Value::as_table) {
-            return Ok(lf);
+        match self.source()? {
+            Some((Value::Survey(_), span)) => Err(self.survey_not_table(span)),
+            Some((value, span)) => value
+                .as_table()
+                .ok_or_else(|| not_a_table(span, value.type_name())),
+            None => Err(Diagnostic::new(
+                "spel::table::none",
+                format!("`{}` needs a table, and none is in use", self.verb.name),
+            )
+            .at(self.call.verb.span)
+            .with_help(format!(
+                "pipe one in (`d |> {0} ...`), add `from d`, or `use d` first",
+                self.verb.name
+            ))),
+        }
+    }
+
+    /// The survey this verb works on, when its table is one (piped in, `from s`, or in
+    /// use); `None` when it is a plain table or there is none.
+    pub fn survey(&self) -> Result<Option<std::sync::Arc<crate::value::Survey>>, Diagnostic> {
+        Ok(match self.source()? {
+            Some((Value::Survey(s), _)) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// The value the verb works on and where it was named: piped in (the verb's span),
+    /// `from x`, or the current table.
+    fn source(&self) -> Result<Option<(Value, Span)>, Diagnostic> {
+        if let Some(value) = &self.input {
+            return Ok(Some((value.clone(), self.call.verb.span)));
         }
         if let Some(from) = self.clause(Connective::From) {
             let Some(arg) = from.args.first() else {
                 return Err(Diagnostic::internal("empty from clause").at(from.span));
             };
-            return self.table_arg(arg);
+            let Some(expr) = arg.as_expr() else {
+                return Err(not_a_table(arg.span, "formula"));
+            };
+            return Ok(Some((crate::eval::expr::evaluate(expr, self.env)?, expr.span)));
         }
-        if let Some(name) = self.env.current
-            && let Some(lf) = self.env.bindings.get(name).and_then(Value::as_table)
-        {
-            return Ok(lf);
-        }
-        Err(Diagnostic::new(
-            "spel::table::none",
-            format!("`{}` needs a table, and none is in use", self.verb.name),
+        Ok(self
+            .env
+            .current
+            .and_then(|name| self.env.bindings.get(name))
+            .map(|value| (value.clone(), self.call.verb.span)))
+    }
+
+    fn survey_not_table(&self, span: Span) -> Diagnostic {
+        Diagnostic::new(
+            "spel::survey::plain_verb",
+            format!("`{}` would ignore this survey's design", self.verb.name),
         )
-        .at(self.call.verb.span)
-        .with_help(format!(
-            "pipe one in (`d |> {0} ...`), add `from d`, or `use d` first",
-            self.verb.name
-        )))
+        .at(span)
+        .with_label("a survey: weights, strata and PSUs")
+        .with_help(
+            "estimate from it with its design (`estimate mean(x) from s`, `model y ~ x from s`); \
+             `filter` and `derive` keep the design; to treat its rows as a plain table, use \
+             the table the survey was made from",
+        )
     }
 
     /// Whether a table was piped in.
@@ -394,10 +434,12 @@ impl<'a> VerbCtx<'a> {
         let Some(expr) = arg.as_expr() else {
             return Err(not_a_table(arg.span, "formula"));
         };
-        let value = crate::eval::expr::evaluate(expr, self.env)?;
-        value
-            .as_table()
-            .ok_or_else(|| not_a_table(expr.span, value.type_name()))
+        match crate::eval::expr::evaluate(expr, self.env)? {
+            Value::Survey(_) => Err(self.survey_not_table(expr.span)),
+            value => value
+                .as_table()
+                .ok_or_else(|| not_a_table(expr.span, value.type_name())),
+        }
     }
 
     /// A scope over `lf`'s columns for translating expressions.

@@ -6,7 +6,7 @@ use spel_grammar::Diagnostic;
 use spel_grammar::ast::{Connective, SortOrder};
 
 use super::{Example, Output, Verb, VerbCtx, column_names};
-use crate::value::{Value, dtype_name};
+use crate::value::{Survey, Value, dtype_name};
 
 pub static VERBS: &[Verb] = &[
     Verb {
@@ -185,8 +185,32 @@ pub static VERBS: &[Verb] = &[
 ];
 
 fn filter(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    if let Some(survey) = ctx.survey()? {
+        return filter_survey(ctx, &survey);
+    }
     let lf = ctx.table()?;
-    let scope = ctx.scope(&lf)?;
+    let condition = filter_condition(ctx, &lf)?;
+    Ok(Value::Table(lf.filter(condition)))
+}
+
+/// A survey's subpopulation: its rows stay (every PSU counts in a variance); the
+/// condition joins its domain.
+fn filter_survey(ctx: &VerbCtx, survey: &Survey) -> Result<Value, Diagnostic> {
+    let condition = filter_condition(ctx, &survey.table)?;
+    let mut subpopulation = survey.clone();
+    subpopulation.domain = Some(match subpopulation.domain {
+        Some(domain) => domain.and(condition),
+        None => condition,
+    });
+    subpopulation
+        .domain_text
+        .extend(ctx.args().iter().map(|a| ctx.text(a.span).to_string()));
+    Ok(Value::Survey(std::sync::Arc::new(subpopulation)))
+}
+
+/// `filter`'s conditions, each checked to be true or false, joined by `&`.
+fn filter_condition(ctx: &VerbCtx, lf: &LazyFrame) -> Result<Expr, Diagnostic> {
+    let scope = ctx.scope(lf)?;
     let args = ctx.args();
     if args.is_empty() {
         return Err(ctx.usage_error("`filter` needs a condition, such as `year >= 2020`"));
@@ -217,10 +241,7 @@ fn filter(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             None => expr,
         });
     }
-    Ok(Value::Table(match condition {
-        Some(c) => lf.filter(c),
-        None => lf,
-    }))
+    condition.ok_or_else(|| ctx.usage_error("`filter` needs a condition"))
 }
 
 fn describe_type(dtype: &DataType) -> String {
@@ -234,7 +255,15 @@ fn describe_type(dtype: &DataType) -> String {
 }
 
 fn derive(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
-    let mut lf = ctx.table()?;
+    if let Some(survey) = ctx.survey()? {
+        let mut derived = (*survey).clone();
+        derived.table = derive_columns(ctx, survey.table.clone())?;
+        return Ok(Value::Survey(std::sync::Arc::new(derived)));
+    }
+    Ok(Value::Table(derive_columns(ctx, ctx.table()?)?))
+}
+
+fn derive_columns(ctx: &VerbCtx, mut lf: LazyFrame) -> Result<LazyFrame, Diagnostic> {
     let args = ctx.args();
     if args.is_empty() {
         return Err(ctx.usage_error("`derive` needs `name = expression`"));
@@ -252,7 +281,7 @@ fn derive(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         let (expr, _) = scope.checked(ast)?;
         lf = lf.with_columns([expr.alias(name.name.as_str())]);
     }
-    Ok(Value::Table(lf))
+    Ok(lf)
 }
 
 fn select(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {

@@ -10,6 +10,7 @@
 //! - [`conditioning`]: numeric columns centred and scaled for a fit, and back.
 //! - [`linalg`]: solving and inverting small symmetric systems, R's rank decision.
 //! - [`cancel`]: the flag an interrupted fit's loops stop at.
+//! - [`survey`]: design-based totals, means and quantiles of complex samples.
 
 // Numeric code walks parallel per-row arrays (y, mu, weights, columns) by index.
 #![allow(clippy::needless_range_loop)]
@@ -27,4 +28,5 @@ pub mod negbin;
 pub mod ranks;
 pub mod rows;
 pub mod separation;
+pub mod survey;
 pub mod vcov;
