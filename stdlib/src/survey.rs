@@ -78,7 +78,21 @@ pub fn read(
     for (k, expr) in columns.into_iter().enumerate() {
         selected.push(expr.alias(k.to_string()));
     }
-    let df = work.collect(survey.table.clone().select(selected), "survey rows", spans.call)?;
+    // One of the table's own columns goes along, so that constants (no strata, no
+    // weights) take its height rather than making a one-row frame.
+    let schema = survey
+        .table
+        .clone()
+        .collect_schema()
+        .map_err(|e| polars_error(e).at(spans.call))?;
+    if let Some(first) = schema.iter_names().next() {
+        selected.push(col(first.clone()).alias(".height"));
+    }
+    let df = work.collect(
+        survey.table.clone().select(selected),
+        "survey rows",
+        spans.call,
+    )?;
     let fail = |e: PolarsError| polars_error(e).at(spans.call);
     let labels = |name: &str| -> Result<Vec<Option<String>>, Diagnostic> {
         Ok(df
@@ -91,7 +105,13 @@ pub fn read(
             .collect())
     };
     let floats = |name: &str| -> Result<Vec<Option<f64>>, Diagnostic> {
-        Ok(df.column(name).map_err(fail)?.f64().map_err(fail)?.iter().collect())
+        Ok(df
+            .column(name)
+            .map_err(fail)?
+            .f64()
+            .map_err(fail)?
+            .iter()
+            .collect())
     };
     let (stratum, strata) = codes(
         labels(".stratum")?,
@@ -105,7 +125,12 @@ pub fn read(
         .as_ref()
         .map(|_| psu.iter().map(|&c| c as u64).collect());
     let fpc = match &survey.fpc {
-        Some(name) => Some(present(floats(".fpc")?, name, spans.fpc, "population size")?),
+        Some(name) => Some(present(
+            floats(".fpc")?,
+            name,
+            spans.fpc,
+            "population size",
+        )?),
         None => None,
     };
     let design = Design::new(&stratum, psu.as_deref(), fpc.as_deref(), survey.lonely_psu)
@@ -138,8 +163,7 @@ pub fn read(
         .iter()
         .map(|v| v.unwrap_or(false))
         .collect();
-    let columns = df
-        .drop_many([".stratum", ".psu", ".weight", ".fpc", ".domain"]);
+    let columns = df.drop_many([".stratum", ".psu", ".weight", ".fpc", ".domain", ".height"]);
     Ok(Sample {
         design,
         weights,
@@ -187,7 +211,12 @@ fn codes(
 }
 
 /// A design column's values, none missing.
-fn present(values: Vec<Option<f64>>, column: &str, span: Span, role: &str) -> Result<Vec<f64>, Diagnostic> {
+fn present(
+    values: Vec<Option<f64>>,
+    column: &str,
+    span: Span,
+    role: &str,
+) -> Result<Vec<f64>, Diagnostic> {
     values
         .iter()
         .enumerate()
@@ -214,11 +243,22 @@ fn weights_from_population(stratum: &[usize], psus_in: &[usize], fpc: Option<&[f
     stratum
         .iter()
         .zip(fpc)
-        .map(|(&h, &n)| if fractions { 1.0 / n } else { n / psus_in[h] as f64 })
+        .map(|(&h, &n)| {
+            if fractions {
+                1.0 / n
+            } else {
+                n / psus_in[h] as f64
+            }
+        })
         .collect()
 }
 
-fn design_error(error: DesignError, strata: &[String], survey: &Survey, spans: DesignSpans) -> Diagnostic {
+fn design_error(
+    error: DesignError,
+    strata: &[String],
+    survey: &Survey,
+    spans: DesignSpans,
+) -> Diagnostic {
     let strata_name = survey.strata.as_deref().unwrap_or("stratum");
     match error {
         DesignError::LonelyPsu(h) => Diagnostic::new(
@@ -230,6 +270,12 @@ fn design_error(error: DesignError, strata: &[String], survey: &Survey, spans: D
         )
         .at(if survey.psu.is_some() { spans.psu } else { spans.strata })
         .with_help("say how to treat it: `lonely_psu = adjust` (centred at the grand mean, conservative; R's \"adjust\", Stata's singleunit(centered)) or `lonely_psu = certainty` (no variance: it was sure to be sampled)"),
+        DesignError::SinglePsu => Diagnostic::new(
+            "spel::survey::single_psu",
+            "the whole sample is a single PSU, so no variance between PSUs can be estimated",
+        )
+        .at(if survey.psu.is_some() { spans.psu } else { spans.call })
+        .with_help("a design-based variance needs at least two PSUs; check the `psu` column"),
         DesignError::PopulationVaries(h) => Diagnostic::new(
             "spel::survey::fpc",
             format!(
@@ -273,7 +319,11 @@ pub fn summary(survey: &Survey, sample: &Sample) -> Result<Report, Diagnostic> {
         rows[h] += 1;
         weight[h] += sample.weights[i];
     }
-    let psus: Vec<i64> = design.psus_per_stratum().iter().map(|&n| n as i64).collect();
+    let psus: Vec<i64> = design
+        .psus_per_stratum()
+        .iter()
+        .map(|&n| n as i64)
+        .collect();
     let table = df!(
         "stratum" => sample.strata.clone(),
         "rows" => rows,
@@ -312,7 +362,8 @@ pub fn summary(survey: &Survey, sample: &Sample) -> Result<Report, Diagnostic> {
             "{} with a single PSU: {}.",
             strata_count(lonely),
             match survey.lonely_psu {
-                LonelyPsu::Adjust => "centred at the grand mean (lonely_psu = adjust, conservative)",
+                LonelyPsu::Adjust =>
+                    "centred at the grand mean (lonely_psu = adjust, conservative)",
                 _ => "taken as sampled with certainty, adding no variance (lonely_psu = certainty)",
             }
         ));

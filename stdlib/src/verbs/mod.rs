@@ -401,7 +401,10 @@ impl<'a> VerbCtx<'a> {
             let Some(expr) = arg.as_expr() else {
                 return Err(not_a_table(arg.span, "formula"));
             };
-            return Ok(Some((crate::eval::expr::evaluate(expr, self.env)?, expr.span)));
+            return Ok(Some((
+                crate::eval::expr::evaluate(expr, self.env)?,
+                expr.span,
+            )));
         }
         Ok(self
             .env

@@ -69,7 +69,18 @@ const SURVEY: Verb = Verb {
     examples: &[Example {
         summary: "A stratified sample of eight schools",
         code: "table type = [\"E\", \"E\", \"E\", \"E\", \"H\", \"H\", \"H\", \"H\"], score = [620, 700, 655, 590, 610, 680, 540, 575], w = [40, 40, 40, 40, 20, 20, 20, 20], size = [160, 160, 160, 160, 80, 80, 80, 80]\n  |> survey weights = w, strata = type, fpc = size",
-        output: "",
+        output: r#"Survey design: stratified sample, 8 rows in 2 strata and 8 PSUs
+shape: (2, 4)
+┌─────────┬──────┬──────┬────────────┐
+│ stratum ┆ rows ┆ psus ┆ weight_sum │
+│ ---     ┆ ---  ┆ ---  ┆ ---        │
+│ str     ┆ i64  ┆ i64  ┆ f64        │
+╞═════════╪══════╪══════╪════════════╡
+│ E       ┆    4 ┆    4 ┆        160 │
+│ H       ┆    4 ┆    4 ┆         80 │
+└─────────┴──────┴──────┴────────────┘
+Note: Variances by Taylor linearisation between PSUs within strata; the design's degrees of freedom are PSUs − strata = 6.
+Note: R's survey conventions: svydesign(ids = ~psu, strata = ~strata, weights = ~weights, fpc = ~fpc, nest = TRUE) — PSUs are numbered within strata; one stage of sampling (later stages' variation is carried by the PSUs' totals)"#,
     }],
     run: survey_verb,
 };
@@ -94,7 +105,18 @@ const ESTIMATE: Verb = Verb {
     examples: &[Example {
         summary: "A mean and a total from a stratified sample",
         code: "s = table type = [\"E\", \"E\", \"E\", \"E\", \"H\", \"H\", \"H\", \"H\"], score = [620, 700, 655, 590, 610, 680, 540, 575], w = [40, 40, 40, 40, 20, 20, 20, 20], size = [160, 160, 160, 160, 80, 80, 80, 80]\n  |> survey weights = w, strata = type, fpc = size\nestimate mean(score), total(score) from s",
-        output: "",
+        output: r#"Design-based estimates: 8 rows of 8
+shape: (2, 7)
+┌──────────────┬──────────┬───────────┬──────────┬───────────┬──────┬─────┐
+│ statistic    ┆ estimate ┆ std_error ┆ conf_low ┆ conf_high ┆ deff ┆ n   │
+│ ---          ┆ ---      ┆ ---       ┆ ---      ┆ ---       ┆ ---  ┆ --- │
+│ str          ┆ f64      ┆ f64       ┆ f64      ┆ f64       ┆ f64  ┆ i64 │
+╞══════════════╪══════════╪═══════════╪══════════╪═══════════╪══════╪═════╡
+│ mean(score)  ┆    627.9 ┆     18.36 ┆    591.9 ┆     663.9 ┆ 1.03 ┆   8 │
+│ total(score) ┆  150,700 ┆      4405 ┆  142,066 ┆   159,334 ┆ 1.03 ┆   8 │
+└──────────────┴──────────┴───────────┴──────────┴───────────┴──────┴─────┘
+Note: Standard errors by Taylor linearisation over 8 PSUs in 2 strata; the design has 6 degrees of freedom.
+Note: R's survey conventions: means as ratios of weighted totals (svymean), totals (svytotal), proportions as means of each value's indicator; intervals estimate ± z·SE, as confint() on them (Stata's svy uses t on the design's degrees of freedom); deff is the variance over simple random sampling's without replacement of as many rows from a population of the weights' sum (deff = TRUE)"#,
     }],
     run: estimate_verb,
 };
@@ -134,7 +156,9 @@ fn survey_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         strata: strata.map(|s| s.0),
         psu: psu.map(|p| p.0),
         fpc: fpc.map(|f| f.0),
-        lonely_psu: ctx.choice::<LonelyPsu>("lonely_psu")?.unwrap_or(LonelyPsu::Fail),
+        lonely_psu: ctx
+            .choice::<LonelyPsu>("lonely_psu")?
+            .unwrap_or(LonelyPsu::Fail),
         domain: None,
         domain_text: Vec::new(),
         summary: Report {
@@ -194,7 +218,9 @@ fn estimate_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     if statistics.is_empty() {
         return Err(ctx
             .usage_error("`estimate` needs a statistic, such as `mean(x)`")
-            .with_help("write `estimate mean(x), total(x), proportion(g), quantile(x, 0.5) from s`"));
+            .with_help(
+                "write `estimate mean(x), total(x), proportion(g), quantile(x, 0.5) from s`",
+            ));
     }
     let level = ctx.number("level")?.map_or(0.95, |(l, _)| l);
     let scope = ctx.scope(&survey.table)?;
@@ -222,9 +248,7 @@ fn estimate_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let sample = crate::survey::read(&survey, columns, spans, ctx.env.work())?;
     let fail = |e: PolarsError| polars_error(e).at(call);
     let groups: Option<Vec<Option<String>>> = match group {
-        Some(_) => Some(
-            text_column(&sample.columns, statistics.len()).map_err(fail)?,
-        ),
+        Some(_) => Some(text_column(&sample.columns, statistics.len()).map_err(fail)?),
         None => None,
     };
     let levels_of_group = match &groups {
@@ -281,10 +305,7 @@ fn estimate_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     all_notes.extend(notes);
     let title = format!(
         "Design-based estimates: {} of {}",
-        crate::format::plural(
-            sample.in_domain.iter().filter(|&&d| d).count(),
-            "row"
-        ),
+        crate::format::plural(sample.in_domain.iter().filter(|&&d| d).count(), "row"),
         crate::format::number(design.rows() as f64)
     );
     Ok(Value::Report(Arc::new(Report {
@@ -297,8 +318,12 @@ fn estimate_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
 
 /// How the statistics asked for were computed, for a reader checking them against R.
 fn conventions(statistics: &[Statistic]) -> Vec<String> {
-    let quantiles = statistics.iter().any(|s| matches!(s, Statistic::Quantile(..)));
-    let others = statistics.iter().any(|s| !matches!(s, Statistic::Quantile(..)));
+    let quantiles = statistics
+        .iter()
+        .any(|s| matches!(s, Statistic::Quantile(..)));
+    let others = statistics
+        .iter()
+        .any(|s| !matches!(s, Statistic::Quantile(..)));
     let mut conventions = Vec::new();
     if others {
         conventions.push("R's survey conventions: means as ratios of weighted totals (svymean), totals (svytotal), proportions as means of each value's indicator; intervals estimate ± z·SE, as confint() on them (Stata's svy uses t on the design's degrees of freedom); deff is the variance over simple random sampling's without replacement of as many rows from a population of the weights' sum (deff = TRUE)".into());
@@ -327,7 +352,11 @@ fn not_a_survey(ctx: &VerbCtx) -> Diagnostic {
 
 const STATISTICS: &[&str] = &["mean", "total", "proportion", "quantile"];
 
-fn statistic<'a>(ctx: &VerbCtx, ast: Option<&'a Ast>, span: Span) -> Result<Statistic<'a>, Diagnostic> {
+fn statistic<'a>(
+    ctx: &VerbCtx,
+    ast: Option<&'a Ast>,
+    span: Span,
+) -> Result<Statistic<'a>, Diagnostic> {
     let usage = || {
         Diagnostic::new(
             "spel::estimate::statistic",
@@ -345,9 +374,10 @@ fn statistic<'a>(ctx: &VerbCtx, ast: Option<&'a Ast>, span: Span) -> Result<Stat
     };
     let positional: Vec<&CallArg> = args.iter().collect();
     let first = || {
-        positional.first().map(|a| &a.value).ok_or_else(|| {
-            usage().with_help(format!("write `{}(column)`", function.name))
-        })
+        positional
+            .first()
+            .map(|a| &a.value)
+            .ok_or_else(|| usage().with_help(format!("write `{}(column)`", function.name)))
     };
     Ok(match function.name.as_str() {
         "mean" if positional.len() == 1 => Statistic::Mean(first()?),
@@ -419,7 +449,9 @@ fn variable_column(
             ),
         )
         .at(ast.span)
-        .with_help(format!("for the share of each of its values, write `proportion({text})`")));
+        .with_help(format!(
+            "for the share of each of its values, write `proportion({text})`"
+        )));
     }
     Ok(expr.cast(DataType::Float64))
 }
@@ -466,7 +498,12 @@ fn add_statistic(
         Statistic::Proportion(_) => (None, Some(text_column(&sample.columns, k)?)),
         _ => (
             Some(
-                sample.columns.column(&k.to_string())?.f64()?.iter().collect::<Vec<_>>(),
+                sample
+                    .columns
+                    .column(&k.to_string())?
+                    .f64()?
+                    .iter()
+                    .collect::<Vec<_>>(),
             ),
             None,
         ),
@@ -504,7 +541,11 @@ fn add_statistic(
                 } else {
                     estimators::total(&sample.design, &weights, &x)
                 };
-                let word = if matches!(statistic, Statistic::Mean(_)) { "mean" } else { "total" };
+                let word = if matches!(statistic, Statistic::Mean(_)) {
+                    "mean"
+                } else {
+                    "total"
+                };
                 push(format!("{word}({name})"), None, Row::normal(&e, z));
             }
             Statistic::Proportion(_) => {
@@ -516,7 +557,11 @@ fn add_statistic(
                         .map(|l| f64::from(l.as_deref() == Some(value.as_str())))
                         .collect();
                     let e = estimators::mean(&sample.design, &weights, &indicator);
-                    push(format!("proportion({name})"), Some(value), Row::normal(&e, z));
+                    push(
+                        format!("proportion({name})"),
+                        Some(value),
+                        Row::normal(&e, z),
+                    );
                 }
             }
             Statistic::Quantile(_, ps) => {
@@ -581,7 +626,13 @@ fn rows_table(rows: Rows, group: Option<&str>) -> PolarsResult<DataFrame> {
         Column::new("std_error".into(), nan_as_null(rows.std_error)),
         Column::new("conf_low".into(), nan_as_null(rows.conf_low)),
         Column::new("conf_high".into(), nan_as_null(rows.conf_high)),
-        Column::new("deff".into(), rows.deff),
+        Column::new(
+            "deff".into(),
+            rows.deff
+                .into_iter()
+                .map(|d| d.filter(|x| x.is_finite()))
+                .collect::<Vec<_>>(),
+        ),
         Column::new("n".into(), rows.n),
     ]);
     DataFrame::new(height, columns)

@@ -29,8 +29,14 @@ pub enum DesignError {
     PopulationVaries(usize),
     /// A population size that is not positive and finite (a row's index).
     BadPopulation(usize),
+    /// The whole sample is one PSU: no variance between PSUs can be seen.
+    SinglePsu,
     /// A stratum (its index) samples more PSUs than its population holds.
-    PopulationTooSmall { stratum: usize, sampled: usize, population: f64 },
+    PopulationTooSmall {
+        stratum: usize,
+        sampled: usize,
+        population: f64,
+    },
 }
 
 /// The sample's structure: which stratum and PSU each row belongs to, and each stratum's
@@ -76,6 +82,9 @@ impl Design {
         let mut psus_in = vec![0; strata];
         for &h in &psu_stratum {
             psus_in[h] += 1;
+        }
+        if psu_stratum.len() == 1 {
+            return Err(DesignError::SinglePsu);
         }
         let fpc = finite_population_factors(stratum, &psus_in, population)?;
         if lonely == LonelyPsu::Fail
@@ -238,7 +247,9 @@ pub fn total(design: &Design, weights: &[f64], x: &[f64]) -> Estimate {
     let sample = Sample::new(weights, x);
     let influence: Vec<f64> = (0..x.len()).map(|i| weights[i] * sample.value(i)).collect();
     let variance = design.variance(&influence);
-    let simple_random = sample.simple_random_variance().map(|v| v * sample.population.powi(2));
+    let simple_random = sample
+        .simple_random_variance()
+        .map(|v| v * sample.population.powi(2));
     sample.estimate(sample.mean * sample.population, variance, simple_random)
 }
 
@@ -266,20 +277,25 @@ impl<'a> Sample<'a> {
         let mut sample = Sample {
             weights,
             x,
-            population: weights.iter().sum(),
+            population: compensated_sum(weights.iter().copied()),
             rows: weights.iter().filter(|&&w| w != 0.0).count(),
             mean: 0.0,
         };
-        sample.mean = (0..x.len())
-            .map(|i| weights[i] * sample.value(i))
-            .sum::<f64>()
-            / sample.population;
+        // As `svymean`: each row's x·w/W, summed in extended precision (R's colSums
+        // keeps a long double), so that a share of 1 comes out 1 as R's does, which
+        // decides whether a quantile's interval reaches past the top.
+        sample.mean =
+            compensated_sum((0..x.len()).map(|i| sample.value(i) * weights[i] / sample.population));
         sample
     }
 
     /// Row i's value, 0 outside the domain (where it may be missing).
     fn value(&self, i: usize) -> f64 {
-        if self.weights[i] == 0.0 { 0.0 } else { self.x[i] }
+        if self.weights[i] == 0.0 {
+            0.0
+        } else {
+            self.x[i]
+        }
     }
 
     /// The variance of the mean under simple random sampling without replacement of as
@@ -305,6 +321,21 @@ impl<'a> Sample<'a> {
             population: self.population,
         }
     }
+}
+
+/// Neumaier's compensated sum: as exact as a long double's for the sums here.
+fn compensated_sum(terms: impl Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut compensation) = (0.0f64, 0.0f64);
+    for term in terms {
+        let next = sum + term;
+        compensation += if sum.abs() >= term.abs() {
+            (sum - next) + term
+        } else {
+            (term - next) + sum
+        };
+        sum = next;
+    }
+    sum + compensation
 }
 
 /// A quantile with Woodruff's interval, as `svyquantile(..., interval.type = "mean")`.
@@ -338,16 +369,16 @@ pub fn quantile(
     let critical = critical_value(level, df);
     let low = share.estimate - critical * share.std_error;
     let high = share.estimate + critical * share.std_error;
-    let conf_low = if low.is_nan() || low < 0.0 {
-        f64::NAN
-    } else {
-        weighted_quantile(weights, x, low)
+    // Past 0 or 1 the interval has no end (NaN, as R); a probability within rounding of
+    // them is taken as at them, where R's answer turns on the last bit of a sum.
+    let end = |p: f64| {
+        if p.is_nan() || !(-1e-12..=1.0 + 1e-12).contains(&p) {
+            f64::NAN
+        } else {
+            weighted_quantile(weights, x, p.clamp(0.0, 1.0))
+        }
     };
-    let conf_high = if high.is_nan() || high > 1.0 {
-        f64::NAN
-    } else {
-        weighted_quantile(weights, x, high)
-    };
+    let (conf_low, conf_high) = (end(low), end(high));
     Quantile {
         estimate,
         conf_low,
@@ -364,8 +395,7 @@ pub fn critical_value(level: f64, df: Option<usize>) -> f64 {
     match df {
         None => Normal::standard().inverse_cdf(upper),
         Some(0) => f64::NAN,
-        Some(df) => StudentsT::new(0.0, 1.0, df as f64)
-            .map_or(f64::NAN, |t| t.inverse_cdf(upper)),
+        Some(df) => StudentsT::new(0.0, 1.0, df as f64).map_or(f64::NAN, |t| t.inverse_cdf(upper)),
     }
 }
 
@@ -379,16 +409,22 @@ pub fn weighted_quantile(weights: &[f64], x: &[f64], p: f64) -> f64 {
         return f64::NAN;
     }
     rows.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    // Running sums as R's cumsum keeps them (in long double, each rounded once), so that
+    // where p·W meets one exactly the same row is chosen.
     let mut cumulative = Vec::with_capacity(rows.len());
-    let mut sum = 0.0;
+    let (mut running, mut compensation) = (0.0f64, 0.0f64);
     for &i in &rows {
-        sum += weights[i];
-        cumulative.push(sum);
+        let next = running + weights[i];
+        compensation += if running.abs() >= weights[i].abs() {
+            (running - next) + weights[i]
+        } else {
+            (weights[i] - next) + running
+        };
+        running = next;
+        cumulative.push(running + compensation);
     }
-    let position = cumulative
-        .iter()
-        .rposition(|&c| c <= p * sum)
-        .unwrap_or(0);
+    let sum = *cumulative.last().expect("rows is not empty");
+    let position = cumulative.iter().rposition(|&c| c <= p * sum).unwrap_or(0);
     let next = (position + 1).min(rows.len() - 1);
     if p - cumulative[position] / sum == 0.0 {
         x[rows[position]]
@@ -459,8 +495,14 @@ mod tests {
         let z = [1.0, 3.0, 2.0];
         let certain = Design::new(&stratum, None, None, LonelyPsu::Certainty).unwrap();
         let adjusted = Design::new(&stratum, None, None, LonelyPsu::Adjust).unwrap();
-        close(certain.variance(&z), 2.0, 1e-12);
-        close(adjusted.variance(&z), 2.0 + 4.0, 1e-12);
+        // Stratum 0: totals 1 and 3 about 2, times 2/1 → 4; the lonely stratum adds
+        // nothing when certain, its total squared (about the grand mean 0) when adjusted.
+        close(certain.variance(&z), 4.0, 1e-12);
+        close(adjusted.variance(&z), 4.0 + 4.0, 1e-12);
+        assert_eq!(
+            Design::new(&[0], None, None, LonelyPsu::Adjust).unwrap_err(),
+            DesignError::SinglePsu
+        );
     }
 
     #[test]
@@ -470,7 +512,11 @@ mod tests {
         let err = Design::new(&[0, 0, 0], None, Some(&[2.0; 3]), LonelyPsu::Fail);
         assert!(matches!(
             err.unwrap_err(),
-            DesignError::PopulationTooSmall { stratum: 0, sampled: 3, .. }
+            DesignError::PopulationTooSmall {
+                stratum: 0,
+                sampled: 3,
+                ..
+            }
         ));
     }
 
@@ -496,7 +542,10 @@ mod tests {
         let x = [3.0, 1.0, 2.0];
         assert_eq!(weighted_quantile(&w, &x, 0.5), 2.0);
         // Exactly at a cumulative weight: that row's value.
-        assert_eq!(weighted_quantile(&[1.0; 4], &[1.0, 2.0, 3.0, 4.0], 0.5), 2.0);
+        assert_eq!(
+            weighted_quantile(&[1.0; 4], &[1.0, 2.0, 3.0, 4.0], 0.5),
+            2.0
+        );
         // Below the first row's weight `survey` counts the first row as below.
         assert_eq!(weighted_quantile(&w, &x, 0.1), 2.0);
         assert_eq!(weighted_quantile(&w, &x, 1.0), 3.0);

@@ -11,7 +11,8 @@
 # (synthetic control against Stata's Proposition 99 fit, SLSQP and pysyncon); with
 # `--rddensity`, to manipulation.py (the manipulation test against the rddensity package);
 # with `--meta`, to meta.py (meta-analysis against R's metafor, from Debian's packages,
-# installed when missing).
+# installed when missing); with `--survey`, to survey.py (design-based estimates against
+# R's survey package, likewise).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 venv=${SPEL_VENV:-$HOME/.cache/spel/venv}
@@ -27,6 +28,14 @@ need_metafor() {
   { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
       r-base-core r-cran-metafor r-cran-jsonlite; } >/dev/null
 }
+# R's survey package, likewise, for the survey designs' check.
+need_survey() {
+  Rscript -e 'library(survey); library(jsonlite)' >/dev/null 2>&1 && return
+  local sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
+      r-base-core r-cran-survey r-cran-jsonlite; } >/dev/null
+}
 check=differential.py
 case "${1:-}" in
   --its) check=its.py; shift ;;
@@ -38,5 +47,6 @@ case "${1:-}" in
   --synth) check=synth.py; shift ;;
   --rddensity) check=manipulation.py; shift ;;
   --meta) check=meta.py; need_metafor; shift ;;
+  --survey) check=survey.py; need_survey; shift ;;
 esac
 exec "$venv/bin/python" "$root/stdlib/tests/differential/$check" "$target/debug/spel" "$@"

@@ -13,6 +13,7 @@ mod options;
 mod plots;
 mod scale;
 mod session;
+mod survey;
 
 use std::path::{Path, PathBuf};
 
