@@ -39,6 +39,9 @@ pub struct Options {
     /// first-stage residual. The variance then uses the structural residuals `y − Xβ`
     /// (X the endogenous values themselves), and the fit reports no likelihood.
     pub instrumented: Vec<(usize, Vec<f64>)>,
+    /// A model on a survey: the one cluster column holds each row's PSU in this design,
+    /// whose strata and finite population factors make the variance.
+    pub survey: Option<std::sync::Arc<spel_stats::survey::Design>>,
 }
 
 impl Options {
@@ -427,6 +430,22 @@ impl Variance {
             clusters: &data.clusters,
             cluster_scores: fitted.cluster_scores.as_deref(),
         };
+        if let Some(survey) = &options.survey {
+            let (v, df) = survey_variance(survey, design, &inputs);
+            let v = data.conditioning.covariance(&fitted.kept, &v);
+            let distribution = survey_distribution(df, fitted.kept.len(), options)?;
+            return Ok(Variance {
+                v,
+                n_obs,
+                absorbed,
+                k,
+                ols,
+                residual_ss,
+                has_probability_weights,
+                estimator,
+                distribution,
+            });
+        }
         let v = data.conditioning.covariance(
             &fitted.kept,
             &vcov::estimate(&inputs, estimator, options.adjustment),
@@ -447,6 +466,58 @@ impl Variance {
             distribution,
         })
     }
+}
+
+/// The linearised variance of a model on a survey, as R's `svyglm`: each PSU's sums of
+/// scores centred within its stratum (n/(n − 1) and the finite population factor), in
+/// the sandwich of (X'WX)⁻¹; and the design's degrees of freedom over the PSUs the
+/// model's rows fall in. The cluster column's labels are the design's PSU numbers.
+fn survey_variance(
+    survey: &spel_stats::survey::Design,
+    design: &Design,
+    inputs: &vcov::Inputs,
+) -> (Mat<f64>, usize) {
+    let labels: Vec<usize> = design.clusters[0]
+        .labels
+        .iter()
+        .map(|l| l.parse().expect("the survey's PSU numbers"))
+        .collect();
+    let mut present = vec![false; survey.psus()];
+    for &id in design.clusters[0].grouping.ids.iter() {
+        present[labels[id as usize]] = true;
+    }
+    let v = vcov::from_cluster_sums(inputs, |sums| {
+        let p = inputs.rows.width();
+        let mut totals = vec![vec![0.0; p]; survey.psus()];
+        for (level, sum) in sums.chunks(p.max(1)).enumerate() {
+            totals[labels[level]].copy_from_slice(sum);
+        }
+        let covariance = survey.covariance_of_totals(&totals);
+        Mat::from_fn(p, p, |a, b| covariance[a][b])
+    });
+    (v, survey.degrees_of_freedom_of(&present))
+}
+
+/// t on the design's degrees of freedom plus one, less the coefficients, for every
+/// family (`svyglm`'s `df.residual` and `summary`).
+fn survey_distribution(
+    design_df: usize,
+    coefficients: usize,
+    options: &Options,
+) -> Result<Distribution, Diagnostic> {
+    let df = design_df as f64 + 1.0 - coefficients as f64;
+    if df < 1.0 {
+        return Err(Diagnostic::new(
+            "spel::model::survey_df",
+            format!(
+                "the design has {design_df} degrees of freedom (PSUs − strata), too few for {} coefficients",
+                coefficients
+            ),
+        )
+        .at(options.outcome_span)
+        .with_help("a design-based test needs more PSUs than coefficients; drop terms"));
+    }
+    Ok(Distribution::StudentT(df))
 }
 
 /// A two-way clustered variance with its negative eigenvalues set to zero, said in a
@@ -542,13 +613,16 @@ fn describe(
         Some(_) => as_ivregress(se_factor),
         None => se_factor,
     };
-    let se_description = describe_se(
-        variance.estimator,
-        se_factor,
-        design,
-        variance.distribution,
-        options.level,
-    );
+    let se_description = match &options.survey {
+        Some(survey) => describe_survey_se(survey, variance.distribution, options.level),
+        None => describe_se(
+            variance.estimator,
+            se_factor,
+            design,
+            variance.distribution,
+            options.level,
+        ),
+    };
     let (references, conventions) = design_notes(design, variance.absorbed, variance.ols);
     notes.extend(references);
 
@@ -681,6 +755,14 @@ fn glm_family(
 /// Clustered errors need at least two clusters of each grouping.
 fn check_clusters(design: &Design, options: &Options) -> Result<(), Diagnostic> {
     for named in &design.clusters {
+        if named.grouping.levels < 2 && options.survey.is_some() {
+            return Err(Diagnostic::new(
+                "spel::model::survey_df",
+                "the model's rows fall in a single PSU of the survey, so its variance cannot be estimated",
+            )
+            .at(options.outcome_span)
+            .with_help("a design-based variance needs rows in two PSUs or more; check the subpopulation and the missing values"));
+        }
         if named.grouping.levels < 2 {
             return Err(Diagnostic::new(
                 "spel::model::one_cluster",
@@ -1185,6 +1267,26 @@ fn as_ivregress(factor: &'static str) -> &'static str {
         CLUSTER_AS_REGRESS => "factor G/(G-1)·(N-1)/(N-K) as Stata's ivregress, small",
         other => other,
     }
+}
+
+fn describe_survey_se(
+    survey: &spel_stats::survey::Design,
+    distribution: Distribution,
+    level: f64,
+) -> String {
+    let strata = match survey.strata() {
+        1 => "1 stratum".to_string(),
+        n => format!("{} strata", format::count(n)),
+    };
+    let dist = match distribution {
+        Distribution::Normal => "z".to_string(),
+        Distribution::StudentT(df) => format!("t({})", format::number(df)),
+    };
+    format!(
+        "survey design (linearised over {} PSUs in {strata}, as R's svyglm); {dist}-based {}% intervals",
+        format::count(survey.psus()),
+        format::number(level * 100.0)
+    )
 }
 
 fn describe_se(

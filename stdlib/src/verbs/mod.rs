@@ -11,7 +11,7 @@ mod reshape;
 pub mod signature;
 mod simulate;
 mod summary;
-mod survey;
+pub(crate) mod survey;
 
 use polars::prelude::*;
 use spel_grammar::ast::{Arg, ArgValue, Clause, Connective, Expr as Ast, VerbCall};

@@ -122,6 +122,22 @@ fn model(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         }
         return Err(d);
     };
+    if let Some(survey) = ctx.survey()? {
+        let rows = super::survey::model_rows(ctx, &survey)?;
+        let mut model = fit_formula_with(ctx, formula, rows.table.clone(), Some(&rows))?;
+        if !survey.domain_text.is_empty() {
+            model.notes.insert(
+                0,
+                format!(
+                    "Subpopulation: the rows where {} ({} of the survey's {}); the variance keeps every PSU of the sample.",
+                    survey.domain_text.join(" and "),
+                    crate::format::count(model.n_total),
+                    crate::format::count(rows.design.rows()),
+                ),
+            );
+        }
+        return Ok(Value::Model(std::sync::Arc::new(model)));
+    }
     let lf = ctx.table()?;
     if ctx.clause(Connective::By).is_some() {
         return model_by_group(ctx, formula, lf);
@@ -384,6 +400,16 @@ pub(crate) fn fit_formula(
     formula: &spel_grammar::ast::Formula,
     lf: polars::prelude::LazyFrame,
 ) -> Result<crate::model::Model, Diagnostic> {
+    fit_formula_with(ctx, formula, lf, None)
+}
+
+/// [`fit_formula`], or on a survey's rows with its weights and PSUs.
+fn fit_formula_with(
+    ctx: &VerbCtx,
+    formula: &spel_grammar::ast::Formula,
+    lf: polars::prelude::LazyFrame,
+    survey: Option<&super::survey::SurveyRows>,
+) -> Result<crate::model::Model, Diagnostic> {
     let scope = ctx.scope(&lf)?;
     let text = |s| ctx.text(s).to_string();
     let resolved = resolve::resolve(formula, &text)?;
@@ -391,13 +417,20 @@ pub(crate) fn fit_formula(
     let request = design::Request {
         outcome: &formula.lhs,
         condition: formula.condition.as_ref(),
-        weights: column_option(ctx, "weights"),
+        weights: match survey {
+            Some(rows) => Some(&rows.weights),
+            None => column_option(ctx, "weights"),
+        },
         freq: column_option(ctx, "freq"),
         trials: column_option(ctx, "trials"),
-        clusters: cluster_columns(ctx)?,
+        clusters: match survey {
+            Some(rows) => vec![&rows.psu],
+            None => cluster_columns(ctx)?,
+        },
         codings: &[],
     };
-    let options = model_options(ctx, formula, &resolved)?;
+    let mut options = model_options(ctx, formula, &resolved)?;
+    options.survey = survey.map(|rows| rows.design.clone());
     let built = design::build(
         lf.clone(),
         &scope,
@@ -542,5 +575,6 @@ pub(crate) fn model_options(
         outcome_span: formula.lhs.span,
         option_spans,
         instrumented: Vec::new(),
+        survey: None,
     })
 }

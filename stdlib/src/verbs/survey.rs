@@ -637,3 +637,77 @@ fn rows_table(rows: Rows, group: Option<&str>) -> PolarsResult<DataFrame> {
     ]);
     DataFrame::new(height, columns)
 }
+
+/// A survey's rows as `model` fits them: the subpopulation's, each with its weight and
+/// its PSU's number in the design (`.spel_weight`, `.spel_psu`), named by expressions the
+/// model's design reads like the user's own columns.
+pub(crate) struct SurveyRows {
+    pub table: LazyFrame,
+    pub design: Arc<estimators::Design>,
+    pub weights: Ast,
+    pub psu: Ast,
+}
+
+const WEIGHT_COLUMN: &str = ".spel_weight";
+const PSU_COLUMN: &str = ".spel_psu";
+
+pub(crate) fn model_rows(ctx: &VerbCtx, survey: &Survey) -> Result<SurveyRows, Diagnostic> {
+    let call = ctx.call.span;
+    for option in ["weights", "freq", "cluster", "se"] {
+        if let Some(arg) = ctx.option(option) {
+            return Err(Diagnostic::new(
+                "spel::survey::model_option",
+                format!("a model on a survey takes no `{option}`"),
+            )
+            .at(arg.span)
+            .with_help("the survey's design gives the weights, the PSUs and the variance (linearised, as R's svyglm); drop the option"));
+        }
+    }
+    if let Some(clause) = ctx.clause(Connective::By) {
+        return Err(Diagnostic::new(
+            "spel::survey::model_by",
+            "`model ... by` is not taken on a survey",
+        )
+        .at(clause.connective_span)
+        .with_help("fit each group as a subpopulation: `s |> filter group == \"a\" |> model ...`, or add the group to the formula"));
+    }
+    let spans = DesignSpans {
+        call,
+        weights: call,
+        strata: call,
+        psu: call,
+        fpc: call,
+    };
+    let sample = crate::survey::read(survey, Vec::new(), spans, ctx.env.work())?;
+    let fail = |e: PolarsError| polars_error(e).at(call);
+    let mut rows = ctx
+        .env
+        .work()
+        .collect(survey.table.clone(), "survey rows", call)?;
+    let psu: Vec<String> = sample
+        .design
+        .row_psus()
+        .iter()
+        .map(|j| j.to_string())
+        .collect();
+    rows.with_column(Column::new(WEIGHT_COLUMN.into(), sample.weights))
+        .map_err(fail)?;
+    rows.with_column(Column::new(PSU_COLUMN.into(), psu))
+        .map_err(fail)?;
+    rows.with_column(Column::new(".spel_domain".into(), sample.in_domain))
+        .map_err(fail)?;
+    let table = rows
+        .lazy()
+        .filter(col(".spel_domain"))
+        .drop(cols([".spel_domain"]));
+    let name = |column: &str| Ast {
+        kind: ExprKind::Ident(column.to_string()),
+        span: call,
+    };
+    Ok(SurveyRows {
+        table,
+        design: Arc::new(sample.design),
+        weights: name(WEIGHT_COLUMN),
+        psu: name(PSU_COLUMN),
+    })
+}

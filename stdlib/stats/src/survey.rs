@@ -133,15 +133,12 @@ impl Design {
     /// those with a row of nonzero weight.
     pub fn degrees_of_freedom(&self, weights: &[f64]) -> usize {
         let mut psu_in = vec![false; self.psus()];
-        let mut stratum_in = vec![false; self.strata()];
         for (i, &w) in weights.iter().enumerate() {
             if w != 0.0 {
                 psu_in[self.psu[i]] = true;
-                stratum_in[self.psu_stratum[self.psu[i]]] = true;
             }
         }
-        let count = |v: &[bool]| v.iter().filter(|&&b| b).count();
-        count(&psu_in).saturating_sub(count(&stratum_in))
+        self.degrees_of_freedom_of(&psu_in)
     }
 
     /// The linearised variance of a total whose rows contribute `influence`.
@@ -160,6 +157,30 @@ impl Design {
                 totals[self.psu[i]][k] += z;
             }
         }
+        self.covariance_of_totals(&totals)
+    }
+
+    /// Each row's PSU, numbered as [`Design::covariance_of_totals`] takes them.
+    pub fn row_psus(&self) -> &[usize] {
+        &self.psu
+    }
+
+    /// The degrees of freedom of a subpopulation given by which PSUs hold its rows.
+    pub fn degrees_of_freedom_of(&self, psu_present: &[bool]) -> usize {
+        let mut stratum_in = vec![false; self.strata()];
+        for (j, &present) in psu_present.iter().enumerate() {
+            if present {
+                stratum_in[self.psu_stratum[j]] = true;
+            }
+        }
+        let count = |v: &[bool]| v.iter().filter(|&&b| b).count();
+        count(psu_present).saturating_sub(count(&stratum_in))
+    }
+
+    /// The covariance of totals from each PSU's sums (`totals[j]`, one number per
+    /// total; a PSU the estimate's rows miss sums to zero and still counts).
+    pub fn covariance_of_totals(&self, totals: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let p = totals.first().map_or(0, Vec::len);
         let mut means = vec![vec![0.0; p]; self.strata()];
         for (j, total) in totals.iter().enumerate() {
             let h = self.psu_stratum[j];

@@ -171,6 +171,17 @@ pub fn estimate(inputs: &Inputs, estimator: Estimator, adjustment: Adjustment) -
     }
 }
 
+/// The sandwich whose meat `meat` makes from the one clustering's sums of scores (`p`
+/// numbers a cluster, in the clustering's order): a survey design's, which centres the
+/// PSUs' sums within strata.
+pub fn from_cluster_sums(inputs: &Inputs, meat: impl FnOnce(&[f64]) -> Mat<f64>) -> Mat<f64> {
+    let sums = match inputs.clusters {
+        [one] => cluster_sums(inputs, one),
+        _ => Vec::new(),
+    };
+    sandwich(inputs.bread, &meat(&sums), 1.0)
+}
+
 /// Turns a block of rows into their scores x_i · w_i · r_i (divided by 1 - h_ii for HC3).
 fn scale_to_scores(inputs: &Inputs, start: usize, len: usize, mut block: MatMut<f64>, hc3: bool) {
     let p = block.ncols();

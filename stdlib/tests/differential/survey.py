@@ -33,8 +33,9 @@ def api_cases():
     cases = []
     for name, design in (("apistrat", {"strata": True, "psu": False}), ("apiclus1", {"strata": False, "psu": True})):
         d = pd.read_csv(os.path.join(ROOT, "examples", "data", f"{name}.csv"))
-        data = pd.DataFrame({"st": d.stype, "cl": d.dnum, "w": d.pw, "N": d.fpc, "x": d.api00,
-                             "g": d.stype, "h": d.awards, "u": d.meals / 100.0})
+        # Scores scaled so that the logit's `x > 10` splits them.
+        data = pd.DataFrame({"st": d.stype, "cl": d.dnum, "w": d.pw, "N": d.fpc, "x": d.api00 / 65,
+                             "g": d.stype, "h": d.awards, "u": d.meals / 100.0, "z": d.ell})
         cases.append(dict(name=name, data=data, weights=True, fpc=True, lonely="fail", domain=False,
                           by=True, probs=[0.25, 0.5, 0.75], **design))
     return cases
@@ -66,6 +67,7 @@ def random_case(rng, k):
     d.loc[0, "g"], d.loc[len(d) - 1, "g"] = "a", "b"  # R's svymean needs two levels
     d["h"] = rng.choice(["p", "q", "r"][: int(rng.integers(2, 4))], len(d))
     d["u"] = np.round(rng.random(len(d)), 4)
+    d["z"] = np.round(rng.normal(0, 1, len(d)), 4)
     fpc = bool(rng.random() < 0.5)
     if fpc and rng.random() < 0.3:
         d["N"] = d["n_psu"] / d["N"]  # a sampling fraction
@@ -106,6 +108,7 @@ def spel_program(case, path):
     program += f"estimate mean(x), total(x), proportion(g), quantile(x, [{probs}]) from s\n"
     if case["by"]:
         program += "estimate mean(x), total(x) by h from s\n"
+    program += "model x ~ z + g from s\ns |> derive high = x > 10 |> model high ~ z, family = logit\n"
     return program
 
 
@@ -122,6 +125,24 @@ def compare(problems, what, ours, theirs):
         problems.append(f"{what}: spel {ours!r}, R {theirs!r}")
 
 
+MODEL_REFUSALS = ("spel::model::survey_df", "spel::model::too_few_rows", "spel::model::one_level")
+
+
+def listed_all(reference):
+    return {key: listed(value) for key, value in reference.items()}
+
+
+def compare_model(problems, label, shown, reference):
+    rows = shown["terms"]
+    if len(rows) != len(reference["estimate"]):
+        problems.append(f"{label}: spel has {len(rows)} coefficients, R {len(reference['estimate'])}")
+        return
+    for i, row in enumerate(rows):
+        compare(problems, f"{label} {row['term']} estimate", row["estimate"], reference["estimate"][i])
+        compare(problems, f"{label} {row['term']} se", row["std_error"], reference["se"][i])
+        compare(problems, f"{label} {row['term']} p", row["p_value"], reference["p"][i])
+
+
 def domain_extremes(case):
     """The smallest and largest value of x in the subpopulation."""
     d = case["data"]
@@ -136,15 +157,21 @@ def check(case, spel, work):
         case["refused"] = True
         if out.returncode == 0:
             return [f"R refused ({ref.get('why')}) but spel answered"]
-        refusals = ("single PSU", "subpopulation holds no row")
+        refusals = ("single PSU", "subpopulation holds no row", "has only one level")
         return [] if any(r in out.stderr for r in refusals) else [f"spel refused otherwise: {out.stderr[:300]}"]
+    models_refused = False
     if out.returncode != 0:
         # spel refuses a lonely PSU under `fail` when the design is made; R only when an
         # estimate reaches its stratum, which a subpopulation may leave out.
         if case["lonely"] == "fail" and case["domain"] and "single PSU" in out.stderr:
             case["refused"] = True
             return []
-        return [f"spel failed: {out.stderr.strip()[:500]}"]
+        # A model with no degrees of freedom left, too few rows or a factor of one level
+        # in the subpopulation: R gives NaN tests or drops the factor, spel refuses.
+        if not any(code in out.stderr for code in MODEL_REFUSALS) or "|> model" in out.stderr:
+            return [f"spel failed: {out.stderr.strip()[:500]}"]
+        models_refused = True
+        case["models_refused"] = True
     results = values(out)
     table = results[0]
     rows = [dict(zip(table["columns"], r)) for r in table["rows"]]
@@ -196,14 +223,23 @@ def check(case, spel, work):
                 compare(problems, f"{key} by h = {group} se", row["std_error"], by[f"{key}_se"][i])
                 if by["mean_deff"][i] is not None:
                     compare(problems, f"{key} by h = {group} deff", row["deff"], by[f"{key}_deff"][i])
+    models = [] if models_refused else results[2:] if case["by"] else results[1:]
+    for (label, key), shown in zip((("ols", "model"), ("logit", "logit")), models):
+        reference = listed_all(ref[key])
+        # A separated logit's estimates run off to infinity, each tool stopping elsewhere.
+        if label == "logit" and max(abs(b) for b in reference["estimate"]) > 15:
+            continue
+        compare_model(problems, label, shown, reference)
     case["failed"] = bool(problems)
     return problems
 
 
 def tally(passed, cases):
     refused = sum(1 for case in cases if case.get("refused"))
-    return (f"{passed} of {len(cases)} survey designs' estimates equal R survey's "
-            f"({refused} of them designs both refuse)")
+    small = sum(1 for case in cases if case.get("models_refused"))
+    return (f"{passed} of {len(cases)} survey designs' estimates and models equal R survey's "
+            f"({refused} of them designs both refuse; in {small}, spel refuses the models "
+            f"for too few PSUs or rows)")
 
 
 if __name__ == "__main__":

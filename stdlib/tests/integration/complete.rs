@@ -15,7 +15,7 @@ fn texts(session: &spel_stdlib::Session, code: &str) -> Vec<String> {
 fn verbs_at_the_start_and_after_a_pipe() {
     let s = session();
     assert_eq!(texts(&s, "fil"), ["filter"]);
-    assert_eq!(texts(&s, "d |> su"), ["summarise"]);
+    assert_eq!(texts(&s, "d |> su"), ["summarise", "survey"]);
     assert_eq!(texts(&s, "x = rea"), ["read"]);
 }
 

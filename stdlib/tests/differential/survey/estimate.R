@@ -27,6 +27,13 @@ results <- lapply(cases, function(case) {
                 quantile = list(estimate = as.numeric(q[, 1]), low = as.numeric(q[, 2]),
                                 high = as.numeric(q[, 3]), se = as.numeric(q[, 4])),
                 df = degf(des))
+    # Tight IRLS, so that R's weights (from the step before the last) are at the optimum.
+    fit <- summary(svyglm(x ~ z + g, des, control = glm.control(epsilon = 1e-14, maxit = 200)))$coefficients
+    high <- summary(svyglm(I(x > 10) ~ z, des, family = quasibinomial(),
+                            control = glm.control(epsilon = 1e-14, maxit = 200)))$coefficients
+    out$model <- list(estimate = as.numeric(fit[, 1]), se = as.numeric(fit[, 2]), p = as.numeric(fit[, 4]),
+                      df = degf(des) + 1 - nrow(fit))
+    out$logit <- list(estimate = as.numeric(high[, 1]), se = as.numeric(high[, 2]), p = as.numeric(high[, 4]))
     if (isTRUE(case$by)) {
       bm <- svyby(~x, ~h, des, svymean, na.rm = TRUE, deff = TRUE)
       bt <- svyby(~x, ~h, des, svytotal, na.rm = TRUE, deff = TRUE)
