@@ -152,6 +152,11 @@ fn meta_analysis_guide_examples_run() {
 }
 
 #[test]
+fn survey_guide_examples_run() {
+    assert!(check_markdown("docs/survey.md") >= 7);
+}
+
+#[test]
 fn model_guide_examples_run() {
     assert!(check_markdown("docs/models.md") >= 4);
 }
