@@ -381,6 +381,6 @@ pub fn summary(survey: &Survey, sample: &Sample) -> Result<Report, Diagnostic> {
 fn strata_count(n: usize) -> String {
     match n {
         1 => "1 stratum".into(),
-        n => format!("{} strata", crate::format::number(n as f64)),
+        n => format!("{} strata", crate::format::count(n)),
     }
 }

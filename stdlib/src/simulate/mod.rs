@@ -4,6 +4,7 @@
 
 pub mod gpps;
 pub mod observational;
+pub mod survey;
 pub mod teaching;
 
 use polars::prelude::{PolarsError, PolarsResult};
@@ -32,11 +33,12 @@ mod tests {
             super::teaching::referrals(10, 1).is_err(),
             super::observational::link_worker_referral(10, 1, 1.0).is_err(),
             super::observational::pilot_area(10, 1).is_err(),
+            super::survey::patient_survey(6_500, 1, 0.05).is_err(),
         ];
         spel_stats::cancel::watch(Arc::new(AtomicBool::new(false)));
         assert_eq!(
-            made, [true; 6],
-            "gpps, rollout, gp_visits, referrals, link_worker_referral, pilot_area"
+            made, [true; 7],
+            "gpps, rollout, gp_visits, referrals, link_worker_referral, pilot_area, patient_survey"
         );
         assert!(super::teaching::referrals(10, 1).is_ok());
     }

@@ -5,13 +5,13 @@ use spel_grammar::Diagnostic;
 
 use super::{Example, OptionKind, OptionSpec, Output, Verb, VerbCtx};
 use crate::errors::polars_error;
-use crate::simulate::{gpps, observational, teaching};
+use crate::simulate::{gpps, observational, survey, teaching};
 use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[Verb {
     name: "simulate",
-    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128] | link_worker_sessions [, n = 5000] [, confounding = 1] | funding_cutoff [, n = 6500] [, compliance = 1] | link_worker_referral [, n = 3000] [, selection = 1] | pilot_area [, n = 30]",
-    summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits, chosen sessions, funding by a cutoff, referral by need, a pilot area.",
+    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128] | link_worker_sessions [, n = 5000] [, confounding = 1] | funding_cutoff [, n = 6500] [, compliance = 1] | link_worker_referral [, n = 3000] [, selection = 1] | pilot_area [, n = 30] | patient_survey [, n = 140] [, icc = 0.05]",
+    summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits, chosen sessions, funding by a cutoff, referral by need, a pilot area, a stratified two-stage patient survey.",
     description: "`simulate gpps` makes respondents in waves 2018–2023, nested in 6,500 \
                   practices, 1,250 PCNs, 42 ICBs and 7 regions, with link-worker FTE per \
                   50,000 patients by PCN and year and five 0/1 outcomes whose true odds \
@@ -28,7 +28,9 @@ pub static VERBS: &[Verb] = &[Verb {
                   above a deprivation score: a discontinuity) and `link_worker_referral` \
                   (people referred for measured reasons: propensity scores) and \
                   `pilot_area` (one area piloting link workers among areas with trends \
-                  of their own: synthetic control); docs/simulate.md gives their true \
+                  of their own: synthetic control) and `patient_survey` (practices sampled \
+                  within regions, 25 respondents each, with design weights: survey \
+                  estimation); docs/simulate.md gives their true \
                   effects. The same seed gives the same table on every machine.",
     connectives: &[],
     options: &[
@@ -98,6 +100,12 @@ pub static VERBS: &[Verb] = &[Verb {
             kind: OptionKind::Number { min: 0.0, max: 5.0 },
             summary: "link_worker_referral only: how strongly age, conditions, loneliness and deprivation decide referral (default 1; 0, a randomised trial).",
         },
+        OptionSpec {
+            name: "icc",
+            values: "a share between 0 and 1",
+            kind: OptionKind::Number { min: 0.0, max: 1.0 },
+            summary: "patient_survey only: the practices' share of the variance of wellbeing (default 0.05).",
+        },
     ],
     named_arguments: false,
     output: Output::Preview,
@@ -132,7 +140,7 @@ fn fits(ctx: &VerbCtx, units: usize, bytes_each: u64, unit: &str) -> Result<(), 
 }
 
 /// The options that break a design's assumption, each in the one study it belongs to.
-const SCENARIOS: [(&str, &str, &str); 7] = [
+const SCENARIOS: [(&str, &str, &str); 8] = [
     (
         "pretrend",
         "rollout",
@@ -168,6 +176,11 @@ const SCENARIOS: [(&str, &str, &str); 7] = [
         "link_worker_referral",
         "sets who is referred in `link_worker_referral`",
     ),
+    (
+        "icc",
+        "patient_survey",
+        "sets how much practices differ in `patient_survey`",
+    ),
 ];
 
 /// A scenario's option given for another study is an error, not an option ignored.
@@ -194,7 +207,7 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let args = ctx.args();
     let [arg] = args.as_slice() else {
         return Err(ctx.usage_error(
-            "`simulate` takes the name of a study: gpps, gpps_truth, rollout, referrals_monthly, gp_visits, referrals, link_worker_sessions, funding_cutoff, link_worker_referral or pilot_area",
+            "`simulate` takes the name of a study: gpps, gpps_truth, rollout, referrals_monthly, gp_visits, referrals, link_worker_sessions, funding_cutoff, link_worker_referral, pilot_area or patient_survey",
         ));
     };
     let name = arg.as_expr().and_then(|e| e.as_ident()).unwrap_or("");
@@ -290,6 +303,17 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
             fits(ctx, areas, 20 * 150, "areas")?;
             Box::new(move || observational::pilot_area(areas.max(10), seed))
         }
+        "patient_survey" => {
+            let practices = whole("n", survey::DEFAULT_PRACTICES as f64)? as usize;
+            fits(
+                ctx,
+                practices * survey::RESPONDENTS_PER_PRACTICE,
+                300,
+                "respondents",
+            )?;
+            let icc = number("icc", survey::DEFAULT_ICC)?;
+            Box::new(move || survey::patient_survey(practices, seed, icc))
+        }
         "gp_visits" => {
             let people = whole("n", 2000.0)? as usize;
             fits(ctx, people, 150, "people")?;
@@ -315,11 +339,12 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                     "funding_cutoff",
                     "link_worker_referral",
                     "pilot_area",
+                    "patient_survey",
                 ],
             ))
             .with_note(
                 "built-in studies: gpps (the GP Patient Survey), gpps_truth (its true parameters), \
-                 rollout, referrals_monthly, gp_visits, referrals, link_worker_sessions, funding_cutoff, link_worker_referral, pilot_area",
+                 rollout, referrals_monthly, gp_visits, referrals, link_worker_sessions, funding_cutoff, link_worker_referral, pilot_area, patient_survey",
             ));
         }
     };

@@ -292,7 +292,7 @@ fn estimate_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         crate::format::plural(design.psus(), "PSU"),
         match design.strata() {
             1 => "1 stratum".to_string(),
-            n => format!("{} strata", crate::format::number(n as f64)),
+            n => format!("{} strata", crate::format::count(n)),
         },
         design.degrees_of_freedom(&sample.domain_weights(|_| true)),
     )];
@@ -306,7 +306,7 @@ fn estimate_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let title = format!(
         "Design-based estimates: {} of {}",
         crate::format::plural(sample.in_domain.iter().filter(|&&d| d).count(), "row"),
-        crate::format::number(design.rows() as f64)
+        crate::format::count(design.rows())
     );
     Ok(Value::Report(Arc::new(Report {
         title,

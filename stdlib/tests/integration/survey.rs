@@ -185,3 +185,30 @@ fn statistics_are_checked_before_anything_is_read() {
     let empty = fails(&format!("{s}s |> filter x > 10 |> estimate mean(x)"));
     assert!(empty.contains("spel::survey::empty"), "{empty}");
 }
+
+#[test]
+fn the_simulated_patient_survey_recovers_its_true_mean_with_its_design_effect() {
+    let (mut covered, mut deff) = (0, 0.0);
+    let seeds = 40;
+    for seed in 1..=seeds {
+        let rows = rows(&format!(
+            "patients = simulate patient_survey, seed = {seed}\n\
+             s = survey patients, weights = weight, strata = region, psu = practice, fpc = practices_in_region\n\
+             estimate mean(wellbeing) from s"
+        ));
+        let (low, high) = (
+            rows[0]["conf_low"].as_f64().unwrap(),
+            rows[0]["conf_high"].as_f64().unwrap(),
+        );
+        covered += usize::from(low <= 70.0 && 70.0 <= high);
+        deff += rows[0]["deff"].as_f64().unwrap() / f64::from(seeds);
+    }
+    // 95% intervals: 38 of 40 expected, fewer than 34 has a chance below 1%.
+    assert!(
+        covered >= 34,
+        "{covered} of {seeds} intervals cover the true mean"
+    );
+    // About 2.2 from 25 respondents a practice at an ICC of 0.05, a fifth more from the
+    // unequal weights.
+    assert!((2.0..3.0).contains(&deff), "mean design effect {deff}");
+}
