@@ -269,6 +269,7 @@ fn design_error(
             ),
         )
         .at(if survey.psu.is_some() { spans.psu } else { spans.strata })
+        .with_label(format!("{} has one PSU", strata[h]))
         .with_help("say how to treat it: `lonely_psu = adjust` (centred at the grand mean, conservative; R's \"adjust\", Stata's singleunit(centered)) or `lonely_psu = certainty` (no variance: it was sure to be sampled)"),
         DesignError::SinglePsu => Diagnostic::new(
             "spel::survey::single_psu",

@@ -396,7 +396,11 @@ fn statistic<'a>(
         }
         name => {
             let mut diagnostic = usage().with_label("not a survey statistic");
-            if let Some(s) = spel_grammar::did_you_mean(name, STATISTICS.iter().copied()) {
+            let x = positional.first().map_or("x", |a| ctx.text(a.value.span));
+            if spel_grammar::did_you_mean(name, ["median"]).is_some() {
+                diagnostic =
+                    diagnostic.with_help(format!("the median is a quantile: `quantile({x}, 0.5)`"));
+            } else if let Some(s) = spel_grammar::did_you_mean(name, STATISTICS.iter().copied()) {
                 diagnostic = diagnostic.with_help(format!("did you mean `{s}`?"));
             }
             return Err(diagnostic);
