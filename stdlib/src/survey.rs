@@ -38,6 +38,20 @@ pub struct DesignSpans {
     pub fpc: Span,
 }
 
+impl DesignSpans {
+    /// Every part of the design pointed to by one span: a verb reading a survey made
+    /// elsewhere.
+    pub fn all(call: Span) -> DesignSpans {
+        DesignSpans {
+            call,
+            weights: call,
+            strata: call,
+            psu: call,
+            fpc: call,
+        }
+    }
+}
+
 impl Sample {
     /// The weights of the subpopulation's rows where `keep` holds, 0 elsewhere.
     pub fn domain_weights(&self, keep: impl Fn(usize) -> bool) -> Vec<f64> {

@@ -430,30 +430,22 @@ impl Variance {
             clusters: &data.clusters,
             cluster_scores: fitted.cluster_scores.as_deref(),
         };
-        if let Some(survey) = &options.survey {
-            let (v, df) = survey_variance(survey, design, &inputs);
-            let v = data.conditioning.covariance(&fitted.kept, &v);
-            let distribution = survey_distribution(df, fitted.kept.len(), options)?;
-            return Ok(Variance {
-                v,
-                n_obs,
-                absorbed,
-                k,
-                ols,
-                residual_ss,
-                has_probability_weights,
-                estimator,
-                distribution,
-            });
-        }
-        let v = data.conditioning.covariance(
-            &fitted.kept,
-            &vcov::estimate(&inputs, estimator, options.adjustment),
-        );
-        let v = positive_semi_definite(v, estimator, &data.clusters, notes);
-
-        let g_min = data.clusters.iter().map(|g| g.levels).min().unwrap_or(0) as f64;
-        let distribution = distribution(ols, estimator, options, g_min, n_obs - k)?;
+        let (v, distribution) = match &options.survey {
+            Some(survey) => {
+                let (v, df) = survey_variance(survey, design, &inputs);
+                let v = data.conditioning.covariance(&fitted.kept, &v);
+                (v, survey_distribution(df, fitted.kept.len(), options)?)
+            }
+            None => {
+                let v = data.conditioning.covariance(
+                    &fitted.kept,
+                    &vcov::estimate(&inputs, estimator, options.adjustment),
+                );
+                let v = positive_semi_definite(v, estimator, &data.clusters, notes);
+                let g_min = data.clusters.iter().map(|g| g.levels).min().unwrap_or(0) as f64;
+                (v, distribution(ols, estimator, options, g_min, n_obs - k)?)
+            }
+        };
         Ok(Variance {
             v,
             n_obs,

@@ -238,13 +238,7 @@ fn estimate_verb(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         None => None,
     };
     let call = ctx.call.span;
-    let spans = DesignSpans {
-        call,
-        weights: call,
-        strata: call,
-        psu: call,
-        fpc: call,
-    };
+    let spans = DesignSpans::all(call);
     let sample = crate::survey::read(&survey, columns, spans, ctx.env.work())?;
     let fail = |e: PolarsError| polars_error(e).at(call);
     let groups: Option<Vec<Option<String>>> = match group {
@@ -675,13 +669,7 @@ pub(crate) fn model_rows(ctx: &VerbCtx, survey: &Survey) -> Result<SurveyRows, D
         .at(clause.connective_span)
         .with_help("fit each group as a subpopulation: `s |> filter group == \"a\" |> model ...`, or add the group to the formula"));
     }
-    let spans = DesignSpans {
-        call,
-        weights: call,
-        strata: call,
-        psu: call,
-        fpc: call,
-    };
+    let spans = DesignSpans::all(call);
     let sample = crate::survey::read(survey, Vec::new(), spans, ctx.env.work())?;
     let fail = |e: PolarsError| polars_error(e).at(call);
     let mut rows = ctx

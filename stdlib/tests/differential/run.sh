@@ -20,21 +20,14 @@ target=${CARGO_TARGET_DIR:-$root/target}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c "import numpy, pandas, statsmodels, linearmodels, rdrobust, scipy, pysyncon, rddensity" 2>/dev/null ||
   "$venv/bin/pip" install -q numpy pandas scipy statsmodels linearmodels rdrobust==2.1.1 pysyncon==1.7.0 rddensity==3.0
-# R with metafor and jsonlite, from Debian's packages, for the meta-analysis check.
-need_metafor() {
-  Rscript -e 'library(metafor); library(jsonlite)' >/dev/null 2>&1 && return
+# R with a package and jsonlite, from Debian's packages (metafor for the meta-analysis
+# check, survey for the survey designs'), installed when missing.
+need_r() {
+  Rscript -e "library($1); library(jsonlite)" >/dev/null 2>&1 && return
   local sudo=
   [ "$(id -u)" = 0 ] || sudo=sudo
   { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
-      r-base-core r-cran-metafor r-cran-jsonlite; } >/dev/null
-}
-# R's survey package, likewise, for the survey designs' check.
-need_survey() {
-  Rscript -e 'library(survey); library(jsonlite)' >/dev/null 2>&1 && return
-  local sudo=
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
-      r-base-core r-cran-survey r-cran-jsonlite; } >/dev/null
+      r-base-core "r-cran-$1" r-cran-jsonlite; } >/dev/null
 }
 check=differential.py
 case "${1:-}" in
@@ -46,7 +39,7 @@ case "${1:-}" in
   --match) check=match.py; shift ;;
   --synth) check=synth.py; shift ;;
   --rddensity) check=manipulation.py; shift ;;
-  --meta) check=meta.py; need_metafor; shift ;;
-  --survey) check=survey.py; need_survey; shift ;;
+  --meta) check=meta.py; need_r metafor; shift ;;
+  --survey) check=survey.py; need_r survey; shift ;;
 esac
 exec "$venv/bin/python" "$root/stdlib/tests/differential/$check" "$target/debug/spel" "$@"
