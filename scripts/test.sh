@@ -2,7 +2,7 @@
 # Every test of spel, as CI runs them, from a fresh clone on a fresh machine.
 # Needs the Rust toolchain, Python 3, and Node.js with npm; the Jupyter and terminal checks
 # install their own packages (a virtual environment and playwright-core under
-# ~/.cache/spel; tmux, Chromium, and R with metafor and survey by apt-get when missing). Everything they read is in
+# ~/.cache/spel; tmux, Chromium, and R with metafor, survey and lme4 by apt-get when missing). Everything they read is in
 # the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +54,9 @@ echo "== meta-analyses against R's metafor"
 bash stdlib/tests/differential/run.sh --meta --cases 80 --seed 1
 echo "== survey designs' estimates against R's survey"
 bash stdlib/tests/differential/run.sh --survey --cases 120 --seed 1
+
+echo "== linear mixed models against R's lme4"
+bash stdlib/tests/differential/run.sh --mixed --cases 120 --seed 1
 
 echo "== the REPL in a terminal"
 bash repl/tests/repl_tmux.sh

@@ -41,6 +41,8 @@ pub struct Design {
     pub offset: Option<Vec<f64>>,
     pub fixed_effects: Vec<NamedGrouping>,
     pub clusters: Vec<NamedGrouping>,
+    /// The random-effects terms, in the formula's order.
+    pub random: Vec<RandomDesign>,
     /// Rows in the table before the condition and missing values.
     pub n_total: usize,
     pub n_outside_condition: usize,
@@ -58,6 +60,14 @@ pub struct Design {
     pub references: Vec<(String, String)>,
     /// Each factor's levels and reference, to code other data the same way.
     pub codings: Vec<FactorCoding>,
+}
+
+/// A random-effects term's grouping and columns.
+#[derive(Clone, Debug)]
+pub struct RandomDesign {
+    pub grouping: NamedGrouping,
+    /// The columns whose coefficients vary by group, named (`(Intercept)`, `days`).
+    pub columns: Vec<(String, Arc<Vec<f64>>)>,
 }
 
 impl Design {
@@ -91,10 +101,16 @@ impl Design {
             }
         }
         let mut ids_kept: Vec<(GroupIds, GroupIds)> = Vec::new();
+        for term in &mut self.random {
+            for (_, values) in &mut term.columns {
+                *values = Arc::new(pick(values));
+            }
+        }
         for named in self
             .fixed_effects
             .iter_mut()
             .chain(self.clusters.iter_mut())
+            .chain(self.random.iter_mut().map(|r| &mut r.grouping))
         {
             let ids = kept_once(&mut ids_kept, &named.grouping.ids, |ids| {
                 kept_rows(ids, keep)
@@ -226,6 +242,7 @@ pub fn build(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let (fixed_effects, clusters) = statement.groupings(&mut read, &selection);
+    let random = statement.random(&mut read, &selection, n);
     let (references, codings) = factor_codings(&variables, &values);
     let (names, columns) = statement.matrix(&variables, values, n);
     let offset = (0..resolved.offsets.len())
@@ -246,6 +263,7 @@ pub fn build(
         offset,
         fixed_effects,
         clusters,
+        random,
         n_total,
         n_outside_condition: n_total - n_condition,
         n_dropped_missing: n_condition - n,
@@ -276,6 +294,26 @@ struct Selection {
     roles: Vec<Role>,
     /// Each cluster's column: its own, or an absorbed effect's.
     cluster_keys: Vec<String>,
+}
+
+/// The columns random effects group by, each once.
+fn random_groupings(resolved: &Resolved) -> Vec<&Variable> {
+    distinct_by_name(resolved.random.iter().flat_map(|r| &r.grouping))
+}
+
+/// The variables of random slopes, each once.
+fn random_slopes(resolved: &Resolved) -> Vec<&Variable> {
+    distinct_by_name(resolved.random.iter().flat_map(|r| &r.slopes))
+}
+
+fn distinct_by_name<'a>(variables: impl Iterator<Item = &'a Variable>) -> Vec<&'a Variable> {
+    let mut distinct: Vec<&Variable> = Vec::new();
+    for v in variables {
+        if !distinct.iter().any(|u| u.name == v.name) {
+            distinct.push(v);
+        }
+    }
+    distinct
 }
 
 /// Every distinct variable once, in order of first appearance.
@@ -368,6 +406,24 @@ impl Statement<'_, '_> {
                 format!("f{i}"),
                 v.name.clone(),
                 Role::Levels,
+            )?;
+        }
+        for (i, v) in random_groupings(resolved).iter().enumerate() {
+            selection.add(
+                scope,
+                &v.expr,
+                format!("g{i}"),
+                v.name.clone(),
+                Role::Levels,
+            )?;
+        }
+        for (i, v) in random_slopes(resolved).iter().enumerate() {
+            selection.add(
+                scope,
+                &v.expr,
+                format!("s{i}"),
+                v.name.clone(),
+                Role::Numbers,
             )?;
         }
         // A cluster written as an absorbed effect (`fe(pcn)`, `cluster = pcn`) is read once.
@@ -488,6 +544,46 @@ impl Statement<'_, '_> {
         (fixed_effects, clusters)
     }
 
+    /// The random-effects terms: each grouping's level codes (the combinations of its
+    /// columns' levels when nested) and the columns whose coefficients vary.
+    fn random(&self, read: &mut Read, selection: &Selection, n: usize) -> Vec<RandomDesign> {
+        let groupings = random_groupings(self.resolved);
+        let slopes = random_slopes(self.resolved);
+        let levels: Vec<(Vec<u32>, Vec<String>)> = (0..groupings.len())
+            .map(|i| match read.take(selection.position(&format!("g{i}"))) {
+                Kept::Levels(levels) => (levels.codes, levels.labels),
+                Kept::Numbers(_) => (Vec::new(), Vec::new()),
+            })
+            .collect();
+        let slope_values: Vec<Arc<Vec<f64>>> = (0..slopes.len())
+            .map(|i| Arc::new(read.take_numbers(selection.position(&format!("s{i}")))))
+            .collect();
+        let ones = Arc::new(vec![1.0; n]);
+        self.resolved
+            .random
+            .iter()
+            .map(|term| {
+                let parts: Vec<&(Vec<u32>, Vec<String>)> = term
+                    .grouping
+                    .iter()
+                    .map(|g| &levels[groupings.iter().position(|u| u.name == g.name).unwrap_or(0)])
+                    .collect();
+                let mut columns = Vec::new();
+                if term.intercept {
+                    columns.push(("(Intercept)".to_string(), ones.clone()));
+                }
+                for v in &term.slopes {
+                    let at = slopes.iter().position(|u| u.name == v.name).unwrap_or(0);
+                    columns.push((v.name.clone(), slope_values[at].clone()));
+                }
+                RandomDesign {
+                    grouping: combined_grouping(&term.name, &parts, n),
+                    columns,
+                }
+            })
+            .collect()
+    }
+
     /// The model matrix's names and columns, term by term.
     fn matrix(
         &self,
@@ -570,6 +666,47 @@ impl Statement<'_, '_> {
             );
         }
         (names, columns)
+    }
+}
+
+/// The groups of a nested grouping: each combination of its columns' levels that
+/// occurs, labelled as lme4 labels them (the inner level first, `b:a`).
+fn combined_grouping(name: &str, parts: &[&(Vec<u32>, Vec<String>)], n: usize) -> NamedGrouping {
+    if let [(codes, labels)] = parts {
+        return NamedGrouping {
+            name: name.to_string(),
+            labels: labels.clone(),
+            grouping: Grouping {
+                ids: Arc::new(codes.clone()),
+                levels: labels.len(),
+            },
+        };
+    }
+    let mut id_of: std::collections::HashMap<Vec<u32>, u32> = std::collections::HashMap::new();
+    let mut labels = Vec::new();
+    let ids: Vec<u32> = (0..n)
+        .map(|i| {
+            let key: Vec<u32> = parts.iter().map(|(codes, _)| codes[i]).collect();
+            *id_of.entry(key).or_insert_with_key(|key| {
+                labels.push(
+                    key.iter()
+                        .zip(parts)
+                        .rev()
+                        .map(|(&c, (_, l))| l[c as usize].clone())
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                );
+                (labels.len() - 1) as u32
+            })
+        })
+        .collect();
+    NamedGrouping {
+        name: name.to_string(),
+        grouping: Grouping {
+            ids: Arc::new(ids),
+            levels: labels.len(),
+        },
+        labels,
     }
 }
 

@@ -1,7 +1,8 @@
 //! A formula's right-hand side to a list of terms: crossings expanded in R's order,
-//! the intercept decided, and `fe()`, `offset()` and `factor()` recognised.
+//! the intercept decided, and `fe()`, `offset()`, `factor()` and random effects
+//! `(x | group)` recognised.
 
-use spel_grammar::ast::{Expr, ExprKind, Formula};
+use spel_grammar::ast::{BinaryOp, Expr, ExprKind, Formula};
 use spel_grammar::{Diagnostic, Span};
 
 /// One variable of a term: a numeric expression or a factor.
@@ -34,6 +35,22 @@ pub struct Resolved {
     /// `fe(x)`: effects absorbed, not estimated.
     pub fixed_effects: Vec<Variable>,
     pub offsets: Vec<Variable>,
+    /// `(1 | g)`, `(x | g)`, `(1 | a/b)`: effects that vary by group, as lme4's.
+    pub random: Vec<RandomEffect>,
+}
+
+/// A random-effects term: an intercept and slopes that vary over a grouping's levels.
+#[derive(Clone, Debug)]
+pub struct RandomEffect {
+    pub intercept: bool,
+    /// Numeric variables whose coefficients vary by group.
+    pub slopes: Vec<Variable>,
+    /// The grouping's columns: one, or several whose combinations are the groups
+    /// (`a/b` gives the terms `a` and `b:a`).
+    pub grouping: Vec<Variable>,
+    /// The grouping as lme4 names it (`practice`, `practice:pcn`).
+    pub name: String,
+    pub span: Span,
 }
 
 /// Resolves the right-hand side. `text` gives each expression's source (for names).
@@ -43,6 +60,7 @@ pub fn resolve(formula: &Formula, text: &dyn Fn(Span) -> String) -> Result<Resol
         terms: Vec::new(),
         fixed_effects: Vec::new(),
         offsets: Vec::new(),
+        random: Vec::new(),
     };
     let mut removed: Vec<Vec<String>> = Vec::new();
     for term in &formula.rhs {
@@ -80,6 +98,27 @@ pub fn resolve(formula: &Formula, text: &dyn Fn(Span) -> String) -> Result<Resol
             }
             continue;
         }
+        if let [group] = term.crossed.as_slice()
+            && let [single] = group.as_slice()
+            && let ExprKind::Binary {
+                op: BinaryOp::Or,
+                left,
+                right,
+            } = &single.kind
+        {
+            if term.removed {
+                return Err(Diagnostic::new(
+                    "spel::formula::random",
+                    "a random-effects term cannot be removed",
+                )
+                .at(single.span)
+                .with_help("leave the term out instead"));
+            }
+            resolved
+                .random
+                .extend(random_effects(left, right, single.span, text)?);
+            continue;
+        }
         let groups: Vec<Vec<Variable>> = term
             .crossed
             .iter()
@@ -101,6 +140,126 @@ pub fn resolve(formula: &Formula, text: &dyn Fn(Span) -> String) -> Result<Resol
         .terms
         .retain(|t| !removed.contains(&term_key(&t.variables)));
     Ok(resolved)
+}
+
+/// `(slopes | grouping)`: one term, or one per level of nesting for `a/b`.
+fn random_effects(
+    slopes: &Expr,
+    grouping: &Expr,
+    span: Span,
+    text: &dyn Fn(Span) -> String,
+) -> Result<Vec<RandomEffect>, Diagnostic> {
+    let mut intercept = true;
+    let mut variables = Vec::new();
+    for (expr, removed) in summands(slopes, false) {
+        match expr.kind {
+            ExprKind::Number(x) if (x == 0.0 && !removed) || (x == 1.0 && removed) => {
+                intercept = false
+            }
+            ExprKind::Number(1.0) => intercept = true,
+            ExprKind::Number(_) => {
+                return Err(Diagnostic::new(
+                    "spel::formula::number",
+                    format!("`{}` cannot be a term", text(expr.span)),
+                )
+                .at(expr.span)
+                .with_help("a number before `|` is `0` (no random intercept) or `1`"));
+            }
+            _ if removed => {
+                return Err(Diagnostic::new(
+                    "spel::formula::random",
+                    "only the intercept can be removed before `|`",
+                )
+                .at(expr.span)
+                .with_help("write `(0 + x | g)` for a slope without an intercept"));
+            }
+            _ => {
+                let v = variable(expr, text)?;
+                if v.factor.is_some() {
+                    return Err(Diagnostic::new(
+                        "spel::formula::random_factor",
+                        "random slopes on a factor are not supported",
+                    )
+                    .at(expr.span)
+                    .with_help("use a numeric variable, or a grouping of its own: `(1 | g/f)`"));
+                }
+                variables.push(v);
+            }
+        }
+    }
+    if !intercept && variables.is_empty() {
+        return Err(Diagnostic::new(
+            "spel::formula::random",
+            "a random-effects term needs an intercept or a slope",
+        )
+        .at(span)
+        .with_help("write `(1 | g)` for a random intercept"));
+    }
+    let mut nesting = Vec::new();
+    nested(grouping, &mut nesting);
+    let mut grouping_columns: Vec<Variable> = Vec::new();
+    let mut terms = Vec::new();
+    for g in nesting {
+        if !matches!(g.kind, ExprKind::Ident(_)) {
+            return Err(Diagnostic::new(
+                "spel::formula::random_grouping",
+                format!("`{}` cannot group the rows", text(g.span)),
+            )
+            .at(g.span)
+            .with_help("after `|` write a column, as `(1 | practice)`, or nested columns, as `(1 | pcn/practice)`"));
+        }
+        grouping_columns.push(Variable {
+            expr: g.clone(),
+            name: text(g.span),
+            factor: None,
+        });
+        // lme4 names the inner grouping first: `b:a` for `a/b`.
+        let name = grouping_columns
+            .iter()
+            .rev()
+            .map(|v| v.name.clone())
+            .collect::<Vec<_>>()
+            .join(":");
+        terms.push(RandomEffect {
+            intercept,
+            slopes: variables.clone(),
+            grouping: grouping_columns.clone(),
+            name,
+            span,
+        });
+    }
+    Ok(terms)
+}
+
+/// The summands of `a + b - c`, each with whether it is subtracted.
+fn summands(expr: &Expr, removed: bool) -> Vec<(&Expr, bool)> {
+    match &expr.kind {
+        ExprKind::Binary {
+            op: op @ (BinaryOp::Add | BinaryOp::Sub),
+            left,
+            right,
+        } => {
+            let mut out = summands(left, removed);
+            out.extend(summands(right, removed ^ (*op == BinaryOp::Sub)));
+            out
+        }
+        _ => vec![(expr, removed)],
+    }
+}
+
+/// `a/b/c` → a, b, c: the outer grouping first.
+fn nested<'a>(expr: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match &expr.kind {
+        ExprKind::Binary {
+            op: BinaryOp::Div,
+            left,
+            right,
+        } => {
+            nested(left, out);
+            nested(right, out);
+        }
+        _ => out.push(expr),
+    }
 }
 
 /// `fe(x)` or `offset(e)`, with the expression inside.

@@ -42,6 +42,8 @@ pub struct Options {
     /// A model on a survey: the one cluster column holds each row's PSU in this design,
     /// whose strata and finite population factors make the variance.
     pub survey: Option<std::sync::Arc<spel_stats::survey::Design>>,
+    /// A mixed model by REML (lme4's default) rather than maximum likelihood.
+    pub reml: bool,
 }
 
 impl Options {
@@ -54,6 +56,9 @@ impl Options {
 }
 
 pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
+    if !design.random.is_empty() {
+        return super::mixed::fit(design, options, options.reml);
+    }
     let mut notes = Vec::new();
     let data = FitData::prepare(&mut design, options, &mut notes)?;
     let n = data.y.len();
@@ -163,6 +168,7 @@ pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
         eta,
         source: None,
         instrumental: None,
+        mixed: None,
     })
 }
 

@@ -7,6 +7,7 @@
 pub mod fit;
 pub mod iv;
 pub mod margins;
+pub mod mixed;
 pub mod predict;
 pub mod render;
 
@@ -166,6 +167,8 @@ pub struct Model {
     pub source: Option<Source>,
     /// Two-stage least squares' first stages and tests; `None` for other fits.
     pub instrumental: Option<iv::Instrumental>,
+    /// A mixed model's random effects; `None` for other fits.
+    pub mixed: Option<mixed::Mixed>,
 }
 
 impl Model {
@@ -181,6 +184,13 @@ impl Model {
     pub fn family_title(&self) -> &'static str {
         if self.instrumental.is_some() {
             return "Instrumental variables (2SLS)";
+        }
+        if let Some(mixed) = &self.mixed {
+            return if mixed.reml {
+                "Linear mixed model (REML)"
+            } else {
+                "Linear mixed model (ML)"
+            };
         }
         match self.family {
             ModelFamily::Ols => "Linear regression (OLS)",

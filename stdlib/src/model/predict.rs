@@ -10,6 +10,16 @@ use crate::eval::expr::Scope;
 use crate::formula::design::{self, MatrixColumn, Request};
 use crate::work::Work;
 
+/// How a prediction is made.
+#[derive(Clone, Copy)]
+pub struct Scale {
+    /// The linear predictor rather than the expected outcome.
+    pub link: bool,
+    /// A mixed model's random effects added for each row's groups (lme4's default);
+    /// without them, the population's prediction.
+    pub random: bool,
+}
+
 /// One prediction per row of `table`; missing where a term's value is.
 pub fn predictions(
     model: &Model,
@@ -17,7 +27,7 @@ pub fn predictions(
     env: &Env,
     work: Work,
     span: Span,
-    link_scale: bool,
+    scale: Scale,
 ) -> Result<Vec<Option<f64>>, Diagnostic> {
     let Some(source) = &model.source else {
         return Err(Diagnostic::new(
@@ -83,9 +93,34 @@ pub fn predictions(
                 None => known = false,
             }
         }
+        if let Some(mixed) = model.mixed.as_ref().filter(|_| scale.random) {
+            eta += random_part(mixed, &built, position);
+        }
         if known {
-            out[row] = Some(if link_scale { eta } else { link.inverse(eta) });
+            out[row] = Some(if scale.link { eta } else { link.inverse(eta) });
         }
     }
     Ok(out)
+}
+
+/// A row's random effects: each term's modes for the row's group times the term's
+/// columns. A group the fit never saw adds nothing (its mode is the mean, zero), as
+/// lme4's `allow.new.levels = TRUE`.
+fn random_part(mixed: &super::mixed::Mixed, built: &design::Design, position: usize) -> f64 {
+    mixed
+        .components
+        .iter()
+        .zip(&built.random)
+        .map(|(component, term)| {
+            let grouping = &term.grouping;
+            let label = &grouping.labels[grouping.grouping.ids[position] as usize];
+            component.index.get(label).map_or(0.0, |&g| {
+                component.modes[g]
+                    .iter()
+                    .zip(&term.columns)
+                    .map(|(b, (_, values))| b * values[position])
+                    .sum()
+            })
+        })
+        .sum()
 }

@@ -127,29 +127,12 @@ pub fn text(model: &Model) -> String {
         }
         rows.push(row);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|j| rows.iter().map(|r| r[j].chars().count()).max().unwrap_or(0))
-        .collect();
-    for (i, row) in rows.iter().enumerate() {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(j, cell)| {
-                let pad = " ".repeat(widths[j] - cell.chars().count());
-                if j == 0 {
-                    format!("{cell}{pad}")
-                } else {
-                    format!("{pad}{cell}")
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
+    out.push_str(&aligned(&rows, 1));
+    if let Some(mixed) = &model.mixed {
         out.push('\n');
-        if i == 0 {
-            let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
-            out.push_str(&"─".repeat(total));
-            out.push('\n');
-        }
+        out.push_str(&aligned(&random_rows(mixed), 2));
+        out.push_str(&groups_line(mixed));
+        out.push('\n');
     }
     out.push('\n');
     out.push_str(&fit_line(model));
@@ -166,7 +149,117 @@ pub fn text(model: &Model) -> String {
     out
 }
 
+/// Rows as a text table: the first `left` columns left-aligned, the others right, a
+/// rule under the header.
+fn aligned(rows: &[Vec<String>], left: usize) -> String {
+    let mut out = String::new();
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|j| rows.iter().map(|r| r[j].chars().count()).max().unwrap_or(0))
+        .collect();
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(j, cell)| {
+                let pad = " ".repeat(widths[j] - cell.chars().count());
+                if j < left {
+                    format!("{cell}{pad}")
+                } else {
+                    format!("{pad}{cell}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+        if i == 0 {
+            let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+            out.push_str(&"─".repeat(total));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The variance components as lme4's summary lists them: each grouping's terms with
+/// their variance, standard deviation and correlations with the terms above, then the
+/// residual.
+fn random_rows(mixed: &super::mixed::Mixed) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![
+        "random effect".to_string(),
+        "term".into(),
+        "variance".into(),
+        "std.dev.".into(),
+        "corr".into(),
+    ]];
+    for c in &mixed.components {
+        for (a, term) in c.terms.iter().enumerate() {
+            let correlations: Vec<String> = (0..a)
+                .map(|b| format!("{:.3}", c.correlation(a, b)))
+                .collect();
+            rows.push(vec![
+                if a == 0 {
+                    c.grouping.clone()
+                } else {
+                    String::new()
+                },
+                term.clone(),
+                sig(c.covariance[a][a]),
+                sig(c.covariance[a][a].sqrt()),
+                correlations.join(" "),
+            ]);
+        }
+    }
+    rows.push(vec![
+        "Residual".into(),
+        String::new(),
+        sig(mixed.sigma * mixed.sigma),
+        sig(mixed.sigma),
+        String::new(),
+    ]);
+    rows
+}
+
+/// "Groups: practice 140; ICC (practice) 0.0512".
+fn groups_line(mixed: &super::mixed::Mixed) -> String {
+    let groups: Vec<String> = mixed
+        .components
+        .iter()
+        .map(|c| format!("{} {}", c.grouping, format::count(c.labels.len())))
+        .collect();
+    let mut line = format!("Groups: {}", groups.join(", "));
+    if let Some(icc) = mixed.icc() {
+        let shares: Vec<String> = icc
+            .iter()
+            .map(|(g, v)| format!("ICC ({g}) {}", sig(*v)))
+            .collect();
+        line.push_str(&format!("; {}", shares.join(", ")));
+    }
+    line
+}
+
 fn fit_line(model: &Model) -> String {
+    if let Some(mixed) = &model.mixed {
+        // One decimal, as lme4's summary prints them.
+        let decimal = |x: f64| {
+            if x.abs() < 1e5 {
+                format!("{x:.1}")
+            } else {
+                format::thousands(x)
+            }
+        };
+        let mut parts = vec![if mixed.reml {
+            format!("REML criterion {}", decimal(mixed.criterion))
+        } else {
+            format!(
+                "log-likelihood {}   deviance {}",
+                decimal(-mixed.criterion / 2.0),
+                decimal(mixed.criterion)
+            )
+        }];
+        parts.extend(model.aic.map(|aic| format!("AIC {}", decimal(aic))));
+        parts.extend(model.bic.map(|bic| format!("BIC {}", decimal(bic))));
+        return parts.join("   ");
+    }
     let mut parts = Vec::new();
     if let Some(ll) = model.log_lik {
         parts.push(format!("log-likelihood {}", stat(ll)));
@@ -244,6 +337,9 @@ pub fn html(model: &Model) -> String {
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
+    if let Some(mixed) = &model.mixed {
+        out.push_str(&random_html(mixed));
+    }
     out.push_str(&format!("<p>{}</p>\n", escape(&rows_line(model))));
     // The small-sample factor is a convention: folded below with the others.
     let se_shown = match model.se_factor.as_str() {
@@ -267,6 +363,61 @@ pub fn html(model: &Model) -> String {
     out.push_str(&crate::render::html::conventions(&conventions));
     out.push_str("</div>");
     out
+}
+
+/// The variance components as a second table, and the groups.
+fn random_html(mixed: &super::mixed::Mixed) -> String {
+    let rows = random_rows(mixed);
+    let mut out = String::from("<table>\n<thead><tr>");
+    for cell in &rows[0] {
+        out.push_str(&format!("<th>{}</th>", escape(&capitalised(cell))));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for row in &rows[1..] {
+        out.push_str("<tr>");
+        for cell in row {
+            out.push_str(&format!("<td>{}</td>", escape(cell)));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+    out.push_str(&format!("<p>{}</p>\n", escape(&groups_line(mixed))));
+    out
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+fn random_json(mixed: &super::mixed::Mixed) -> serde_json::Value {
+    let components: Vec<serde_json::Value> = mixed
+        .components
+        .iter()
+        .flat_map(|c| {
+            c.terms.iter().enumerate().map(move |(a, term)| {
+                serde_json::json!({
+                    "group": c.grouping,
+                    "term": term,
+                    "variance": c.covariance[a][a],
+                    "std_dev": c.covariance[a][a].sqrt(),
+                    "correlations": (0..a).map(|b| c.correlation(a, b)).collect::<Vec<_>>(),
+                })
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "reml": mixed.reml,
+        "criterion": mixed.criterion,
+        "residual_std_dev": mixed.sigma,
+        "components": components,
+        "groups": mixed.components.iter().map(|c| serde_json::json!({"group": c.grouping, "n": c.labels.len()})).collect::<Vec<_>>(),
+        "icc": mixed.icc().map(|icc| icc.into_iter().map(|(g, v)| serde_json::json!({"group": g, "icc": v})).collect::<Vec<_>>()),
+        "singular": mixed.singular,
+    })
 }
 
 pub fn json(model: &Model) -> serde_json::Value {
@@ -317,6 +468,9 @@ pub fn json(model: &Model) -> serde_json::Value {
         "se": model.se_description,
         "notes": model.notes.iter().chain(&model.conventions).collect::<Vec<_>>(),
     });
+    if let (Some(mixed), Some(object)) = (&model.mixed, json.as_object_mut()) {
+        object.insert("random_effects".into(), random_json(mixed));
+    }
     if let (Some(iv), Some(object)) = (&model.instrumental, json.as_object_mut()) {
         object.insert("instrumental".into(), instrumental_json(iv));
     }

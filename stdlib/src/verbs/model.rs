@@ -81,6 +81,12 @@ pub static VERBS: &[Verb] = &[Verb {
         },
         OptionSpec::LEVEL,
         OptionSpec {
+            name: "reml",
+            values: "true or false",
+            kind: OptionKind::Bool,
+            summary: "With random effects: REML (default, as lme4's lmer) or, false, maximum likelihood.",
+        },
+        OptionSpec {
             name: "separated",
             values: "drop or keep",
             kind: OptionKind::Word(Separated::WORDS),
@@ -540,7 +546,17 @@ pub(crate) fn model_options(
     resolved: &resolve::Resolved,
 ) -> Result<Options, Diagnostic> {
     let level = ctx.number("level")?.map_or(0.95, |(x, _)| x);
-    let option_spans = ["weights", "freq", "trials", "cluster", "se"]
+    if let Some(reml) = ctx.option("reml")
+        && resolved.random.is_empty()
+    {
+        return Err(Diagnostic::new(
+            "spel::model::reml",
+            "`reml` applies to a model with random effects",
+        )
+        .at(reml.span)
+        .with_help("add a random-effects term, as `(1 | practice)`, or leave `reml` out"));
+    }
+    let option_spans = ["family", "weights", "freq", "trials", "cluster", "se"]
         .into_iter()
         .filter_map(|name| ctx.option(name).map(|a| (name, a.span)))
         .collect();
@@ -576,5 +592,6 @@ pub(crate) fn model_options(
         option_spans,
         instrumented: Vec::new(),
         survey: None,
+        reml: ctx.flag("reml")?.unwrap_or(true),
     })
 }

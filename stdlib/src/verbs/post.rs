@@ -52,20 +52,31 @@ pub static VERBS: &[Verb] = &[
     },
     Verb {
         name: "predict",
-        signature: "predict MODEL as NAME [, type = response | link]",
+        signature: "predict MODEL as NAME [, type = response | link] [, random = true | false]",
         summary: "Add the model's predictions as a column (to the current table, as Stata).",
         description: "`type = response` (the default) gives the expected outcome — a \
                       probability for a logit or probit, a count for Poisson — and `link` the \
                       linear predictor. Rows with a value missing get a missing prediction. \
                       Without a pipe or `from`, the column is added to the current table \
-                      (as Stata's `predict`); with one, the new table is the result.",
+                      (as Stata's `predict`); with one, the new table is the result. \
+                      For a model with random effects the predictions include each row's \
+                      group effects (a group the fit never saw adds none); `random = false` \
+                      gives the fixed part alone, the population's prediction.",
         connectives: &[Connective::As],
-        options: &[OptionSpec {
-            name: "type",
-            values: "response or link",
-            kind: OptionKind::Word(PredictScale::WORDS),
-            summary: "The scale of the predictions.",
-        }],
+        options: &[
+            OptionSpec {
+                name: "type",
+                values: "response or link",
+                kind: OptionKind::Word(PredictScale::WORDS),
+                summary: "The scale of the predictions.",
+            },
+            OptionSpec {
+                name: "random",
+                values: "true or false",
+                kind: OptionKind::Bool,
+                summary: "With random effects: include each row's group effects (default true).",
+            },
+        ],
         named_arguments: false,
         output: Output::Computed,
         examples: &[Example {
@@ -164,7 +175,70 @@ pub static VERBS: &[Verb] = &[
         }],
         run: interpret,
     },
+    Verb {
+        name: "ranef",
+        signature: "ranef MODEL",
+        summary: "A mixed model's random effects by group: the conditional modes, as lme4's `ranef`.",
+        description: "One row per group and term of each random-effects term: the group's \
+                      predicted deviation from the fixed effects (its BLUP), shrunk towards \
+                      zero the fewer rows and the less between-group variance there are.",
+        connectives: &[],
+        options: &[],
+        named_arguments: false,
+        output: Output::Computed,
+        examples: &[Example {
+            summary: "Each group's intercept",
+            code: "d = table y = [3.1, 2.9, 3.4, 5.2, 4.8, 5.1, 4.0, 4.4, 3.9], x = [1, 2, 3, 1, 2, 3, 1, 2, 3], g = [\"a\", \"a\", \"a\", \"b\", \"b\", \"b\", \"c\", \"c\", \"c\"]\nm = d |> model y ~ x + (1 | g)\nranef m",
+            output: r#"shape: (3, 4)
+┌──────────┬───────┬─────────────┬──────────┐
+│ grouping ┆ group ┆ term        ┆ estimate │
+│ ---      ┆ ---   ┆ ---         ┆ ---      │
+│ str      ┆ str   ┆ str         ┆ f64      │
+╞══════════╪═══════╪═════════════╪══════════╡
+│ g        ┆ a     ┆ (Intercept) ┆  -0.9307 │
+│ g        ┆ b     ┆ (Intercept) ┆   0.9199 │
+│ g        ┆ c     ┆ (Intercept) ┆  0.01082 │
+└──────────┴───────┴─────────────┴──────────┘"#,
+        }],
+        run: ranef,
+    },
 ];
+
+fn ranef(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
+    let args = ctx.args();
+    let models = models(ctx, &args)?;
+    let [(name, model)] = models.as_slice() else {
+        return Err(ctx.usage_error("`ranef` takes one model, as `ranef m`"));
+    };
+    let Some(mixed) = &model.mixed else {
+        return Err(Diagnostic::new(
+            "spel::post::not_mixed",
+            format!("`{name}` has no random effects"),
+        )
+        .at(args[0].span)
+        .with_help("fit a model with a random-effects term, as `model y ~ x + (1 | group)`"));
+    };
+    let (mut grouping, mut level, mut term, mut estimate) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for c in &mixed.components {
+        for (label, modes) in c.labels.iter().zip(&c.modes) {
+            for (t, b) in c.terms.iter().zip(modes) {
+                grouping.push(c.grouping.clone());
+                level.push(label.clone());
+                term.push(t.clone());
+                estimate.push(*b);
+            }
+        }
+    }
+    let df = DataFrame::new_infer_height(vec![
+        Column::new("grouping".into(), grouping),
+        Column::new("group".into(), level),
+        Column::new("term".into(), term),
+        Column::new("estimate".into(), estimate),
+    ])
+    .map_err(|e| polars_error(e).at(ctx.call.span))?;
+    Ok(Value::Table(df.lazy()))
+}
 
 fn tidy(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     let args = ctx.args();
@@ -576,7 +650,10 @@ fn predict(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     else {
         return Err(ctx.usage_error("`predict` needs `as` and a new column's name"));
     };
-    let link_scale = ctx.choice::<PredictScale>("type")? == Some(PredictScale::Link);
+    let scale = crate::model::predict::Scale {
+        link: ctx.choice::<PredictScale>("type")? == Some(PredictScale::Link),
+        random: ctx.flag("random")?.unwrap_or(true),
+    };
     let table = ctx.table()?;
     let column = crate::model::predict::predictions(
         model,
@@ -584,7 +661,7 @@ fn predict(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         ctx.env,
         ctx.env.work(),
         ctx.call.span,
-        link_scale,
+        scale,
     )?;
     let augmented = table.with_columns([lit(Series::new(name.into(), column)).alias(name)]);
     let piped = ctx.has_input() || ctx.clause(Connective::From).is_some();

@@ -11,6 +11,8 @@
 //! - [`linalg`]: solving and inverting small symmetric systems, R's rank decision.
 //! - [`cancel`]: the flag an interrupted fit's loops stop at.
 //! - [`survey`]: design-based totals, means and quantiles of complex samples.
+//! - [`mixed`]: linear mixed models by REML or maximum likelihood, as lme4's `lmer`.
+//! - [`optimise`]: minimising a few bounded parameters without derivatives.
 
 // Numeric code walks parallel per-row arrays (y, mu, weights, columns) by index.
 #![allow(clippy::needless_range_loop)]
@@ -24,7 +26,9 @@ pub mod glm;
 pub mod least_squares;
 pub mod linalg;
 pub mod matrix;
+pub mod mixed;
 pub mod negbin;
+pub mod optimise;
 pub mod ranks;
 pub mod rows;
 pub mod separation;

@@ -12,7 +12,8 @@
 # `--rddensity`, to manipulation.py (the manipulation test against the rddensity package);
 # with `--meta`, to meta.py (meta-analysis against R's metafor, from Debian's packages,
 # installed when missing); with `--survey`, to survey.py (design-based estimates against
-# R's survey package, likewise).
+# R's survey package, likewise); with `--mixed`, to mixed.py (linear mixed models against
+# R's lme4, likewise).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 venv=${SPEL_VENV:-$HOME/.cache/spel/venv}
@@ -41,5 +42,6 @@ case "${1:-}" in
   --rddensity) check=manipulation.py; shift ;;
   --meta) check=meta.py; need_r metafor; shift ;;
   --survey) check=survey.py; need_r survey; shift ;;
+  --mixed) check=mixed.py; need_r lme4; shift ;;
 esac
 exec "$venv/bin/python" "$root/stdlib/tests/differential/$check" "$target/debug/spel" "$@"

@@ -1,0 +1,202 @@
+"""Linear mixed models by spel's `model` with random effects and by R's lme4 (`lmer`, from
+Debian's r-cran-lme4).
+
+First lme4's own `sleepstudy` (examples/data/sleepstudy.csv), `Reaction ~ Days + (Days |
+Subject)` by REML and by ML. Then random seeded data: 3 to 40 groups of unequal sizes
+(one to a dozen rows), a random intercept alone or with a correlated random slope, an
+inner grouping nested in the first (`(1 | g/h)`) or a crossed one (`(1 | g) + (1 | c)`),
+between-group standard deviations from zero (a singular fit) to three times the
+residual's, REML or ML.
+
+Compared: each fixed effect (1e-5 relative) and its standard error (1e-4), each
+variance component's standard deviation and correlation and the residual's (1e-4), the
+REML criterion or deviance and AIC (1e-6), whether the fit is singular, every group's
+conditional mode and every row's prediction with and without the random effects (1e-4 of
+the residual standard deviation). A correlation of effects whose standard deviation is
+(near) zero is not determined and not compared. Where lme4 stops at a higher criterion
+than spel's (degenerate data: a residual variance near zero), there is no common optimum
+to compare at; the tally counts those cases. Where lme4's residual standard deviation is
+below 1% of the outcome's, the criterion is flat towards zero: the criteria must agree and
+spel must say so in a note. A model lme4 refuses (more random effects
+than rows) spel must refuse too. R runs once over all cases (mixed/lmer.R).
+"""
+import json
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+import pandas as pd
+
+from harness import close, main, run_spel, values
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+WORK = tempfile.mkdtemp(prefix="spel-mixed-")
+
+
+def sleepstudy_cases():
+    d = pd.read_csv(os.path.join(ROOT, "examples", "data", "sleepstudy.csv"))
+    data = pd.DataFrame({"y": d.Reaction, "x1": d.Days, "g": d.Subject.astype(str)})
+    return [dict(name=f"sleepstudy {'REML' if reml else 'ML'}", data=data, rhs="x1 + (x1 | g)", reml=reml)
+            for reml in (True, False)]
+
+
+def random_case(rng, k):
+    groups = int(rng.integers(3, 41))
+    sizes = rng.integers(1, 13, groups)
+    sizes[:2] = np.maximum(sizes[:2], 2)
+    g = np.repeat([f"g{j}" for j in range(groups)], sizes)
+    n = len(g)
+    kind = str(rng.choice(["intercept", "slope", "nested", "crossed"]))
+    sd_between = float(rng.choice([0.0, 0.2, 1.0, 3.0]))
+    x1 = rng.normal(0, 1, n) + np.repeat(rng.normal(0, 0.5, groups), sizes)
+    x2 = rng.uniform(0, 2, n)
+    f = rng.choice(["a", "b", "c"], n)
+    b0 = np.repeat(rng.normal(0, sd_between, groups), sizes)
+    b1 = np.repeat(rng.normal(0, sd_between / 2, groups), sizes)
+    y = 1 + 0.5 * x1 - 0.3 * x2 + (f == "b") * 0.4 + b0 + rng.normal(0, 1, n)
+    data = pd.DataFrame({"y": np.round(y, 5), "x1": np.round(x1, 5), "x2": np.round(x2, 5), "f": f, "g": g})
+    fixed = "x1 + x2 + f" if rng.random() < 0.6 else "x1"
+    if kind == "intercept":
+        rhs = f"{fixed} + (1 | g)"
+    elif kind == "slope":
+        data["y"] = np.round(data.y + b1 * x1, 5)
+        rhs = f"{fixed} + (1 + x1 | g)"
+    elif kind == "nested":
+        h = np.array([f"h{int(v)}" for v in rng.integers(0, 3, n)])
+        inner = {key: rng.normal(0, 0.7) for key in set(zip(g, h))}
+        data["h"] = h
+        data["y"] = np.round(data.y + [inner[key] for key in zip(g, h)], 5)
+        rhs = f"{fixed} + (1 | g/h)"
+    else:
+        c = np.array([f"c{int(v)}" for v in rng.integers(0, int(rng.integers(3, 9)), n)])
+        shifts = {key: rng.normal(0, 0.8) for key in set(c)}
+        data["c"] = c
+        data["y"] = np.round(data.y + [shifts[key] for key in c], 5)
+        rhs = f"{fixed} + (1 | g) + (1 | c)"
+    for column in ("h", "c"):
+        if column not in data:
+            data[column] = "none"
+    return dict(name=f"random {k}", data=data, rhs=rhs, reml=bool(rng.random() < 0.6))
+
+
+def with_r(cases):
+    """Each case with lme4's fit attached (one R run for all)."""
+    for k, case in enumerate(cases):
+        case["path"] = os.path.join(WORK, f"case{k}.csv")
+        for column in ("h", "c", "f"):
+            if column not in case["data"]:
+                case["data"][column] = "none"
+        case["data"].to_csv(case["path"], index=False)
+    given, taken = os.path.join(WORK, "cases.json"), os.path.join(WORK, "results.json")
+    with open(given, "w") as f:
+        json.dump([{"path": c["path"], "formula": f"y ~ {c['rhs']}", "reml": c["reml"]} for c in cases], f)
+    subprocess.run(["Rscript", os.path.join(ROOT, "stdlib", "tests", "differential", "mixed", "lmer.R"),
+                    given, taken], check=True)
+    with open(taken) as f:
+        for case, result in zip(cases, json.load(f)):
+            case["r"] = result
+    return cases
+
+
+def spel_program(case, path):
+    reml = "" if case["reml"] else ", reml = false"
+    return (f'd = read "{path}"\nm = d |> model y ~ {case["rhs"]}{reml}\nm\nranef m\n'
+            "d |> predict m as p |> predict m as q, random = false |> select p, q\n")
+
+
+def listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def check(case, spel, work):
+    out = run_spel(spel, work, case["data"], lambda path: spel_program(case, path))
+    ref = case["r"]
+    if ref["refused"]:
+        case["refused"] = True
+        if out.returncode == 0:
+            return [f"lme4 refused ({ref['why']}) but spel answered"]
+        return [] if "spel::model::mixed_groups" in out.stderr else [f"spel refused otherwise: {out.stderr[:300]}"]
+    if out.returncode != 0:
+        return [f"spel failed: {out.stderr.strip()[:600]}"]
+    shown, ranef, predicted = values(out)
+    problems = []
+    criterion = shown["random_effects"]["criterion"]
+    if criterion < ref["criterion"] - 1e-6 * abs(ref["criterion"]):
+        # lme4 stopped short of the optimum spel reached: nothing to compare at.
+        case["lower"] = True
+        return []
+    if ref["sigma"] < 1e-2 * case["data"].y.std():
+        # Degenerate: the criterion is flat as σ goes to zero, so each tool stops at its
+        # own point of it. The criteria must agree, and spel must say so in a note.
+        case["degenerate"] = True
+        problems = [] if abs(criterion - ref["criterion"]) <= 1e-6 * abs(ref["criterion"]) else [
+            f"criterion: spel {criterion!r}, R {ref['criterion']!r}"]
+        if not any("nearly zero" in note for note in shown["notes"]):
+            problems.append("no note on the residual standard deviation near zero")
+        return problems
+
+    def compare(what, ours, theirs, tol, floor=0.0):
+        if ours is None or not (close(ours, theirs, tol) or abs(ours - theirs) <= floor):
+            problems.append(f"{what}: spel {ours!r}, R {theirs!r}")
+
+    terms = {t["term"]: t for t in shown["terms"]}
+    for i, name in enumerate(listed(ref["terms"])):
+        ours = terms.get(name)
+        if ours is None:
+            problems.append(f"fixed effect {name}: spel has none")
+            continue
+        se = listed(ref["se"])[i]
+        compare(f"{name} estimate", ours["estimate"], listed(ref["estimate"])[i], 1e-5, 1e-5 * se)
+        compare(f"{name} se", ours["std_error"], se, 1e-4)
+    random = shown["random_effects"]
+    sigma = ref["sigma"]
+    compare("sigma", random["residual_std_dev"], sigma, 1e-4)
+    compare("criterion", random["criterion"], ref["criterion"], 1e-6)
+    compare("AIC", shown["aic"], ref["aic"], 1e-6)
+    if random["singular"] != ref["singular"]:
+        problems.append(f"singular: spel {random['singular']}, R {ref['singular']}")
+    components = {(c["group"], c["term"]): c for c in random["components"]}
+    vc = {key: listed(value) for key, value in ref["vc"].items()}
+    for grp, var1, var2, sdcor in zip(vc["grp"], vc["var1"], vc["var2"], vc["sdcor"]):
+        if grp == "Residual":
+            continue
+        if var2 == "":
+            ours = components.get((grp, var1))
+            compare(f"sd {grp} {var1}", ours and ours["std_dev"], sdcor, 1e-4, 1e-4 * sigma)
+        else:
+            ours = components.get((grp, var2)) or {}
+            correlations = ours.get("correlations", [])
+            # A correlation of effects whose variance is (near) zero is not determined.
+            sds = [components.get((grp, v), {}).get("std_dev", 0) for v in (var1, var2)]
+            if min(sds) < 1e-3 * sigma or sdcor is None:
+                continue
+            compare(f"corr {grp} {var1} {var2}", correlations[0] if correlations else None, sdcor, 0, 1e-4)
+    modes = {(r[0], r[1], r[2]): r[3] for r in ranef["rows"]}
+    re = {key: listed(value) for key, value in ref["ranef"].items()}
+    for grpvar, term, grp, value in zip(re["grpvar"], re["term"], re["grp"], re["condval"]):
+        compare(f"mode {grpvar} {grp} {term}", modes.get((grpvar, grp, term)), value, 0, 1e-4 * sigma)
+    for i, (p, q) in enumerate(predicted["rows"]):
+        compare(f"prediction {i}", p, listed(ref["fitted"])[i], 0, 1e-4 * sigma)
+        compare(f"population prediction {i}", q, listed(ref["population"])[i], 0, 1e-4 * sigma)
+    return problems
+
+
+def tally(passed, cases):
+    singular = sum(1 for case in cases if case["r"].get("singular"))
+    refused = sum(1 for case in cases if case.get("refused"))
+    lower = sum(1 for case in cases if case.get("lower"))
+    degenerate = sum(1 for case in cases if case.get("degenerate"))
+    return (f"{passed} of {len(cases)} linear mixed models equal lme4's ({singular} of them singular "
+            f"fits; {refused} both refuse for more random effects than rows; {degenerate} with a "
+            f"residual near zero agree in the criterion; in {lower}, spel's criterion is lower than "
+            f"where lme4 stopped)")
+
+
+if __name__ == "__main__":
+    main(
+        lambda rng, count: with_r(sleepstudy_cases() + [random_case(rng, k) for k in range(count)]),
+        check,
+        lambda case: f"y ~ {case['rhs']} reml={case['reml']} rows={len(case['data'])}",
+        tally,
+    )
