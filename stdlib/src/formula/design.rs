@@ -66,6 +66,8 @@ pub struct Design {
 #[derive(Clone, Debug)]
 pub struct RandomDesign {
     pub grouping: NamedGrouping,
+    /// The term in the formula, for messages.
+    pub span: Span,
     /// The columns whose coefficients vary by group, named (`(Intercept)`, `days`).
     pub columns: Vec<(String, Arc<Vec<f64>>)>,
 }
@@ -418,6 +420,15 @@ impl Statement<'_, '_> {
             )?;
         }
         for (i, v) in random_slopes(resolved).iter().enumerate() {
+            let (_, dtype) = scope.checked(&v.expr)?;
+            if !(dtype.is_primitive_numeric() || dtype == DataType::Boolean) {
+                return Err(Diagnostic::new(
+                    "spel::formula::random_factor",
+                    format!("`{}` is {dtype}: random slopes are on numbers", v.name),
+                )
+                .at(v.expr.span)
+                .with_help("use a numeric variable, or make the levels a grouping: `(1 | g/f)`"));
+            }
             selection.add(
                 scope,
                 &v.expr,
@@ -578,6 +589,7 @@ impl Statement<'_, '_> {
                 }
                 RandomDesign {
                     grouping: combined_grouping(&term.name, &parts, n),
+                    span: term.span,
                     columns,
                 }
             })

@@ -57,7 +57,7 @@ impl Options {
 
 pub fn fit(mut design: Design, options: &Options) -> Result<Model, Diagnostic> {
     if !design.random.is_empty() {
-        return super::mixed::fit(design, options, options.reml);
+        return super::mixed::fit(design, options);
     }
     let mut notes = Vec::new();
     let data = FitData::prepare(&mut design, options, &mut notes)?;

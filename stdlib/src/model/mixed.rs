@@ -89,7 +89,8 @@ impl Mixed {
     }
 }
 
-pub fn fit(design: Design, options: &Options, reml: bool) -> Result<Model, Diagnostic> {
+pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
+    let reml = options.reml;
     check_options(&design, options)?;
     let n = design.y.len();
     let mut notes = Vec::new();
@@ -104,7 +105,7 @@ pub fn fit(design: Design, options: &Options, reml: bool) -> Result<Model, Diagn
         .collect();
     let kept = full_rank_columns(&x_all, &design, &mut notes);
     let x: Vec<&[f64]> = kept.iter().map(|&j| x_all[j].as_slice()).collect();
-    check_groupings(&design, n, options)?;
+    check_groupings(&design, n)?;
     let terms: Vec<RandomTerm> = design
         .random
         .iter()
@@ -306,7 +307,7 @@ fn check_options(design: &Design, options: &Options) -> Result<(), Diagnostic> {
 
 /// lme4's checks: a grouping needs two groups or more, and fewer groups than rows
 /// (else its variance cannot be told from the residual's).
-fn check_groupings(design: &Design, n: usize, options: &Options) -> Result<(), Diagnostic> {
+fn check_groupings(design: &Design, n: usize) -> Result<(), Diagnostic> {
     for r in &design.random {
         let levels = r.grouping.grouping.levels;
         let effects = levels * r.columns.len();
@@ -334,7 +335,7 @@ fn check_groupings(design: &Design, n: usize, options: &Options) -> Result<(), D
                 )
             };
             return Err(Diagnostic::new("spel::model::mixed_groups", message)
-                .at(options.outcome_span)
+                .at(r.span)
                 .with_help(help));
         }
     }

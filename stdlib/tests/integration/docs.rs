@@ -160,3 +160,8 @@ fn survey_guide_examples_run() {
 fn model_guide_examples_run() {
     assert!(check_markdown("docs/models.md") >= 4);
 }
+
+#[test]
+fn mixed_model_guide_examples_run() {
+    assert!(check_markdown("docs/mixed.md") >= 4);
+}
