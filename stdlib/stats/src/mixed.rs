@@ -334,6 +334,10 @@ struct Crossproducts {
     /// The dense effects' `Z'Z` (q²) and `Z'[X y]` (q × (p+1)).
     dense_zz: Vec<f64>,
     dense_zxy: Vec<f64>,
+    /// When the dense effects are one term whose groups each big group lies within
+    /// (a grouping nested in the big one's), their block of L is block-diagonal: the
+    /// width of its blocks, factored one by one.
+    block_width: Option<usize>,
     /// For each level of the big term, the dense blocks its rows meet: (the block's
     /// first column, its width, where its big_width × width values start in `cross`).
     meets: Vec<Vec<(usize, usize, usize)>>,
@@ -380,6 +384,7 @@ impl Crossproducts {
             dense_zxy: vec![0.0; q_dense * (p + 1)],
             meets: vec![Vec::new(); m],
             cross: Vec::new(),
+            block_width: None,
         };
         let mut block_of: HashMap<(u32, usize), usize> = HashMap::new();
         let mut row_xy = vec![0.0; p + 1];
@@ -433,6 +438,11 @@ impl Crossproducts {
                     c.dense_zxy[a * (p + 1) + b] += za * row_xy[b];
                 }
             }
+        }
+        if let [only] = c.dense.as_slice()
+            && c.meets.iter().all(|m| m.len() <= 1)
+        {
+            c.block_width = Some(only.width);
         }
         Ok(c)
     }
@@ -563,17 +573,23 @@ impl Crossproducts {
                 }
             }
         }
-        let matrix = Mat::<f64>::from_fn(q, q, |r, s| a[r * q + s]);
-        let llt = matrix.llt(Side::Lower).ok()?;
-        let l = llt.L();
-        let mut dense_l = vec![0.0; q * q];
-        for r in 0..q {
-            for s in 0..=r {
-                dense_l[r * q + s] = l[(r, s)];
+        let dense_l = match self.block_width {
+            Some(width) => block_cholesky(&mut a, q, width, &mut rhs, p1, &mut factor.log_det)?,
+            None => {
+                let matrix = Mat::<f64>::from_fn(q, q, |r, s| a[r * q + s]);
+                let llt = matrix.llt(Side::Lower).ok()?;
+                let l = llt.L();
+                let mut dense_l = vec![0.0; q * q];
+                for r in 0..q {
+                    for s in 0..=r {
+                        dense_l[r * q + s] = l[(r, s)];
+                    }
+                    factor.log_det += 2.0 * dense_l[r * q + r].ln();
+                }
+                forward(&dense_l, q, &mut rhs, p1);
+                dense_l
             }
-            factor.log_det += 2.0 * dense_l[r * q + r].ln();
-        }
-        forward(&dense_l, q, &mut rhs, p1);
+        };
         factor.dense_l = dense_l;
         factor.dense_c = rhs;
         Some(())
@@ -639,6 +655,41 @@ impl Crossproducts {
         }
         modes
     }
+}
+
+/// Factors the q × q matrix `a` whose only non-zero entries are in diagonal blocks of
+/// `width`, block by block in place, and solves `rhs` (q × cols) with it; adds log |A|
+/// to `log_det`. The factor is returned as a q × q lower-triangular matrix.
+fn block_cholesky(
+    a: &mut [f64],
+    q: usize,
+    width: usize,
+    rhs: &mut [f64],
+    cols: usize,
+    log_det: &mut f64,
+) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; q * q];
+    let mut block = vec![0.0; width * width];
+    for first in (0..q).step_by(width) {
+        for r in 0..width {
+            for c in 0..width {
+                block[r * width + c] = a[(first + r) * q + first + c];
+            }
+        }
+        *log_det += cholesky(&mut block, width)?;
+        forward(
+            &block,
+            width,
+            &mut rhs[first * cols..(first + width) * cols],
+            cols,
+        );
+        for r in 0..width {
+            for c in 0..=r {
+                l[(first + r) * q + first + c] = block[r * width + c];
+            }
+        }
+    }
+    Some(l)
 }
 
 /// `L` at θ: the big term's blocks, the dense part, and the forward solves of `[X y]`.
