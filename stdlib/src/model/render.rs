@@ -368,15 +368,27 @@ pub fn html(model: &Model) -> String {
 /// The variance components as a second table, and the groups.
 fn random_html(mixed: &super::mixed::Mixed) -> String {
     let rows = random_rows(mixed);
-    let mut out = String::from("<table>\n<thead><tr>");
-    for cell in &rows[0] {
-        out.push_str(&format!("<th>{}</th>", escape(&capitalised(cell))));
+    // The grouping and the term read as labels: left-aligned, as the first column.
+    let align = |j: usize| {
+        if j < 2 {
+            " style=\"text-align:left\""
+        } else {
+            ""
+        }
+    };
+    let mut out = String::from("<table style=\"margin-top:8px\">\n<thead><tr>");
+    for (j, cell) in rows[0].iter().enumerate() {
+        out.push_str(&format!(
+            "<th{}>{}</th>",
+            align(j),
+            escape(&capitalised(cell))
+        ));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     for row in &rows[1..] {
         out.push_str("<tr>");
-        for cell in row {
-            out.push_str(&format!("<td>{}</td>", escape(cell)));
+        for (j, cell) in row.iter().enumerate() {
+            out.push_str(&format!("<td{}>{}</td>", align(j), escape(cell)));
         }
         out.push_str("</tr>\n");
     }

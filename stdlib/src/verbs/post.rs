@@ -391,6 +391,10 @@ fn report(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
     }
     let mut labels: Vec<String> = terms.clone();
     labels.extend(["scale", "rows", "fixed effects", "standard errors"].map(String::from));
+    let any_random = models.iter().any(|(_, m)| m.mixed.is_some());
+    if any_random {
+        labels.push("random effects".into());
+    }
     let mut columns = vec![Column::new("term".into(), labels)];
     for (name, m) in &models {
         let mut cells: Vec<String> = terms
@@ -430,10 +434,29 @@ fn report(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                     .join(" and ")
             ),
         });
+        if any_random {
+            cells.push(random_effects_cell(m));
+        }
         columns.push(Column::new(name.as_str().into(), cells));
     }
     let df = DataFrame::new_infer_height(columns).map_err(|e| polars_error(e).at(ctx.call.span))?;
     Ok(Value::Table(df.lazy()))
+}
+
+/// "practice", "Subject: (Intercept), Days": each grouping and what varies by it.
+fn random_effects_cell(model: &Model) -> String {
+    let Some(mixed) = &model.mixed else {
+        return "none".into();
+    };
+    mixed
+        .components
+        .iter()
+        .map(|c| match c.terms.as_slice() {
+            [only] if only == "(Intercept)" => c.grouping.clone(),
+            terms => format!("{}: {}", c.grouping, terms.join(", ")),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn interpret(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
