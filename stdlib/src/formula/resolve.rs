@@ -2,7 +2,7 @@
 //! the intercept decided, and `fe()`, `offset()`, `factor()` and random effects
 //! `(x | group)` recognised.
 
-use spel_grammar::ast::{BinaryOp, Expr, ExprKind, Formula};
+use spel_grammar::ast::{BinaryOp, Expr, ExprKind, Formula, UnaryOp};
 use spel_grammar::{Diagnostic, Span};
 
 /// One variable of a term: a numeric expression or a factor.
@@ -113,6 +113,14 @@ pub fn resolve(formula: &Formula, text: &dyn Fn(Span) -> String) -> Result<Resol
                 )
                 .at(single.span)
                 .with_help("leave the term out instead"));
+            }
+            if let Some(bar) = [left, right].into_iter().find_map(|side| or_inside(side)) {
+                return Err(Diagnostic::new(
+                    "spel::formula::random",
+                    "a random-effects term has one `|`",
+                )
+                .at(bar.span)
+                .with_help("give each grouping its own term, `(1 | g) + (1 | h)`, or nest them, `(1 | g/h)`"));
             }
             resolved
                 .random
@@ -231,6 +239,18 @@ fn random_effects(
     Ok(terms)
 }
 
+/// A `|` within an expression, where a random-effects term has a second bar.
+fn or_inside(expr: &Expr) -> Option<&Expr> {
+    match &expr.kind {
+        ExprKind::Binary {
+            op: BinaryOp::Or, ..
+        } => Some(expr),
+        ExprKind::Binary { left, right, .. } => or_inside(left).or_else(|| or_inside(right)),
+        ExprKind::Unary { operand, .. } => or_inside(operand),
+        _ => None,
+    }
+}
+
 /// The summands of `a + b - c`, each with whether it is subtracted.
 fn summands(expr: &Expr, removed: bool) -> Vec<(&Expr, bool)> {
     match &expr.kind {
@@ -243,6 +263,10 @@ fn summands(expr: &Expr, removed: bool) -> Vec<(&Expr, bool)> {
             out.extend(summands(right, removed ^ (*op == BinaryOp::Sub)));
             out
         }
+        ExprKind::Unary {
+            op: UnaryOp::Neg,
+            operand,
+        } => summands(operand, !removed),
         _ => vec![(expr, removed)],
     }
 }
@@ -279,6 +303,17 @@ fn special_call(expr: &Expr) -> Option<(&'static str, &Expr)> {
 }
 
 fn variable(expr: &Expr, text: &dyn Fn(Span) -> String) -> Result<Variable, Diagnostic> {
+    if let ExprKind::Binary {
+        op: BinaryOp::Or, ..
+    } = expr.kind
+    {
+        return Err(Diagnostic::new(
+            "spel::formula::random",
+            "a random-effects term must be a term on its own",
+        )
+        .at(expr.span)
+        .with_help("add it between `+` signs, as `y ~ x + (1 | g)`; to let x's slope vary by g, write `(x | g)`"));
+    }
     if let ExprKind::Call { function, args } = &expr.kind {
         match function.name.as_str() {
             "factor" => {

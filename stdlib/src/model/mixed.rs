@@ -36,6 +36,8 @@ pub struct Component {
     pub labels: Vec<String>,
     /// Each group's conditional modes (BLUPs), in the order of `labels`.
     pub modes: Vec<Vec<f64>>,
+    /// Their conditional standard deviations (lme4's `condsd`).
+    pub mode_sds: Vec<Vec<f64>>,
     pub index: HashMap<String, usize>,
 }
 
@@ -133,7 +135,8 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         .iter()
         .zip(&fitted.covariances)
         .zip(&fitted.modes)
-        .map(|((r, covariance), modes)| Component {
+        .zip(&fitted.mode_variances)
+        .map(|(((r, covariance), modes), variances)| Component {
             grouping: r.grouping.name.clone(),
             terms: r.columns.iter().map(|(name, _)| name.clone()).collect(),
             covariance: covariance.clone(),
@@ -146,6 +149,10 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
                 .collect(),
             labels: r.grouping.labels.clone(),
             modes: modes.clone(),
+            mode_sds: variances
+                .iter()
+                .map(|level| level.iter().map(|v| v.sqrt()).collect())
+                .collect(),
         })
         .collect();
     let result = Mixed {

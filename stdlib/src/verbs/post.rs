@@ -181,7 +181,9 @@ pub static VERBS: &[Verb] = &[
         summary: "A mixed model's random effects by group: the conditional modes, as lme4's `ranef`.",
         description: "One row per group and term of each random-effects term: the group's \
                       predicted deviation from the fixed effects (its BLUP), shrunk towards \
-                      zero the fewer rows and the less between-group variance there are.",
+                      zero the fewer rows and the less between-group variance there are, \
+                      with its conditional standard deviation (lme4's `condsd`, given the \
+                      estimated fixed effects and variances).",
         connectives: &[],
         options: &[],
         named_arguments: false,
@@ -189,16 +191,16 @@ pub static VERBS: &[Verb] = &[
         examples: &[Example {
             summary: "Each group's intercept",
             code: "d = table y = [3.1, 2.9, 3.4, 5.2, 4.8, 5.1, 4.0, 4.4, 3.9], x = [1, 2, 3, 1, 2, 3, 1, 2, 3], g = [\"a\", \"a\", \"a\", \"b\", \"b\", \"b\", \"c\", \"c\", \"c\"]\nm = d |> model y ~ x + (1 | g)\nranef m",
-            output: r#"shape: (3, 4)
-┌──────────┬───────┬─────────────┬──────────┐
-│ grouping ┆ group ┆ term        ┆ estimate │
-│ ---      ┆ ---   ┆ ---         ┆ ---      │
-│ str      ┆ str   ┆ str         ┆ f64      │
-╞══════════╪═══════╪═════════════╪══════════╡
-│ g        ┆ a     ┆ (Intercept) ┆  -0.9307 │
-│ g        ┆ b     ┆ (Intercept) ┆   0.9199 │
-│ g        ┆ c     ┆ (Intercept) ┆  0.01082 │
-└──────────┴───────┴─────────────┴──────────┘"#,
+            output: r#"shape: (3, 5)
+┌──────────┬───────┬─────────────┬──────────┬───────────┐
+│ grouping ┆ group ┆ term        ┆ estimate ┆ std_error │
+│ ---      ┆ ---   ┆ ---         ┆ ---      ┆ ---       │
+│ str      ┆ str   ┆ str         ┆ f64      ┆ f64       │
+╞══════════╪═══════╪═════════════╪══════════╪═══════════╡
+│ g        ┆ a     ┆ (Intercept) ┆  -0.9307 ┆    0.1511 │
+│ g        ┆ b     ┆ (Intercept) ┆   0.9199 ┆    0.1511 │
+│ g        ┆ c     ┆ (Intercept) ┆  0.01082 ┆    0.1511 │
+└──────────┴───────┴─────────────┴──────────┴───────────┘"#,
         }],
         run: ranef,
     },
@@ -218,15 +220,16 @@ fn ranef(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         .at(args[0].span)
         .with_help("fit a model with a random-effects term, as `model y ~ x + (1 | group)`"));
     };
-    let (mut grouping, mut level, mut term, mut estimate) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut grouping, mut level, mut term) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut estimate, mut std_error) = (Vec::new(), Vec::new());
     for c in &mixed.components {
-        for (label, modes) in c.labels.iter().zip(&c.modes) {
-            for (t, b) in c.terms.iter().zip(modes) {
+        for ((label, modes), sds) in c.labels.iter().zip(&c.modes).zip(&c.mode_sds) {
+            for ((t, b), sd) in c.terms.iter().zip(modes).zip(sds) {
                 grouping.push(c.grouping.clone());
                 level.push(label.clone());
                 term.push(t.clone());
                 estimate.push(*b);
+                std_error.push(*sd);
             }
         }
     }
@@ -235,6 +238,7 @@ fn ranef(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
         Column::new("group".into(), level),
         Column::new("term".into(), term),
         Column::new("estimate".into(), estimate),
+        Column::new("std_error".into(), std_error),
     ])
     .map_err(|e| polars_error(e).at(ctx.call.span))?;
     Ok(Value::Table(df.lazy()))

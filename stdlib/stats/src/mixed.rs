@@ -54,6 +54,9 @@ pub struct Fit {
     pub covariances: Vec<Vec<Vec<f64>>>,
     /// Each term's conditional modes of the random effects, by level.
     pub modes: Vec<Vec<Vec<f64>>>,
+    /// The conditional variances of those modes given the data and the estimates (lme4's
+    /// `condVar`), in the same order.
+    pub mode_variances: Vec<Vec<Vec<f64>>>,
     /// The deviance (ML) or the REML criterion at the optimum, as lme4's `deviance`
     /// and "REML criterion at convergence".
     pub criterion: f64,
@@ -119,6 +122,12 @@ pub fn fit(problem: &Problem) -> Result<Fit, Failure> {
     let singular = layout.diagonal().any(|i| optimum.x[i] < SINGULAR_TOLERANCE)
         || layout.correlation_at_boundary(&optimum.x);
     let modes = cross.modes(&layout, &optimum.x, &factor, &solution.beta);
+    let mode_variances = cross.mode_variances(
+        &layout,
+        &optimum.x,
+        &factor,
+        solution.sigma * solution.sigma,
+    );
     let sigma2 = solution.sigma * solution.sigma;
     let covariances = (0..problem.terms.len())
         .map(|k| {
@@ -139,6 +148,7 @@ pub fn fit(problem: &Problem) -> Result<Fit, Failure> {
         sigma: solution.sigma,
         covariances,
         modes,
+        mode_variances,
         criterion: optimum.value,
         evaluations: optimum.evaluations,
         converged: optimum.converged,
@@ -612,6 +622,80 @@ impl Crossproducts {
     }
 
     /// The conditional modes `b = T u` by term and level, from `L'u = c − C_X β`.
+    /// The conditional variances of the modes: σ² T (L L')⁻¹ T' block by block. For a
+    /// level j of the big term, (L L')⁻¹ is `L_j⁻ᵀ (I + W_j S W_j') L_j⁻¹`, S the inverse of
+    /// the dense part; for the dense terms, S's diagonal blocks.
+    fn mode_variances(
+        &self,
+        layout: &ThetaLayout,
+        theta: &[f64],
+        factor: &Factor,
+        sigma2: f64,
+    ) -> Vec<Vec<Vec<f64>>> {
+        let (bw, q) = (self.big_width, self.q_dense);
+        let s = dense_inverse(&factor.dense_l, q, self.block_width);
+        let scaled_diagonal = |t: &[f64], c: &[f64], w: usize| -> Vec<f64> {
+            (0..w)
+                .map(|a| {
+                    let mut v = 0.0;
+                    for x in 0..=a {
+                        for y in 0..=a {
+                            v += t[a * w + x] * c[x * w + y] * t[a * w + y];
+                        }
+                    }
+                    sigma2 * v
+                })
+                .collect()
+        };
+        let mut variances: Vec<Vec<Vec<f64>>> = vec![Vec::new(); layout.widths.len()];
+        let t_big = layout.factor(self.big, theta);
+        variances[self.big] = (0..self.big_levels)
+            .map(|j| {
+                let mut m = vec![0.0; bw * bw];
+                for a in 0..bw {
+                    m[a * bw + a] = 1.0;
+                }
+                for &(first_a, width_a, at_a) in &self.meets[j] {
+                    let wa = &factor.w[at_a..at_a + bw * width_a];
+                    for &(first_b, width_b, at_b) in &self.meets[j] {
+                        let wb = &factor.w[at_b..at_b + bw * width_b];
+                        for r in 0..bw {
+                            for c in 0..bw {
+                                let mut v = 0.0;
+                                for x in 0..width_a {
+                                    for y in 0..width_b {
+                                        v += wa[r * width_a + x]
+                                            * s[(first_a + x) * q + first_b + y]
+                                            * wb[c * width_b + y];
+                                    }
+                                }
+                                m[r * bw + c] += v;
+                            }
+                        }
+                    }
+                }
+                let l = &factor.big_l[j * bw * bw..(j + 1) * bw * bw];
+                let l_inverse = lower_inverse(l, bw);
+                // L⁻ᵀ M L⁻¹
+                let c = transpose_times(&l_inverse, &matrix_product(&m, &l_inverse, bw), bw);
+                scaled_diagonal(&t_big, &c, bw)
+            })
+            .collect();
+        for d in &self.dense {
+            let t = layout.factor(d.term, theta);
+            variances[d.term] = (0..self.dense_levels(d))
+                .map(|level| {
+                    let first = d.start + level * d.width;
+                    let block: Vec<f64> = (0..d.width * d.width)
+                        .map(|i| s[(first + i / d.width) * q + first + i % d.width])
+                        .collect();
+                    scaled_diagonal(&t, &block, d.width)
+                })
+                .collect();
+        }
+        variances
+    }
+
     fn modes(
         &self,
         layout: &ThetaLayout,
@@ -655,6 +739,71 @@ impl Crossproducts {
         }
         modes
     }
+}
+
+/// `(L L')⁻¹` for a q × q lower-triangular L (block-diagonal with blocks of `block`
+/// when given), as a full q × q matrix.
+fn dense_inverse(l: &[f64], q: usize, block: Option<usize>) -> Vec<f64> {
+    let mut s = vec![0.0; q * q];
+    let width = block.unwrap_or(q).max(1);
+    let mut sub = vec![0.0; width * width];
+    for first in (0..q).step_by(width) {
+        for r in 0..width {
+            for c in 0..width {
+                sub[r * width + c] = l[(first + r) * q + first + c];
+            }
+        }
+        let inverse = lower_inverse(&sub, width);
+        let product = transpose_times(&inverse, &inverse, width);
+        for r in 0..width {
+            for c in 0..width {
+                s[(first + r) * q + first + c] = product[r * width + c];
+            }
+        }
+    }
+    s
+}
+
+/// The inverse of a k × k lower-triangular matrix (lower-triangular too).
+fn lower_inverse(l: &[f64], k: usize) -> Vec<f64> {
+    let mut inverse = vec![0.0; k * k];
+    for i in 0..k {
+        inverse[i * k + i] = 1.0;
+    }
+    forward(l, k, &mut inverse, k);
+    inverse
+}
+
+/// `A B` for k × k matrices.
+fn matrix_product(a: &[f64], b: &[f64], k: usize) -> Vec<f64> {
+    let mut out = vec![0.0; k * k];
+    for r in 0..k {
+        for x in 0..k {
+            let v = a[r * k + x];
+            if v != 0.0 {
+                for c in 0..k {
+                    out[r * k + c] += v * b[x * k + c];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `A' B` for k × k matrices.
+fn transpose_times(a: &[f64], b: &[f64], k: usize) -> Vec<f64> {
+    let mut out = vec![0.0; k * k];
+    for x in 0..k {
+        for r in 0..k {
+            let v = a[x * k + r];
+            if v != 0.0 {
+                for c in 0..k {
+                    out[r * k + c] += v * b[x * k + c];
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Factors the q × q matrix `a` whose only non-zero entries are in diagonal blocks of
@@ -937,9 +1086,12 @@ mod tests {
         assert!(!fit.singular && fit.converged);
         // Each group's mode: its mean's deviation shrunk by τ²/(τ² + σ²/m).
         let shrink = tau2 / (tau2 + msw / 3.0);
+        // Its conditional variance: 1 / (1/τ² + m/σ²).
+        let conditional = 1.0 / (1.0 / tau2 + 3.0 / msw);
         for j in 0..4 {
             let expected = shrink * (group_means[j] - mean);
             assert!((fit.modes[0][j][0] - expected).abs() < 1e-5, "{j}");
+            assert!((fit.mode_variances[0][j][0] - conditional).abs() < 1e-6 * conditional);
         }
     }
 
@@ -965,6 +1117,6 @@ mod tests {
         .unwrap();
         assert_eq!(fit.theta[0], 0.0);
         assert!(fit.singular);
-        assert!((fit.beta[0] - 2.0111111111111111).abs() < 1e-12);
+        assert!((fit.beta[0] - 18.1 / 9.0).abs() < 1e-12);
     }
 }

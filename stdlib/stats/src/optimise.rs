@@ -212,7 +212,7 @@ fn newton_step(gradient: &[f64], hessian: &[Vec<f64>]) -> Option<Vec<f64>> {
 fn solve_positive(a: &mut [f64], k: usize, mut b: Vec<f64>) -> Option<Vec<f64>> {
     for j in 0..k {
         let d = a[j * k + j] - (0..j).map(|c| a[j * k + c] * a[j * k + c]).sum::<f64>();
-        if !(d > 0.0) || !d.is_finite() {
+        if d.is_nan() || d <= 0.0 || !d.is_finite() {
             return None;
         }
         let d = d.sqrt();

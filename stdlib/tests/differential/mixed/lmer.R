@@ -24,7 +24,7 @@ results <- lapply(cases, function(case) {
        sigma = sigma(m), criterion = if (case$reml) REMLcrit(m) else deviance(m),
        aic = AIC(m), singular = isSingular(m), theta = as.numeric(getME(m, "theta")),
        ranef = list(grpvar = as.character(re$grpvar), term = as.character(re$term),
-                    grp = as.character(re$grp), condval = re$condval),
+                    grp = as.character(re$grp), condval = re$condval, condsd = re$condsd),
        fitted = as.numeric(fitted(m)), population = as.numeric(predict(m, re.form = NA)))
 })
 writeLines(toJSON(results, auto_unbox = TRUE, digits = NA, na = "null"), args[2])
