@@ -52,3 +52,20 @@ def main(cases_for, check, shown, tally):
                     print(f"   {p}")
     print(tally(len(cases) - failures, cases))
     sys.exit(1 if failures else 0)
+
+
+def with_r(cases, script, given_of, work):
+    """Each case with R's results attached, R run once for all: each case's data is
+    written to work/caseK.csv (its `path`), `given_of(case)` of every case to a JSON file,
+    and `Rscript script given taken` writes a result per case to `taken`."""
+    for k, case in enumerate(cases):
+        case["path"] = os.path.join(work, f"case{k}.csv")
+        case["data"].to_csv(case["path"], index=False)
+    given, taken = os.path.join(work, "cases.json"), os.path.join(work, "results.json")
+    with open(given, "w") as f:
+        json.dump([given_of(c) for c in cases], f)
+    subprocess.run(["Rscript", script, given, taken], check=True)
+    with open(taken) as f:
+        for case, result in zip(cases, json.load(f)):
+            case["r"] = result
+    return cases

@@ -22,15 +22,14 @@ below 1% of the outcome's, the criterion is flat towards zero: the criteria must
 spel must say so in a note. A model lme4 refuses (more random effects
 than rows) spel must refuse too. R runs once over all cases (mixed/lmer.R).
 """
-import json
 import os
-import subprocess
 import tempfile
 
 import numpy as np
 import pandas as pd
 
 from harness import close, main, run_spel, values
+from harness import with_r as attach_r
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 WORK = tempfile.mkdtemp(prefix="spel-mixed-")
@@ -87,21 +86,13 @@ def random_case(rng, k):
 
 def with_r(cases):
     """Each case with lme4's fit attached (one R run for all)."""
-    for k, case in enumerate(cases):
-        case["path"] = os.path.join(WORK, f"case{k}.csv")
+    for case in cases:
         for column in ("h", "c", "f"):
             if column not in case["data"]:
                 case["data"][column] = "none"
-        case["data"].to_csv(case["path"], index=False)
-    given, taken = os.path.join(WORK, "cases.json"), os.path.join(WORK, "results.json")
-    with open(given, "w") as f:
-        json.dump([{"path": c["path"], "formula": f"y ~ {c['rhs']}", "reml": c["reml"]} for c in cases], f)
-    subprocess.run(["Rscript", os.path.join(ROOT, "stdlib", "tests", "differential", "mixed", "lmer.R"),
-                    given, taken], check=True)
-    with open(taken) as f:
-        for case, result in zip(cases, json.load(f)):
-            case["r"] = result
-    return cases
+    script = os.path.join(ROOT, "stdlib", "tests", "differential", "mixed", "lmer.R")
+    return attach_r(cases, script,
+                    lambda c: {"path": c["path"], "formula": f"y ~ {c['rhs']}", "reml": c["reml"]}, WORK)
 
 
 def spel_program(case, path):

@@ -15,15 +15,14 @@ and design effect; each quantile and its Woodruff interval and standard error; e
 group's mean and total with theirs. A design R refuses (a lonely PSU under `fail`) must be
 refused by spel. R runs once over all cases (survey/estimate.R).
 """
-import json
 import os
-import subprocess
 import tempfile
 
 import numpy as np
 import pandas as pd
 
 from harness import close, main, run_spel, values
+from harness import with_r as attach_r
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 WORK = tempfile.mkdtemp(prefix="spel-survey-")
@@ -80,19 +79,9 @@ def random_case(rng, k):
 
 def with_r(cases):
     """Each case with R's estimates attached (one R run for all)."""
-    for k, case in enumerate(cases):
-        case["path"] = os.path.join(WORK, f"case{k}.csv")
-        case["data"].to_csv(case["path"], index=False)
-    given, taken = os.path.join(WORK, "cases.json"), os.path.join(WORK, "results.json")
     keys = ("path", "strata", "psu", "fpc", "weights", "lonely", "domain", "by", "probs")
-    with open(given, "w") as f:
-        json.dump([{key: c[key] for key in keys} for c in cases], f)
-    subprocess.run(["Rscript", os.path.join(ROOT, "stdlib", "tests", "differential", "survey", "estimate.R"),
-                    given, taken], check=True)
-    with open(taken) as f:
-        for case, result in zip(cases, json.load(f)):
-            case["r"] = result
-    return cases
+    script = os.path.join(ROOT, "stdlib", "tests", "differential", "survey", "estimate.R")
+    return attach_r(cases, script, lambda c: {key: c[key] for key in keys}, WORK)
 
 
 def spel_program(case, path):
