@@ -11,7 +11,8 @@ use super::fit::Options;
 use super::{Coefficient, Distribution, Model, ModelFamily};
 use crate::format;
 use crate::formula::design::Design;
-use spel_stats::glm::Family;
+use spel_stats::glm::{Family, Link};
+use spel_stats::glmm::{self, GlmmProblem};
 use spel_stats::linalg;
 use spel_stats::mixed::{self, Failure, Problem, RandomTerm};
 
@@ -24,6 +25,9 @@ pub struct Mixed {
     pub sigma: f64,
     pub components: Vec<Component>,
     pub singular: bool,
+    /// The model's family: a linear mixed model has a residual, the others a latent
+    /// scale.
+    pub family: ModelFamily,
 }
 
 /// One random-effects term: its grouping, covariance and each group's modes.
@@ -70,7 +74,7 @@ impl Mixed {
             .iter()
             .map(|c| c.covariance[0][0])
             .sum::<f64>()
-            + self.sigma * self.sigma;
+            + self.residual_variance()?;
         Some(
             self.components
                 .iter()
@@ -79,10 +83,21 @@ impl Mixed {
         )
     }
 
-    /// Each parameter lme4 counts: the fixed effects, θ and σ.
+    /// The variance of the residual: σ² for a linear model, the latent scale's for a
+    /// logit (π²/3) or probit (1) as `performance::icc`; none for Poisson.
+    pub fn residual_variance(&self) -> Option<f64> {
+        match self.family {
+            ModelFamily::Ols => Some(self.sigma * self.sigma),
+            ModelFamily::Logit => Some(std::f64::consts::PI.powi(2) / 3.0),
+            ModelFamily::Probit => Some(1.0),
+            _ => None,
+        }
+    }
+
+    /// Each parameter lme4 counts: the fixed effects, θ and (for a linear model) σ.
     pub fn parameters(&self, fixed: usize) -> usize {
         fixed
-            + 1
+            + usize::from(self.family == ModelFamily::Ols)
             + self
                 .components
                 .iter()
@@ -91,11 +106,35 @@ impl Mixed {
     }
 }
 
+/// What either estimator gives the report.
+struct Estimates {
+    beta: Vec<f64>,
+    vcov: Vec<Vec<f64>>,
+    covariances: Vec<Vec<Vec<f64>>>,
+    modes: Vec<Vec<Vec<f64>>>,
+    mode_variances: Vec<Vec<Vec<f64>>>,
+    criterion: f64,
+    evaluations: usize,
+    converged: bool,
+    singular: bool,
+    /// The residual standard deviation of a linear model; `None` for the others.
+    sigma: Option<f64>,
+    /// The standard errors are from R_X, the Hessian not being positive definite.
+    hessian_failed: bool,
+}
+
 pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
-    let reml = options.reml;
-    check_options(&design, options)?;
+    let family = mixed_family(&design, options)?;
+    check_options(&design, options, family)?;
+    let reml = options.reml && family == ModelFamily::Ols;
     let n = design.y.len();
     let mut notes = Vec::new();
+    if options.family.is_none() && family == ModelFamily::Logit {
+        notes.push(format!(
+            "The outcome `{}` is 0/1, so the model is a logit; say `family = ols` for a linear probability model.",
+            design.outcome
+        ));
+    }
     let y: Vec<f64> = match &design.offset {
         Some(offset) => design.y.iter().zip(offset).map(|(y, o)| y - o).collect(),
         None => design.y.clone(),
@@ -117,15 +156,14 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
             columns: r.columns.iter().map(|(_, v)| v.as_slice()).collect(),
         })
         .collect();
-    let problem = Problem {
-        y: &y,
-        x: &x,
-        terms: &terms,
-        reml,
-    };
-    let fitted = mixed::fit(&problem).map_err(|f| failure(f, options))?;
+    let estimates = match family {
+        ModelFamily::Ols => linear(&y, &x, &terms, reml),
+        _ => generalised(&y, &x, &terms, family),
+    }
+    .map_err(|f| failure(f, options))?;
+    let link = glm_family(family).link();
     let mut eta: Vec<f64> = (0..n)
-        .map(|i| x.iter().zip(&fitted.beta).map(|(c, b)| c[i] * b).sum())
+        .map(|i| x.iter().zip(&estimates.beta).map(|(c, b)| c[i] * b).sum())
         .collect();
     if let Some(offset) = &design.offset {
         eta.iter_mut().zip(offset).for_each(|(e, o)| *e += o);
@@ -133,9 +171,9 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let components: Vec<Component> = design
         .random
         .iter()
-        .zip(&fitted.covariances)
-        .zip(&fitted.modes)
-        .zip(&fitted.mode_variances)
+        .zip(&estimates.covariances)
+        .zip(&estimates.modes)
+        .zip(&estimates.mode_variances)
         .map(|(((r, covariance), modes), variances)| Component {
             grouping: r.grouping.name.clone(),
             terms: r.columns.iter().map(|(name, _)| name.clone()).collect(),
@@ -157,19 +195,22 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         .collect();
     let result = Mixed {
         reml,
-        criterion: fitted.criterion,
-        sigma: fitted.sigma,
+        criterion: estimates.criterion,
+        sigma: estimates.sigma.unwrap_or(1.0),
         components,
-        singular: fitted.singular,
+        singular: estimates.singular,
+        family,
     };
-    notes.extend(fit_notes(&fitted, &result));
-    let spread = standard_deviation(&y);
-    if fitted.sigma < DEGENERATE_RESIDUAL * spread {
-        notes.push(format!(
-            "The residual standard deviation is estimated at nearly zero ({}, against the outcome's {}): the random effects take up almost all the variation the fixed effects leave, so the estimates are not reliable — there may be too many groups for the rows.",
-            format::number(fitted.sigma),
-            format::number(spread)
-        ));
+    notes.extend(fit_notes(&estimates, &result));
+    if let Some(sigma) = estimates.sigma {
+        let spread = standard_deviation(&y);
+        if sigma < DEGENERATE_RESIDUAL * spread {
+            notes.push(format!(
+                "The residual standard deviation is estimated at nearly zero ({}, against the outcome's {}): the random effects take up almost all the variation the fixed effects leave, so the estimates are not reliable — there may be too many groups for the rows.",
+                format::number(sigma),
+                format::number(spread)
+            ));
+        }
     }
     let k = result.parameters(kept.len()) as f64;
     let coefficients: Vec<Coefficient> = kept
@@ -178,16 +219,42 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         .map(|(a, &j)| {
             Coefficient::wald(
                 &design.names[j],
-                fitted.beta[a],
-                fitted.vcov[a][a].sqrt(),
+                estimates.beta[a],
+                estimates.vcov[a][a].sqrt(),
                 Distribution::Normal,
                 options.level,
             )
         })
         .collect();
-    let criterion = fitted.criterion;
+    let criterion = estimates.criterion;
+    let fit_kind = if reml {
+        "REML"
+    } else if family == ModelFamily::Ols {
+        "maximum-likelihood"
+    } else {
+        "Laplace"
+    };
+    let mut conventions = vec![
+        "Tests and intervals of the fixed effects are Wald z, as Stata's `mixed`; lme4 prints t values without p-values, and lmerTest's Satterthwaite degrees of freedom are not computed.".to_string(),
+        format!(
+            "{} counts {} parameters in AIC and BIC (the fixed effects and the random effects' covariance parameters{}), as lme4.",
+            if reml { "The REML criterion" } else { "The likelihood" },
+            format::number(k),
+            if family == ModelFamily::Ols { " and σ" } else { "" }
+        ),
+    ];
+    if matches!(family, ModelFamily::Logit | ModelFamily::Probit) && result.icc().is_some() {
+        conventions.push(format!(
+            "The ICC is on the latent scale: the groups' variance over itself plus {} (the {} residual's), as performance::icc.",
+            if family == ModelFamily::Logit { "π²/3" } else { "1" },
+            if family == ModelFamily::Logit { "logistic" } else { "standard normal" }
+        ));
+    }
+    if family != ModelFamily::Ols {
+        conventions.push("The likelihood is the Laplace approximation (lme4's glmer, nAGQ = 1); the fixed effects' standard errors come from the Hessian of the approximate deviance over the variance parameters and the fixed effects together, as lme4's vcov.".into());
+    }
     Ok(Model {
-        family: ModelFamily::Ols,
+        family,
         formula: options.formula.clone(),
         outcome: design.outcome.clone(),
         n,
@@ -201,7 +268,7 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         rows_kept: None,
         coefficients,
         variables: options.variables.clone(),
-        vcov: fitted.vcov.clone(),
+        vcov: estimates.vcov.clone(),
         collinear: design
             .names
             .iter()
@@ -214,19 +281,11 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         fixed_effect_values: Vec::new(),
         clusters: Vec::new(),
         se_description: format!(
-            "model-based, from the {} fit; z-based {}% intervals",
-            if reml { "REML" } else { "maximum-likelihood" },
+            "model-based, from the {fit_kind} fit; z-based {}% intervals",
             format::number(options.level * 100.0)
         ),
         se_factor: String::new(),
-        conventions: vec![
-            "Tests and intervals of the fixed effects are Wald z, as Stata's `mixed`; lme4 prints t values without p-values, and lmerTest's Satterthwaite degrees of freedom are not computed.".into(),
-            format!(
-                "{} counts {} parameters in AIC and BIC (the fixed effects, the random effects' covariance parameters and σ), as lme4.",
-                if reml { "The REML criterion" } else { "The likelihood" },
-                format::number(k)
-            ),
-        ],
+        conventions,
         distribution: Distribution::Normal,
         level: options.level,
         log_lik: Some(-criterion / 2.0),
@@ -236,17 +295,121 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         r_squared: None,
         pseudo_r_squared: None,
         theta: None,
-        iterations: fitted.evaluations,
-        converged: fitted.converged,
+        iterations: estimates.evaluations,
+        converged: estimates.converged,
         notes,
-        family_kind: Family::Gaussian,
+        family_kind: glm_family(family),
         kept,
-        eta,
+        eta: eta
+            .iter()
+            .map(|e| {
+                if family == ModelFamily::Ols {
+                    *e
+                } else {
+                    link.inverse(*e)
+                }
+            })
+            .map(|_| 0.0)
+            .zip(&eta)
+            .map(|(_, e)| *e)
+            .collect(),
         average_weights: vec![1.0; n],
         source: None,
         instrumental: None,
         mixed: Some(result),
     })
+}
+
+fn linear(y: &[f64], x: &[&[f64]], terms: &[RandomTerm], reml: bool) -> Result<Estimates, Failure> {
+    let fitted = mixed::fit(&Problem { y, x, terms, reml })?;
+    Ok(Estimates {
+        beta: fitted.beta,
+        vcov: fitted.vcov,
+        covariances: fitted.covariances,
+        modes: fitted.modes,
+        mode_variances: fitted.mode_variances,
+        criterion: fitted.criterion,
+        evaluations: fitted.evaluations,
+        converged: fitted.converged,
+        singular: fitted.singular,
+        sigma: Some(fitted.sigma),
+        hessian_failed: false,
+    })
+}
+
+fn generalised(
+    y: &[f64],
+    x: &[&[f64]],
+    terms: &[RandomTerm],
+    family: ModelFamily,
+) -> Result<Estimates, Failure> {
+    let fitted = glmm::fit(&GlmmProblem {
+        y,
+        x,
+        terms,
+        family: glm_family(family),
+    })?;
+    Ok(Estimates {
+        beta: fitted.beta,
+        vcov: fitted.vcov,
+        covariances: fitted.covariances,
+        modes: fitted.modes,
+        mode_variances: fitted.mode_variances,
+        criterion: fitted.criterion,
+        evaluations: fitted.evaluations,
+        converged: fitted.converged,
+        singular: fitted.singular,
+        sigma: None,
+        hessian_failed: fitted.hessian_failed,
+    })
+}
+
+fn glm_family(family: ModelFamily) -> Family {
+    match family {
+        ModelFamily::Logit => Family::Binomial(Link::Logit),
+        ModelFamily::Probit => Family::Binomial(Link::Probit),
+        ModelFamily::Poisson => Family::Poisson,
+        _ => Family::Gaussian,
+    }
+}
+
+/// The family asked for, or logit for a 0/1 outcome (as `model` without random
+/// effects); a family mixed models do not take is an error, and so is an outcome the
+/// family cannot have.
+fn mixed_family(design: &Design, options: &Options) -> Result<ModelFamily, Diagnostic> {
+    let binary = design.y.iter().all(|&v| v == 0.0 || v == 1.0);
+    let family = match options.family {
+        Some(family) => family,
+        None if binary => ModelFamily::Logit,
+        None => ModelFamily::Ols,
+    };
+    let problem = match family {
+        ModelFamily::NegBin => Some((
+            "spel::model::mixed_family",
+            "random effects are not fitted for `family = negbin`".to_string(),
+            "fit `family = poisson` with random effects, or negbin with `fe(group)`".to_string(),
+        )),
+        ModelFamily::Logit | ModelFamily::Probit if !binary => Some((
+            "spel::model::not_binary",
+            format!(
+                "a {} needs a 0/1 outcome",
+                crate::choice::Choice::word(family)
+            ),
+            "use a true/false or 0/1 outcome, or `family = ols`".to_string(),
+        )),
+        ModelFamily::Poisson if design.y.iter().any(|&v| v < 0.0) => Some((
+            "spel::model::negative_count",
+            "a Poisson model needs counts of 0 or more".to_string(),
+            "check the outcome, or use `family = ols`".to_string(),
+        )),
+        _ => None,
+    };
+    match problem {
+        Some((code, message, help)) => Err(Diagnostic::new(code, message)
+            .at(options.span_of("family"))
+            .with_help(help)),
+        None => Ok(family),
+    }
 }
 
 /// A residual standard deviation below this share of the outcome's is said to be
@@ -260,19 +423,18 @@ fn standard_deviation(y: &[f64]) -> f64 {
 }
 
 /// What a mixed model does not take yet, said where the user wrote it.
-fn check_options(design: &Design, options: &Options) -> Result<(), Diagnostic> {
-    if let Some(family) = options.family
-        && family != ModelFamily::Ols
-    {
+fn check_options(
+    design: &Design,
+    options: &Options,
+    family: ModelFamily,
+) -> Result<(), Diagnostic> {
+    if family != ModelFamily::Ols && design.offset.is_some() {
         return Err(Diagnostic::new(
-            "spel::model::mixed_family",
-            format!(
-                "random effects are fitted for linear models only, not `family = {}`",
-                crate::choice::Choice::word(family)
-            ),
+            "spel::model::mixed_offset",
+            "an offset is not taken by a logit, probit or Poisson model with random effects yet",
         )
-        .at(options.span_of("family"))
-        .with_help("fit `family = ols` (a linear mixed model, as lme4's lmer), or absorb the groups with `fe(group)`"));
+        .at(options.outcome_span)
+        .with_help("leave the offset out, or fit `family = ols`"));
     }
     let refused = [
         ("weights", design.weights.is_some()),
@@ -371,8 +533,11 @@ fn full_rank_columns(x: &[Vec<f64>], design: &Design, notes: &mut Vec<String>) -
     (0..p).filter(|j| !dropped.contains(j)).collect()
 }
 
-fn fit_notes(fitted: &mixed::Fit, result: &Mixed) -> Vec<String> {
+fn fit_notes(fitted: &Estimates, result: &Mixed) -> Vec<String> {
     let mut notes = Vec::new();
+    if fitted.hessian_failed {
+        notes.push("The approximate deviance's Hessian is not positive definite at the optimum, so the fixed effects' standard errors are from the penalised least squares (lme4's `use.hessian = FALSE`): they leave out the variances' uncertainty.".to_string());
+    }
     if !fitted.converged {
         notes.push(format!(
             "The optimiser stopped after {} evaluations without settling (its last step still moved or its slopes were not flat): the estimates may not be the {} optimum.",

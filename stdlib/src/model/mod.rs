@@ -186,10 +186,12 @@ impl Model {
             return "Instrumental variables (2SLS)";
         }
         if let Some(mixed) = &self.mixed {
-            return if mixed.reml {
-                "Linear mixed model (REML)"
-            } else {
-                "Linear mixed model (ML)"
+            return match (self.family, mixed.reml) {
+                (ModelFamily::Ols, true) => "Linear mixed model (REML)",
+                (ModelFamily::Ols, false) => "Linear mixed model (ML)",
+                (ModelFamily::Logit, _) => "Logistic mixed model (Laplace)",
+                (ModelFamily::Probit, _) => "Probit mixed model (Laplace)",
+                _ => "Poisson mixed model (Laplace)",
             };
         }
         match self.family {

@@ -209,13 +209,15 @@ fn random_rows(mixed: &super::mixed::Mixed) -> Vec<Vec<String>> {
             ]);
         }
     }
-    rows.push(vec![
-        "Residual".into(),
-        String::new(),
-        sig(mixed.sigma * mixed.sigma),
-        sig(mixed.sigma),
-        String::new(),
-    ]);
+    if mixed.family == super::ModelFamily::Ols {
+        rows.push(vec![
+            "Residual".into(),
+            String::new(),
+            sig(mixed.sigma * mixed.sigma),
+            sig(mixed.sigma),
+            String::new(),
+        ]);
+    }
     rows
 }
 

@@ -28,8 +28,9 @@ pub static VERBS: &[Verb] = &[Verb {
     description: "Terms are columns (text and true/false columns become factors), \
                   `factor(x, ref = \"level\")`, interactions `a:b` and `a*b`, expressions \
                   such as `log(x)`, `fe(x)` for an absorbed fixed effect, `offset(log(n))`, \
-                  `(1 | g)` or `(x | g)` for random effects (a linear mixed model by REML, \
-                  as lme4's lmer; `reml = false` for ML), and `0` or `- 1` for no intercept. `| condition` fits among the rows where \
+                  `(1 | g)` or `(x | g)` for random effects (a linear mixed model by REML \
+                  as lme4's lmer, `reml = false` for ML; logit, probit and Poisson by the \
+                  Laplace approximation as glmer), and `0` or `- 1` for no intercept. `| condition` fits among the rows where \
                   it holds. Without `family`, a 0/1 outcome gives a logit and any other an OLS. \
                   Standard errors follow Stata: model-based by default, robust with \
                   probability weights, clustered with `cluster =`. With `by`, one model per \

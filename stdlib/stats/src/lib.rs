@@ -12,6 +12,7 @@
 //! - [`cancel`]: the flag an interrupted fit's loops stop at.
 //! - [`survey`]: design-based totals, means and quantiles of complex samples.
 //! - [`mixed`]: linear mixed models by REML or maximum likelihood, as lme4's `lmer`.
+//! - [`glmm`]: logit, probit and Poisson mixed models by the Laplace approximation, as `glmer`.
 //! - [`optimise`]: minimising a few bounded parameters without derivatives.
 
 // Numeric code walks parallel per-row arrays (y, mu, weights, columns) by index.
@@ -23,6 +24,7 @@ pub mod combinations;
 pub mod conditioning;
 pub mod designs;
 pub mod glm;
+pub mod glmm;
 pub mod least_squares;
 pub mod linalg;
 pub mod matrix;

@@ -121,7 +121,7 @@ pub fn fit(problem: &Problem) -> Result<Fit, Failure> {
     let solution = factor.solve(&cross, problem.reml)?;
     let singular = layout.diagonal().any(|i| optimum.x[i] < SINGULAR_TOLERANCE)
         || layout.correlation_at_boundary(&optimum.x);
-    let modes = cross.modes(&layout, &optimum.x, &factor, &solution.beta);
+    let (modes, _) = cross.modes(&layout, &optimum.x, &factor, &solution.beta);
     let mode_variances = cross.mode_variances(
         &layout,
         &optimum.x,
@@ -160,7 +160,7 @@ pub fn fit(problem: &Problem) -> Result<Fit, Failure> {
 /// Diagonal elements of θ within the singular tolerance are set to zero where that
 /// does not raise the criterion (beyond rounding): the boundary lme4's bounded
 /// optimiser reaches exactly.
-fn snap_to_zero(
+pub(crate) fn snap_to_zero(
     objective: &dyn Fn(&[f64]) -> f64,
     layout: &ThetaLayout,
     optimum: &mut optimise::Optimum,
@@ -194,14 +194,14 @@ pub fn random_part(terms: &[RandomTerm], modes: &[Vec<Vec<f64>>], out: &mut [f64
 }
 
 /// Where each term's factor sits in θ: its lower triangle by column, as lme4.
-struct ThetaLayout {
-    widths: Vec<usize>,
+pub(crate) struct ThetaLayout {
+    pub(crate) widths: Vec<usize>,
     starts: Vec<usize>,
-    length: usize,
+    pub(crate) length: usize,
 }
 
 impl ThetaLayout {
-    fn new(terms: &[RandomTerm]) -> Self {
+    pub(crate) fn new(terms: &[RandomTerm]) -> Self {
         let widths: Vec<usize> = terms.iter().map(RandomTerm::width).collect();
         let mut starts = Vec::new();
         let mut length = 0;
@@ -227,7 +227,7 @@ impl ThetaLayout {
     }
 
     /// θ's diagonal positions: bounded below by zero.
-    fn diagonal(&self) -> impl Iterator<Item = usize> + '_ {
+    pub(crate) fn diagonal(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.widths.len()).flat_map(move |k| {
             self.entries(k)
                 .filter(|(_, r, c)| r == c)
@@ -236,7 +236,7 @@ impl ThetaLayout {
     }
 
     /// lme4's start: identity factors.
-    fn start(&self) -> Vec<f64> {
+    pub(crate) fn start(&self) -> Vec<f64> {
         let mut theta = vec![0.0; self.length];
         for i in self.diagonal().collect::<Vec<_>>() {
             theta[i] = 1.0;
@@ -276,7 +276,7 @@ impl ThetaLayout {
 
     /// Each factor's columns signed so that their diagonal is positive (the same
     /// covariance): lme4's θ.
-    fn canonical(&self, theta: &mut [f64]) {
+    pub(crate) fn canonical(&self, theta: &mut [f64]) {
         for k in 0..self.widths.len() {
             let entries: Vec<(usize, usize, usize)> = self.entries(k).collect();
             for &(i, r, c) in &entries {
@@ -292,7 +292,7 @@ impl ThetaLayout {
     }
 
     /// Term `k`'s lower-triangular factor T, row-major.
-    fn factor(&self, k: usize, theta: &[f64]) -> Vec<f64> {
+    pub(crate) fn factor(&self, k: usize, theta: &[f64]) -> Vec<f64> {
         let w = self.widths[k];
         let mut t = vec![0.0; w * w];
         for (i, r, c) in self.entries(k) {
@@ -303,7 +303,7 @@ impl ThetaLayout {
 
     /// A correlation at ±1: a row of a factor whose last element is (near) zero while
     /// the others are not is rank-deficient, as lme4 counts a boundary fit.
-    fn correlation_at_boundary(&self, theta: &[f64]) -> bool {
+    pub(crate) fn correlation_at_boundary(&self, theta: &[f64]) -> bool {
         (0..self.widths.len()).any(|k| {
             let w = self.widths[k];
             let t = self.factor(k, theta);
@@ -327,7 +327,7 @@ struct DenseTerm {
 }
 
 /// Cross-products of `[Z X y]` taken once; `xy` stands for `[X y]` (p + 1 columns).
-struct Crossproducts {
+pub(crate) struct Crossproducts {
     n: usize,
     p: usize,
     /// `[X y]'[X y]`, (p+1)², row-major.
@@ -355,7 +355,7 @@ struct Crossproducts {
 }
 
 impl Crossproducts {
-    fn new(problem: &Problem) -> Result<Self, Failure> {
+    pub(crate) fn new(problem: &Problem) -> Result<Self, Failure> {
         let (n, p) = (problem.y.len(), problem.x.len());
         let terms = problem.terms;
         let big = (0..terms.len())
@@ -479,7 +479,7 @@ impl Crossproducts {
     }
 
     /// `L` and the forward solves at θ.
-    fn factor(&self, layout: &ThetaLayout, theta: &[f64]) -> Option<Factor> {
+    pub(crate) fn factor(&self, layout: &ThetaLayout, theta: &[f64]) -> Option<Factor> {
         let (bw, p1) = (self.big_width, self.p + 1);
         let t_big = layout.factor(self.big, theta);
         let t_dense: Vec<Vec<f64>> = self
@@ -625,7 +625,7 @@ impl Crossproducts {
     /// The conditional variances of the modes: σ² T (L L')⁻¹ T' block by block. For a
     /// level j of the big term, (L L')⁻¹ is `L_j⁻ᵀ (I + W_j S W_j') L_j⁻¹`, S the inverse of
     /// the dense part; for the dense terms, S's diagonal blocks.
-    fn mode_variances(
+    pub(crate) fn mode_variances(
         &self,
         layout: &ThetaLayout,
         theta: &[f64],
@@ -696,13 +696,14 @@ impl Crossproducts {
         variances
     }
 
-    fn modes(
+    /// The conditional modes `b = T u` by term and level, and ‖u‖² (the penalty).
+    pub(crate) fn modes(
         &self,
         layout: &ThetaLayout,
         theta: &[f64],
         factor: &Factor,
         beta: &[f64],
-    ) -> Vec<Vec<Vec<f64>>> {
+    ) -> (Vec<Vec<Vec<f64>>>, f64) {
         let (bw, p, p1, q) = (self.big_width, self.p, self.p + 1, self.q_dense);
         let residual = |c: &[f64], rows: usize| -> Vec<f64> {
             (0..rows)
@@ -711,6 +712,7 @@ impl Crossproducts {
         };
         let mut u_dense = residual(&factor.dense_c, q);
         backward(&factor.dense_l, q, &mut u_dense);
+        let mut penalty: f64 = u_dense.iter().map(|u| u * u).sum();
         let mut modes: Vec<Vec<Vec<f64>>> = vec![Vec::new(); layout.widths.len()];
         let t_big = layout.factor(self.big, theta);
         modes[self.big] = (0..self.big_levels)
@@ -725,6 +727,7 @@ impl Crossproducts {
                     }
                 }
                 backward(&factor.big_l[j * bw * bw..(j + 1) * bw * bw], bw, &mut e);
+                penalty += e.iter().map(|u| u * u).sum::<f64>();
                 lower_times(&t_big, bw, &e)
             })
             .collect();
@@ -737,7 +740,7 @@ impl Crossproducts {
                 })
                 .collect();
         }
-        modes
+        (modes, penalty)
     }
 }
 
@@ -842,9 +845,9 @@ fn block_cholesky(
 }
 
 /// `L` at θ: the big term's blocks, the dense part, and the forward solves of `[X y]`.
-struct Factor {
+pub(crate) struct Factor {
     /// log |L|².
-    log_det: f64,
+    pub(crate) log_det: f64,
     big_l: Vec<f64>,
     big_c: Vec<f64>,
     /// `L_j⁻¹ T_big' M T_other` for each block in `Crossproducts::cross`.
@@ -855,10 +858,22 @@ struct Factor {
     xy_xy: Vec<f64>,
 }
 
-struct Solution {
-    beta: Vec<f64>,
+pub(crate) struct Solution {
+    pub(crate) beta: Vec<f64>,
     vcov: Vec<Vec<f64>>,
     sigma: f64,
+}
+
+impl Solution {
+    /// β's covariance without the residual variance: (X'V⁻¹X)⁻¹ in the units of the
+    /// weighted rows.
+    pub(crate) fn vcov_unscaled(&self) -> Vec<Vec<f64>> {
+        let s2 = self.sigma * self.sigma;
+        self.vcov
+            .iter()
+            .map(|row| row.iter().map(|v| v / s2).collect())
+            .collect()
+    }
 }
 
 impl Factor {
@@ -871,7 +886,7 @@ impl Factor {
         Some((log_det, r))
     }
 
-    fn solve(&self, cross: &Crossproducts, reml: bool) -> Result<Solution, Failure> {
+    pub(crate) fn solve(&self, cross: &Crossproducts, reml: bool) -> Result<Solution, Failure> {
         let (p, p1) = (cross.p, cross.p + 1);
         let mut m = self.xy_xy.clone();
         cholesky_leading(&mut m, p1, p).ok_or(Failure::NotFinite)?;

@@ -1,0 +1,443 @@
+//! Generalised linear mixed models by the Laplace approximation, as lme4's `glmer`
+//! (nAGQ = 1). For given θ and β, penalised iteratively reweighted least squares finds
+//! the conditional modes u, reusing the linear mixed model's factorisation on the rows
+//! scaled by their working weights; the criterion is −2 log f(y | μ) + ‖u‖² + log |L|².
+//! As lme4, a first stage fits θ with β taken into the penalised least squares (its
+//! nAGQ = 0), and a second minimises the Laplace criterion over θ and β together; the
+//! fixed effects' covariance is the inverse of half the criterion's finite-difference
+//! Hessian over both, as lme4's `vcov` with `use.hessian`.
+
+use crate::glm::{self, Family};
+use crate::mixed::{Crossproducts, Failure, Problem, RandomTerm, ThetaLayout, snap_to_zero};
+use crate::optimise;
+
+pub struct GlmmProblem<'a> {
+    pub y: &'a [f64],
+    pub x: &'a [&'a [f64]],
+    pub terms: &'a [RandomTerm<'a>],
+    /// Binomial (logit or probit, 0/1 outcomes) or Poisson.
+    pub family: Family,
+}
+
+#[derive(Clone, Debug)]
+pub struct GlmmFit {
+    pub beta: Vec<f64>,
+    pub vcov: Vec<Vec<f64>>,
+    pub theta: Vec<f64>,
+    /// Each term's covariance of its random coefficients (T T': no residual scale).
+    pub covariances: Vec<Vec<Vec<f64>>>,
+    pub modes: Vec<Vec<Vec<f64>>>,
+    /// The modes' conditional variances, from L at the converged weights (lme4's condVar).
+    pub mode_variances: Vec<Vec<Vec<f64>>>,
+    /// −2 × the Laplace approximation of the log-likelihood at the optimum.
+    pub criterion: f64,
+    pub evaluations: usize,
+    pub converged: bool,
+    pub singular: bool,
+    /// The fixed effects' covariance could not be had from the Hessian (not positive
+    /// definite); it is from the penalised least squares' R_X instead.
+    pub hessian_failed: bool,
+}
+
+/// PIRLS stops when a full step moves no row's linear predictor by more than this: the
+/// criterion's log-determinant moves with the weights, so a stop judged by the penalised
+/// deviance (quadratic at the modes) would leave noise that the Hessian's finite
+/// differences magnify a hundred-million-fold.
+const PIRLS_TOLERANCE: f64 = 1e-11;
+const PIRLS_STEPS: usize = 100;
+
+pub fn fit(problem: &GlmmProblem) -> Result<GlmmFit, Failure> {
+    let layout = ThetaLayout::new(problem.terms);
+    let p = problem.x.len();
+    let n_theta = layout.length;
+    // Stage 1: θ with β in the penalised least squares.
+    let stage_one = |theta: &[f64]| {
+        pirls(problem, &layout, theta, None, false).map_or(f64::INFINITY, |s| s.criterion)
+    };
+    let first = optimise::minimise(&stage_one, &layout.start());
+    let joint = pirls(problem, &layout, &first.x, None, false).ok_or(Failure::NotFinite)?;
+    // Stage 2: θ and β together, u alone by PIRLS.
+    let stage_two = |parameters: &[f64]| {
+        let (theta, beta) = parameters.split_at(n_theta);
+        pirls(problem, &layout, theta, Some(beta), false).map_or(f64::INFINITY, |s| s.criterion)
+    };
+    let start: Vec<f64> = first.x.iter().chain(&joint.beta).copied().collect();
+    let mut optimum = optimise::minimise(&stage_two, &start);
+    let mut theta = optimum.x[..n_theta].to_vec();
+    layout.canonical(&mut theta);
+    optimum.x[..n_theta].copy_from_slice(&theta);
+    snap_theta(&stage_two, &layout, n_theta, &mut optimum);
+    let (theta, beta) = optimum.x.split_at(n_theta);
+    let at = pirls(problem, &layout, theta, Some(beta), true).ok_or(Failure::NotFinite)?;
+    let (vcov, hessian_failed) =
+        match hessian_vcov(&stage_two, &optimum.x, optimum.value, n_theta, p) {
+            Some(v) => (v, false),
+            // lme4's `use.hessian = FALSE`: R_X of the penalised least squares with β in it.
+            None => {
+                let joint =
+                    pirls(problem, &layout, theta, None, false).ok_or(Failure::NotFinite)?;
+                (joint.rx_vcov, true)
+            }
+        };
+    let singular = layout
+        .diagonal()
+        .any(|i| theta[i] < crate::mixed::SINGULAR_TOLERANCE)
+        || layout.correlation_at_boundary(theta);
+    let covariances = (0..problem.terms.len())
+        .map(|k| {
+            let t = layout.factor(k, theta);
+            let w = layout.widths[k];
+            (0..w)
+                .map(|a| {
+                    (0..w)
+                        .map(|b| (0..w).map(|c| t[a * w + c] * t[b * w + c]).sum())
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    Ok(GlmmFit {
+        beta: beta.to_vec(),
+        vcov,
+        theta: theta.to_vec(),
+        covariances,
+        modes: at.modes,
+        mode_variances: at.mode_variances,
+        criterion: optimum.value,
+        evaluations: first.evaluations + optimum.evaluations,
+        converged: optimum.converged,
+        singular,
+        hessian_failed,
+    })
+}
+
+/// θ's near-zero diagonals set to zero where the criterion allows, as in the linear case.
+fn snap_theta(
+    objective: &dyn Fn(&[f64]) -> f64,
+    layout: &ThetaLayout,
+    n_theta: usize,
+    optimum: &mut optimise::Optimum,
+) {
+    let beta = optimum.x[n_theta..].to_vec();
+    let theta_only = |theta: &[f64]| {
+        let all: Vec<f64> = theta.iter().chain(&beta).copied().collect();
+        objective(&all)
+    };
+    let mut part = optimise::Optimum {
+        x: optimum.x[..n_theta].to_vec(),
+        ..optimum.clone()
+    };
+    snap_to_zero(&theta_only, layout, &mut part);
+    optimum.x[..n_theta].copy_from_slice(&part.x);
+    optimum.value = part.value;
+}
+
+/// What PIRLS converged to at (θ, β), or at θ with β estimated along (stage 1).
+struct Converged {
+    criterion: f64,
+    beta: Vec<f64>,
+    modes: Vec<Vec<Vec<f64>>>,
+    mode_variances: Vec<Vec<Vec<f64>>>,
+    /// β's covariance from the weighted least squares (R_X), a fallback.
+    rx_vcov: Vec<Vec<f64>>,
+}
+
+/// PIRLS at θ (and β, or β estimated along); the modes' conditional variances only when
+/// `variances` (they cost a dense inverse).
+fn pirls(
+    problem: &GlmmProblem,
+    layout: &ThetaLayout,
+    theta: &[f64],
+    beta: Option<&[f64]>,
+    variances: bool,
+) -> Option<Converged> {
+    let n = problem.y.len();
+    let family = problem.family;
+
+    let fixed =
+        |beta: &[f64], i: usize| -> f64 { problem.x.iter().zip(beta).map(|(x, b)| x[i] * b).sum() };
+    let mut current_beta: Vec<f64> = match beta {
+        Some(b) => b.to_vec(),
+        None => vec![0.0; problem.x.len()],
+    };
+    let mut random = vec![0.0; n];
+    let mut eta: Vec<f64> = (0..n).map(|i| fixed(&current_beta, i)).collect();
+    if beta.is_none() {
+        // Start from the mean's link, as glm's start.
+        let mean = problem.y.iter().sum::<f64>() / n as f64;
+        let start = match family {
+            Family::Binomial(_) => (mean * n as f64 + 0.5) / (n as f64 + 1.0),
+            _ => mean.max(0.1),
+        };
+        eta.iter_mut().for_each(|e| *e = link_of(family, start));
+    }
+    let mut previous = f64::INFINITY;
+    let mut last: Option<Iterate> = None;
+    for _ in 0..PIRLS_STEPS {
+        let known = beta.map(|_| current_beta.as_slice());
+        let (cross, factor) = weighted_factor(problem, layout, theta, &eta, known)?;
+        let (new_beta, rx_vcov) = if beta.is_some() {
+            (current_beta.clone(), Vec::new())
+        } else {
+            let solution = factor.solve(&cross, false).ok()?;
+            let vcov = solution.vcov_unscaled();
+            (solution.beta, vcov)
+        };
+        let (modes, penalty) = cross.modes(layout, theta, &factor, &new_beta);
+        // The new η, halving the step while the penalised deviance rises.
+        let mut new_random = vec![0.0; n];
+        crate::mixed::random_part(problem.terms, &modes, &mut new_random);
+        let mut step = 1.0;
+        let mut accepted = None;
+        for _ in 0..30 {
+            let candidate: Vec<f64> = (0..n)
+                .map(|i| {
+                    let fixed_part = fixed(&current_beta, i)
+                        + step * (fixed(&new_beta, i) - fixed(&current_beta, i));
+                    fixed_part + random[i] + step * (new_random[i] - random[i])
+                })
+                .collect();
+            let deviance = minus_two_log_likelihood(family, problem.y, &candidate);
+            // The penalty of the halved step: ‖u‖² is quadratic along it, bounded by the
+            // ends' mix; at a full step it is exact.
+            let pdev = deviance + penalty;
+            if pdev.is_finite() && (pdev <= previous + 1e-10 * previous.abs() || step < 1e-6) {
+                accepted = Some((candidate, pdev));
+                break;
+            }
+            step *= 0.5;
+        }
+        let (candidate, pdev) = accepted?;
+        let moved_fully = step == 1.0;
+        let largest_move = candidate
+            .iter()
+            .zip(&eta)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        eta = candidate;
+        for i in 0..n {
+            random[i] += step * (new_random[i] - random[i]);
+        }
+        let scaled_modes: Vec<Vec<Vec<f64>>> = if moved_fully {
+            modes
+        } else {
+            scale_modes(&last, &modes, step)
+        };
+        current_beta = current_beta
+            .iter()
+            .zip(&new_beta)
+            .map(|(a, b)| a + step * (b - a))
+            .collect();
+        let done = largest_move <= PIRLS_TOLERANCE;
+        previous = pdev;
+        last = Some(Iterate {
+            modes: scaled_modes,
+            penalty,
+            rx_vcov,
+        });
+        if done && moved_fully {
+            break;
+        }
+    }
+    // The Laplace criterion with L at the converged weights.
+    let Iterate {
+        modes,
+        penalty,
+        rx_vcov,
+    } = last?;
+    let known = beta.map(|_| current_beta.as_slice());
+    let (cross, factor) = weighted_factor(problem, layout, theta, &eta, known)?;
+    let log_det = factor.log_det;
+    let mode_variances = if variances {
+        cross.mode_variances(layout, theta, &factor, 1.0)
+    } else {
+        Vec::new()
+    };
+    let deviance = minus_two_log_likelihood(family, problem.y, &eta);
+    Some(Converged {
+        criterion: deviance + penalty + log_det,
+        beta: current_beta,
+        modes,
+        mode_variances,
+        rx_vcov,
+    })
+}
+
+/// The penalised least squares at η: rows scaled by the square roots of their working
+/// weights, the working response (less the fixed part when β is `known`), and L.
+fn weighted_factor(
+    problem: &GlmmProblem,
+    layout: &ThetaLayout,
+    theta: &[f64],
+    eta: &[f64],
+    known: Option<&[f64]>,
+) -> Option<(Crossproducts, crate::mixed::Factor)> {
+    let n = problem.y.len();
+    let (family, link) = (problem.family, problem.family.link());
+    let mut sw = vec![0.0; n];
+    let mut target = vec![0.0; n];
+    for i in 0..n {
+        let mu = glm::mean(family, eta[i]);
+        let d = link.derivative(eta[i]);
+        sw[i] = (d * d / variance(family, mu)).sqrt();
+        let fixed: f64 = known.map_or(0.0, |beta| {
+            problem.x.iter().zip(beta).map(|(x, b)| x[i] * b).sum()
+        });
+        target[i] = sw[i] * (eta[i] - fixed + (problem.y[i] - mu) / d);
+    }
+    let scale =
+        |values: &[f64]| -> Vec<f64> { values.iter().zip(&sw).map(|(v, s)| v * s).collect() };
+    let scaled: Vec<Vec<Vec<f64>>> = problem
+        .terms
+        .iter()
+        .map(|t| t.columns.iter().map(|z| scale(z)).collect())
+        .collect();
+    let scaled_x: Vec<Vec<f64>> = match known {
+        Some(_) => Vec::new(),
+        None => problem.x.iter().map(|x| scale(x)).collect(),
+    };
+    let x_slices: Vec<&[f64]> = scaled_x.iter().map(Vec::as_slice).collect();
+    let terms: Vec<RandomTerm> = problem
+        .terms
+        .iter()
+        .zip(&scaled)
+        .map(|(t, columns)| RandomTerm {
+            groups: t.groups,
+            levels: t.levels,
+            columns: columns.iter().map(Vec::as_slice).collect(),
+        })
+        .collect();
+    let weighted = Problem {
+        y: &target,
+        x: &x_slices,
+        terms: &terms,
+        reml: false,
+    };
+    let cross = Crossproducts::new(&weighted).ok()?;
+    let factor = cross.factor(layout, theta)?;
+    Some((cross, factor))
+}
+
+/// PIRLS's state after a step: the modes, ‖u‖² and (with β estimated) R_X's covariance.
+struct Iterate {
+    modes: Vec<Vec<Vec<f64>>>,
+    penalty: f64,
+    rx_vcov: Vec<Vec<f64>>,
+}
+
+/// The modes a fraction `step` of the way from the last iterate's to `modes`.
+fn scale_modes(last: &Option<Iterate>, modes: &[Vec<Vec<f64>>], step: f64) -> Vec<Vec<Vec<f64>>> {
+    let Some(Iterate { modes: old, .. }) = last else {
+        return modes
+            .iter()
+            .map(|t| {
+                t.iter()
+                    .map(|l| l.iter().map(|b| b * step).collect())
+                    .collect()
+            })
+            .collect();
+    };
+    old.iter()
+        .zip(modes)
+        .map(|(o, m)| {
+            o.iter()
+                .zip(m)
+                .map(|(ol, ml)| ol.iter().zip(ml).map(|(a, b)| a + step * (b - a)).collect())
+                .collect()
+        })
+        .collect()
+}
+
+fn link_of(family: Family, mu: f64) -> f64 {
+    match family.link() {
+        glm::Link::Logit => (mu / (1.0 - mu)).ln(),
+        glm::Link::Probit => {
+            use statrs::distribution::{ContinuousCDF, Normal};
+            Normal::standard().inverse_cdf(mu)
+        }
+        glm::Link::Log => mu.ln(),
+        glm::Link::Identity => mu,
+    }
+}
+
+fn variance(family: Family, mu: f64) -> f64 {
+    match family {
+        Family::Binomial(_) => mu * (1.0 - mu),
+        Family::Poisson => mu,
+        Family::NegBin(theta) => mu + mu * mu / theta,
+        Family::Gaussian => 1.0,
+    }
+}
+
+/// −2 Σ log f(y | μ) for 0/1 outcomes or counts.
+fn minus_two_log_likelihood(family: Family, y: &[f64], eta: &[f64]) -> f64 {
+    let total: f64 = y
+        .iter()
+        .zip(eta)
+        .map(|(&y, &e)| {
+            let mu = glm::mean(family, e);
+            match family {
+                Family::Poisson => {
+                    (if y == 0.0 { 0.0 } else { y * mu.ln() })
+                        - mu
+                        - statrs::function::gamma::ln_gamma(y + 1.0)
+                }
+                _ => {
+                    if y > 0.5 {
+                        mu.ln()
+                    } else {
+                        (1.0 - mu).ln()
+                    }
+                }
+            }
+        })
+        .sum();
+    -2.0 * total
+}
+
+/// β's covariance as lme4's `vcov` with `use.hessian`: the inverse of half the
+/// criterion's Hessian over (θ, β) by central differences (step 1e-4, lme4's `deriv12`),
+/// its β block.
+fn hessian_vcov(
+    objective: &dyn Fn(&[f64]) -> f64,
+    x: &[f64],
+    value: f64,
+    n_theta: usize,
+    p: usize,
+) -> Option<Vec<Vec<f64>>> {
+    let d = x.len();
+    let h = 1e-4;
+    let at = |shifts: &[(usize, f64)]| {
+        let mut y = x.to_vec();
+        for &(i, s) in shifts {
+            y[i] += s * h;
+        }
+        objective(&y)
+    };
+    let mut hessian = faer::Mat::<f64>::zeros(d, d);
+    for i in 0..d {
+        hessian[(i, i)] = (at(&[(i, 1.0)]) - 2.0 * value + at(&[(i, -1.0)])) / (h * h) / 2.0;
+        for j in 0..i {
+            let v = (at(&[(i, 1.0), (j, 1.0)])
+                - at(&[(i, 1.0), (j, -1.0)])
+                - at(&[(i, -1.0), (j, 1.0)])
+                + at(&[(i, -1.0), (j, -1.0)]))
+                / (4.0 * h * h)
+                / 2.0;
+            hessian[(i, j)] = v;
+            hessian[(j, i)] = v;
+        }
+    }
+    let inverse = crate::linalg::inverse(&hessian)?;
+    let vcov: Vec<Vec<f64>> = (0..p)
+        .map(|a| {
+            (0..p)
+                .map(|b| inverse[(n_theta + a, n_theta + b)])
+                .collect()
+        })
+        .collect();
+    vcov.iter()
+        .enumerate()
+        .all(|(a, row)| row[a] > 0.0 && row[a].is_finite())
+        .then_some(vcov)
+}
