@@ -237,10 +237,14 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let mut conventions = vec![
         "Tests and intervals of the fixed effects are Wald z, as Stata's `mixed`; lme4 prints t values without p-values, and lmerTest's Satterthwaite degrees of freedom are not computed.".to_string(),
         format!(
-            "{} counts {} parameters in AIC and BIC (the fixed effects and the random effects' covariance parameters{}), as lme4.",
+            "{} counts {} parameters in AIC and BIC ({}), as lme4.",
             if reml { "The REML criterion" } else { "The likelihood" },
             format::number(k),
-            if family == ModelFamily::Ols { " and σ" } else { "" }
+            if family == ModelFamily::Ols {
+                "the fixed effects, the random effects' covariance parameters and σ"
+            } else {
+                "the fixed effects and the random effects' covariance parameters"
+            }
         ),
     ];
     if matches!(family, ModelFamily::Logit | ModelFamily::Probit) && result.icc().is_some() {
