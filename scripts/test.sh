@@ -55,7 +55,7 @@ bash stdlib/tests/differential/run.sh --meta --cases 80 --seed 1
 echo "== survey designs' estimates against R's survey"
 bash stdlib/tests/differential/run.sh --survey --cases 120 --seed 1
 
-echo "== linear mixed models against R's lme4"
+echo "== mixed models against R's lme4 (lmer, and glmer against an exact Laplace fit too)"
 bash stdlib/tests/differential/run.sh --mixed --cases 120 --seed 1
 
 echo "== the REPL in a terminal"
