@@ -156,12 +156,12 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
             columns: r.columns.iter().map(|(_, v)| v.as_slice()).collect(),
         })
         .collect();
+    check_identified(&design, &x, &terms)?;
     let estimates = match family {
         ModelFamily::Ols => linear(&y, &x, &terms, reml),
         _ => generalised(&y, &x, &terms, family),
     }
     .map_err(|f| failure(f, options))?;
-    let link = glm_family(family).link();
     let mut eta: Vec<f64> = (0..n)
         .map(|i| x.iter().zip(&estimates.beta).map(|(c, b)| c[i] * b).sum())
         .collect();
@@ -304,19 +304,7 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         notes,
         family_kind: glm_family(family),
         kept,
-        eta: eta
-            .iter()
-            .map(|e| {
-                if family == ModelFamily::Ols {
-                    *e
-                } else {
-                    link.inverse(*e)
-                }
-            })
-            .map(|_| 0.0)
-            .zip(&eta)
-            .map(|(_, e)| *e)
-            .collect(),
+        eta,
         average_weights: vec![1.0; n],
         source: None,
         instrumental: None,
@@ -511,6 +499,34 @@ fn check_groupings(design: &Design, n: usize) -> Result<(), Diagnostic> {
                 .at(r.span)
                 .with_help(help));
         }
+    }
+    Ok(())
+}
+
+/// A random effect the fixed effects already span (the grouping also a fixed factor)
+/// has a variance the fit cannot estimate: any number would be arbitrary, so refuse.
+fn check_identified(design: &Design, x: &[&[f64]], terms: &[RandomTerm]) -> Result<(), Diagnostic> {
+    for (r, term) in design.random.iter().zip(terms) {
+        let spanned = mixed::spanned_by_fixed(x, term);
+        let Some(&first) = spanned.first() else {
+            continue;
+        };
+        let (effect, own) = match r.columns[first].0.as_str() {
+            "(Intercept)" => ("intercept".to_string(), "intercept"),
+            slope => (format!("slope on `{slope}`"), "slope"),
+        };
+        return Err(Diagnostic::new(
+            "spel::model::mixed_unidentified",
+            format!(
+                "the random {effect} of `{}` cannot be estimated: the fixed effects already give each of its groups its own {own}",
+                r.grouping.name
+            ),
+        )
+        .at(r.span)
+        .with_help(format!(
+            "drop the fixed terms for `{0}` (such as `factor({0})`) to estimate the variance between its groups, or drop the random-effects term",
+            r.grouping.name
+        )));
     }
     Ok(())
 }

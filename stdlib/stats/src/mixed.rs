@@ -193,6 +193,47 @@ pub fn random_part(terms: &[RandomTerm], modes: &[Vec<Vec<f64>>], out: &mut [f64
     }
 }
 
+/// The term's columns whose random coefficients the fixed effects already span: every
+/// group's copy of the column (its values on the group's rows, zero elsewhere) is a
+/// combination of X's columns — as when the grouping is also a fixed factor — so the
+/// criterion does not depend on their variance and any estimate of it is arbitrary.
+/// X must have full column rank.
+pub fn spanned_by_fixed(x: &[&[f64]], term: &RandomTerm) -> Vec<usize> {
+    let p = x.len();
+    if p == 0 {
+        return Vec::new();
+    }
+    let xtx = Mat::<f64>::from_fn(p, p, |a, b| x[a].iter().zip(x[b]).map(|(u, v)| u * v).sum());
+    let Ok(llt) = xtx.llt(Side::Lower) else {
+        return Vec::new();
+    };
+    let levels = term.levels;
+    (0..term.width())
+        .filter(|&c| {
+            let z = term.columns[c];
+            // X'Z and the diagonal Z'Z: each row adds to its group's column only.
+            let mut xtz = Mat::<f64>::zeros(p, levels);
+            let mut ztz = vec![0.0; levels];
+            for (i, &g) in term.groups.iter().enumerate() {
+                let g = g as usize;
+                ztz[g] += z[i] * z[i];
+                for (a, column) in x.iter().enumerate() {
+                    xtz[(a, g)] += column[i] * z[i];
+                }
+            }
+            let coefficients = faer::linalg::solvers::Solve::solve(&llt, &xtz);
+            (0..levels).all(|g| {
+                let explained: f64 = (0..p).map(|a| xtz[(a, g)] * coefficients[(a, g)]).sum();
+                ztz[g] - explained <= SPANNED_TOLERANCE * ztz[g]
+            })
+        })
+        .collect()
+}
+
+/// The share of a group's column that X may leave unexplained for the column to count as
+/// spanned: a relative sum of squares, loose enough for the rounding of X'X's solve.
+const SPANNED_TOLERANCE: f64 = 1e-9;
+
 /// Where each term's factor sits in θ: its lower triangle by column, as lme4.
 pub(crate) struct ThetaLayout {
     pub(crate) widths: Vec<usize>,
@@ -1062,6 +1103,33 @@ mod tests {
     /// A balanced one-way layout has REML estimates in closed form (the ANOVA
     /// estimators when positive): σ² = MSW, τ² = (MSB − MSW)/m, β = ȳ with variance
     /// MSB/(am).
+    /// A grouping that is also a fixed factor leaves its intercept no variation, while a
+    /// slope on it still has some; an unrelated grouping is not spanned.
+    #[test]
+    fn fixed_factor_spans_its_random_intercept() {
+        let groups: Vec<u32> = (0..12).map(|i| i / 3).collect();
+        let ones = vec![1.0; 12];
+        let days: Vec<f64> = (0..12).map(|i| (i % 3) as f64).collect();
+        let dummies: Vec<Vec<f64>> = (1..4)
+            .map(|g| groups.iter().map(|&h| f64::from(h == g)).collect())
+            .collect();
+        let mut x: Vec<&[f64]> = vec![&ones, &days];
+        x.extend(dummies.iter().map(Vec::as_slice));
+        let term = RandomTerm {
+            groups: &groups,
+            levels: 4,
+            columns: vec![&ones, &days],
+        };
+        assert_eq!(spanned_by_fixed(&x, &term), vec![0]);
+        let crossed: Vec<u32> = (0..12).map(|i| i % 3).collect();
+        let other = RandomTerm {
+            groups: &crossed,
+            levels: 3,
+            columns: vec![&ones],
+        };
+        assert!(spanned_by_fixed(&x[..2], &other).is_empty());
+    }
+
     #[test]
     fn balanced_one_way_reml_equals_anova() {
         let y = [3.1, 2.7, 3.6, 5.2, 4.6, 5.5, 4.0, 4.6, 3.7, 6.1, 5.4, 6.6];
