@@ -693,7 +693,7 @@ fn prior_weights(design: &mut Design, options: &Options) -> Result<(Vec<f64>, bo
 
 /// The GLM family of the user's, once the outcome suits it: a binomial outcome becomes
 /// the share of its trials (each row weighted by them), counts must not be negative.
-fn glm_family(
+pub(super) fn glm_family(
     family_name: ModelFamily,
     design: &Design,
     y: &mut [f64],

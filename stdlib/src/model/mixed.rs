@@ -11,7 +11,6 @@ use super::fit::Options;
 use super::{Coefficient, Distribution, Model, ModelFamily};
 use crate::format;
 use crate::formula::design::Design;
-use spel_stats::glm::{Family, Link};
 use spel_stats::glmm::{self, GlmmProblem};
 use spel_stats::linalg;
 use spel_stats::mixed::{self, Failure, Problem, RandomTerm};
@@ -125,20 +124,24 @@ struct Estimates {
 
 pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let family = mixed_family(&design, options)?;
-    check_options(&design, options, family)?;
+    check_options(&design, options)?;
     let reml = options.reml && family == ModelFamily::Ols;
     let n = design.y.len();
     let mut notes = Vec::new();
-    if options.family.is_none() && family == ModelFamily::Logit {
+    if options.family.is_none() && family == ModelFamily::Logit && design.trials.is_none() {
         notes.push(format!(
             "The outcome `{}` is 0/1, so the model is a logit; say `family = ols` for a linear probability model.",
             design.outcome
         ));
     }
-    let y: Vec<f64> = match &design.offset {
-        Some(offset) => design.y.iter().zip(offset).map(|(y, o)| y - o).collect(),
-        None => design.y.clone(),
-    };
+    // A binomial outcome with trials becomes their share, each row weighted by them.
+    let mut y = design.y.clone();
+    let mut trials = vec![1.0; n];
+    let binary = is_binary(&design.y);
+    let glm = super::fit::glm_family(family, &design, &mut y, &mut trials, binary, options)?;
+    if let (ModelFamily::Ols, Some(offset)) = (family, &design.offset) {
+        y.iter_mut().zip(offset).for_each(|(y, o)| *y -= o);
+    }
     let x_all: Vec<Vec<f64>> = design
         .columns
         .iter()
@@ -146,7 +149,7 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         .collect();
     let kept = full_rank_columns(&x_all, &design, &mut notes);
     let x: Vec<&[f64]> = kept.iter().map(|&j| x_all[j].as_slice()).collect();
-    check_groupings(&design, n)?;
+    check_groupings(&design, n, family == ModelFamily::Ols)?;
     let terms: Vec<RandomTerm> = design
         .random
         .iter()
@@ -159,7 +162,15 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
     check_identified(&design, &x, &terms)?;
     let estimates = match family {
         ModelFamily::Ols => linear(&y, &x, &terms, reml),
-        _ => generalised(&y, &x, &terms, family),
+        _ => glmm::fit(&GlmmProblem {
+            y: &y,
+            x: &x,
+            terms: &terms,
+            family: glm,
+            weights: design.trials.is_some().then_some(trials.as_slice()),
+            offset: design.offset.as_deref(),
+        })
+        .map(Estimates::from),
     }
     .map_err(|f| failure(f, options))?;
     let mut eta: Vec<f64> = (0..n)
@@ -254,6 +265,9 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
             if family == ModelFamily::Logit { "logistic" } else { "standard normal" }
         ));
     }
+    if design.trials.is_some() {
+        conventions.push("With `trials =`, the log-likelihood counts each row's binomial coefficient, as glmer with `cbind(successes, failures)`: it differs by a constant from the same model fitted to one 0/1 row per trial, so compare AIC only between models of the same counts.".into());
+    }
     if family != ModelFamily::Ols {
         conventions.push("The likelihood is the Laplace approximation (lme4's glmer, nAGQ = 1); the fixed effects' standard errors come from the Hessian of the approximate deviance over the variance parameters and the fixed effects together, as lme4's vcov.".into());
     }
@@ -302,7 +316,7 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         iterations: estimates.evaluations,
         converged: estimates.converged,
         notes,
-        family_kind: glm_family(family),
+        family_kind: glm,
         kept,
         eta,
         average_weights: vec![1.0; n],
@@ -329,79 +343,46 @@ fn linear(y: &[f64], x: &[&[f64]], terms: &[RandomTerm], reml: bool) -> Result<E
     })
 }
 
-fn generalised(
-    y: &[f64],
-    x: &[&[f64]],
-    terms: &[RandomTerm],
-    family: ModelFamily,
-) -> Result<Estimates, Failure> {
-    let fitted = glmm::fit(&GlmmProblem {
-        y,
-        x,
-        terms,
-        family: glm_family(family),
-    })?;
-    Ok(Estimates {
-        beta: fitted.beta,
-        vcov: fitted.vcov,
-        covariances: fitted.covariances,
-        modes: fitted.modes,
-        mode_variances: fitted.mode_variances,
-        criterion: fitted.criterion,
-        evaluations: fitted.evaluations,
-        converged: fitted.converged,
-        singular: fitted.singular,
-        sigma: None,
-        hessian_failed: fitted.hessian_failed,
-    })
-}
-
-fn glm_family(family: ModelFamily) -> Family {
-    match family {
-        ModelFamily::Logit => Family::Binomial(Link::Logit),
-        ModelFamily::Probit => Family::Binomial(Link::Probit),
-        ModelFamily::Poisson => Family::Poisson,
-        _ => Family::Gaussian,
+impl From<glmm::GlmmFit> for Estimates {
+    fn from(fitted: glmm::GlmmFit) -> Self {
+        Estimates {
+            beta: fitted.beta,
+            vcov: fitted.vcov,
+            covariances: fitted.covariances,
+            modes: fitted.modes,
+            mode_variances: fitted.mode_variances,
+            criterion: fitted.criterion,
+            evaluations: fitted.evaluations,
+            converged: fitted.converged,
+            singular: fitted.singular,
+            sigma: None,
+            hessian_failed: fitted.hessian_failed,
+        }
     }
 }
 
-/// The family asked for, or logit for a 0/1 outcome (as `model` without random
-/// effects); a family mixed models do not take is an error, and so is an outcome the
-/// family cannot have.
+fn is_binary(y: &[f64]) -> bool {
+    y.iter().all(|&v| v == 0.0 || v == 1.0)
+}
+
+/// The family asked for, or logit for a 0/1 outcome or successes out of trials (as
+/// `model` without random effects); negbin is refused. The outcome's fit to the family is
+/// checked as without random effects.
 fn mixed_family(design: &Design, options: &Options) -> Result<ModelFamily, Diagnostic> {
-    let binary = design.y.iter().all(|&v| v == 0.0 || v == 1.0);
     let family = match options.family {
         Some(family) => family,
-        None if binary => ModelFamily::Logit,
+        None if design.trials.is_some() || is_binary(&design.y) => ModelFamily::Logit,
         None => ModelFamily::Ols,
     };
-    let problem = match family {
-        ModelFamily::NegBin => Some((
+    if family == ModelFamily::NegBin {
+        return Err(Diagnostic::new(
             "spel::model::mixed_family",
-            "random effects are not fitted for `family = negbin`".to_string(),
-            "fit `family = poisson` with random effects, or negbin with `fe(group)`".to_string(),
-        )),
-        ModelFamily::Logit | ModelFamily::Probit if !binary => Some((
-            "spel::model::not_binary",
-            format!(
-                "a {} needs a 0/1 outcome",
-                crate::choice::Choice::word(family)
-            ),
-            "use a true/false or 0/1 outcome, or `family = ols`".to_string(),
-        )),
-        ModelFamily::Poisson if design.y.iter().any(|&v| v < 0.0) => Some((
-            "spel::model::negative_count",
-            "a Poisson model needs counts of 0 or more".to_string(),
-            "check the outcome, or use `family = ols`".to_string(),
-        )),
-        _ => None,
-    };
-    match problem {
-        Some((code, message, help)) => Err(Diagnostic::new(code, message)
-            .at(options.span_of("family"))
-            .with_help(help)),
-        None => Ok(family),
+            "random effects are not fitted for `family = negbin`",
+        )
+        .at(options.span_of("family"))
+        .with_help("fit `family = poisson` with random effects, or negbin with `fe(group)`"));
     }
+    Ok(family)
 }
 
 /// A residual standard deviation below this share of the outcome's is said to be
@@ -415,23 +396,10 @@ fn standard_deviation(y: &[f64]) -> f64 {
 }
 
 /// What a mixed model does not take yet, said where the user wrote it.
-fn check_options(
-    design: &Design,
-    options: &Options,
-    family: ModelFamily,
-) -> Result<(), Diagnostic> {
-    if family != ModelFamily::Ols && design.offset.is_some() {
-        return Err(Diagnostic::new(
-            "spel::model::mixed_offset",
-            "an offset is not taken by a logit, probit or Poisson model with random effects yet",
-        )
-        .at(options.outcome_span)
-        .with_help("leave the offset out, or fit `family = ols`"));
-    }
+fn check_options(design: &Design, options: &Options) -> Result<(), Diagnostic> {
     let refused = [
         ("weights", design.weights.is_some()),
         ("freq", design.freq.is_some()),
-        ("trials", design.trials.is_some()),
         ("cluster", !design.clusters.is_empty()),
         ("se", options.estimator.is_some()),
     ];
@@ -466,13 +434,15 @@ fn check_options(
     Ok(())
 }
 
-/// lme4's checks: a grouping needs two groups or more, and fewer groups than rows
-/// (else its variance cannot be told from the residual's).
-fn check_groupings(design: &Design, n: usize) -> Result<(), Diagnostic> {
+/// lme4's checks: a grouping needs two groups or more, and a linear model fewer random
+/// effects than rows (else their variance cannot be told from the residual's); a
+/// logit, probit or Poisson model has no residual and may have a group per row (an
+/// observation-level effect for overdispersion), but no more effects than rows.
+fn check_groupings(design: &Design, n: usize, linear: bool) -> Result<(), Diagnostic> {
     for r in &design.random {
         let levels = r.grouping.grouping.levels;
         let effects = levels * r.columns.len();
-        if levels < 2 || effects >= n {
+        if levels < 2 || effects > n || (linear && effects == n) {
             let (message, help) = if levels < 2 {
                 (
                     format!(
@@ -483,7 +453,7 @@ fn check_groupings(design: &Design, n: usize) -> Result<(), Diagnostic> {
                     "check the condition and missing values, or drop the random-effects term"
                         .to_string(),
                 )
-            } else {
+            } else if linear {
                 (
                     format!(
                         "`{}` has {} random effects for {}: they cannot be told from the residual",
@@ -493,6 +463,16 @@ fn check_groupings(design: &Design, n: usize) -> Result<(), Diagnostic> {
                     ),
                     "a grouping with a group per row is the residual itself: drop the term"
                         .to_string(),
+                )
+            } else {
+                (
+                    format!(
+                        "`{}` has {} random effects for {}: more than the data can tell apart",
+                        r.grouping.name,
+                        format::count(effects),
+                        format::plural(n, "row")
+                    ),
+                    "drop the random slopes, or use a coarser grouping".to_string(),
                 )
             };
             return Err(Diagnostic::new("spel::model::mixed_groups", message)

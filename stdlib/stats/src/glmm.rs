@@ -10,13 +10,30 @@
 use crate::glm::{self, Family};
 use crate::mixed::{Crossproducts, Failure, Problem, RandomTerm, ThetaLayout, snap_to_zero};
 use crate::optimise;
+use std::cell::RefCell;
 
 pub struct GlmmProblem<'a> {
     pub y: &'a [f64],
     pub x: &'a [&'a [f64]],
     pub terms: &'a [RandomTerm<'a>],
-    /// Binomial (logit or probit, 0/1 outcomes) or Poisson.
+    /// Binomial (logit or probit: 0/1 outcomes, or shares of `weights` trials) or
+    /// Poisson.
     pub family: Family,
+    /// Prior weights: each row's binomial trials, its outcome the share of them that
+    /// succeeded (lme4's `cbind(successes, failures)`).
+    pub weights: Option<&'a [f64]>,
+    /// A known part of each row's linear predictor.
+    pub offset: Option<&'a [f64]>,
+}
+
+impl GlmmProblem<'_> {
+    fn weight(&self, i: usize) -> f64 {
+        self.weights.map_or(1.0, |w| w[i])
+    }
+
+    fn offset(&self, i: usize) -> f64 {
+        self.offset.map_or(0.0, |o| o[i])
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -50,35 +67,49 @@ pub fn fit(problem: &GlmmProblem) -> Result<GlmmFit, Failure> {
     let layout = ThetaLayout::new(problem.terms);
     let p = problem.x.len();
     let n_theta = layout.length;
-    // Stage 1: θ with β in the penalised least squares.
-    let stage_one = |theta: &[f64]| {
-        pirls(problem, &layout, theta, None, false).map_or(f64::INFINITY, |s| s.criterion)
+    // Each evaluation starts PIRLS from the last one's random part: neighbouring
+    // parameters have nearly the same modes, so a few steps reach them again.
+    let warm = RefCell::new(None::<Vec<f64>>);
+    let pirls = |theta: &[f64], beta: Option<&[f64]>, variances: bool| {
+        let start = warm.borrow().clone();
+        let converged = pirls_at(problem, &layout, theta, beta, start.as_deref(), variances)?;
+        *warm.borrow_mut() = Some(converged.random.clone());
+        Some(converged)
     };
-    let first = optimise::minimise(&stage_one, &layout.start());
-    let joint = pirls(problem, &layout, &first.x, None, false).ok_or(Failure::NotFinite)?;
+    // Stage 1: θ with β in the penalised least squares.
+    let stage_one =
+        |theta: &[f64]| pirls(theta, None, false).map_or(f64::INFINITY, |s| s.criterion);
+    let first = optimise::refine(&stage_one, &layout.start());
+    let joint = pirls(&first.x, None, false).ok_or(Failure::NotFinite)?;
     // Stage 2: θ and β together, u alone by PIRLS.
     let stage_two = |parameters: &[f64]| {
         let (theta, beta) = parameters.split_at(n_theta);
-        pirls(problem, &layout, theta, Some(beta), false).map_or(f64::INFINITY, |s| s.criterion)
+        pirls(theta, Some(beta), false).map_or(f64::INFINITY, |s| s.criterion)
     };
     let start: Vec<f64> = first.x.iter().chain(&joint.beta).copied().collect();
-    let mut optimum = optimise::minimise(&stage_two, &start);
+    let mut optimum = optimise::refine(&stage_two, &start);
     let mut theta = optimum.x[..n_theta].to_vec();
     layout.canonical(&mut theta);
     optimum.x[..n_theta].copy_from_slice(&theta);
     snap_theta(&stage_two, &layout, n_theta, &mut optimum);
     let (theta, beta) = optimum.x.split_at(n_theta);
-    let at = pirls(problem, &layout, theta, Some(beta), true).ok_or(Failure::NotFinite)?;
-    let (vcov, hessian_failed) =
-        match hessian_vcov(&stage_two, &optimum.x, optimum.value, n_theta, p) {
-            Some(v) => (v, false),
-            // lme4's `use.hessian = FALSE`: R_X of the penalised least squares with β in it.
-            None => {
-                let joint =
-                    pirls(problem, &layout, theta, None, false).ok_or(Failure::NotFinite)?;
-                (joint.rx_vcov, true)
-            }
-        };
+    let at = pirls(theta, Some(beta), true).ok_or(Failure::NotFinite)?;
+    // The Hessian's differences magnify the criterion's last digits a hundred-million-fold,
+    // so each of its points is evaluated afresh, from zero modes, not from its neighbour's.
+    let cold = |parameters: &[f64]| {
+        let (theta, beta) = parameters.split_at(n_theta);
+        pirls_at(problem, &layout, theta, Some(beta), None, false)
+            .map_or(f64::INFINITY, |s| s.criterion)
+    };
+    let (vcov, hessian_failed) = match hessian_vcov(&cold, &optimum.x, cold(&optimum.x), n_theta, p)
+    {
+        Some(v) => (v, false),
+        // lme4's `use.hessian = FALSE`: R_X of the penalised least squares with β in it.
+        None => {
+            let joint = pirls(theta, None, false).ok_or(Failure::NotFinite)?;
+            (joint.rx_vcov, true)
+        }
+    };
     let singular = layout
         .diagonal()
         .any(|i| theta[i] < crate::mixed::SINGULAR_TOLERANCE)
@@ -140,37 +171,50 @@ struct Converged {
     mode_variances: Vec<Vec<Vec<f64>>>,
     /// β's covariance from the weighted least squares (R_X), a fallback.
     rx_vcov: Vec<Vec<f64>>,
+    /// Each row's random part Z b at the modes, where the next evaluation starts.
+    random: Vec<f64>,
 }
 
-/// PIRLS at θ (and β, or β estimated along); the modes' conditional variances only when
-/// `variances` (they cost a dense inverse).
-fn pirls(
+/// PIRLS at θ (and β, or β estimated along), from the random part `start` (zero when
+/// `None`); the modes' conditional variances only when `variances` (they cost a dense
+/// inverse).
+fn pirls_at(
     problem: &GlmmProblem,
     layout: &ThetaLayout,
     theta: &[f64],
     beta: Option<&[f64]>,
+    start: Option<&[f64]>,
     variances: bool,
 ) -> Option<Converged> {
     let n = problem.y.len();
     let family = problem.family;
 
-    let fixed =
-        |beta: &[f64], i: usize| -> f64 { problem.x.iter().zip(beta).map(|(x, b)| x[i] * b).sum() };
+    // The fixed part of η, with the offset.
+    let fixed = |beta: &[f64], i: usize| -> f64 {
+        problem.offset(i)
+            + problem
+                .x
+                .iter()
+                .zip(beta)
+                .map(|(x, b)| x[i] * b)
+                .sum::<f64>()
+    };
     let mut current_beta: Vec<f64> = match beta {
         Some(b) => b.to_vec(),
         None => vec![0.0; problem.x.len()],
     };
-    let mut random = vec![0.0; n];
-    let mut eta: Vec<f64> = (0..n).map(|i| fixed(&current_beta, i)).collect();
-    if beta.is_none() {
+    let (mut random, mut eta) = match (beta, start) {
+        (Some(_), Some(start)) => {
+            let eta = (0..n).map(|i| fixed(&current_beta, i) + start[i]).collect();
+            (start.to_vec(), eta)
+        }
+        (Some(_), None) => (
+            vec![0.0; n],
+            (0..n).map(|i| fixed(&current_beta, i)).collect(),
+        ),
         // Start from the mean's link, as glm's start.
-        let mean = problem.y.iter().sum::<f64>() / n as f64;
-        let start = match family {
-            Family::Binomial(_) => (mean * n as f64 + 0.5) / (n as f64 + 1.0),
-            _ => mean.max(0.1),
-        };
-        eta.iter_mut().for_each(|e| *e = link_of(family, start));
-    }
+        (None, _) => (vec![0.0; n], vec![link_of(family, mean_start(problem)); n]),
+    };
     let mut previous = f64::INFINITY;
     let mut last: Option<Iterate> = None;
     for _ in 0..PIRLS_STEPS {
@@ -197,7 +241,7 @@ fn pirls(
                     fixed_part + random[i] + step * (new_random[i] - random[i])
                 })
                 .collect();
-            let deviance = minus_two_log_likelihood(family, problem.y, &candidate);
+            let deviance = minus_two_log_likelihood(problem, &candidate);
             // The penalty of the halved step: ‖u‖² is quadratic along it, bounded by the
             // ends' mix; at a full step it is exact.
             let pdev = deviance + penalty;
@@ -253,14 +297,26 @@ fn pirls(
     } else {
         Vec::new()
     };
-    let deviance = minus_two_log_likelihood(family, problem.y, &eta);
+    let deviance = minus_two_log_likelihood(problem, &eta);
     Some(Converged {
         criterion: deviance + penalty + log_det,
         beta: current_beta,
         modes,
         mode_variances,
         rx_vcov,
+        random,
     })
+}
+
+/// The mean glm starts from: (Σ w y + ½) / (Σ w + 1) for a binomial, ȳ for counts.
+fn mean_start(problem: &GlmmProblem) -> f64 {
+    let n = problem.y.len();
+    let total_weight: f64 = (0..n).map(|i| problem.weight(i)).sum();
+    let total: f64 = (0..n).map(|i| problem.weight(i) * problem.y[i]).sum();
+    match problem.family {
+        Family::Binomial(_) => (total + 0.5) / (total_weight + 1.0),
+        _ => (total / total_weight).max(0.1),
+    }
 }
 
 /// The penalised least squares at η: rows scaled by the square roots of their working
@@ -279,10 +335,11 @@ fn weighted_factor(
     for i in 0..n {
         let mu = glm::mean(family, eta[i]);
         let d = link.derivative(eta[i]);
-        sw[i] = (d * d / variance(family, mu)).sqrt();
-        let fixed: f64 = known.map_or(0.0, |beta| {
-            problem.x.iter().zip(beta).map(|(x, b)| x[i] * b).sum()
-        });
+        sw[i] = (problem.weight(i) * d * d / variance(family, mu)).sqrt();
+        let fixed: f64 = problem.offset(i)
+            + known.map_or(0.0, |beta| {
+                problem.x.iter().zip(beta).map(|(x, b)| x[i] * b).sum()
+            });
         target[i] = sw[i] * (eta[i] - fixed + (problem.y[i] - mu) / d);
     }
     let scale =
@@ -369,20 +426,34 @@ fn variance(family: Family, mu: f64) -> f64 {
     }
 }
 
-/// −2 Σ log f(y | μ) for 0/1 outcomes or counts.
-fn minus_two_log_likelihood(family: Family, y: &[f64], eta: &[f64]) -> f64 {
-    let total: f64 = y
+/// −2 Σ log f(y | μ) for counts, 0/1 outcomes, or shares of binomial trials (with the
+/// binomial coefficient, as R's `binomial()$aic`).
+fn minus_two_log_likelihood(problem: &GlmmProblem, eta: &[f64]) -> f64 {
+    use statrs::function::gamma::ln_gamma;
+    let family = problem.family;
+    let total: f64 = problem
+        .y
         .iter()
         .zip(eta)
-        .map(|(&y, &e)| {
+        .enumerate()
+        .map(|(i, (&y, &e))| {
             let mu = glm::mean(family, e);
-            match family {
-                Family::Poisson => {
-                    (if y == 0.0 { 0.0 } else { y * mu.ln() })
-                        - mu
-                        - statrs::function::gamma::ln_gamma(y + 1.0)
+            match (family, problem.weights) {
+                (Family::Poisson, _) => {
+                    (if y == 0.0 { 0.0 } else { y * mu.ln() }) - mu - ln_gamma(y + 1.0)
                 }
-                _ => {
+                (_, Some(trials)) => {
+                    let (m, k) = (trials[i], trials[i] * y);
+                    let failures = m - k;
+                    ln_gamma(m + 1.0) - ln_gamma(k + 1.0) - ln_gamma(failures + 1.0)
+                        + if k > 0.0 { k * mu.ln() } else { 0.0 }
+                        + if failures > 0.0 {
+                            failures * (1.0 - mu).ln()
+                        } else {
+                            0.0
+                        }
+                }
+                (_, None) => {
                     if y > 0.5 {
                         mu.ln()
                     } else {

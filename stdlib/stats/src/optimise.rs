@@ -20,13 +20,42 @@ pub fn minimise(f: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Optimum {
     let mut counted = Counted { f, evaluations: 0 };
     let limit = EVALUATIONS_PER_PARAMETER * (start.len() + 1);
     let near = nelder_mead(&mut counted, start, limit);
-    let (x, value, converged) = newton(&mut counted, near);
+    let Newton {
+        x,
+        value,
+        converged,
+        ..
+    } = newton(&mut counted, near);
     Optimum {
         x,
         value,
         evaluations: counted.evaluations,
         converged,
     }
+}
+
+/// From a start already near the minimum (a simpler model's fit): Newton steps alone, and
+/// the full search only if they do not settle at a minimum (the start may be a point of
+/// symmetry — a variance at zero — where the slopes are flat but the criterion falls away).
+pub fn refine(f: &dyn Fn(&[f64]) -> f64, start: &[f64]) -> Optimum {
+    let mut counted = Counted { f, evaluations: 0 };
+    let Newton {
+        x,
+        value,
+        converged,
+        curved,
+    } = newton(&mut counted, start.to_vec());
+    if converged && curved {
+        return Optimum {
+            x,
+            value,
+            evaluations: counted.evaluations,
+            converged,
+        };
+    }
+    let mut optimum = minimise(f, &x);
+    optimum.evaluations += counted.evaluations;
+    optimum
 }
 
 struct Counted<'a> {
@@ -108,20 +137,30 @@ fn nelder_mead(f: &mut Counted, start: &[f64], limit: usize) -> Vec<f64> {
     simplex.swap_remove(0).0
 }
 
-/// Newton steps from `x` on central-difference derivatives, with a halving line search;
-/// whether it settled where the slopes are flat.
-fn newton(f: &mut Counted, mut x: Vec<f64>) -> (Vec<f64>, f64, bool) {
+/// Where Newton's method stopped.
+struct Newton {
+    x: Vec<f64>,
+    value: f64,
+    /// It settled where the slopes are flat (see [`settled`]).
+    converged: bool,
+    /// The Hessian there is positive definite: a minimum, not a saddle or a ridge.
+    curved: bool,
+}
+
+/// Newton steps from `x` on central-difference derivatives, with a halving line search.
+fn newton(f: &mut Counted, mut x: Vec<f64>) -> Newton {
     let d = x.len();
     let mut value = f.at(&x);
-    let flat = |gradient: &[f64], value: f64| {
-        gradient
-            .iter()
-            .all(|g| g.abs() <= 1e-3 * (1.0 + value.abs()).sqrt())
-    };
     for _ in 0..100 {
         let (gradient, hessian) = derivatives(f, &x, value);
         let Some(step) = newton_step(&gradient, &hessian) else {
-            return (x, value, flat(&gradient, value));
+            let converged = settled(&gradient, None, value);
+            return Newton {
+                x,
+                value,
+                converged,
+                curved: false,
+            };
         };
         let mut t = 1.0;
         let mut moved = false;
@@ -141,12 +180,41 @@ fn newton(f: &mut Counted, mut x: Vec<f64>) -> (Vec<f64>, f64, bool) {
             t *= 0.5;
         }
         if !moved {
-            let (gradient, _) = derivatives(f, &x, value);
-            return (x, value, flat(&gradient, value));
+            let (gradient, hessian) = derivatives(f, &x, value);
+            let step = newton_step(&gradient, &hessian);
+            let converged = settled(&gradient, step.as_deref(), value);
+            let mut copy: Vec<f64> = hessian.concat();
+            let curved = solve_positive(&mut copy, d, vec![0.0; d]).is_some();
+            return Newton {
+                x,
+                value,
+                converged,
+                curved,
+            };
         }
     }
-    (x, value, false)
+    Newton {
+        x,
+        value,
+        converged: false,
+        curved: false,
+    }
 }
+
+/// Whether Newton's method has settled: the slopes are flat, or the step left would gain
+/// less than [`NEGLIGIBLE_GAIN`] (the Newton decrement, which unlike the slopes does not
+/// depend on the parameters' units: a slope along a column of large values can be steep
+/// while the gain left is nil).
+fn settled(gradient: &[f64], step: Option<&[f64]>, value: f64) -> bool {
+    let flat = gradient
+        .iter()
+        .all(|g| g.abs() <= 1e-3 * (1.0 + value.abs()).sqrt());
+    let gain = step.map(|s| -gradient.iter().zip(s).map(|(g, s)| g * s).sum::<f64>() / 2.0);
+    flat || gain.is_some_and(|gain| gain <= NEGLIGIBLE_GAIN)
+}
+
+/// The criterion units (−2 log-likelihood) below which a gain is not worth pursuing.
+const NEGLIGIBLE_GAIN: f64 = 1e-5;
 
 /// The gradient and Hessian by central differences (step 1e-4 of the parameter's size).
 fn derivatives(f: &mut Counted, x: &[f64], value: f64) -> (Vec<f64>, Vec<Vec<f64>>) {
