@@ -117,14 +117,33 @@ pub(crate) fn pick(rng: &mut Pcg64, shares: &[f64]) -> usize {
     shares.len() - 1
 }
 
-/// `quality_trend`: each PCN's unseen quality also rises by this much a wave (log-odds)
-/// per unit of its recruitment speed, so PCNs taking on link workers fastest improve
-/// fastest in ways the survey does not measure: a time-varying confounder that PCN fixed
-/// effects do not remove (0 leaves quality fixed). The draws are the same whatever it is.
-pub fn generate(rows: usize, seed: u64, quality_trend: f64) -> PolarsResult<DataFrame> {
+/// The departures from the base study a simulation can ask for (all 0 by default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Scenario {
+    /// Each PCN's unseen quality also rises by this much a wave (log-odds) per unit of
+    /// its recruitment speed, so PCNs taking on link workers fastest improve fastest in
+    /// ways the survey does not measure: a time-varying confounder that PCN fixed effects
+    /// do not remove.
+    pub quality_trend: f64,
+    /// Each practice's own effect on the log-odds of every outcome, drawn N(0, sd²)
+    /// independently of everything else: what `(1 | practice)` estimates.
+    pub practice_sd: f64,
+}
+
+/// A separate stream for the practices' effects, so that the main stream's draws, and
+/// with them every table made without `practice_sd`, stay as they were.
+const PRACTICE_STREAM: u128 = 0x005e_ed0f_9ac7_1ce5;
+
+/// The table of `rows` respondents. The draws are the same whatever the scenario: it
+/// changes what the outcomes' log-odds add up to, not who is drawn.
+pub fn generate(rows: usize, seed: u64, scenario: Scenario) -> PolarsResult<DataFrame> {
     let mut rng = Pcg64::seed_from_u64(seed);
     let mut networks = Networks::draw(&mut rng);
-    networks.quality_trend = quality_trend;
+    networks.quality_trend = scenario.quality_trend;
+    let mut practice_rng = Pcg64::new(u128::from(seed), PRACTICE_STREAM);
+    networks.practice_effect = (0..PRACTICES)
+        .map(|_| scenario.practice_sd * normal(&mut practice_rng))
+        .collect();
     let mut respondents = Respondents::with_capacity(rows);
     // Quintile cut-points of the practice-plus-person deprivation score (sd ~ 1.33).
     let cuts = [-0.8416, -0.2533, 0.2533, 0.8416].map(|z| z * 1.3285);
@@ -146,6 +165,8 @@ struct Networks {
     /// Each PCN's link-worker FTE per 50,000 patients, by year.
     lw: Vec<[f64; YEARS.len()]>,
     practice_deprivation: Vec<f64>,
+    /// Each practice's own log-odds (`practice_sd`; zero by default).
+    practice_effect: Vec<f64>,
 }
 
 /// The columns of the table as they fill, a respondent at a time. Text columns hold
@@ -197,6 +218,7 @@ impl Networks {
             quality_trend: 0.0,
             lw,
             practice_deprivation,
+            practice_effect: vec![0.0; PRACTICES],
         }
     }
 }
@@ -246,6 +268,7 @@ impl Respondents {
         let fte = networks.lw[p][y];
         let quality =
             networks.pcn_quality[p] + networks.quality_trend * networks.pcn_rate[p] * y as f64;
+        let practice = networks.practice_effect[j];
         let common = 0.08 * age as f64 + if male { 0.05 } else { 0.0 }
             - if ETHNICITIES[eth] == "White" {
                 0.0
@@ -258,6 +281,7 @@ impl Respondents {
             let eta = outcome.intercept
                 + outcome.quality * quality
                 + common
+                + practice
                 + outcome.odds_ratio.ln() * fte;
             // Every row draws for every outcome, so the stream never depends on who is asked.
             let answer = i32::from(rng.random::<f64>() < logistic(eta));

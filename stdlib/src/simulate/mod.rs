@@ -27,7 +27,7 @@ mod tests {
     fn an_interrupted_simulation_stops() {
         spel_stats::cancel::watch(Arc::new(AtomicBool::new(true)));
         let made = [
-            super::gpps::generate(10, 1, 0.0).is_err(),
+            super::gpps::generate(10, 1, Default::default()).is_err(),
             super::teaching::rollout(10, 1, 0.0).is_err(),
             super::teaching::gp_visits(10, 1, super::teaching::RECENT_HIGH_USE).is_err(),
             super::teaching::referrals(10, 1).is_err(),

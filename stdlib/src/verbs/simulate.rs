@@ -10,7 +10,7 @@ use crate::value::Value;
 
 pub static VERBS: &[Verb] = &[Verb {
     name: "simulate",
-    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128] | link_worker_sessions [, n = 5000] [, confounding = 1] | funding_cutoff [, n = 6500] [, compliance = 1] | link_worker_referral [, n = 3000] [, selection = 1] | pilot_area [, n = 30] | patient_survey [, n = 140] [, icc = 0.05]",
+    signature: "simulate gpps [, n = 4132676] [, seed = 1] [, quality_trend = 0] [, practice_sd = 0] | gpps_truth | rollout [, n = 300] [, pretrend = 0] | referrals_monthly [, shock = 0] | gp_visits [, n = 2000] [, comparison_spike = 1.3] | referrals [, n = 160128] | link_worker_sessions [, n = 5000] [, confounding = 1] | funding_cutoff [, n = 6500] [, compliance = 1] | link_worker_referral [, n = 3000] [, selection = 1] | pilot_area [, n = 30] | patient_survey [, n = 140] [, icc = 0.05]",
     summary: "Simulated studies with known effects: the GP Patient Survey, a staggered roll-out, a monthly series, paired GP visits, chosen sessions, funding by a cutoff, referral by need, a pilot area, a stratified two-stage patient survey.",
     description: "`simulate gpps` makes respondents in waves 2018–2023, nested in 6,500 \
                   practices, 1,250 PCNs, 42 ICBs and 7 regions, with link-worker FTE per \
@@ -66,6 +66,12 @@ pub static VERBS: &[Verb] = &[Verb {
                 max: 1.0,
             },
             summary: "gpps only: each PCN's unseen quality rises this much a wave per unit of its recruitment speed — a time-varying confounder (default 0).",
+        },
+        OptionSpec {
+            name: "practice_sd",
+            values: "a standard deviation in log-odds",
+            kind: OptionKind::Number { min: 0.0, max: 5.0 },
+            summary: "gpps only: each practice has its own effect on every outcome's log-odds, drawn with this standard deviation independently of everything else — what `(1 | practice)` estimates (default 0).",
         },
         OptionSpec {
             name: "shock",
@@ -140,7 +146,7 @@ fn fits(ctx: &VerbCtx, units: usize, bytes_each: u64, unit: &str) -> Result<(), 
 }
 
 /// The options that break a design's assumption, each in the one study it belongs to.
-const SCENARIOS: [(&str, &str, &str); 8] = [
+const SCENARIOS: [(&str, &str, &str); 9] = [
     (
         "pretrend",
         "rollout",
@@ -150,6 +156,11 @@ const SCENARIOS: [(&str, &str, &str); 8] = [
         "quality_trend",
         "gpps",
         "adds a time-varying confounder to `gpps`",
+    ),
+    (
+        "practice_sd",
+        "gpps",
+        "gives the practices of `gpps` effects of their own",
     ),
     (
         "shock",
@@ -250,8 +261,11 @@ fn simulate(ctx: &mut VerbCtx) -> Result<Value, Diagnostic> {
                 crate::memory::SURVEY_BYTES_PER_RESPONDENT,
                 "respondents",
             )?;
-            let quality_trend = number("quality_trend", 0.0)?;
-            Box::new(move || gpps::generate(rows, seed, quality_trend))
+            let scenario = gpps::Scenario {
+                quality_trend: number("quality_trend", 0.0)?,
+                practice_sd: number("practice_sd", 0.0)?,
+            };
+            Box::new(move || gpps::generate(rows, seed, scenario))
         }
         "gpps_truth" => Box::new(gpps::truth),
         "rollout" => {

@@ -358,7 +358,10 @@ fn simulated(ctx: &VerbCtx, formula: &Formula) -> Result<Value, Diagnostic> {
         let frame = work.run(
             &format!("simulating survey {} of {reps}", rep + 1),
             span,
-            move || gpps::generate(n, this_seed, 0.0).map_err(|e| polars_error(e).at(span)),
+            move || {
+                gpps::generate(n, this_seed, Default::default())
+                    .map_err(|e| polars_error(e).at(span))
+            },
         )?;
         let model = super::super::model::fit_formula(ctx, formula, frame.lazy())?;
         let coefficient = tested_term(&model.coefficients, chosen.as_ref(), formula)?;
