@@ -105,23 +105,6 @@ impl Mixed {
     }
 }
 
-/// What either estimator gives the report.
-struct Estimates {
-    beta: Vec<f64>,
-    vcov: Vec<Vec<f64>>,
-    covariances: Vec<Vec<Vec<f64>>>,
-    modes: Vec<Vec<Vec<f64>>>,
-    mode_variances: Vec<Vec<Vec<f64>>>,
-    criterion: f64,
-    evaluations: usize,
-    converged: bool,
-    singular: bool,
-    /// The residual standard deviation of a linear model; `None` for the others.
-    sigma: Option<f64>,
-    /// The standard errors are from R_X, the Hessian not being positive definite.
-    hessian_failed: bool,
-}
-
 pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
     let family = mixed_family(&design, options)?;
     check_options(&design, options)?;
@@ -161,7 +144,12 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         .collect();
     check_identified(&design, &x, &terms)?;
     let estimates = match family {
-        ModelFamily::Ols => linear(&y, &x, &terms, reml),
+        ModelFamily::Ols => mixed::fit(&Problem {
+            y: &y,
+            x: &x,
+            terms: &terms,
+            reml,
+        }),
         _ => glmm::fit(&GlmmProblem {
             y: &y,
             x: &x,
@@ -169,8 +157,7 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
             family: glm,
             weights: design.trials.is_some().then_some(trials.as_slice()),
             offset: design.offset.as_deref(),
-        })
-        .map(Estimates::from),
+        }),
     }
     .map_err(|f| failure(f, options))?;
     let mut eta: Vec<f64> = (0..n)
@@ -324,41 +311,6 @@ pub fn fit(design: Design, options: &Options) -> Result<Model, Diagnostic> {
         instrumental: None,
         mixed: Some(result),
     })
-}
-
-fn linear(y: &[f64], x: &[&[f64]], terms: &[RandomTerm], reml: bool) -> Result<Estimates, Failure> {
-    let fitted = mixed::fit(&Problem { y, x, terms, reml })?;
-    Ok(Estimates {
-        beta: fitted.beta,
-        vcov: fitted.vcov,
-        covariances: fitted.covariances,
-        modes: fitted.modes,
-        mode_variances: fitted.mode_variances,
-        criterion: fitted.criterion,
-        evaluations: fitted.evaluations,
-        converged: fitted.converged,
-        singular: fitted.singular,
-        sigma: Some(fitted.sigma),
-        hessian_failed: false,
-    })
-}
-
-impl From<glmm::GlmmFit> for Estimates {
-    fn from(fitted: glmm::GlmmFit) -> Self {
-        Estimates {
-            beta: fitted.beta,
-            vcov: fitted.vcov,
-            covariances: fitted.covariances,
-            modes: fitted.modes,
-            mode_variances: fitted.mode_variances,
-            criterion: fitted.criterion,
-            evaluations: fitted.evaluations,
-            converged: fitted.converged,
-            singular: fitted.singular,
-            sigma: None,
-            hessian_failed: fitted.hessian_failed,
-        }
-    }
 }
 
 fn is_binary(y: &[f64]) -> bool {
@@ -533,7 +485,7 @@ fn full_rank_columns(x: &[Vec<f64>], design: &Design, notes: &mut Vec<String>) -
     (0..p).filter(|j| !dropped.contains(j)).collect()
 }
 
-fn fit_notes(fitted: &Estimates, result: &Mixed) -> Vec<String> {
+fn fit_notes(fitted: &mixed::Fit, result: &Mixed) -> Vec<String> {
     let mut notes = Vec::new();
     if fitted.hessian_failed {
         notes.push("The approximate deviance's Hessian is not positive definite at the optimum, so the fixed effects' standard errors are from the penalised least squares (lme4's `use.hessian = FALSE`): they leave out the variances' uncertainty.".to_string());

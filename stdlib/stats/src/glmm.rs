@@ -8,7 +8,7 @@
 //! Hessian over both, as lme4's `vcov` with `use.hessian`.
 
 use crate::glm::{self, Family};
-use crate::mixed::{Crossproducts, Failure, Problem, RandomTerm, ThetaLayout, snap_to_zero};
+use crate::mixed::{Crossproducts, Failure, Fit, Problem, RandomTerm, ThetaLayout, snap_to_zero};
 use crate::optimise;
 use std::cell::RefCell;
 
@@ -36,26 +36,6 @@ impl GlmmProblem<'_> {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct GlmmFit {
-    pub beta: Vec<f64>,
-    pub vcov: Vec<Vec<f64>>,
-    pub theta: Vec<f64>,
-    /// Each term's covariance of its random coefficients (T T': no residual scale).
-    pub covariances: Vec<Vec<Vec<f64>>>,
-    pub modes: Vec<Vec<Vec<f64>>>,
-    /// The modes' conditional variances, from L at the converged weights (lme4's condVar).
-    pub mode_variances: Vec<Vec<Vec<f64>>>,
-    /// −2 × the Laplace approximation of the log-likelihood at the optimum.
-    pub criterion: f64,
-    pub evaluations: usize,
-    pub converged: bool,
-    pub singular: bool,
-    /// The fixed effects' covariance could not be had from the Hessian (not positive
-    /// definite); it is from the penalised least squares' R_X instead.
-    pub hessian_failed: bool,
-}
-
 /// PIRLS stops when a full step moves no row's linear predictor by more than this, relative
 /// to the size of the terms that add up to it (a calendar year's 2020 × β cancelling a
 /// large intercept leaves rounding of that size): the criterion's log-determinant moves
@@ -68,7 +48,7 @@ const PIRLS_STEPS: usize = 100;
 /// intercept, scaled to unit spread) and its β and covariance mapped back: a calendar year
 /// beside the intercept otherwise leaves the penalised least squares' solve so badly
 /// conditioned that PIRLS never settles. The optimum is the same in either coordinates.
-pub fn fit(problem: &GlmmProblem) -> Result<GlmmFit, Failure> {
+pub fn fit(problem: &GlmmProblem) -> Result<Fit, Failure> {
     let standard = Standardised::new(problem.x);
     let columns: Vec<&[f64]> = standard.columns.iter().map(Vec::as_slice).collect();
     let mut fitted = fit_standardised(&GlmmProblem {
@@ -149,7 +129,7 @@ impl Standardised {
     }
 }
 
-fn fit_standardised(problem: &GlmmProblem) -> Result<GlmmFit, Failure> {
+fn fit_standardised(problem: &GlmmProblem) -> Result<Fit, Failure> {
     let layout = ThetaLayout::new(problem.terms);
     let p = problem.x.len();
     let n_theta = layout.length;
@@ -222,9 +202,10 @@ fn fit_standardised(problem: &GlmmProblem) -> Result<GlmmFit, Failure> {
                 .collect()
         })
         .collect();
-    Ok(GlmmFit {
+    Ok(Fit {
         beta,
         vcov,
+        sigma: None,
         theta: theta.to_vec(),
         covariances,
         modes: at.modes,
@@ -752,7 +733,7 @@ mod tests {
         assert!((near.criterion - far.criterion).abs() < 1e-6 * near.criterion);
         assert!((near.beta[1] - far.beta[1]).abs() < 1e-6 * near.beta[1].abs());
         assert!((far.beta[0] - (near.beta[0] - 2020.0 * near.beta[1])).abs() < 1e-4);
-        let se = |fit: &GlmmFit| fit.vcov[1][1].sqrt();
+        let se = |fit: &Fit| fit.vcov[1][1].sqrt();
         assert!(
             (se(&near) - se(&far)).abs() < 1e-4 * se(&near),
             "{} {}",

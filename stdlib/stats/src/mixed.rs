@@ -42,12 +42,15 @@ pub struct Problem<'a> {
 }
 
 #[derive(Clone, Debug)]
+/// A mixed model's fit: a linear one's here, a logit's, probit's or Poisson's from
+/// [`crate::glmm`].
 pub struct Fit {
     pub beta: Vec<f64>,
-    /// The covariance of `beta`: σ² (X'V⁻¹X)⁻¹ in σ²'s units.
+    /// The covariance of `beta`: σ² (X'V⁻¹X)⁻¹ in σ²'s units for a linear model; the
+    /// inverse of half the Laplace criterion's Hessian for the others.
     pub vcov: Vec<Vec<f64>>,
-    /// The residual standard deviation.
-    pub sigma: f64,
+    /// The residual standard deviation of a linear model; `None` for the others.
+    pub sigma: Option<f64>,
     /// The relative covariance factors' lower triangles, term after term, by column.
     pub theta: Vec<f64>,
     /// Each term's covariance of its random coefficients (σ² T T').
@@ -65,6 +68,8 @@ pub struct Fit {
     /// A variance at zero or a correlation at ±1: θ on its boundary (lme4's
     /// `isSingular`, tolerance 1e-4).
     pub singular: bool,
+    /// A GLMM's standard errors are from R_X, its Hessian not being positive definite.
+    pub hessian_failed: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -145,7 +150,7 @@ pub fn fit(problem: &Problem) -> Result<Fit, Failure> {
     Ok(Fit {
         beta: solution.beta,
         vcov: solution.vcov,
-        sigma: solution.sigma,
+        sigma: Some(solution.sigma),
         covariances,
         modes,
         mode_variances,
@@ -154,6 +159,7 @@ pub fn fit(problem: &Problem) -> Result<Fit, Failure> {
         converged: optimum.converged,
         singular,
         theta: optimum.x,
+        hessian_failed: false,
     })
 }
 
@@ -1159,9 +1165,9 @@ mod tests {
             / 8.0;
         let tau2 = (msb - msw) / 3.0;
         assert!(
-            (fit.sigma.powi(2) - msw).abs() < 1e-6 * msw,
+            (fit.sigma.unwrap().powi(2) - msw).abs() < 1e-6 * msw,
             "{} {msw}",
-            fit.sigma.powi(2)
+            fit.sigma.unwrap().powi(2)
         );
         assert!((fit.covariances[0][0][0] - tau2).abs() < 1e-6 * tau2);
         assert!((fit.beta[0] - mean).abs() < 1e-10);
