@@ -702,6 +702,17 @@ pub(super) fn glm_family(
     options: &Options,
 ) -> Result<Family, Diagnostic> {
     let n = y.len();
+    if design.trials.is_some() && !matches!(family_name, ModelFamily::Logit | ModelFamily::Probit) {
+        return Err(Diagnostic::new(
+            "spel::model::trials_family",
+            format!(
+                "`trials =` gives the tries behind a binomial outcome, but this model is `family = {}`, which would ignore them",
+                family_name.word()
+            ),
+        )
+        .at(options.span_of("trials"))
+        .with_help("fit successes out of trials with `family = logit` or `probit`; a count over an exposure is a Poisson model with `offset(log(exposure))`"));
+    }
     Ok(match family_name {
         ModelFamily::Ols => Family::Gaussian,
         ModelFamily::Logit | ModelFamily::Probit => {
