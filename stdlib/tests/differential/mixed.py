@@ -146,6 +146,17 @@ def listed(value):
     return value if isinstance(value, list) else [value]
 
 
+def matched_terms(shown, ref, problems):
+    """Each of lme4's fixed effects with its index and spel's row for it; where spel has
+    none, a problem instead."""
+    terms = {t["term"]: t for t in shown["terms"]}
+    for i, name in enumerate(listed(ref["terms"])):
+        if name in terms:
+            yield i, name, terms[name]
+        else:
+            problems.append(f"fixed effect {name}: spel has none")
+
+
 def check(case, spel, work):
     out = run_spel(spel, work, case["data"], lambda path: spel_program(case, path))
     ref = case["r"]
@@ -183,12 +194,7 @@ def check(case, spel, work):
         if ours is None or not (close(ours, theirs, tol) or abs(ours - theirs) <= floor):
             problems.append(f"{what}: spel {ours!r}, R {theirs!r}")
 
-    terms = {t["term"]: t for t in shown["terms"]}
-    for i, name in enumerate(listed(ref["terms"])):
-        ours = terms.get(name)
-        if ours is None:
-            problems.append(f"fixed effect {name}: spel has none")
-            continue
+    for i, name, ours in matched_terms(shown, ref, problems):
         se = listed(ref["se"])[i]
         compare(f"{name} estimate", ours["estimate"], listed(ref["estimate"])[i], 1e-5, 1e-5 * se)
         compare(f"{name} se", ours["std_error"], se, 1e-4)
@@ -263,12 +269,7 @@ def check_glmm(case, shown, ranef, predicted):
     # A standard deviation near, not at, zero sits where the criterion is flat: its optimum
     # is fixed only to a few percent, and the Hessian's cross terms with it move with it.
     flat = any(0 < abs(t) < 0.05 for t in exact["theta"])
-    terms = {t["term"]: t for t in shown["terms"]}
-    for i, name in enumerate(listed(ref["terms"])):
-        ours = terms.get(name)
-        if ours is None:
-            problems.append(f"fixed effect {name}: spel has none")
-            continue
+    for i, name, ours in matched_terms(shown, ref, problems):
         se = exact["se"][i]  # None where R's Hessian of the exact criterion is singular
         lme4_se = listed(ref["se"])[i]
         scale = se if se is not None else lme4_se
