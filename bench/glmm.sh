@@ -16,6 +16,7 @@ if [ -z "${SPEL:-}" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+. "$root/bench/study.sh"
 data=$work/gpps.csv
 echo "simulate gpps, n = $rows |> select good_experience, lw_fte_50k, sex, year, practice |> write to \"$data\"" >"$work/make.spel"
 "$SPEL" run "$work/make.spel" >/dev/null
@@ -24,10 +25,8 @@ for m in S Y; do
     S) fixed="lw_fte_50k + sex" ;;
     Y) fixed="lw_fte_50k + year" ;;
   esac
-  echo "simulate gpps, n = $rows |> model good_experience ~ $fixed + (1 | practice)" >"$work/spel_$m.spel"
-  /usr/bin/time -f "spel $m %e s %M KB" "$SPEL" run "$work/spel_$m.spel" >"$work/spel_$m.out" 2>"$work/spel_$m.time"
-  tail -1 "$work/spel_$m.time"
-  grep -E "^lw_fte_50k|^year|^practice|^log-likelihood|optimiser" "$work/spel_$m.out"
+  time_spel "$m" "simulate gpps, n = $rows |> model good_experience ~ $fixed + (1 | practice)" \
+    "^lw_fte_50k|^year|^practice|^log-likelihood|optimiser"
   Rscript -e "suppressMessages(library(lme4)); d <- read.csv('$data')
     t <- system.time(m <- glmer(good_experience ~ $fixed + (1 | practice), d, family = binomial))[['elapsed']]
     s <- sqrt(diag(as.matrix(vcov(m))))

@@ -21,6 +21,7 @@ if [ -z "${SPEL:-}" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+. "$root/bench/study.sh"
 data=$work/gpps.csv
 fixed="lw_fte_50k + age_band + sex"
 echo "simulate gpps, n = $rows |> select good_experience, lw_fte_50k, age_band, sex, pcn, practice |> write to \"$data\"" >"$work/make.spel"
@@ -30,10 +31,8 @@ for m in P N; do
     P) random="(1 | practice)" ;;
     N) random="(1 | pcn/practice)" ;;
   esac
-  echo "simulate gpps, n = $rows |> model good_experience ~ $fixed + $random, family = ols" >"$work/spel_$m.spel"
-  /usr/bin/time -f "spel $m %e s %M KB" "$SPEL" run "$work/spel_$m.spel" >"$work/spel_$m.out" 2>"$work/spel_$m.time"
-  tail -1 "$work/spel_$m.time"
-  grep -E "^lw_fte_50k|^practice|^pcn|^Residual|^REML criterion" "$work/spel_$m.out"
+  time_spel "$m" "simulate gpps, n = $rows |> model good_experience ~ $fixed + $random, family = ols" \
+    "^lw_fte_50k|^practice|^pcn|^Residual|^REML criterion"
   Rscript -e "suppressMessages(library(lme4)); d <- read.csv('$data')
     t <- system.time(m <- lmer(good_experience ~ $fixed + $random, d))[['elapsed']]
     cat(sprintf('lme4 $m %.2f s (fit)  lw_fte_50k %.9g (SE %.7g)  REML criterion %.1f\n', t,
