@@ -55,8 +55,8 @@ pub fn fit(problem: &GlmmProblem) -> Result<Fit, Failure> {
         x: &columns,
         ..*problem
     })?;
-    fitted.beta = standard.original(&fitted.beta);
-    fitted.vcov = standard.original_vcov(&fitted.vcov);
+    fitted.beta = standard.map.apply(&fitted.beta);
+    fitted.vcov = standard.map.covariance(&fitted.vcov);
     Ok(fitted)
 }
 
@@ -64,8 +64,8 @@ pub fn fit(problem: &GlmmProblem) -> Result<Fit, Failure> {
 /// intercept) can absorb it, s the spread; β = T β̃ maps the coefficients back.
 struct Standardised {
     columns: Vec<Vec<f64>>,
-    /// T, by rows.
-    map: Vec<Vec<f64>>,
+    /// β = T β̃.
+    map: Affine,
 }
 
 impl Standardised {
@@ -101,31 +101,13 @@ impl Standardised {
                 column.iter().map(|v| (v - centre) / spread).collect()
             })
             .collect();
-        Standardised { columns, map }
-    }
-
-    fn original(&self, beta: &[f64]) -> Vec<f64> {
-        self.map
-            .iter()
-            .map(|row| row.iter().zip(beta).map(|(t, b)| t * b).sum())
-            .collect()
-    }
-
-    /// T V T'.
-    fn original_vcov(&self, v: &[Vec<f64>]) -> Vec<Vec<f64>> {
-        let t = &self.map;
-        let p = t.len();
-        (0..p)
-            .map(|a| {
-                (0..p)
-                    .map(|d| {
-                        (0..p)
-                            .map(|b| (0..p).map(|c| t[a][b] * v[b][c] * t[d][c]).sum::<f64>())
-                            .sum()
-                    })
-                    .collect()
-            })
-            .collect()
+        Standardised {
+            columns,
+            map: Affine {
+                origin: vec![0.0; p],
+                matrix: map,
+            },
+        }
     }
 }
 
@@ -148,10 +130,10 @@ fn fit_standardised(problem: &GlmmProblem) -> Result<Fit, Failure> {
     let first = optimise::refine(&stage_one, &layout.start());
     let joint = pirls(&first.x, None, false).ok_or(Failure::NotFinite)?;
     // Stage 2: θ and β together (in stage 1's rounded coordinates), u alone by PIRLS.
-    let coordinates = Coordinates::new(&joint.beta, &joint.rx_vcov);
+    let coordinates = rounded_coordinates(&joint.beta, &joint.rx_vcov);
     let stage_two = |parameters: &[f64]| {
         let (theta, gamma) = parameters.split_at(n_theta);
-        pirls(theta, Some(&coordinates.beta(gamma)), false).map_or(f64::INFINITY, |s| s.criterion)
+        pirls(theta, Some(&coordinates.apply(gamma)), false).map_or(f64::INFINITY, |s| s.criterion)
     };
     let start: Vec<f64> = first.x.iter().copied().chain(vec![0.0; p]).collect();
     let mut optimum = optimise::refine(&stage_two, &start);
@@ -160,7 +142,7 @@ fn fit_standardised(problem: &GlmmProblem) -> Result<Fit, Failure> {
     optimum.x[..n_theta].copy_from_slice(&theta);
     snap_theta(&stage_two, &layout, n_theta, &mut optimum);
     let theta = &optimum.x[..n_theta];
-    let beta = coordinates.beta(&optimum.x[n_theta..]);
+    let beta = coordinates.apply(&optimum.x[n_theta..]);
     let at = pirls(theta, Some(&beta), true).ok_or(Failure::NotFinite)?;
     // The Hessian's differences magnify the criterion's last digits a hundred-million-fold,
     // so each of its points is evaluated afresh, from zero modes, not from its neighbour's.
@@ -170,7 +152,7 @@ fn fit_standardised(problem: &GlmmProblem) -> Result<Fit, Failure> {
             problem,
             &layout,
             theta,
-            Some(&coordinates.beta(gamma)),
+            Some(&coordinates.apply(gamma)),
             None,
             false,
         )
@@ -178,7 +160,7 @@ fn fit_standardised(problem: &GlmmProblem) -> Result<Fit, Failure> {
     };
     let (vcov, hessian_failed) = match hessian_vcov(&cold, &optimum.x, cold(&optimum.x), n_theta, p)
     {
-        Some(v) => (coordinates.vcov(&v), false),
+        Some(v) => (coordinates.covariance(&v), false),
         // lme4's `use.hessian = FALSE`: R_X of the penalised least squares with β in it.
         None => {
             let joint = pirls(theta, None, false).ok_or(Failure::NotFinite)?;
@@ -218,15 +200,82 @@ fn fit_standardised(problem: &GlmmProblem) -> Result<Fit, Failure> {
     })
 }
 
+/// An affine change of coordinates for the fixed effects, `β = origin + M x`.
+struct Affine {
+    origin: Vec<f64>,
+    /// M, by rows.
+    matrix: Vec<Vec<f64>>,
+}
+
+impl Affine {
+    fn apply(&self, x: &[f64]) -> Vec<f64> {
+        self.origin
+            .iter()
+            .zip(&self.matrix)
+            .map(|(o, row)| o + row.iter().zip(x).map(|(m, v)| m * v).sum::<f64>())
+            .collect()
+    }
+
+    /// β's covariance from x's: M V M'.
+    fn covariance(&self, v: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let m = &self.matrix;
+        let p = m.len();
+        let mv: Vec<Vec<f64>> = (0..p)
+            .map(|a| {
+                (0..p)
+                    .map(|c| (0..p).map(|b| m[a][b] * v[b][c]).sum())
+                    .collect()
+            })
+            .collect();
+        (0..p)
+            .map(|a| {
+                (0..p)
+                    .map(|d| (0..p).map(|c| mv[a][c] * m[d][c]).sum())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 /// Coordinates for the fixed effects in which the criterion is round: β = β₀ + S γ, with
 /// S S' stage 1's covariance of β (from its penalised least squares) times
 /// [`ROUNDING_STEP`]². Searched in β itself, a column of large values next to the intercept
 /// (a calendar year) makes the criterion a narrow valley whose finite differences at a
 /// fixed step are all curvature noise; in γ every direction is about as steep.
-struct Coordinates {
-    origin: Vec<f64>,
-    /// S, lower triangular, by rows.
-    factor: Vec<Vec<f64>>,
+fn rounded_coordinates(origin: &[f64], vcov: &[Vec<f64>]) -> Affine {
+    let p = origin.len();
+    let covariance = faer::Mat::<f64>::from_fn(p, p, |a, b| {
+        vcov.get(a)
+            .and_then(|row| row.get(b))
+            .copied()
+            .unwrap_or(0.0)
+    });
+    let matrix = match covariance.llt(faer::Side::Lower) {
+        Ok(llt) => {
+            let l = llt.L();
+            (0..p)
+                .map(|a| {
+                    (0..p)
+                        .map(|b| {
+                            if b <= a {
+                                ROUNDING_STEP * l[(a, b)]
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        }
+        // No covariance to round by: β's own coordinates.
+        Err(_) => (0..p)
+            .map(|a| (0..p).map(|b| f64::from(a == b)).collect())
+            .collect(),
+    };
+    Affine {
+        origin: origin.to_vec(),
+        matrix,
+    }
 }
 
 /// A unit of γ in standard errors of β: the optimiser's and the Hessian's differences
@@ -235,72 +284,6 @@ struct Coordinates {
 /// over the rows carries about 1e-8; standard errors from steps of 1e-3 and 3e-4 of a
 /// standard error came out 0.3% and 3% low, from 1e-2 and 3e-2 equal to 1e-5).
 const ROUNDING_STEP: f64 = 100.0;
-
-impl Coordinates {
-    fn new(origin: &[f64], vcov: &[Vec<f64>]) -> Coordinates {
-        let p = origin.len();
-        let covariance = faer::Mat::<f64>::from_fn(p, p, |a, b| {
-            vcov.get(a)
-                .and_then(|row| row.get(b))
-                .copied()
-                .unwrap_or(0.0)
-        });
-        let factor = match covariance.llt(faer::Side::Lower) {
-            Ok(llt) => {
-                let l = llt.L();
-                (0..p)
-                    .map(|a| {
-                        (0..p)
-                            .map(|b| {
-                                if b <= a {
-                                    ROUNDING_STEP * l[(a, b)]
-                                } else {
-                                    0.0
-                                }
-                            })
-                            .collect()
-                    })
-                    .collect()
-            }
-            // No covariance to round by: β's own coordinates.
-            Err(_) => (0..p)
-                .map(|a| (0..p).map(|b| f64::from(a == b)).collect())
-                .collect(),
-        };
-        Coordinates {
-            origin: origin.to_vec(),
-            factor,
-        }
-    }
-
-    fn beta(&self, gamma: &[f64]) -> Vec<f64> {
-        self.origin
-            .iter()
-            .zip(&self.factor)
-            .map(|(b, row)| b + row.iter().zip(gamma).map(|(s, g)| s * g).sum::<f64>())
-            .collect()
-    }
-
-    /// β's covariance from γ's: S V S'.
-    fn vcov(&self, v: &[Vec<f64>]) -> Vec<Vec<f64>> {
-        let s = &self.factor;
-        let p = s.len();
-        let sv: Vec<Vec<f64>> = (0..p)
-            .map(|a| {
-                (0..p)
-                    .map(|c| (0..p).map(|b| s[a][b] * v[b][c]).sum())
-                    .collect()
-            })
-            .collect();
-        (0..p)
-            .map(|a| {
-                (0..p)
-                    .map(|d| (0..p).map(|c| sv[a][c] * s[d][c]).sum())
-                    .collect()
-            })
-            .collect()
-    }
-}
 
 /// θ's near-zero diagonals set to zero where the criterion allows, as in the linear case.
 fn snap_theta(
